@@ -1,0 +1,3 @@
+fn main() {
+    // Placeholder until its issue lands.
+}

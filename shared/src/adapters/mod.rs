@@ -1,0 +1,1 @@
+//! DynamoDB, SQS, SNS and in-memory implementations of the ports.

@@ -1,0 +1,1 @@
+//! The typed ChargebackStop API client (reqwest + rustls).

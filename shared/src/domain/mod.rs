@@ -1,0 +1,2 @@
+//! Plain types and decisions, no I/O: alert policy, enrolment lifecycle, order batching,
+//! sweep selection.

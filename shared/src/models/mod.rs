@@ -1,0 +1,1 @@
+//! Typed models of every ChargebackStop object in the API reference pages.

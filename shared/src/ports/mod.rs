@@ -1,0 +1,1 @@
+//! The traits the domain needs, named after what they do for it.

@@ -1,0 +1,1 @@
+//! Validation used before anything is sent or stored, with field-level messages.
