@@ -1,5 +1,5 @@
-//! The one crate of logic. Entry points (Lambda binaries, the Worker) only read configuration,
-//! build adapters and call into here.
+//! The one crate of logic. Entry points (Lambda binaries, the Worker, the CLI) only read
+//! configuration, build adapters and call into here.
 //!
 //! Without the `native` feature this crate is the wasm-safe core the Worker uses: it never reads
 //! the system clock (`SystemTime::now()` panics on wasm32-unknown-unknown), does no I/O and pulls
@@ -10,12 +10,15 @@ pub mod event;
 pub mod models;
 pub mod secret;
 pub mod signature;
+pub mod sqs_request;
 pub mod validation;
 
 #[cfg(feature = "native")]
 pub mod adapters;
 #[cfg(feature = "native")]
 pub mod client;
+#[cfg(feature = "native")]
+pub mod config;
 #[cfg(feature = "native")]
 pub mod domain;
 #[cfg(feature = "native")]

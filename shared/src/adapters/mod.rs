@@ -1,1 +1,5 @@
-//! DynamoDB, SQS, SNS and in-memory implementations of the ports.
+//! DynamoDB, SQS, SNS, HTTP and in-memory implementations of the ports.
+
+pub mod aws;
+pub mod dynamo;
+pub mod memory;

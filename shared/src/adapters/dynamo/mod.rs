@@ -1,0 +1,1 @@
+//! DynamoDB adapters, one file per table. Items are mapped with `serde_dynamo`.
