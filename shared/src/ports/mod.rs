@@ -1,1 +1,4 @@
 //! The traits the domain needs, named after what they do for it.
+pub mod event_log;
+pub mod notifier;
+pub mod store_error;

@@ -1,1 +1,3 @@
 //! DynamoDB adapters, one file per table. Items are mapped with `serde_dynamo`.
+pub mod events;
+pub mod table;

@@ -1,0 +1,174 @@
+//! The `events` table: one idempotency record per webhook event (see `ports::event_log`).
+
+use super::table::{is_condition_failed, Table};
+use crate::ports::event_log::{iso, Claim, EventArrival, EventLog, EventRecord, EventStatus};
+use crate::ports::store_error::StoreError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+use chrono::{DateTime, Utc};
+
+#[derive(Debug, Clone)]
+pub struct DynamoEventLog {
+    table: Table,
+}
+
+impl DynamoEventLog {
+    pub fn new(table: Table) -> Self {
+        Self { table }
+    }
+
+    fn key(event_id: &str) -> (String, AttributeValue) {
+        (
+            "event_id".to_string(),
+            AttributeValue::S(event_id.to_string()),
+        )
+    }
+
+    fn claim_from_existing(record: Option<EventRecord>) -> Claim {
+        match record {
+            Some(r) if r.status == EventStatus::Completed => {
+                Claim::AlreadyCompleted { outcome: r.outcome }
+            }
+            Some(r) => Claim::InProgressElsewhere {
+                until: r.in_progress_until,
+            },
+            // Deleted between our put and our read (a release): let SQS try again.
+            None => Claim::InProgressElsewhere { until: None },
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl EventLog for DynamoEventLog {
+    async fn claim(
+        &self,
+        arrival: &EventArrival,
+        now: DateTime<Utc>,
+        in_progress_until: DateTime<Utc>,
+    ) -> Result<Claim, StoreError> {
+        let record = EventRecord::in_progress(arrival, now, in_progress_until);
+        let item = serde_dynamo::to_item(&record).map_err(|e| self.table.bad_item("claim", e))?;
+        self.table.counters.write();
+        let result = self
+            .table
+            .client
+            .put_item()
+            .table_name(&self.table.name)
+            .set_item(Some(item))
+            // The same rule as `EventRecord::can_be_claimed_at`: expiry is checked here rather
+            // than trusting TTL deletion, which can lag up to 48 hours.
+            .condition_expression(
+                "attribute_not_exists(event_id) OR expires_at < :now_epoch \
+                 OR (#status = :in_progress AND in_progress_until < :now)",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(
+                ":now_epoch",
+                AttributeValue::N(now.timestamp().to_string()),
+            )
+            .expression_attribute_values(":now", AttributeValue::S(iso(now)))
+            .expression_attribute_values(":in_progress", AttributeValue::S("IN_PROGRESS".into()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(Claim::Acquired),
+            Err(err) if is_condition_failed(&err) => {
+                let old = err
+                    .as_service_error()
+                    .and_then(|e| match e {
+                        aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(c) => c.item.clone(),
+                        _ => None,
+                    });
+                let existing = match old {
+                    Some(item) => Some(
+                        serde_dynamo::from_item(item)
+                            .map_err(|e| self.table.bad_item("claim", e))?,
+                    ),
+                    // Emulators may not return the old item: read it.
+                    None => self.get(&arrival.event_id).await?,
+                };
+                Ok(Self::claim_from_existing(existing))
+            }
+            Err(err) => Err(self.table.error("claim", err)),
+        }
+    }
+
+    async fn complete(
+        &self,
+        event_id: &str,
+        outcome: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let (k, v) = Self::key(event_id);
+        self.table.counters.write();
+        self.table
+            .client
+            .update_item()
+            .table_name(&self.table.name)
+            .key(k, v)
+            .update_expression(
+                "SET #status = :completed, outcome = :outcome, completed_at = :now REMOVE in_progress_until",
+            )
+            .condition_expression("attribute_exists(event_id)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":completed", AttributeValue::S("COMPLETED".into()))
+            .expression_attribute_values(":outcome", AttributeValue::S(outcome.to_string()))
+            .expression_attribute_values(":now", AttributeValue::S(iso(now)))
+            .send()
+            .await
+            .map_err(|e| {
+                if is_condition_failed(&e) {
+                    StoreError::Conflict {
+                        operation: "complete",
+                        table: self.table.name.clone(),
+                        key: event_id.to_string(),
+                    }
+                } else {
+                    self.table.error("complete", e)
+                }
+            })?;
+        Ok(())
+    }
+
+    async fn release(&self, event_id: &str) -> Result<(), StoreError> {
+        let (k, v) = Self::key(event_id);
+        self.table.counters.write();
+        let result = self
+            .table
+            .client
+            .delete_item()
+            .table_name(&self.table.name)
+            .key(k, v)
+            // Never delete a COMPLETED record: that would let a duplicate apply twice.
+            .condition_expression("#status = :in_progress")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":in_progress", AttributeValue::S("IN_PROGRESS".into()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) if is_condition_failed(&err) => Ok(()),
+            Err(err) => Err(self.table.error("release", err)),
+        }
+    }
+
+    async fn get(&self, event_id: &str) -> Result<Option<EventRecord>, StoreError> {
+        let (k, v) = Self::key(event_id);
+        self.table.counters.read();
+        let out = self
+            .table
+            .client
+            .get_item()
+            .table_name(&self.table.name)
+            .key(k, v)
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| self.table.error("get event", e))?;
+        out.item
+            .map(|item| {
+                serde_dynamo::from_item(item).map_err(|e| self.table.bad_item("get event", e))
+            })
+            .transpose()
+    }
+}
