@@ -2,3 +2,5 @@
 pub mod event_log;
 pub mod notifier;
 pub mod store_error;
+pub mod customer_store;
+pub mod operator_keys;

@@ -1,3 +1,5 @@
 //! DynamoDB adapters, one file per table. Items are mapped with `serde_dynamo`.
 pub mod events;
 pub mod table;
+pub mod customers;
+pub mod operators;

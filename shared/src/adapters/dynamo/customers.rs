@@ -1,0 +1,131 @@
+//! The `customers` table (see `ports::customer_store`). Saves are conditional on the run's lease
+//! token, so a run that lost its lease cannot overwrite the run that took over.
+
+use super::table::{is_condition_failed, Table};
+use crate::domain::onboarding::CustomerRecord;
+use crate::ports::customer_store::CustomerStore;
+use crate::ports::store_error::StoreError;
+use aws_sdk_dynamodb::types::AttributeValue;
+
+#[derive(Debug, Clone)]
+pub struct DynamoCustomerStore {
+    table: Table,
+}
+
+impl DynamoCustomerStore {
+    pub fn new(table: Table) -> Self {
+        Self { table }
+    }
+
+    fn conflict(&self, operation: &'static str, customer_id: &str) -> StoreError {
+        StoreError::Conflict {
+            operation,
+            table: self.table.name.clone(),
+            key: customer_id.to_owned(),
+        }
+    }
+
+    fn to_item(
+        &self,
+        operation: &'static str,
+        record: &CustomerRecord,
+    ) -> Result<std::collections::HashMap<String, AttributeValue>, StoreError> {
+        serde_dynamo::to_item(record).map_err(|e| self.table.bad_item(operation, e))
+    }
+}
+
+#[async_trait::async_trait]
+impl CustomerStore for DynamoCustomerStore {
+    async fn get(&self, customer_id: &str) -> Result<Option<CustomerRecord>, StoreError> {
+        self.table.counters.read();
+        let out = self
+            .table
+            .client
+            .get_item()
+            .table_name(&self.table.name)
+            .key("customer_id", AttributeValue::S(customer_id.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| self.table.error("get customer", e))?;
+        out.item
+            .map(|item| {
+                serde_dynamo::from_item(item).map_err(|e| self.table.bad_item("get customer", e))
+            })
+            .transpose()
+    }
+
+    async fn claim(&self, record: &CustomerRecord, now: &str) -> Result<(), StoreError> {
+        let item = self.to_item("claim customer", record)?;
+        self.table.counters.write();
+        let result = self
+            .table
+            .client
+            .put_item()
+            .table_name(&self.table.name)
+            .set_item(Some(item))
+            .condition_expression(
+                "attribute_not_exists(customer_id) OR attribute_not_exists(run_lease_until) \
+                 OR run_lease_until < :now",
+            )
+            .expression_attribute_values(":now", AttributeValue::S(now.to_owned()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failed(&e) => {
+                Err(self.conflict("claim customer", &record.customer_id))
+            }
+            Err(e) => Err(self.table.error("claim customer", e)),
+        }
+    }
+
+    async fn save(&self, record: &CustomerRecord) -> Result<(), StoreError> {
+        let item = self.to_item("save customer", record)?;
+        let token = record.run_token.clone().unwrap_or_default();
+        self.table.counters.write();
+        let result = self
+            .table
+            .client
+            .put_item()
+            .table_name(&self.table.name)
+            .set_item(Some(item))
+            .condition_expression("run_token = :token")
+            .expression_attribute_values(":token", AttributeValue::S(token))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failed(&e) => {
+                Err(self.conflict("save customer", &record.customer_id))
+            }
+            Err(e) => Err(self.table.error("save customer", e)),
+        }
+    }
+
+    async fn by_organisation(
+        &self,
+        organisation_id: &str,
+    ) -> Result<Vec<CustomerRecord>, StoreError> {
+        self.table.counters.read();
+        let out = self
+            .table
+            .client
+            .query()
+            .table_name(&self.table.name)
+            .index_name("organisation-index")
+            .key_condition_expression("organisation_id = :org")
+            .expression_attribute_values(":org", AttributeValue::S(organisation_id.to_owned()))
+            .send()
+            .await
+            .map_err(|e| self.table.error("customers by organisation", e))?;
+        out.items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|item| {
+                serde_dynamo::from_item(item)
+                    .map_err(|e| self.table.bad_item("customers by organisation", e))
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,63 @@
+//! The `operators` table: operator API keys by their SHA-256 (see `ports::operator_keys`).
+
+use super::table::{is_condition_failed, Table};
+use crate::ports::operator_keys::{OperatorKeys, OperatorRecord};
+use crate::ports::store_error::StoreError;
+use aws_sdk_dynamodb::types::AttributeValue;
+
+#[derive(Debug, Clone)]
+pub struct DynamoOperatorKeys {
+    table: Table,
+}
+
+impl DynamoOperatorKeys {
+    pub fn new(table: Table) -> Self {
+        Self { table }
+    }
+}
+
+#[async_trait::async_trait]
+impl OperatorKeys for DynamoOperatorKeys {
+    async fn find_by_hash(&self, key_hash: &str) -> Result<Option<OperatorRecord>, StoreError> {
+        self.table.counters.read();
+        let out = self
+            .table
+            .client
+            .get_item()
+            .table_name(&self.table.name)
+            .key("key_hash", AttributeValue::S(key_hash.to_owned()))
+            .send()
+            .await
+            .map_err(|e| self.table.error("find operator key", e))?;
+        out.item
+            .map(|item| {
+                serde_dynamo::from_item(item)
+                    .map_err(|e| self.table.bad_item("find operator key", e))
+            })
+            .transpose()
+    }
+
+    async fn insert(&self, record: &OperatorRecord) -> Result<(), StoreError> {
+        let item = serde_dynamo::to_item(record)
+            .map_err(|e| self.table.bad_item("insert operator key", e))?;
+        self.table.counters.write();
+        let result = self
+            .table
+            .client
+            .put_item()
+            .table_name(&self.table.name)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(key_hash)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failed(&e) => Err(StoreError::Conflict {
+                operation: "insert operator key",
+                table: self.table.name.clone(),
+                key: "<key hash>".into(),
+            }),
+            Err(e) => Err(self.table.error("insert operator key", e)),
+        }
+    }
+}

@@ -1,0 +1,24 @@
+//! The `customers` table: one record per onboarded customer with every id ChargebackStop returned
+//! and how far onboarding got, so a re-run resumes instead of creating duplicates.
+
+use crate::domain::onboarding::CustomerRecord;
+use crate::ports::store_error::StoreError;
+
+#[async_trait::async_trait]
+pub trait CustomerStore: Send + Sync {
+    async fn get(&self, customer_id: &str) -> Result<Option<CustomerRecord>, StoreError>;
+
+    /// Takes the run lease: succeeds when there is no record, or its lease is free or expired
+    /// (`run_lease_until < now`). Writes `record` (which carries the new `run_token` and
+    /// `run_lease_until`). Another run holding the lease is `StoreError::Conflict`.
+    async fn claim(&self, record: &CustomerRecord, now: &str) -> Result<(), StoreError>;
+
+    /// Saves progress, only while `record.run_token` still holds the lease (else `Conflict`).
+    async fn save(&self, record: &CustomerRecord) -> Result<(), StoreError>;
+
+    /// Customers of one organisation (the `organisation-index`).
+    async fn by_organisation(
+        &self,
+        organisation_id: &str,
+    ) -> Result<Vec<CustomerRecord>, StoreError>;
+}
