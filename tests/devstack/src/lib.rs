@@ -1,1 +1,25 @@
+//! Starts and stops the real local parts of the platform for end-to-end tests and `bin/dev`:
+//! the AWS emulator (moto), the data resources from `infra/template.yaml`, the ChargebackStop
+//! sandbox, the Lambda functions under `cargo lambda watch`, the SQS -> Lambda bridge, the
+//! scheduler and the edge Worker.
+//!
+//! Every part binds 127.0.0.1 on a free port, is polled until it answers, writes its logs to a
+//! file under [`log_dir()`], and is stopped (its whole process group) when its handle is dropped.
 
+pub mod bridge;
+pub mod functions;
+pub mod moto;
+pub mod paths;
+pub mod process;
+pub mod resources;
+pub mod sandbox;
+pub mod scheduler;
+pub mod wait;
+
+pub use bridge::{Bridge, BridgeOptions, BridgeStats};
+pub use functions::{Functions, LambdaInvoker};
+pub use moto::Moto;
+pub use paths::log_dir;
+pub use resources::{QueueOptions, Resources};
+pub use sandbox::{Sandbox, SandboxOptions};
+pub use scheduler::Scheduler;

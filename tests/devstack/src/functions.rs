@@ -1,0 +1,172 @@
+//! The Lambda functions under `cargo lambda watch`, which emulates the Lambda invoke API and
+//! starts each function (`cargo run --bin <fn>`) on its first invocation.
+
+use crate::process::ManagedProcess;
+use crate::{paths, wait};
+use anyhow::Context;
+use std::process::Command;
+use std::time::Duration;
+
+/// Every function binary in `functions/`.
+pub const ALL: [&str; 4] = [
+    "process-events",
+    "order-upload",
+    "deadline-sweep",
+    "ops-api",
+];
+
+/// Builds the function binaries (debug) once per process. `cargo lambda watch` then runs the
+/// same `cargo run` against the same target dir and profile, so the first invoke only starts
+/// the binary instead of compiling the AWS SDK while the invoke waits.
+pub async fn build_functions() -> anyhow::Result<()> {
+    static BUILT: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    BUILT
+        .get_or_try_init(|| async {
+            let mut cmd = tokio::process::Command::new("cargo");
+            cmd.arg("build").arg("--quiet");
+            for f in ALL {
+                cmd.args(["-p", f]);
+            }
+            cmd.current_dir(paths::workspace_root())
+                .env("PATH", paths::tool_path())
+                .env("CARGO_TARGET_DIR", paths::target_dir())
+                .kill_on_drop(true);
+            let out = cmd
+                .output()
+                .await
+                .context("run cargo build for the functions")?;
+            anyhow::ensure!(
+                out.status.success(),
+                "cargo build of the functions failed:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            Ok(())
+        })
+        .await
+        .map(|_| ())
+}
+
+/// Calls functions through the Lambda invoke API at `base_url` (cargo lambda watch locally).
+#[derive(Clone, Debug)]
+pub struct LambdaInvoker {
+    pub base_url: String,
+    http: reqwest::Client,
+}
+
+impl LambdaInvoker {
+    pub fn new(base_url: impl Into<String>) -> Self {
+        Self {
+            base_url: base_url.into(),
+            // Generous: a first invoke may wait for `cargo run` to start the binary.
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(300))
+                .build()
+                .expect("reqwest client"),
+        }
+    }
+
+    /// Synchronous invoke (`RequestResponse`). An error the function returned is an `Err` that
+    /// carries its `errorType` and `errorMessage`.
+    pub async fn invoke(
+        &self,
+        function: &str,
+        payload: serde_json::Value,
+    ) -> anyhow::Result<serde_json::Value> {
+        let url = format!(
+            "{}/2015-03-31/functions/{function}/invocations",
+            self.base_url
+        );
+        let resp = self
+            .http
+            .post(&url)
+            .json(&payload)
+            .send()
+            .await
+            .with_context(|| format!("invoke {function}"))?;
+        let status = resp.status();
+        let function_error = resp
+            .headers()
+            .get("x-amz-function-error")
+            .map(|v| v.to_str().unwrap_or("").to_string());
+        let body = resp.bytes().await?;
+        let value: serde_json::Value = if body.is_empty() {
+            serde_json::Value::Null
+        } else {
+            serde_json::from_slice(&body).unwrap_or_else(|_| {
+                serde_json::Value::String(String::from_utf8_lossy(&body).into_owned())
+            })
+        };
+        let is_error =
+            !status.is_success() || function_error.is_some() || value.get("errorType").is_some();
+        if is_error {
+            anyhow::bail!("{function} failed (HTTP {status}): {value}");
+        }
+        Ok(value)
+    }
+}
+
+pub struct Functions {
+    /// e.g. `http://127.0.0.1:40123`
+    pub base_url: String,
+    pub invoker: LambdaInvoker,
+    pub process: ManagedProcess,
+}
+
+impl Functions {
+    /// Builds the functions, then starts `cargo lambda watch` in the workspace root with `env`
+    /// (TABLE_PREFIX, AWS_ENDPOINT_URL, CBS_API_BASE_URL, CBS_API_KEY, ...) passed to every
+    /// function. Code changes do not reload the functions (other engineers edit the tree).
+    pub async fn start(env: Vec<(String, String)>) -> anyhow::Result<Self> {
+        build_functions().await?;
+        let port = wait::free_port();
+        let mut cmd = Command::new(paths::tool("cargo-lambda"));
+        cmd.args(["lambda", "watch", "--ignore-changes", "--quiet"])
+            .args(["-A", "127.0.0.1", "-P", &port.to_string()])
+            .current_dir(paths::workspace_root())
+            .env("CARGO_TARGET_DIR", paths::target_dir())
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+            )
+            .envs(env);
+        let mut process = ManagedProcess::spawn("functions", cmd)?;
+        let base_url = format!("http://127.0.0.1:{port}");
+        let probe = format!("{base_url}/");
+        wait::until(
+            "cargo lambda watch to answer",
+            Duration::from_secs(60),
+            || {
+                // A part that exited will never answer: stop waiting and report its stderr.
+                let exited = process.ensure_running().err();
+                let probe = probe.clone();
+                async move {
+                    match exited {
+                        Some(e) => Some(Err(e)),
+                        None => wait::http_answers(&probe).await.then_some(Ok(())),
+                    }
+                }
+            },
+        )
+        .await
+        .and_then(|r| r)
+        .map_err(|e| anyhow::anyhow!("{e}; stderr: {}", process.stderr_tail(2000)))?;
+        Ok(Self {
+            invoker: LambdaInvoker::new(base_url.clone()),
+            base_url,
+            process,
+        })
+    }
+
+    pub async fn invoke(
+        &self,
+        function: &str,
+        payload: serde_json::Value,
+    ) -> anyhow::Result<serde_json::Value> {
+        self.invoker.invoke(function, payload).await
+    }
+
+    /// The function URL of an HTTP function (ops-api): `<base>/lambda-url/<fn>/`.
+    pub fn http_url(&self, function: &str) -> String {
+        format!("{}/lambda-url/{function}/", self.base_url)
+    }
+}

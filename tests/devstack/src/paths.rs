@@ -1,0 +1,86 @@
+//! Where things are: the workspace, the cargo target dir, the tools bin/setup installs, and the
+//! directory the parts write their logs to.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+/// The workspace root (this crate lives at `tests/devstack`).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("workspace root exists")
+}
+
+/// The cache bin/env.sh uses for tools and builds.
+fn cache_dir() -> PathBuf {
+    std::env::var_os("CBS_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| home().join(".cache/chargeback-platform"))
+}
+
+fn home() -> PathBuf {
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/root"))
+}
+
+/// `$CARGO_TARGET_DIR`, else the one bin/env.sh sets, else `<workspace>/target`.
+pub fn target_dir() -> PathBuf {
+    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
+        return PathBuf::from(dir);
+    }
+    let cached = cache_dir().join("target");
+    if cached.is_dir() {
+        return cached;
+    }
+    workspace_root().join("target")
+}
+
+/// A binary of this workspace from the debug build (`cargo build -p <crate>`).
+pub fn debug_binary(name: &str) -> PathBuf {
+    target_dir().join("debug").join(name)
+}
+
+/// A tool from the venv bin/setup creates (moto_server, cargo-lambda, python), else from PATH.
+pub fn tool(name: &str) -> PathBuf {
+    let venv = std::env::var_os("CBS_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| cache_dir().join("venv"));
+    let candidate = venv.join("bin").join(name);
+    if candidate.is_file() {
+        return candidate;
+    }
+    PathBuf::from(name)
+}
+
+/// PATH with the venv and cargo's bin first, so children (cargo lambda -> zig, cargo) find them.
+pub fn tool_path() -> std::ffi::OsString {
+    let venv = std::env::var_os("CBS_VENV")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| cache_dir().join("venv"));
+    let mut dirs = vec![venv.join("bin"), home().join(".cargo/bin")];
+    if let Some(path) = std::env::var_os("PATH") {
+        dirs.extend(std::env::split_paths(&path));
+    }
+    std::env::join_paths(dirs).expect("PATH entries are valid")
+}
+
+/// One directory per process for every part's log files; kept after the run for debugging.
+/// `DEVSTACK_LOG_DIR` overrides it.
+pub fn log_dir() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = std::env::var_os("DEVSTACK_LOG_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                std::env::temp_dir().join(format!(
+                    "devstack-{}-{}",
+                    std::process::id(),
+                    chrono::Utc::now().format("%H%M%S")
+                ))
+            });
+        std::fs::create_dir_all(&dir).expect("create the devstack log dir");
+        dir
+    })
+}
