@@ -1,0 +1,333 @@
+//! `/_sandbox/*`: the test harness's controls. No auth, loopback callers only, never subject to
+//! the fault knobs or rate limits.
+
+use crate::auth::new_key_value;
+use crate::error::{ApiError, ApiResult, FieldError};
+use crate::fields::{parse_datetime, parse_object, Checker};
+use crate::model::*;
+use crate::state::{Faults, SharedApp};
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, Path, Query, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, patch, post, put};
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+pub fn router() -> Router<SharedApp> {
+    Router::new()
+        .route(
+            "/_sandbox/health",
+            get(|| async { Json(json!({ "ok": true })) }),
+        )
+        .route("/_sandbox/keys", post(create_key))
+        .route("/_sandbox/faults", put(set_faults).get(get_faults))
+        .route(
+            "/_sandbox/webhooks",
+            post(add_webhook).get(list_webhooks).delete(clear_webhooks),
+        )
+        .route("/_sandbox/webhooks/flush", post(flush_webhooks))
+        .route("/_sandbox/deliveries", get(deliveries))
+        .route("/_sandbox/events", get(events))
+        .route("/_sandbox/alerts/{alert_id}", patch(patch_alert))
+        .route("/_sandbox/requests", get(requests))
+        .route("/_sandbox/state", get(state))
+        .route("/_sandbox/reset", post(reset))
+        .route_layer(axum::middleware::from_fn(loopback_only))
+}
+
+async fn loopback_only(req: Request, next: Next) -> Response {
+    let loopback = req
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .is_none_or(|ConnectInfo(addr)| addr.ip().is_loopback());
+    if !loopback {
+        return ApiError::forbidden("The sandbox admin API answers loopback callers only.")
+            .into_response();
+    }
+    next.run(req).await
+}
+
+/// `POST /_sandbox/keys`:
+/// `{scope: "partner"|"organisation", mode, organisation_id?, abilities?, admin?, organisation_ids?, expires_at?, key?}`.
+/// Abilities default to all of them; `key` picks the key string (else a random `cbs_...`).
+async fn create_key(
+    State(app): State<SharedApp>,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let obj = parse_object(&body)?;
+    let mut c = Checker::new();
+    let scope = c.required_enum(&obj, "scope", &["partner", "organisation"]);
+    let mode = c.optional_enum(&obj, "mode", &["TEST", "LIVE"]);
+    let org_id = c.optional_str(&obj, "organisation_id");
+    let admin = c.optional_bool(&obj, "admin").unwrap_or(false);
+    let chosen = c.optional_str(&obj, "key").filter(|k| !k.is_empty());
+    let expires_at =
+        c.optional_str(&obj, "expires_at")
+            .and_then(|s| match parse_datetime("expires_at", &s) {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    c.push(e);
+                    None
+                }
+            });
+    let strings = |field: &str, c: &mut Checker| -> Option<Vec<String>> {
+        match obj.get(field) {
+            None | Some(Value::Null) => None,
+            Some(Value::Array(items)) if items.iter().all(Value::is_string) => Some(
+                items
+                    .iter()
+                    .filter_map(|v| v.as_str().map(str::to_string))
+                    .collect(),
+            ),
+            Some(_) => {
+                c.push(FieldError::invalid_type(field, "an array of strings"));
+                None
+            }
+        }
+    };
+    let abilities = strings("abilities", &mut c)
+        .unwrap_or_else(|| ALL_ABILITIES.iter().map(|a| a.to_string()).collect());
+    let organisation_ids = strings("organisation_ids", &mut c).unwrap_or_default();
+    c.finish()?;
+
+    let mut store = app.store();
+    let (scope, mode) = match scope.as_deref() {
+        Some("organisation") => {
+            let org_id =
+                org_id.ok_or_else(|| ApiError::from(FieldError::missing("organisation_id")))?;
+            let org = store.organisations.get(&org_id).ok_or_else(|| {
+                ApiError::unprocessable(
+                    "INVALID_ORGANISATION",
+                    "organisation_id",
+                    format!("organisation {org_id} does not exist"),
+                )
+            })?;
+            let mode = org.mode;
+            (
+                KeyScope::Organisation {
+                    organisation_id: org_id,
+                },
+                mode,
+            )
+        }
+        _ => {
+            let mode = if mode.as_deref() == Some("LIVE") {
+                Mode::Live
+            } else {
+                Mode::Test
+            };
+            let group_id = if admin {
+                format!("{}-admin", mode.as_str().to_lowercase())
+            } else {
+                new_id("grp")
+            };
+            (
+                KeyScope::Partner {
+                    mode,
+                    admin,
+                    organisation_ids,
+                    group_id,
+                },
+                mode,
+            )
+        }
+    };
+    let key = chosen.unwrap_or_else(|| new_key_value(mode));
+    if store.keys.iter().any(|k| k.key == key) {
+        return Err(ApiError::unprocessable(
+            "DUPLICATE_KEY",
+            "key",
+            "that key already exists",
+        ));
+    }
+    let id = new_id("key");
+    store.keys.push(ApiKey {
+        id: id.clone(),
+        key: key.clone(),
+        scope,
+        abilities,
+        expires_at,
+    });
+    drop(store);
+    app.changed();
+    Ok((StatusCode::CREATED, Json(json!({ "id": id, "key": key }))))
+}
+
+async fn get_faults(State(app): State<SharedApp>) -> Json<Value> {
+    Json(json!(app.runtime().faults))
+}
+
+/// `PUT /_sandbox/faults`: the fields given replace the current ones; answers the current knobs.
+async fn set_faults(State(app): State<SharedApp>, body: Bytes) -> ApiResult<Json<Value>> {
+    let obj = parse_object(&body)?;
+    let mut current = serde_json::to_value(&app.runtime().faults).unwrap_or(json!({}));
+    for (k, v) in obj {
+        current[k] = v;
+    }
+    let faults: Faults = serde_json::from_value(current).map_err(|e| {
+        ApiError::from(FieldError::new(
+            "body",
+            "INVALID_TYPE",
+            format!("bad fault knobs: {e}"),
+        ))
+    })?;
+    if !(0.0..=1.0).contains(&faults.error_rate) {
+        return Err(ApiError::unprocessable(
+            "INVALID_VALUE",
+            "error_rate",
+            "error_rate must be between 0 and 1",
+        ));
+    }
+    if ![500, 502, 503].contains(&faults.error_status) {
+        return Err(ApiError::unprocessable(
+            "INVALID_VALUE",
+            "error_status",
+            "error_status must be 500, 502 or 503",
+        ));
+    }
+    let release_held = !faults.out_of_order;
+    app.runtime().faults = faults.clone();
+    if release_held {
+        app.flush.notify_waiters();
+    }
+    Ok(Json(json!(faults)))
+}
+
+async fn add_webhook(
+    State(app): State<SharedApp>,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let obj = parse_object(&body)?;
+    let mut c = Checker::new();
+    let url = c.required_str(&obj, "url");
+    c.finish()?;
+    let url = url.unwrap_or_default();
+    if reqwest::Url::parse(&url).is_err() {
+        return Err(ApiError::unprocessable(
+            "INVALID_VALUE",
+            "url",
+            "url must be an absolute URL",
+        ));
+    }
+    let mut store = app.store();
+    if !store.webhook_endpoints.contains(&url) {
+        store.webhook_endpoints.push(url);
+    }
+    let endpoints = store.webhook_endpoints.clone();
+    drop(store);
+    app.changed();
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "webhook_endpoints": endpoints })),
+    ))
+}
+
+async fn list_webhooks(State(app): State<SharedApp>) -> Json<Value> {
+    Json(json!({ "webhook_endpoints": app.store().webhook_endpoints }))
+}
+
+async fn clear_webhooks(State(app): State<SharedApp>) -> Json<Value> {
+    app.store().webhook_endpoints.clear();
+    app.changed();
+    Json(json!({ "webhook_endpoints": [] }))
+}
+
+async fn flush_webhooks(State(app): State<SharedApp>) -> Json<Value> {
+    app.flush.notify_waiters();
+    Json(json!({ "flushed": true }))
+}
+
+/// Every delivery attempt; `?event_id=` narrows to one event.
+async fn deliveries(
+    State(app): State<SharedApp>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Json<Value> {
+    let store = app.store();
+    let items: Vec<&DeliveryAttempt> = store
+        .deliveries
+        .iter()
+        .filter(|d| q.get("event_id").is_none_or(|e| e == &d.event_id))
+        .collect();
+    Json(json!(items))
+}
+
+async fn events(State(app): State<SharedApp>) -> Json<Value> {
+    Json(json!(app.store().events))
+}
+
+/// Move an alert's deadline or received time for sweep scenarios. No webhook goes out.
+async fn patch_alert(
+    State(app): State<SharedApp>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let obj = parse_object(&body)?;
+    let mut store = app.store();
+    let alert = store
+        .alerts
+        .get_mut(&id)
+        .ok_or_else(|| ApiError::not_found("Alert"))?;
+    let mut errors = Vec::new();
+    if let Some(v) = obj.get("action_required_deadline") {
+        match v {
+            Value::Null => alert.action_required_deadline = None,
+            Value::String(s) => match parse_datetime("action_required_deadline", s) {
+                Ok(t) => alert.action_required_deadline = Some(t),
+                Err(e) => errors.push(e),
+            },
+            _ => errors.push(FieldError::invalid_type(
+                "action_required_deadline",
+                "a datetime or null",
+            )),
+        }
+    }
+    if let Some(v) = obj.get("alert_received_at") {
+        match v.as_str().map(|s| parse_datetime("alert_received_at", s)) {
+            Some(Ok(t)) => alert.alert_received_at = t,
+            Some(Err(e)) => errors.push(e),
+            None => errors.push(FieldError::invalid_type("alert_received_at", "a datetime")),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::validation(errors));
+    }
+    let alert = json!(alert);
+    drop(store);
+    app.changed();
+    Ok(Json(alert))
+}
+
+async fn requests(State(app): State<SharedApp>) -> Json<Value> {
+    Json(json!(app.runtime().request_counts))
+}
+
+/// The whole store, key strings redacted.
+async fn state(State(app): State<SharedApp>) -> Json<Value> {
+    let mut snapshot = json!(*app.store());
+    if let Some(keys) = snapshot.get_mut("keys").and_then(Value::as_array_mut) {
+        for k in keys {
+            let redacted = k["key"]
+                .as_str()
+                .map(|s| format!("{}...", &s[..s.len().min(9)]));
+            k["key"] = json!(redacted);
+        }
+    }
+    Json(snapshot)
+}
+
+async fn reset(State(app): State<SharedApp>) -> Json<Value> {
+    app.store().reset();
+    {
+        let mut rt = app.runtime();
+        rt.faults = Faults::normal();
+        rt.rate_windows.clear();
+        rt.request_counts.clear();
+    }
+    app.flush.notify_waiters();
+    app.changed();
+    Json(json!({ "reset": true }))
+}

@@ -1,0 +1,221 @@
+//! `/v1/alerts`: list with filters, sort and paging; get; PATCH a note and/or an action.
+//! Actioning follows the alerts reference: REFUND and REFUND_AND_CANCEL give REFUNDED, CANCEL
+//! and ACCEPT_DISPUTE give NOT_REFUNDED; the cancelling ones set the subscription outcome; the
+//! alert becomes RESOLVED and cannot be actioned again. RDR alerts are not actionable.
+
+use crate::auth::Caller;
+use crate::error::{ApiError, ApiResult, FieldError};
+use crate::fields::{page, page_params, parse_datetime, parse_object, Checker};
+use crate::model::*;
+use crate::state::SharedApp;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::{Extension, Json};
+use chrono::Utc;
+use serde_json::{json, Map, Value};
+use std::collections::HashMap;
+
+pub const ALERT_STATUSES: &[&str] = &["ACTION_REQUIRED", "RESOLVED", "INVALID"];
+pub const ALERT_SORTS: &[&str] = &[
+    "-alert_received_at",
+    "alert_received_at",
+    "-action_required_deadline",
+    "action_required_deadline",
+];
+pub const ALERT_ACTIONS: &[&str] = &["REFUND", "CANCEL", "REFUND_AND_CANCEL", "ACCEPT_DISPUTE"];
+
+pub async fn list(
+    State(app): State<SharedApp>,
+    Extension(caller): Extension<Caller>,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Json<Value>> {
+    caller.require("alerts:read")?;
+    let (limit, offset) = page_params(
+        q.get("limit").map(String::as_str),
+        q.get("offset").map(String::as_str),
+    )?;
+    let qv: Map<String, Value> = q.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
+    let mut c = Checker::new();
+    let status = c.optional_enum(&qv, "status", ALERT_STATUSES);
+    let sort = c
+        .optional_enum(&qv, "sort", ALERT_SORTS)
+        .unwrap_or_else(|| "-alert_received_at".into());
+    let mut bound = |field: &str| {
+        q.get(field).and_then(|v| match parse_datetime(field, v) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                c.push(e);
+                None
+            }
+        })
+    };
+    let gte = bound("alert_received_at_gte");
+    let lte = bound("alert_received_at_lte");
+    c.finish()?;
+    if let (Some(gte), Some(lte)) = (gte, lte) {
+        if gte > lte {
+            return Err(ApiError::unprocessable(
+                "INVALID_DATE_RANGE",
+                "alert_received_at_gte",
+                "alert_received_at_gte must be less than or equal to alert_received_at_lte",
+            ));
+        }
+    }
+
+    let store = app.store();
+    let mut items: Vec<&Alert> = store
+        .alerts
+        .values()
+        .filter(|a| caller.can_see_org_id(&store, &a.organisation_id))
+        .filter(|a| status.as_ref().is_none_or(|s| s == &a.status))
+        .filter(|a| {
+            q.get("organisation_id")
+                .is_none_or(|o| o == &a.organisation_id)
+        })
+        .filter(|a| q.get("merchant_id").is_none_or(|m| m == &a.merchant_id))
+        .filter(|a| gte.is_none_or(|t| a.alert_received_at >= t))
+        .filter(|a| lte.is_none_or(|t| a.alert_received_at <= t))
+        .collect();
+    let descending = sort.starts_with('-');
+    items.sort_by(|a, b| {
+        let ord = if sort.ends_with("action_required_deadline") {
+            // Alerts without a deadline go last whichever the direction.
+            match (a.action_required_deadline, b.action_required_deadline) {
+                (Some(x), Some(y)) if descending => y.cmp(&x),
+                (Some(x), Some(y)) => x.cmp(&y),
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (None, None) => std::cmp::Ordering::Equal,
+            }
+        } else if descending {
+            b.alert_received_at.cmp(&a.alert_received_at)
+        } else {
+            a.alert_received_at.cmp(&b.alert_received_at)
+        };
+        ord.then(a.id.cmp(&b.id))
+    });
+    Ok(Json(page(items, limit, offset)))
+}
+
+pub async fn get(
+    State(app): State<SharedApp>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    caller.require("alerts:read")?;
+    let store = app.store();
+    match store.alerts.get(&id) {
+        Some(a) if caller.can_see_org_id(&store, &a.organisation_id) => Ok(Json(json!(a))),
+        _ => Err(ApiError::not_found("Alert")),
+    }
+}
+
+/// The outcomes an action gives: (transaction_refund_outcome, subscription_cancel_outcome).
+pub fn outcome_of(action: &str) -> (&'static str, Option<&'static str>) {
+    match action {
+        "REFUND" => ("REFUNDED", None),
+        "REFUND_AND_CANCEL" => ("REFUNDED", Some("CANCELLED")),
+        "CANCEL" => ("NOT_REFUNDED", Some("CANCELLED")),
+        _ => ("NOT_REFUNDED", None),
+    }
+}
+
+pub async fn update(
+    State(app): State<SharedApp>,
+    Extension(caller): Extension<Caller>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    caller.require("alerts:write")?;
+    let obj = parse_object(&body)?;
+    let mut c = Checker::new();
+    let action = c.optional_enum(&obj, "action", ALERT_ACTIONS);
+    let note = c.optional_str(&obj, "note");
+    c.finish()?;
+
+    let mut store = app.store();
+    let visible = store
+        .alerts
+        .get(&id)
+        .is_some_and(|a| caller.can_see_org_id(&store, &a.organisation_id));
+    if !visible {
+        return Err(ApiError::not_found("Alert"));
+    }
+    let alert = store.alerts.get(&id).cloned().expect("checked above");
+    let mut updated = alert.clone();
+    let mut previous = Map::new();
+
+    if let Some(action) = &action {
+        if alert.enrolment_type == VERIFI_RDR {
+            return Err(ApiError::unprocessable(
+                "ALERT_NOT_ACTIONABLE",
+                "action",
+                "Verifi RDR alerts are resolved at the network level and cannot be actioned",
+            ));
+        }
+        match alert.status.as_str() {
+            "ACTION_REQUIRED" => {}
+            "RESOLVED" => {
+                return Err(ApiError::unprocessable(
+                    "ALERT_ALREADY_RESOLVED",
+                    "action",
+                    "alert is already RESOLVED and cannot be actioned again",
+                ))
+            }
+            other => {
+                return Err(ApiError::unprocessable(
+                    "ALERT_NOT_ACTIONABLE",
+                    "action",
+                    format!("an alert in status {other} cannot be actioned"),
+                ))
+            }
+        }
+        let (refund, cancel) = outcome_of(action);
+        previous.insert("status".into(), json!(alert.status));
+        previous.insert(
+            "transaction_refund_outcome".into(),
+            json!(alert.transaction_refund_outcome),
+        );
+        updated.status = "RESOLVED".into();
+        updated.transaction_refund_outcome = Some(refund.into());
+        if let Some(cancel) = cancel {
+            previous.insert(
+                "subscription_cancel_outcome".into(),
+                json!(alert.subscription_cancel_outcome),
+            );
+            updated.subscription_cancel_outcome = Some(cancel.into());
+        }
+    }
+    if let Some(note) = note {
+        if alert.note.as_deref() != Some(note.as_str()) {
+            previous.insert("note".into(), json!(alert.note));
+            updated.note = Some(note);
+        }
+    }
+    if previous.is_empty() {
+        return Ok(Json(json!(alert)));
+    }
+    updated.updated_at = Utc::now();
+    previous.insert("updated_at".into(), json!(ts::format(&alert.updated_at)));
+    store.alerts.insert(id, updated.clone());
+    let object = json!(updated);
+    app.emit(
+        &mut store,
+        "alert.updated",
+        "v1",
+        object.clone(),
+        Value::Object(previous),
+    );
+    drop(store);
+    app.changed();
+    Ok(Json(object))
+}
+
+/// Validation errors the admin API shares with the alert PATCH.
+pub fn bad_datetime(field: &str) -> FieldError {
+    FieldError::new(
+        field,
+        "INVALID_DATETIME",
+        format!("{field} must be an ISO 8601 datetime"),
+    )
+}

@@ -1,0 +1,105 @@
+//! What every /v1 and /v2 request passes through before its handler, in this order:
+//! count it (per route template), apply the fault knobs, authenticate (401), rate-limit (429).
+
+use crate::auth::authenticate;
+use crate::error::ApiError;
+use crate::state::SharedApp;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use rand::Rng;
+use std::time::Duration;
+
+/// `GET /v1/alerts/{alert_id}`: the method and the route template without a trailing slash, so
+/// `/v1/orders/` and `/v1/orders` share one count and one rate-limit pool.
+pub fn route_key(method: &str, template: &str) -> String {
+    let template = if template.len() > 1 {
+        template.trim_end_matches('/')
+    } else {
+        template
+    };
+    format!("{method} {template}")
+}
+
+pub async fn api_gate(State(app): State<SharedApp>, mut req: Request, next: Next) -> Response {
+    let template = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|m| m.as_str().to_string())
+        .unwrap_or_else(|| req.uri().path().to_string());
+    let route = route_key(req.method().as_str(), &template);
+
+    let (latency, fault) = {
+        let mut rt = app.runtime();
+        *rt.request_counts.entry(route.clone()).or_default() += 1;
+        let faults = &mut rt.faults;
+        let fault = if faults.burst_429 > 0 {
+            faults.burst_429 -= 1;
+            Some(ApiError::rate_limited(1))
+        } else if faults.error_rate > 0.0 && rand::rng().random::<f64>() < faults.error_rate {
+            let status = StatusCode::from_u16(faults.error_status)
+                .ok()
+                .filter(|s| s.is_server_error())
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            Some(ApiError::fault(status))
+        } else {
+            None
+        };
+        (faults.latency_ms, fault)
+    };
+    if latency > 0 {
+        tokio::time::sleep(Duration::from_millis(latency)).await;
+    }
+    if let Some(error) = fault {
+        return error.into_response();
+    }
+
+    let caller = match authenticate(&app.store(), req.headers()) {
+        Ok(caller) => caller,
+        Err(e) => return e.into_response(),
+    };
+
+    if let Some(retry_after) = over_limit(&app, &route, &caller.pool()) {
+        return ApiError::rate_limited(retry_after).into_response();
+    }
+
+    req.extensions_mut().insert(caller);
+    next.run(req).await
+}
+
+/// A fixed window per (endpoint, pool). Returns the seconds to wait when over the limit.
+fn over_limit(app: &SharedApp, route: &str, pool: &str) -> Option<u64> {
+    let limit = app.settings.rate_limit;
+    let window_ms = (app.settings.rate_window_secs.max(1) * 1000) as i64;
+    let now = chrono::Utc::now().timestamp_millis();
+    let mut rt = app.runtime();
+    let entry = rt
+        .rate_windows
+        .entry((route.to_string(), pool.to_string()))
+        .or_insert((now, 0));
+    if now - entry.0 >= window_ms {
+        *entry = (now, 0);
+    }
+    if entry.1 >= limit {
+        let left_ms = (entry.0 + window_ms - now).max(0) as u64;
+        return Some(left_ms.div_ceil(1000).max(1));
+    }
+    entry.1 += 1;
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::route_key;
+
+    #[test]
+    fn trailing_slashes_share_a_route_key() {
+        assert_eq!(route_key("POST", "/v1/orders/"), "POST /v1/orders");
+        assert_eq!(route_key("POST", "/v1/orders"), "POST /v1/orders");
+        assert_eq!(
+            route_key("GET", "/v1/alerts/{alert_id}"),
+            "GET /v1/alerts/{alert_id}"
+        );
+    }
+}

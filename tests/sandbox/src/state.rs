@@ -1,0 +1,174 @@
+//! Everything the sandbox remembers. `Store` is what `--state-file` saves; `Runtime` (fault knobs,
+//! rate-limit windows, request counts) lives only as long as the process.
+
+use crate::model::*;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, MutexGuard};
+use tokio::sync::{mpsc, Notify};
+
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+pub struct Store {
+    pub keys: Vec<ApiKey>,
+    pub webhook_endpoints: Vec<String>,
+    pub organisations: BTreeMap<String, Organisation>,
+    pub memberships: BTreeMap<String, Membership>,
+    pub merchants: BTreeMap<String, Merchant>,
+    pub integrations: BTreeMap<String, Integration>,
+    pub enrolments: BTreeMap<String, Enrolment>,
+    pub alerts: BTreeMap<String, Alert>,
+    pub rulesets: BTreeMap<String, Ruleset>,
+    /// Orders as submitted (plus id, created_at, links), by id.
+    pub orders: BTreeMap<String, Value>,
+    /// Every event emitted, in order (GET /_sandbox/events).
+    pub events: Vec<Value>,
+    pub deliveries: Vec<DeliveryAttempt>,
+    /// (organisation_id, reference_id) -> order id; rebuilt on load.
+    #[serde(skip)]
+    pub order_refs: HashMap<(String, String), String>,
+}
+
+impl Store {
+    pub fn rebuild_indexes(&mut self) {
+        self.order_refs = self
+            .orders
+            .iter()
+            .filter_map(|(id, o)| {
+                let org = o.get("organisation_id")?.as_str()?.to_string();
+                let reference = o.get("reference_id")?.as_str()?.to_string();
+                Some(((org, reference), id.clone()))
+            })
+            .collect();
+    }
+
+    /// What `POST /_sandbox/reset` keeps: keys and webhook endpoints.
+    pub fn reset(&mut self) {
+        let keys = std::mem::take(&mut self.keys);
+        let endpoints = std::mem::take(&mut self.webhook_endpoints);
+        *self = Store {
+            keys,
+            webhook_endpoints: endpoints,
+            ..Store::default()
+        };
+    }
+}
+
+/// Fault knobs (`PUT /_sandbox/faults`). They apply to /v1 and /v2 routes and to webhooks only.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Faults {
+    /// Share of API requests (0..1) answered with `error_status` instead of being processed.
+    pub error_rate: f64,
+    /// 500, 502 or 503.
+    pub error_status: u16,
+    /// The next N API requests get 429 RATE_LIMITED.
+    pub burst_429: u32,
+    /// Added before every API request.
+    pub latency_ms: u64,
+    /// Every webhook is delivered twice (same event, same idempotency key).
+    pub duplicate_deliveries: bool,
+    /// Webhooks are held and each batch delivered in reverse order.
+    pub out_of_order: bool,
+    /// How long the first held webhook waits for others before its batch goes out.
+    pub out_of_order_window_ms: u64,
+    /// Webhooks are never delivered (events are still recorded).
+    pub drop_webhooks: bool,
+}
+
+impl Faults {
+    pub fn normal() -> Self {
+        Faults {
+            error_status: 500,
+            out_of_order_window_ms: 500,
+            ..Faults::default()
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Runtime {
+    pub faults: Faults,
+    /// (endpoint, pool) -> (window start unix ms, count)
+    pub rate_windows: HashMap<(String, String), (i64, u32)>,
+    /// "METHOD /template" -> requests seen
+    pub request_counts: BTreeMap<String, u64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub webhook_secret: shared::secret::Secret,
+    pub time_factor: f64,
+    pub rate_limit: u32,
+    pub rate_window_secs: u64,
+    pub state_file: Option<PathBuf>,
+}
+
+/// What a handler gets: the store, the runtime, and a way to emit webhook events.
+pub struct App {
+    store: Mutex<Store>,
+    runtime: Mutex<Runtime>,
+    pub settings: Settings,
+    pub events: mpsc::UnboundedSender<crate::webhooks::Outgoing>,
+    /// Flush held (out-of-order) webhooks now.
+    pub flush: Notify,
+    /// Wake the state-file writer.
+    pub save: Notify,
+}
+
+pub type SharedApp = Arc<App>;
+
+impl App {
+    pub fn new(
+        store: Store,
+        settings: Settings,
+        events: mpsc::UnboundedSender<crate::webhooks::Outgoing>,
+    ) -> Self {
+        let runtime = Runtime {
+            faults: Faults::normal(),
+            ..Runtime::default()
+        };
+        Self {
+            store: Mutex::new(store),
+            runtime: Mutex::new(runtime),
+            settings,
+            events,
+            flush: Notify::new(),
+            save: Notify::new(),
+        }
+    }
+
+    /// Never held across an await.
+    pub fn store(&self) -> MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub fn runtime(&self) -> MutexGuard<'_, Runtime> {
+        self.runtime.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Record an event and queue it for delivery, then ask for the state to be saved.
+    pub fn emit(
+        &self,
+        store: &mut Store,
+        kind: &str,
+        api_version: &str,
+        object: Value,
+        previous: Value,
+    ) {
+        let event = serde_json::json!({
+            "id": new_id("evt"),
+            "type": kind,
+            "created_at": ts::format(&chrono::Utc::now()),
+            "data": { "object": object, "previous_attributes": previous },
+            "api_version": api_version,
+        });
+        store.events.push(event.clone());
+        let _ = self.events.send(crate::webhooks::Outgoing { event });
+    }
+
+    pub fn changed(&self) {
+        self.save.notify_one();
+    }
+}
