@@ -4,3 +4,5 @@ pub mod aws;
 pub mod dynamo;
 pub mod memory;
 pub mod notify;
+#[cfg(test)]
+pub mod memory_orders;

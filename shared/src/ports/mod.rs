@@ -4,3 +4,5 @@ pub mod notifier;
 pub mod store_error;
 pub mod customer_store;
 pub mod operator_keys;
+pub mod order_api;
+pub mod order_outbox;

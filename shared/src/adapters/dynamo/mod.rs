@@ -3,3 +3,4 @@ pub mod events;
 pub mod table;
 pub mod customers;
 pub mod operators;
+pub mod orders;

@@ -1,0 +1,652 @@
+//! The `orders` table: the order outbox (see `ports::order_outbox` and README "State in
+//! DynamoDB"). pk `organisation_id`, sk `reference_id`; the sparse `pending-index`
+//! (`pending_organisation_id`, `queued_at`) holds exactly the orders a run still has to send.
+//!
+//! Every state change is a conditional UpdateItem, so two runs never both own an order and a
+//! run whose lease expired cannot overwrite what the next run recorded. One extra item per
+//! organisation (pk `#organisations`, sk the organisation id) lists the organisations that
+//! ever queued orders, so a run finds them with one Query instead of a Scan.
+
+use super::table::{is_condition_failed, Table};
+use crate::models::order::{Order, PatchOrder};
+use crate::ports::order_outbox::{
+    iso, Enqueued, OrderOutbox, OutboxOrder, PendingPage, UpdateQueued, UploadOutcome, UploadState,
+};
+use crate::ports::store_error::StoreError;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+const PENDING_INDEX: &str = "pending-index";
+/// Partition of the organisation directory items.
+const ORGANISATIONS_PK: &str = "#organisations";
+/// Concurrent single-item writes per call (leases, outcomes).
+const WRITE_CONCURRENCY: usize = 16;
+
+/// The item as stored. The order travels as its JSON text: it is sent exactly as validated,
+/// and fields this version does not model survive untouched.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct OrderItem {
+    organisation_id: String,
+    reference_id: String,
+    state: UploadState,
+    order_json: String,
+    queued_at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pending_organisation_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    lease_until: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    lease_owner: Option<String>,
+    #[serde(default)]
+    attempts: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    order_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    error_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    error_field: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    error_message: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    last_error: Option<String>,
+    /// update id -> PATCH body as JSON text.
+    #[serde(default)]
+    pending_updates: BTreeMap<String, String>,
+    updated_at: String,
+}
+
+impl OrderItem {
+    fn into_order(self) -> Result<OutboxOrder, String> {
+        let order: Order = serde_json::from_str(&self.order_json).map_err(|e| e.to_string())?;
+        let mut updates = BTreeMap::new();
+        for (id, raw) in self.pending_updates {
+            updates.insert(
+                id,
+                serde_json::from_str::<PatchOrder>(&raw).map_err(|e| e.to_string())?,
+            );
+        }
+        Ok(OutboxOrder {
+            organisation_id: self.organisation_id,
+            reference_id: self.reference_id,
+            state: self.state,
+            order,
+            queued_at: self.queued_at,
+            lease_until: self.lease_until,
+            lease_owner: self.lease_owner,
+            attempts: self.attempts,
+            order_id: self.order_id,
+            error_code: self.error_code,
+            error_field: self.error_field,
+            error_message: self.error_message,
+            last_error: self.last_error,
+            pending_updates: updates,
+            updated_at: self.updated_at,
+        })
+    }
+}
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+#[derive(Debug, Clone)]
+pub struct DynamoOrderOutbox {
+    table: Table,
+}
+
+impl DynamoOrderOutbox {
+    pub fn new(table: Table) -> Self {
+        Self { table }
+    }
+
+    fn key(org: &str, reference: &str) -> HashMap<String, AttributeValue> {
+        HashMap::from([
+            ("organisation_id".to_string(), s(org)),
+            ("reference_id".to_string(), s(reference)),
+        ])
+    }
+
+    fn parse(
+        &self,
+        operation: &'static str,
+        item: HashMap<String, AttributeValue>,
+    ) -> Result<OutboxOrder, StoreError> {
+        let raw: OrderItem =
+            serde_dynamo::from_item(item).map_err(|e| self.table.bad_item(operation, e))?;
+        raw.into_order()
+            .map_err(|e| self.table.bad_item(operation, e))
+    }
+
+    fn conflict(&self, operation: &'static str, org: &str, reference: &str) -> StoreError {
+        StoreError::Conflict {
+            operation,
+            table: self.table.name.clone(),
+            key: format!("{org}/{reference}"),
+        }
+    }
+
+    async fn put_new(&self, order: &Order, now: DateTime<Utc>) -> Result<Enqueued, StoreError> {
+        let org = order.organisation_id.clone().unwrap_or_default();
+        let item = OrderItem {
+            organisation_id: org.clone(),
+            reference_id: order.reference_id.clone().unwrap_or_default(),
+            state: UploadState::Pending,
+            order_json: serde_json::to_string(order)
+                .map_err(|e| self.table.bad_item("enqueue", e))?,
+            queued_at: iso(now),
+            pending_organisation_id: Some(org),
+            lease_until: None,
+            lease_owner: None,
+            attempts: 0,
+            order_id: None,
+            error_code: None,
+            error_field: None,
+            error_message: None,
+            last_error: None,
+            pending_updates: BTreeMap::new(),
+            updated_at: iso(now),
+        };
+        let item = serde_dynamo::to_item(&item).map_err(|e| self.table.bad_item("enqueue", e))?;
+        self.table.counters.write();
+        match self
+            .table
+            .client
+            .put_item()
+            .table_name(&self.table.name)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(reference_id)")
+            .send()
+            .await
+        {
+            Ok(_) => Ok(Enqueued::Stored),
+            Err(e) if is_condition_failed(&e) => Ok(Enqueued::AlreadyQueued),
+            Err(e) => Err(self.table.error("enqueue", e)),
+        }
+    }
+
+    async fn register_organisation(&self, org: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+        self.table.counters.write();
+        self.table
+            .client
+            .put_item()
+            .table_name(&self.table.name)
+            .item("organisation_id", s(ORGANISATIONS_PK))
+            .item("reference_id", s(org))
+            .item("registered_at", s(iso(now)))
+            .send()
+            .await
+            .map_err(|e| self.table.error("register_organisation", e))?;
+        Ok(())
+    }
+
+    async fn lease_one(
+        &self,
+        order: &OutboxOrder,
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Option<OutboxOrder>, StoreError> {
+        let uploaded = order.state.is_uploaded();
+        let mut request = self
+            .table
+            .client
+            .update_item()
+            .table_name(&self.table.name)
+            .set_key(Some(Self::key(&order.organisation_id, &order.reference_id)))
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":now", s(iso(now)))
+            .expression_attribute_values(":until", s(iso(until)))
+            .expression_attribute_values(":owner", s(owner))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew);
+        request = if uploaded {
+            // A patch lease: the order stays CREATED/DUPLICATE, only the lease is taken.
+            request
+                .update_expression("SET lease_until = :until, lease_owner = :owner")
+                .condition_expression(
+                    "(#state = :created OR #state = :duplicate) AND attribute_exists(pending_organisation_id) \
+                     AND (attribute_not_exists(lease_until) OR lease_until < :now)",
+                )
+                .expression_attribute_values(":created", s("CREATED"))
+                .expression_attribute_values(":duplicate", s("DUPLICATE"))
+        } else {
+            request
+                .update_expression(
+                    "SET #state = :leased, lease_until = :until, lease_owner = :owner, updated_at = :now \
+                     ADD attempts :one",
+                )
+                .condition_expression("#state = :pending OR (#state = :leased AND lease_until < :now)")
+                .expression_attribute_values(":pending", s("PENDING"))
+                .expression_attribute_values(":leased", s("LEASED"))
+                .expression_attribute_values(":one", AttributeValue::N("1".into()))
+        };
+        self.table.counters.write();
+        match request.send().await {
+            Ok(out) => match out.attributes {
+                Some(item) => Ok(Some(self.parse("lease", item)?)),
+                None => Ok(None),
+            },
+            Err(e) if is_condition_failed(&e) => Ok(None),
+            Err(e) => Err(self.table.error("lease", e)),
+        }
+    }
+
+    /// Records one create outcome, only while this run holds the lease.
+    async fn record_one(
+        &self,
+        org: &str,
+        reference: &str,
+        owner: &str,
+        outcome: &UploadOutcome,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let base = || {
+            self.table
+                .client
+                .update_item()
+                .table_name(&self.table.name)
+                .set_key(Some(Self::key(org, reference)))
+                .expression_attribute_names("#state", "state")
+                .expression_attribute_values(":leased", s("LEASED"))
+                .expression_attribute_values(":owner", s(owner))
+                .expression_attribute_values(":now", s(iso(now)))
+        };
+        let held = "#state = :leased AND lease_owner = :owner";
+        let attempt = match outcome {
+            UploadOutcome::Created { order_id } | UploadOutcome::Duplicate { order_id } => {
+                let state = if matches!(outcome, UploadOutcome::Created { .. }) { "CREATED" } else { "DUPLICATE" };
+                // Leave the pending-index only when no PATCH update waits for this order.
+                let done = base()
+                    .update_expression(
+                        "SET #state = :state, order_id = :order_id, updated_at = :now \
+                         REMOVE lease_until, lease_owner, pending_organisation_id",
+                    )
+                    .condition_expression(format!(
+                        "{held} AND (attribute_not_exists(pending_updates) OR size(pending_updates) = :zero)"
+                    ))
+                    .expression_attribute_values(":state", s(state))
+                    .expression_attribute_values(":order_id", s(order_id.clone()))
+                    .expression_attribute_values(":zero", AttributeValue::N("0".into()));
+                self.table.counters.write();
+                match done.send().await {
+                    Ok(_) => return Ok(true),
+                    Err(e) if is_condition_failed(&e) => {}
+                    Err(e) => return Err(self.table.error("record", e)),
+                }
+                // Either the lease is gone, or updates wait: keep it in the index for them.
+                base()
+                    .update_expression(
+                        "SET #state = :state, order_id = :order_id, updated_at = :now REMOVE lease_until, lease_owner",
+                    )
+                    .condition_expression(held)
+                    .expression_attribute_values(":state", s(state))
+                    .expression_attribute_values(":order_id", s(order_id.clone()))
+            }
+            UploadOutcome::Failed { code, field, message } => {
+                let mut r = base()
+                    .update_expression(
+                        "SET #state = :failed, error_code = :code, error_field = :field, error_message = :message, \
+                         updated_at = :now REMOVE lease_until, lease_owner, pending_organisation_id",
+                    )
+                    .condition_expression(held)
+                    .expression_attribute_values(":failed", s("FAILED"))
+                    .expression_attribute_values(":code", s(code.clone()));
+                r = r.expression_attribute_values(
+                    ":field",
+                    field.clone().map(s).unwrap_or(AttributeValue::Null(true)),
+                );
+                r.expression_attribute_values(
+                    ":message",
+                    message.clone().map(s).unwrap_or(AttributeValue::Null(true)),
+                )
+            }
+            UploadOutcome::Retry { reason } => base()
+                .update_expression(
+                    "SET #state = :pending, last_error = :reason, updated_at = :now REMOVE lease_until, lease_owner",
+                )
+                .condition_expression(held)
+                .expression_attribute_values(":pending", s("PENDING"))
+                .expression_attribute_values(":reason", s(reason.clone())),
+        };
+        self.table.counters.write();
+        match attempt.send().await {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failed(&e) => Ok(false),
+            Err(e) => Err(self.table.error("record", e)),
+        }
+    }
+}
+
+/// Runs `f` over `items` with at most `WRITE_CONCURRENCY` in flight, keeping input order.
+async fn concurrently<'a, T: Sync, R: Send, F, Fut>(
+    items: &'a [T],
+    f: F,
+) -> Result<Vec<R>, StoreError>
+where
+    F: Fn(&'a T) -> Fut,
+    Fut: std::future::Future<Output = Result<R, StoreError>> + Send + 'a,
+{
+    let mut results = Vec::with_capacity(items.len());
+    for chunk in items.chunks(WRITE_CONCURRENCY) {
+        let outcomes = join_all(chunk.iter().map(&f)).await;
+        for outcome in outcomes {
+            results.push(outcome?);
+        }
+    }
+    Ok(results)
+}
+
+/// Polls futures together (no extra crate: a small join of boxed futures).
+async fn join_all<'a, R: Send, Fut>(futures: impl Iterator<Item = Fut>) -> Vec<R>
+where
+    Fut: std::future::Future<Output = R> + Send + 'a,
+{
+    let mut pinned: Vec<std::pin::Pin<Box<dyn std::future::Future<Output = R> + Send + 'a>>> =
+        futures.map(|f| Box::pin(f) as _).collect();
+    let mut results: Vec<Option<R>> = (0..pinned.len()).map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (i, fut) in pinned.iter_mut().enumerate() {
+            if results[i].is_none() {
+                match fut.as_mut().poll(cx) {
+                    std::task::Poll::Ready(r) => results[i] = Some(r),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    results
+        .into_iter()
+        .map(|r| r.expect("every future finished"))
+        .collect()
+}
+
+#[async_trait::async_trait]
+impl OrderOutbox for DynamoOrderOutbox {
+    async fn enqueue(
+        &self,
+        orders: &[Order],
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Enqueued>, StoreError> {
+        let orgs: HashSet<&str> = orders
+            .iter()
+            .filter_map(|o| o.organisation_id.as_deref())
+            .collect();
+        for org in orgs {
+            self.register_organisation(org, now).await?;
+        }
+        concurrently(orders, |o| self.put_new(o, now)).await
+    }
+
+    async fn existing(
+        &self,
+        organisation_id: &str,
+        reference_ids: &[String],
+    ) -> Result<HashSet<String>, StoreError> {
+        let mut found = HashSet::new();
+        for chunk in reference_ids.chunks(100) {
+            let unique: HashSet<&String> = chunk.iter().collect();
+            let mut keys = KeysAndAttributes::builder().projection_expression("reference_id");
+            for reference in unique {
+                keys = keys.keys(Self::key(organisation_id, reference));
+            }
+            let mut request = Some(HashMap::from([(
+                self.table.name.clone(),
+                keys.build()
+                    .map_err(|e| self.table.bad_item("existing", e))?,
+            )]));
+            // BatchGetItem may return some keys unprocessed under load: ask again for those.
+            while let Some(items) = request.take().filter(|m| !m.is_empty()) {
+                self.table.counters.read();
+                let out = self
+                    .table
+                    .client
+                    .batch_get_item()
+                    .set_request_items(Some(items))
+                    .send()
+                    .await
+                    .map_err(|e| self.table.error("existing", e))?;
+                for item in out
+                    .responses
+                    .unwrap_or_default()
+                    .remove(&self.table.name)
+                    .unwrap_or_default()
+                {
+                    if let Some(AttributeValue::S(r)) = item.get("reference_id") {
+                        found.insert(r.clone());
+                    }
+                }
+                request = out.unprocessed_keys;
+            }
+        }
+        Ok(found)
+    }
+
+    async fn queue_update(
+        &self,
+        organisation_id: &str,
+        reference_id: &str,
+        update_id: &str,
+        patch: &PatchOrder,
+        now: DateTime<Utc>,
+    ) -> Result<UpdateQueued, StoreError> {
+        let body =
+            serde_json::to_string(patch).map_err(|e| self.table.bad_item("queue_update", e))?;
+        self.table.counters.write();
+        let result = self
+            .table
+            .client
+            .update_item()
+            .table_name(&self.table.name)
+            .set_key(Some(Self::key(organisation_id, reference_id)))
+            .update_expression(
+                "SET pending_updates.#update_id = :body, pending_organisation_id = :org, updated_at = :now",
+            )
+            .condition_expression("attribute_exists(reference_id) AND #state <> :failed")
+            .expression_attribute_names("#update_id", update_id)
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":body", s(body))
+            .expression_attribute_values(":org", s(organisation_id))
+            .expression_attribute_values(":now", s(iso(now)))
+            .expression_attribute_values(":failed", s("FAILED"))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(UpdateQueued::Queued),
+            Err(e) if is_condition_failed(&e) => {
+                Ok(match self.get(organisation_id, reference_id).await? {
+                    None => UpdateQueued::UnknownOrder,
+                    Some(_) => UpdateQueued::OrderFailed,
+                })
+            }
+            Err(e) => Err(self.table.error("queue_update", e)),
+        }
+    }
+
+    async fn organisations(&self) -> Result<Vec<String>, StoreError> {
+        let mut orgs = Vec::new();
+        let mut start = None;
+        loop {
+            self.table.counters.read();
+            let out = self
+                .table
+                .client
+                .query()
+                .table_name(&self.table.name)
+                .key_condition_expression("organisation_id = :pk")
+                .expression_attribute_values(":pk", s(ORGANISATIONS_PK))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| self.table.error("organisations", e))?;
+            for item in out.items.unwrap_or_default() {
+                if let Some(AttributeValue::S(org)) = item.get("reference_id") {
+                    orgs.push(org.clone());
+                }
+            }
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                return Ok(orgs);
+            }
+        }
+    }
+
+    async fn pending(
+        &self,
+        organisation_id: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<PendingPage, StoreError> {
+        // The cursor is DynamoDB's LastEvaluatedKey of the index, as JSON.
+        let start = match after {
+            None => None,
+            Some(cursor) => {
+                let map: HashMap<String, String> =
+                    serde_json::from_str(cursor).map_err(|e| self.table.bad_item("pending", e))?;
+                Some(map.into_iter().map(|(k, v)| (k, s(v))).collect())
+            }
+        };
+        self.table.counters.read();
+        let out = self
+            .table
+            .client
+            .query()
+            .table_name(&self.table.name)
+            .index_name(PENDING_INDEX)
+            .key_condition_expression("pending_organisation_id = :org")
+            .expression_attribute_values(":org", s(organisation_id))
+            .scan_index_forward(true)
+            .limit(limit.max(1) as i32)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| self.table.error("pending", e))?;
+        let orders = out
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|item| self.parse("pending", item))
+            .collect::<Result<Vec<_>, _>>()?;
+        let next = match out.last_evaluated_key {
+            None => None,
+            Some(key) => {
+                let map: HashMap<String, String> = key
+                    .into_iter()
+                    .filter_map(|(k, v)| v.as_s().ok().map(|v| (k, v.clone())))
+                    .collect();
+                Some(serde_json::to_string(&map).map_err(|e| self.table.bad_item("pending", e))?)
+            }
+        };
+        Ok(PendingPage { orders, next })
+    }
+
+    async fn lease(
+        &self,
+        orders: &[OutboxOrder],
+        owner: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<OutboxOrder>, StoreError> {
+        let leased = concurrently(orders, |o| self.lease_one(o, owner, now, until)).await?;
+        Ok(leased.into_iter().flatten().collect())
+    }
+
+    async fn record(
+        &self,
+        organisation_id: &str,
+        owner: &str,
+        outcomes: &[(String, UploadOutcome)],
+        now: DateTime<Utc>,
+    ) -> Result<usize, StoreError> {
+        let recorded = concurrently(outcomes, |(reference, outcome)| {
+            self.record_one(organisation_id, reference, owner, outcome, now)
+        })
+        .await?;
+        Ok(recorded.into_iter().filter(|r| *r).count())
+    }
+
+    async fn record_patch(
+        &self,
+        organisation_id: &str,
+        reference_id: &str,
+        owner: &str,
+        update_ids: &[String],
+        error: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut expression = String::from("SET updated_at = :now");
+        let mut request = self
+            .table
+            .client
+            .update_item()
+            .table_name(&self.table.name)
+            .set_key(Some(Self::key(organisation_id, reference_id)))
+            .condition_expression("lease_owner = :owner")
+            .expression_attribute_values(":owner", s(owner))
+            .expression_attribute_values(":now", s(iso(now)));
+        if let Some(e) = error {
+            expression.push_str(", last_error = :error");
+            request = request.expression_attribute_values(":error", s(e));
+        }
+        expression.push_str(" REMOVE lease_until, lease_owner");
+        for (i, id) in update_ids.iter().enumerate() {
+            expression.push_str(&format!(", pending_updates.#u{i}"));
+            request = request.expression_attribute_names(format!("#u{i}"), id);
+        }
+        self.table.counters.write();
+        match request.update_expression(expression).send().await {
+            Ok(_) => {}
+            Err(e) if is_condition_failed(&e) => {
+                return Err(self.conflict("record_patch", organisation_id, reference_id))
+            }
+            Err(e) => return Err(self.table.error("record_patch", e)),
+        }
+        // Leave the pending-index once nothing waits any more (an update queued meanwhile
+        // keeps it there).
+        self.table.counters.write();
+        match self
+            .table
+            .client
+            .update_item()
+            .table_name(&self.table.name)
+            .set_key(Some(Self::key(organisation_id, reference_id)))
+            .update_expression("REMOVE pending_organisation_id")
+            .condition_expression(
+                "size(pending_updates) = :zero AND attribute_not_exists(lease_owner)",
+            )
+            .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failed(&e) => Ok(()),
+            Err(e) => Err(self.table.error("record_patch", e)),
+        }
+    }
+
+    async fn get(
+        &self,
+        organisation_id: &str,
+        reference_id: &str,
+    ) -> Result<Option<OutboxOrder>, StoreError> {
+        self.table.counters.read();
+        let out = self
+            .table
+            .client
+            .get_item()
+            .table_name(&self.table.name)
+            .set_key(Some(Self::key(organisation_id, reference_id)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| self.table.error("get", e))?;
+        out.item.map(|item| self.parse("get", item)).transpose()
+    }
+}

@@ -1,0 +1,309 @@
+//! Client-side rate limiting per organisation and endpoint, so ChargebackStop's
+//! "100 requests per minute per endpoint per organisation" is rarely hit and 429s stay the
+//! exception.
+//!
+//! A token bucket with burst `b` and refill `(B - b) / window` lets through at most `B` requests
+//! in any sliding window of that length, whatever the server's window alignment; `B` is the
+//! documented limit times a safety factor (clock skew, requests already in flight). The window
+//! is configurable so tests can shrink it together with the sandbox's `--rate-window-secs`.
+
+use std::collections::HashMap;
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// The server's limit: `requests` per `window`, per organisation and endpoint.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RateLimit {
+    pub requests: u32,
+    pub window: Duration,
+    /// Fraction of the limit we allow ourselves (0 < safety <= 1).
+    pub safety: f64,
+}
+
+impl RateLimit {
+    /// ChargebackStop's documented limit with a 5 % margin.
+    pub const CHARGEBACKSTOP: RateLimit = RateLimit {
+        requests: 100,
+        window: Duration::from_secs(60),
+        safety: 0.95,
+    };
+
+    /// The request budget per window we actually use.
+    pub fn budget(&self) -> f64 {
+        (self.requests as f64 * self.safety.clamp(0.01, 1.0))
+            .floor()
+            .max(1.0)
+    }
+
+    /// Burst: a tenth of the budget, at least one request.
+    pub fn burst(&self) -> f64 {
+        (self.budget() / 10.0).floor().max(1.0)
+    }
+
+    /// Tokens per second after the burst, chosen so burst + refill × window = budget.
+    pub fn refill_per_sec(&self) -> f64 {
+        let window = self.window.as_secs_f64().max(0.001);
+        ((self.budget() - self.burst()).max(1.0)) / window
+    }
+}
+
+/// One bucket. Pure: the caller passes the time in.
+#[derive(Debug, Clone)]
+pub struct TokenBucket {
+    capacity: f64,
+    refill_per_sec: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl TokenBucket {
+    pub fn new(limit: &RateLimit, now: Instant) -> Self {
+        Self {
+            capacity: limit.burst(),
+            refill_per_sec: limit.refill_per_sec(),
+            tokens: limit.burst(),
+            last: now,
+        }
+    }
+
+    fn refill(&mut self, now: Instant) {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.refill_per_sec).min(self.capacity);
+        self.last = now;
+    }
+
+    /// Takes a token, or says how long to wait before one is available.
+    pub fn try_take(&mut self, now: Instant) -> Result<(), Duration> {
+        self.refill(now);
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            Ok(())
+        } else {
+            let missing = 1.0 - self.tokens;
+            Err(Duration::from_secs_f64(missing / self.refill_per_sec))
+        }
+    }
+
+    /// The server said 429: empty the bucket and hold it for `pause`, so every task of this
+    /// organisation slows down, not only the one that got the 429.
+    pub fn penalise(&mut self, now: Instant, pause: Duration) {
+        self.refill(now);
+        self.tokens = -(pause.as_secs_f64() * self.refill_per_sec);
+    }
+}
+
+/// Which pool of the API a request draws from. ChargebackStop counts per endpoint; the create
+/// and the reference lookup share `/v1/orders/`, which we count as one pool to be safe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Endpoint {
+    Orders,
+    OrderUpdate,
+    Alerts,
+    AlertUpdate,
+}
+
+/// Buckets per (organisation, endpoint), shared by every task of one run.
+#[derive(Debug)]
+pub struct OrgRateLimiter {
+    limit: RateLimit,
+    buckets: tokio::sync::Mutex<HashMap<(String, Endpoint), TokenBucket>>,
+}
+
+impl OrgRateLimiter {
+    pub fn new(limit: RateLimit) -> Self {
+        Self {
+            limit,
+            buckets: tokio::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn limit(&self) -> RateLimit {
+        self.limit
+    }
+
+    /// Waits until this organisation may send one more request to `endpoint`.
+    pub async fn acquire(&self, organisation_id: &str, endpoint: Endpoint) {
+        loop {
+            let wait = {
+                let mut buckets = self.buckets.lock().await;
+                let now = Instant::now();
+                let bucket = buckets
+                    .entry((organisation_id.to_string(), endpoint))
+                    .or_insert_with(|| TokenBucket::new(&self.limit, now));
+                match bucket.try_take(now) {
+                    Ok(()) => return,
+                    Err(wait) => wait,
+                }
+            };
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Records a 429 for this organisation and endpoint.
+    pub async fn penalise(&self, organisation_id: &str, endpoint: Endpoint, pause: Duration) {
+        let mut buckets = self.buckets.lock().await;
+        let now = Instant::now();
+        buckets
+            .entry((organisation_id.to_string(), endpoint))
+            .or_insert_with(|| TokenBucket::new(&self.limit, now))
+            .penalise(now, pause);
+    }
+}
+
+/// Parses `"100/60s"`, `"100/1m"` or `"100"` (per minute).
+pub fn parse_rate_limit(raw: &str) -> Result<RateLimit, String> {
+    let (count, window) = match raw.split_once('/') {
+        Some((c, w)) => (c.trim(), Some(w.trim())),
+        None => (raw.trim(), None),
+    };
+    let requests: u32 = count
+        .parse()
+        .map_err(|_| format!("expected <requests>/<window> like 100/60s, got {raw:?}"))?;
+    if requests == 0 {
+        return Err("the request count must be positive".into());
+    }
+    let window = match window {
+        None => Duration::from_secs(60),
+        Some(w) => parse_duration(w)?,
+    };
+    Ok(RateLimit {
+        requests,
+        window,
+        safety: RateLimit::CHARGEBACKSTOP.safety,
+    })
+}
+
+/// Parses `"48h"`, `"30m"`, `"90s"`, `"500ms"`, or a bare number of seconds.
+pub fn parse_duration(raw: &str) -> Result<Duration, String> {
+    let raw = raw.trim();
+    let (digits, unit) = raw.split_at(
+        raw.find(|c: char| !c.is_ascii_digit() && c != '.')
+            .unwrap_or(raw.len()),
+    );
+    let value: f64 = digits
+        .parse()
+        .map_err(|_| format!("expected a duration like 48h, 30m, 90s or 500ms, got {raw:?}"))?;
+    let secs = match unit {
+        "" | "s" => value,
+        "ms" => value / 1000.0,
+        "m" => value * 60.0,
+        "h" => value * 3600.0,
+        "d" => value * 86400.0,
+        other => return Err(format!("unknown duration unit {other:?} in {raw:?}")),
+    };
+    Ok(Duration::from_secs_f64(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn any_window_holds_at_most_the_budget() {
+        let limit = RateLimit {
+            requests: 100,
+            window: Duration::from_secs(60),
+            safety: 0.95,
+        };
+        let start = Instant::now();
+        let mut bucket = TokenBucket::new(&limit, start);
+        // Greedy client: take a token whenever one is available, for ten minutes, in 10 ms steps.
+        let mut sent = Vec::new();
+        let mut t = Duration::ZERO;
+        while t < Duration::from_secs(600) {
+            let now = start + t;
+            while bucket.try_take(now).is_ok() {
+                sent.push(t);
+            }
+            t += Duration::from_millis(10);
+        }
+        // Slide a 60 s window over every send time: never more than 95.
+        let mut worst = 0;
+        for (i, &s) in sent.iter().enumerate() {
+            let in_window = sent[i..]
+                .iter()
+                .take_while(|&&x| x < s + Duration::from_secs(60))
+                .count();
+            worst = worst.max(in_window);
+        }
+        assert!(worst <= 95, "a 60 s window held {worst} requests");
+        // ...and it is not needlessly slow: close to the budget over ten minutes.
+        assert!(
+            sent.len() >= 9 * 95,
+            "only {} requests in ten minutes",
+            sent.len()
+        );
+    }
+
+    #[test]
+    fn an_empty_bucket_says_how_long_to_wait() {
+        let limit = RateLimit {
+            requests: 10,
+            window: Duration::from_secs(10),
+            safety: 1.0,
+        };
+        let start = Instant::now();
+        let mut bucket = TokenBucket::new(&limit, start);
+        assert!(bucket.try_take(start).is_ok()); // burst of 1
+        let wait = bucket.try_take(start).unwrap_err();
+        // refill (10 - 1) / 10 s = 0.9 tokens/s: about 1.11 s for one token.
+        assert!((wait.as_secs_f64() - 1.0 / 0.9).abs() < 0.01, "{wait:?}");
+        assert!(bucket.try_take(start + wait).is_ok());
+    }
+
+    #[test]
+    fn a_429_pauses_the_bucket() {
+        let limit = RateLimit {
+            requests: 100,
+            window: Duration::from_secs(60),
+            safety: 1.0,
+        };
+        let start = Instant::now();
+        let mut bucket = TokenBucket::new(&limit, start);
+        bucket.penalise(start, Duration::from_secs(5));
+        assert!(bucket.try_take(start + Duration::from_secs(4)).is_err());
+        assert!(bucket.try_take(start + Duration::from_millis(5700)).is_ok());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn organisations_and_endpoints_have_separate_buckets() {
+        let limiter = OrgRateLimiter::new(RateLimit {
+            requests: 10,
+            window: Duration::from_secs(60),
+            safety: 1.0,
+        });
+        let start = Instant::now();
+        limiter.acquire("org_a", Endpoint::Orders).await;
+        limiter.acquire("org_b", Endpoint::Orders).await;
+        limiter.acquire("org_a", Endpoint::OrderUpdate).await;
+        assert_eq!(
+            Instant::now(),
+            start,
+            "first requests of each pool do not wait"
+        );
+        limiter.acquire("org_a", Endpoint::Orders).await;
+        assert!(
+            Instant::now() >= start + Duration::from_secs(6),
+            "the second one waits for a refill"
+        );
+    }
+
+    #[test]
+    fn parses_limits_and_durations() {
+        let l = parse_rate_limit("100/5s").unwrap();
+        assert_eq!((l.requests, l.window), (100, Duration::from_secs(5)));
+        assert_eq!(
+            parse_rate_limit("100").unwrap().window,
+            Duration::from_secs(60)
+        );
+        assert!(parse_rate_limit("0/1s").is_err());
+        assert!(parse_rate_limit("x").is_err());
+        assert_eq!(
+            parse_duration("48h").unwrap(),
+            Duration::from_secs(48 * 3600)
+        );
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("90").unwrap(), Duration::from_secs(90));
+        assert!(parse_duration("3w").is_err());
+    }
+}
