@@ -1,3 +1,3 @@
 fn main() {
-    // Placeholder until its issue lands.
+    // Wired once the ChargebackStop client and the table adapters land (see wiring.rs).
 }

@@ -21,4 +21,8 @@ pub trait CustomerStore: Send + Sync {
         &self,
         organisation_id: &str,
     ) -> Result<Vec<CustomerRecord>, StoreError>;
+
+    /// Every customer, up to `limit`. The table holds one small item per customer, so this is
+    /// a bounded Scan (the alert queue itself never scans).
+    async fn list(&self, limit: usize) -> Result<Vec<CustomerRecord>, StoreError>;
 }

@@ -128,4 +128,34 @@ impl CustomerStore for DynamoCustomerStore {
             })
             .collect()
     }
+
+    async fn list(&self, limit: usize) -> Result<Vec<CustomerRecord>, StoreError> {
+        let mut out = Vec::new();
+        let mut start: Option<std::collections::HashMap<String, AttributeValue>> = None;
+        loop {
+            self.table.counters.read();
+            let page = self
+                .table
+                .client
+                .scan()
+                .table_name(&self.table.name)
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| self.table.error("list customers", e))?;
+            for item in page.items.unwrap_or_default() {
+                out.push(
+                    serde_dynamo::from_item(item)
+                        .map_err(|e| self.table.bad_item("list customers", e))?,
+                );
+                if out.len() >= limit {
+                    return Ok(out);
+                }
+            }
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => return Ok(out),
+            }
+        }
+    }
 }

@@ -1,0 +1,6 @@
+//! One module per resource; `crate::router` mounts them.
+pub mod alerts;
+pub mod enrolments;
+pub mod meta;
+pub mod onboarding;
+pub mod orders;
