@@ -183,6 +183,53 @@ impl UpdateAlert {
     }
 }
 
+/// Filters, sort and paging of `GET /v1/alerts`. `None` parameters are not sent.
+/// `validation::validate_alert_query` checks `alert_received_at_gte <= alert_received_at_lte`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlertQuery {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<AlertStatus>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub organisation_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub merchant_id: Option<String>,
+    /// Received at or after (inclusive).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alert_received_at_gte: Option<DateTime<Utc>>,
+    /// Received at or before (inclusive).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alert_received_at_lte: Option<DateTime<Utc>>,
+    /// Default on the API side: newest received first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sort: Option<AlertSort>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offset: Option<u32>,
+}
+
+impl AlertQuery {
+    /// The fallback poll: Ethoca alerts still waiting, soonest deadline first.
+    pub fn action_required() -> Self {
+        Self {
+            status: Some(AlertStatus::ActionRequired),
+            sort: Some(AlertSort::DeadlineSoonestFirst),
+            ..Default::default()
+        }
+    }
+
+    pub fn for_organisation(mut self, organisation_id: impl Into<String>) -> Self {
+        self.organisation_id = Some(organisation_id.into());
+        self
+    }
+
+    pub fn page(mut self, limit: u32, offset: u32) -> Self {
+        self.limit = Some(limit);
+        self.offset = Some(offset);
+        self
+    }
+}
+
 /// Body of `POST /v1/simulate/alerts` (TEST organisations only).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SimulateAlert {
@@ -352,6 +399,22 @@ mod tests {
         assert_eq!(
             body,
             serde_json::json!({"action": "ACCEPT_DISPUTE", "note": "n"})
+        );
+    }
+
+    #[test]
+    fn alert_query_sends_only_what_is_set() {
+        let q = AlertQuery::action_required()
+            .for_organisation("org_1")
+            .page(50, 100);
+        assert_eq!(
+            serde_json::to_value(&q).unwrap(),
+            serde_json::json!({"status": "ACTION_REQUIRED", "organisation_id": "org_1",
+                "sort": "action_required_deadline", "limit": 50, "offset": 100})
+        );
+        assert_eq!(
+            serde_json::to_value(AlertQuery::default()).unwrap(),
+            serde_json::json!({})
         );
     }
 

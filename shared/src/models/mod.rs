@@ -19,8 +19,8 @@ pub mod page;
 pub mod ruleset;
 
 pub use alert::{
-    Alert, AlertAction, AlertSort, AlertStatus, CancelOutcome, RefundOutcome, SimulateAlert,
-    UpdateAlert,
+    Alert, AlertAction, AlertQuery, AlertSort, AlertStatus, CancelOutcome, RefundOutcome,
+    SimulateAlert, UpdateAlert,
 };
 pub use common::{CardBrand, Link, MatchType};
 pub use enrolment::{
