@@ -1,1 +1,431 @@
-//! In-memory implementations of the ports, for unit tests only.
+//! In-memory implementations of the ports, for unit tests only. Each follows the same rules as
+//! its DynamoDB twin (conditional claims, revision-checked writes), so domain tests exercise the
+//! real decisions.
+
+use crate::domain::alert_record::AlertRecord;
+use crate::domain::enrolment_lifecycle::EnrolmentRecord;
+use crate::models::alert::{Alert, AlertStatus, RefundOutcome, UpdateAlert};
+use crate::models::enrolment::Enrolment;
+use crate::ports::alert_api::{AlertApi, ApiCallError};
+use crate::ports::alert_store::AlertStore;
+use crate::ports::enrolment_api::EnrolmentApi;
+use crate::ports::enrolment_store::EnrolmentStore;
+use crate::ports::event_log::{iso, Claim, EventArrival, EventLog, EventRecord, EventStatus};
+use crate::ports::notifier::{Notifier, NotifyError, OpsNotification};
+use crate::ports::store_error::StoreError;
+use chrono::{DateTime, Utc};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+// ---------------------------------------------------------------------------------------------
+// events
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Default)]
+pub struct MemoryEventLog {
+    records: Mutex<HashMap<String, EventRecord>>,
+}
+
+impl MemoryEventLog {
+    pub fn record(&self, event_id: &str) -> Option<EventRecord> {
+        self.records.lock().unwrap().get(event_id).cloned()
+    }
+
+    /// Simulates a crash after the claim: the record stays IN_PROGRESS.
+    pub fn insert(&self, record: EventRecord) {
+        self.records
+            .lock()
+            .unwrap()
+            .insert(record.event_id.clone(), record);
+    }
+}
+
+#[async_trait::async_trait]
+impl EventLog for MemoryEventLog {
+    async fn claim(
+        &self,
+        arrival: &EventArrival,
+        now: DateTime<Utc>,
+        in_progress_until: DateTime<Utc>,
+    ) -> Result<Claim, StoreError> {
+        let mut records = self.records.lock().unwrap();
+        if let Some(existing) = records.get(&arrival.event_id) {
+            if !existing.can_be_claimed_at(now) {
+                return Ok(match existing.status {
+                    EventStatus::Completed => Claim::AlreadyCompleted {
+                        outcome: existing.outcome.clone(),
+                    },
+                    EventStatus::InProgress => Claim::InProgressElsewhere {
+                        until: existing.in_progress_until.clone(),
+                    },
+                });
+            }
+        }
+        records.insert(
+            arrival.event_id.clone(),
+            EventRecord::in_progress(arrival, now, in_progress_until),
+        );
+        Ok(Claim::Acquired)
+    }
+
+    async fn complete(
+        &self,
+        event_id: &str,
+        outcome: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut records = self.records.lock().unwrap();
+        let record = records
+            .get_mut(event_id)
+            .ok_or_else(|| StoreError::Conflict {
+                operation: "complete",
+                table: "events".into(),
+                key: event_id.into(),
+            })?;
+        record.status = EventStatus::Completed;
+        record.outcome = Some(outcome.to_string());
+        record.completed_at = Some(iso(now));
+        record.in_progress_until = None;
+        Ok(())
+    }
+
+    async fn release(&self, event_id: &str) -> Result<(), StoreError> {
+        let mut records = self.records.lock().unwrap();
+        if records
+            .get(event_id)
+            .is_some_and(|r| r.status == EventStatus::InProgress)
+        {
+            records.remove(event_id);
+        }
+        Ok(())
+    }
+
+    async fn get(&self, event_id: &str) -> Result<Option<EventRecord>, StoreError> {
+        Ok(self.record(event_id))
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// alerts and enrolments: revision-checked writes, like the DynamoDB conditions
+// ---------------------------------------------------------------------------------------------
+
+fn check_revision(
+    table: &str,
+    key: &str,
+    stored: Option<(u64, &str)>,
+    revision: u64,
+    version_key: &str,
+) -> Result<(), StoreError> {
+    let ok = match stored {
+        None => revision == 1,
+        Some((stored_revision, stored_key)) => {
+            stored_revision + 1 == revision && stored_key <= version_key
+        }
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(StoreError::Conflict {
+            operation: "put",
+            table: table.into(),
+            key: key.into(),
+        })
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct MemoryAlertStore {
+    records: Mutex<BTreeMap<String, AlertRecord>>,
+}
+
+#[async_trait::async_trait]
+impl AlertStore for MemoryAlertStore {
+    async fn get(&self, alert_id: &str) -> Result<Option<AlertRecord>, StoreError> {
+        Ok(self.records.lock().unwrap().get(alert_id).cloned())
+    }
+
+    async fn put(&self, record: &AlertRecord) -> Result<(), StoreError> {
+        let mut records = self.records.lock().unwrap();
+        let stored = records
+            .get(&record.alert_id)
+            .map(|r| (r.revision, r.version_key.as_str()));
+        check_revision(
+            "alerts",
+            &record.alert_id,
+            stored,
+            record.revision,
+            &record.version_key,
+        )?;
+        records.insert(record.alert_id.clone(), record.clone());
+        Ok(())
+    }
+
+    async fn awaiting_action_until(
+        &self,
+        deadline_at_or_before: &str,
+        limit: i32,
+    ) -> Result<Vec<AlertRecord>, StoreError> {
+        let records = self.records.lock().unwrap();
+        let mut due: Vec<AlertRecord> = records
+            .values()
+            .filter(|r| r.action_queue.is_some())
+            .filter(|r| {
+                r.alert
+                    .action_required_deadline
+                    .is_some_and(|d| iso(d).as_str() <= deadline_at_or_before)
+            })
+            .cloned()
+            .collect();
+        due.sort_by_key(|r| r.alert.action_required_deadline);
+        due.truncate(limit.max(0) as usize);
+        Ok(due)
+    }
+
+    async fn by_organisation(
+        &self,
+        organisation_id: &str,
+        limit: i32,
+    ) -> Result<Vec<AlertRecord>, StoreError> {
+        let records = self.records.lock().unwrap();
+        let mut found: Vec<AlertRecord> = records
+            .values()
+            .filter(|r| r.alert.organisation_id == organisation_id)
+            .cloned()
+            .collect();
+        found.sort_by(|a, b| b.alert.alert_received_at.cmp(&a.alert.alert_received_at));
+        found.truncate(limit.max(0) as usize);
+        Ok(found)
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct MemoryEnrolmentStore {
+    records: Mutex<BTreeMap<String, EnrolmentRecord>>,
+}
+
+#[async_trait::async_trait]
+impl EnrolmentStore for MemoryEnrolmentStore {
+    async fn get(&self, enrolment_id: &str) -> Result<Option<EnrolmentRecord>, StoreError> {
+        Ok(self.records.lock().unwrap().get(enrolment_id).cloned())
+    }
+
+    async fn put(&self, record: &EnrolmentRecord) -> Result<(), StoreError> {
+        let mut records = self.records.lock().unwrap();
+        let stored = records
+            .get(&record.enrolment_id)
+            .map(|r| (r.revision, r.version_key.as_str()));
+        check_revision(
+            "enrolments",
+            &record.enrolment_id,
+            stored,
+            record.revision,
+            &record.version_key,
+        )?;
+        records.insert(record.enrolment_id.clone(), record.clone());
+        Ok(())
+    }
+
+    async fn by_organisation(
+        &self,
+        organisation_id: &str,
+    ) -> Result<Vec<EnrolmentRecord>, StoreError> {
+        Ok(self
+            .records
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|r| r.enrolment.organisation_id == organisation_id)
+            .cloned()
+            .collect())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// ChargebackStop
+// ---------------------------------------------------------------------------------------------
+
+/// A scriptable ChargebackStop: holds alerts and enrolments, resolves alerts on PATCH like the
+/// API (a resolved alert answers 422), and can fail the next calls with a 5xx.
+#[derive(Debug, Default)]
+pub struct FakeChargebackStop {
+    alerts: Mutex<HashMap<String, Alert>>,
+    enrolments: Mutex<HashMap<String, Enrolment>>,
+    patches: Mutex<Vec<(String, UpdateAlert)>>,
+    reject_with_422: Mutex<Vec<String>>,
+    failing_gets: Mutex<u32>,
+    failing_patches: Mutex<u32>,
+    gets: Mutex<u32>,
+}
+
+impl FakeChargebackStop {
+    pub fn put_alert(&self, alert: Alert) {
+        self.alerts.lock().unwrap().insert(alert.id.clone(), alert);
+    }
+
+    pub fn put_enrolment(&self, enrolment: Enrolment) {
+        self.enrolments
+            .lock()
+            .unwrap()
+            .insert(enrolment.id.clone(), enrolment);
+    }
+
+    pub fn alert(&self, id: &str) -> Option<Alert> {
+        self.alerts.lock().unwrap().get(id).cloned()
+    }
+
+    /// Every PATCH body sent for this alert, in order.
+    pub fn patches(&self, alert_id: &str) -> Vec<UpdateAlert> {
+        self.patches
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(id, _)| id == alert_id)
+            .map(|(_, u)| u.clone())
+            .collect()
+    }
+
+    /// GET calls answered so far (alerts and enrolments).
+    pub fn gets(&self) -> u32 {
+        *self.gets.lock().unwrap()
+    }
+
+    /// Answer PATCHes of this alert with 422 (as if someone resolved it in between).
+    pub fn reject_patches_with_422(&self, alert_id: &str) {
+        self.reject_with_422
+            .lock()
+            .unwrap()
+            .push(alert_id.to_string());
+    }
+
+    /// The next `gets` GETs and `patches` PATCHes answer 503.
+    pub fn fail_next_calls(&self, gets: u32, patches: u32) {
+        *self.failing_gets.lock().unwrap() = gets;
+        *self.failing_patches.lock().unwrap() = patches;
+    }
+
+    fn take_failure(counter: &Mutex<u32>) -> bool {
+        let mut left = counter.lock().unwrap();
+        if *left > 0 {
+            *left -= 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn unavailable(operation: &'static str, id: &str) -> ApiCallError {
+        ApiCallError::Transient {
+            operation,
+            id: id.into(),
+            detail: "503 Service Unavailable".into(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl AlertApi for FakeChargebackStop {
+    async fn get_alert(&self, alert_id: &str) -> Result<Alert, ApiCallError> {
+        *self.gets.lock().unwrap() += 1;
+        if Self::take_failure(&self.failing_gets) {
+            return Err(Self::unavailable("get alert", alert_id));
+        }
+        self.alert(alert_id).ok_or_else(|| ApiCallError::NotFound {
+            operation: "get alert",
+            id: alert_id.into(),
+        })
+    }
+
+    async fn update_alert(
+        &self,
+        alert_id: &str,
+        update: &UpdateAlert,
+    ) -> Result<Alert, ApiCallError> {
+        if Self::take_failure(&self.failing_patches) {
+            return Err(Self::unavailable("update alert", alert_id));
+        }
+        self.patches
+            .lock()
+            .unwrap()
+            .push((alert_id.into(), update.clone()));
+        let mut alerts = self.alerts.lock().unwrap();
+        let alert = alerts
+            .get_mut(alert_id)
+            .ok_or_else(|| ApiCallError::NotFound {
+                operation: "update alert",
+                id: alert_id.into(),
+            })?;
+        let rejected = self
+            .reject_with_422
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|id| id == alert_id);
+        if rejected || (update.action.is_some() && alert.status != AlertStatus::ActionRequired) {
+            alert.status = AlertStatus::Resolved;
+            return Err(ApiCallError::Unprocessable {
+                operation: "update alert",
+                id: alert_id.into(),
+                code: "ALERT_ALREADY_RESOLVED".into(),
+                message: "Resolved alerts cannot be actioned".into(),
+            });
+        }
+        if let Some(action) = &update.action {
+            alert.status = AlertStatus::Resolved;
+            alert.transaction_refund_outcome = Some(if action.refunds() {
+                RefundOutcome::Refunded
+            } else {
+                RefundOutcome::NotRefunded
+            });
+        }
+        if let Some(note) = &update.note {
+            alert.note = Some(note.clone());
+        }
+        // Like the API, answer with a subset of the alert.
+        let mut partial = alert.clone();
+        partial.action_required_deadline = None;
+        partial.transaction_amount_in_cents = None;
+        Ok(partial)
+    }
+}
+
+#[async_trait::async_trait]
+impl EnrolmentApi for FakeChargebackStop {
+    async fn get_enrolment(&self, enrolment_id: &str) -> Result<Enrolment, ApiCallError> {
+        *self.gets.lock().unwrap() += 1;
+        if Self::take_failure(&self.failing_gets) {
+            return Err(Self::unavailable("get enrolment", enrolment_id));
+        }
+        self.enrolments
+            .lock()
+            .unwrap()
+            .get(enrolment_id)
+            .cloned()
+            .ok_or_else(|| ApiCallError::NotFound {
+                operation: "get enrolment",
+                id: enrolment_id.into(),
+            })
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// notifications
+// ---------------------------------------------------------------------------------------------
+
+#[derive(Debug, Default)]
+pub struct RecordingNotifier {
+    sent: Mutex<Vec<OpsNotification>>,
+}
+
+impl RecordingNotifier {
+    pub fn sent(&self) -> Vec<OpsNotification> {
+        self.sent.lock().unwrap().clone()
+    }
+}
+
+#[async_trait::async_trait]
+impl Notifier for RecordingNotifier {
+    async fn notify(&self, notification: &OpsNotification) -> Result<(), NotifyError> {
+        self.sent.lock().unwrap().push(notification.clone());
+        Ok(())
+    }
+}

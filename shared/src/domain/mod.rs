@@ -4,3 +4,10 @@ pub mod onboarding;
 pub mod order_intake;
 pub mod order_upload;
 pub mod rate_limit;
+pub mod alert_policy;
+pub mod alert_record;
+pub mod decision;
+pub mod enrolment_lifecycle;
+pub mod event_processing;
+#[cfg(test)]
+pub(crate) mod test_support;

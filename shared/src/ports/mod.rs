@@ -6,3 +6,8 @@ pub mod customer_store;
 pub mod operator_keys;
 pub mod order_api;
 pub mod order_outbox;
+pub mod alert_api;
+pub mod alert_store;
+pub mod decision_inputs;
+pub mod enrolment_api;
+pub mod enrolment_store;

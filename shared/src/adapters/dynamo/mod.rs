@@ -4,3 +4,5 @@ pub mod table;
 pub mod customers;
 pub mod operators;
 pub mod orders;
+pub mod alerts;
+pub mod enrolments;

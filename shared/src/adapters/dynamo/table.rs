@@ -117,3 +117,141 @@ impl Table {
 pub(crate) fn is_condition_failed<E: ProvideErrorMetadata>(err: &SdkError<E>) -> bool {
     matches!(err, SdkError::ServiceError(s) if s.err().code() == Some("ConditionalCheckFailedException"))
 }
+
+impl Table {
+    /// Consistent GetItem by a string partition key, mapped with serde_dynamo.
+    pub(crate) async fn get_by_key<T: serde::de::DeserializeOwned>(
+        &self,
+        operation: &'static str,
+        key_name: &str,
+        key: &str,
+    ) -> Result<Option<T>, StoreError> {
+        self.counters.read();
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.name)
+            .key(
+                key_name,
+                aws_sdk_dynamodb::types::AttributeValue::S(key.to_string()),
+            )
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| self.error(operation, e))?;
+        out.item
+            .map(|item| serde_dynamo::from_item(item).map_err(|e| self.bad_item(operation, e)))
+            .transpose()
+    }
+
+    /// The optimistic write shared by the alert and enrolment stores: revision 1 creates,
+    /// revision n replaces revision n-1, and a smaller `version_key` never replaces a larger.
+    /// `item` is the record as JSON; nulls are dropped (a GSI key may not be NULL, and absent
+    /// is what an unset optional field means).
+    pub(crate) async fn put_versioned(
+        &self,
+        operation: &'static str,
+        key_name: &str,
+        key: &str,
+        mut item: serde_json::Value,
+        revision: u64,
+        version_key: &str,
+    ) -> Result<(), StoreError> {
+        use aws_sdk_dynamodb::types::AttributeValue;
+        if let Some(map) = item.as_object_mut() {
+            map.retain(|_, v| !v.is_null());
+        }
+        let item = serde_dynamo::to_item(item).map_err(|e| self.bad_item(operation, e))?;
+        let mut request = self
+            .client
+            .put_item()
+            .table_name(&self.name)
+            .set_item(Some(item))
+            .expression_attribute_names("#pk", key_name);
+        request = if revision <= 1 {
+            request.condition_expression("attribute_not_exists(#pk)")
+        } else {
+            request
+                .condition_expression(
+                    "revision = :previous AND (attribute_not_exists(version_key) OR version_key <= :version_key)",
+                )
+                .expression_attribute_values(":previous", AttributeValue::N((revision - 1).to_string()))
+                .expression_attribute_values(":version_key", AttributeValue::S(version_key.to_string()))
+        };
+        self.counters.write();
+        match request.send().await {
+            Ok(_) => Ok(()),
+            Err(e) if is_condition_failed(&e) => Err(StoreError::Conflict {
+                operation,
+                table: self.name.clone(),
+                key: key.to_string(),
+            }),
+            Err(e) => Err(self.error(operation, e)),
+        }
+    }
+
+    /// Query an index by a string partition key (and an optional `sk <= value` bound), every
+    /// page up to `limit` items.
+    pub(crate) async fn query_index<T: serde::de::DeserializeOwned>(
+        &self,
+        operation: &'static str,
+        index: &str,
+        pk: (&str, &str),
+        sk_at_most: Option<(&str, &str)>,
+        newest_first: bool,
+        limit: Option<i32>,
+    ) -> Result<Vec<T>, StoreError> {
+        use aws_sdk_dynamodb::types::AttributeValue;
+        let mut found = Vec::new();
+        let mut start = None;
+        loop {
+            let mut request = self
+                .client
+                .query()
+                .table_name(&self.name)
+                .index_name(index)
+                .expression_attribute_names("#pk", pk.0)
+                .expression_attribute_values(":pk", AttributeValue::S(pk.1.to_string()))
+                .scan_index_forward(!newest_first)
+                .set_exclusive_start_key(start.take());
+            request = match sk_at_most {
+                Some((sk, bound)) => request
+                    .key_condition_expression("#pk = :pk AND #sk <= :sk")
+                    .expression_attribute_names("#sk", sk)
+                    .expression_attribute_values(":sk", AttributeValue::S(bound.to_string())),
+                None => request.key_condition_expression("#pk = :pk"),
+            };
+            if let Some(limit) = limit {
+                request = request.limit((limit - found.len() as i32).max(1));
+            }
+            self.counters.read();
+            let out = request.send().await.map_err(|e| self.error(operation, e))?;
+            for item in out.items.unwrap_or_default() {
+                found.push(serde_dynamo::from_item(item).map_err(|e| self.bad_item(operation, e))?);
+            }
+            let full = limit.is_some_and(|l| found.len() as i32 >= l);
+            match out.last_evaluated_key {
+                Some(key) if !full => start = Some(key),
+                _ => return Ok(found),
+            }
+        }
+    }
+}
+
+/// Rewrite the named top-level timestamps in the one ISO format of the tables, so that index
+/// sort keys compare correctly as strings (`...T10:00:00Z` would sort after `...T10:00:00.500Z`).
+pub(crate) fn normalise_timestamps(item: &mut serde_json::Value, fields: &[&str]) {
+    let Some(map) = item.as_object_mut() else {
+        return;
+    };
+    for field in fields {
+        if let Some(serde_json::Value::String(raw)) = map.get(*field) {
+            if let Ok(at) = raw.parse::<chrono::DateTime<chrono::Utc>>() {
+                map.insert(
+                    (*field).to_string(),
+                    serde_json::Value::String(crate::ports::event_log::iso(at)),
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,32 @@
+//! The `alerts` table: each alert as last fetched, our decisions and their audit trail.
+//! Writes are optimistic: `put` succeeds only if the stored `revision` is the one the record
+//! was built from, and never lets an older `version_key` replace a newer one (both are checked
+//! in the write's condition). A lost race is `StoreError::Conflict`: re-read and try again
+//! (`domain::alert_record::update_alert_record` does that).
+
+use super::store_error::StoreError;
+use crate::domain::alert_record::AlertRecord;
+
+#[async_trait::async_trait]
+pub trait AlertStore: Send + Sync {
+    async fn get(&self, alert_id: &str) -> Result<Option<AlertRecord>, StoreError>;
+
+    /// `record.revision == 1`: the alert must not exist yet; otherwise the stored revision must
+    /// be `record.revision - 1` and the stored `version_key` at most `record.version_key`.
+    async fn put(&self, record: &AlertRecord) -> Result<(), StoreError>;
+
+    /// Ethoca alerts still waiting for an action whose deadline is at or before
+    /// `deadline_at_or_before` (ISO 8601), soonest first: a query of `deadline-index`.
+    async fn awaiting_action_until(
+        &self,
+        deadline_at_or_before: &str,
+        limit: i32,
+    ) -> Result<Vec<AlertRecord>, StoreError>;
+
+    /// An organisation's alerts, newest received first (`organisation-index`).
+    async fn by_organisation(
+        &self,
+        organisation_id: &str,
+        limit: i32,
+    ) -> Result<Vec<AlertRecord>, StoreError>;
+}

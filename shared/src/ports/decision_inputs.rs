@@ -1,0 +1,38 @@
+//! What the alert policy reads besides the alert: the organisation's policy and the partner's
+//! own records of the transaction.
+
+use super::store_error::StoreError;
+use crate::domain::alert_policy::AlertPolicy;
+use crate::models::alert::Alert;
+
+#[async_trait::async_trait]
+pub trait PolicySource: Send + Sync {
+    /// The organisation's policy (the customer record's `decision_policy`), or the default.
+    async fn policy_for(&self, organisation_id: &str) -> Result<AlertPolicy, StoreError>;
+}
+
+/// The partner's own view of the alerted transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PartnerEvidence {
+    /// `Some(true)` when the partner's records show the transaction already refunded;
+    /// `None` when they do not know the transaction.
+    pub refunded: Option<bool>,
+}
+
+#[async_trait::async_trait]
+pub trait PartnerRecords: Send + Sync {
+    /// Looks the transaction up by ARN / authorisation code / integration transaction id.
+    async fn evidence_for(&self, alert: &Alert) -> Result<PartnerEvidence, StoreError>;
+}
+
+/// The seam until the orders table can be searched by transaction reference: knows nothing,
+/// so only the amount rules apply.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct NoPartnerRecords;
+
+#[async_trait::async_trait]
+impl PartnerRecords for NoPartnerRecords {
+    async fn evidence_for(&self, _alert: &Alert) -> Result<PartnerEvidence, StoreError> {
+        Ok(PartnerEvidence::default())
+    }
+}
