@@ -1,0 +1,73 @@
+//! The Worker's configuration, read from its bindings on every request (bindings are per
+//! request in Workers; reading them is cheap). Secrets are wrapped at once in `Secret`.
+
+use shared::secret::Secret;
+use shared::signature::{WebhookSecrets, DEFAULT_TOLERANCE_SECS};
+use shared::sqs_request::{AwsCredentials, QueueTarget};
+use worker::Env;
+
+/// ChargebackStop's payloads are small JSON documents; 256 KiB is also SQS's classic limit.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 262_144;
+/// Well inside ChargebackStop's 20 s delivery timeout.
+pub const DEFAULT_SQS_TIMEOUT_MS: u64 = 5_000;
+
+pub struct Config {
+    pub secrets: WebhookSecrets,
+    pub tolerance_secs: i64,
+    pub queue: QueueTarget,
+    pub credentials: AwsCredentials,
+    pub sqs_timeout_ms: u64,
+}
+
+/// The name of the first missing binding; safe to log and to return.
+#[derive(Debug)]
+pub struct Missing(pub &'static str);
+
+fn text(env: &Env, name: &str) -> Option<String> {
+    // `var` and `secret` are the same string binding in workers-rs: this reads either.
+    env.var(name)
+        .ok()
+        .map(|v| v.to_string())
+        .filter(|v| !v.trim().is_empty())
+}
+
+fn required(env: &Env, name: &'static str) -> Result<String, Missing> {
+    text(env, name).ok_or(Missing(name))
+}
+
+fn number<T: std::str::FromStr>(env: &Env, name: &str, default: T) -> T {
+    text(env, name)
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(default)
+}
+
+/// Only what the 413 check needs, so an oversized body is refused before anything else.
+pub fn max_body_bytes(env: &Env) -> usize {
+    number(env, "MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)
+}
+
+impl Config {
+    pub fn from_env(env: &Env) -> Result<Self, Missing> {
+        let secrets = WebhookSecrets::new(
+            Secret::new(required(env, "WEBHOOK_SECRET")?),
+            text(env, "WEBHOOK_SECRET_PREVIOUS").map(Secret::new),
+        );
+        let queue = QueueTarget {
+            region: required(env, "AWS_REGION")?,
+            queue_url: required(env, "SQS_QUEUE_URL")?,
+            endpoint: text(env, "SQS_ENDPOINT"),
+        };
+        let credentials = AwsCredentials {
+            access_key_id: required(env, "AWS_ACCESS_KEY_ID")?,
+            secret_access_key: Secret::new(required(env, "AWS_SECRET_ACCESS_KEY")?),
+            session_token: text(env, "AWS_SESSION_TOKEN").map(Secret::new),
+        };
+        Ok(Self {
+            secrets,
+            tolerance_secs: number(env, "SIGNATURE_TOLERANCE_SECS", DEFAULT_TOLERANCE_SECS),
+            queue,
+            credentials,
+            sqs_timeout_ms: number(env, "SQS_TIMEOUT_MS", DEFAULT_SQS_TIMEOUT_MS),
+        })
+    }
+}

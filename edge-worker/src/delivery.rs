@@ -1,0 +1,147 @@
+//! `POST /webhooks/chargebackstop`: size limit, signature, envelope, enqueue, answer.
+
+use crate::config::{self, Config};
+use crate::enqueue::{self, EnqueueError};
+use crate::log::DeliveryLog;
+use crate::message::{self, QueuedEvent};
+use crate::reply;
+use futures_util::StreamExt;
+use shared::signature::{self, SIGNATURE_HEADER};
+use worker::{Date, Env, Request, Response, Result};
+
+pub async fn receive(mut req: Request, env: &Env) -> Result<Response> {
+    let limit = config::max_body_bytes(env);
+    let declared = req
+        .headers()
+        .get("content-length")?
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|len| len > limit as u64) {
+        return too_large();
+    }
+    let body = match read_body(&mut req, limit).await {
+        Ok(Some(body)) => body,
+        Ok(None) => return too_large(),
+        Err(_) => {
+            DeliveryLog {
+                outcome: "rejected",
+                reason: Some("body_unreadable"),
+                ..Default::default()
+            }
+            .emit();
+            return reply::error(400, "body_unreadable");
+        }
+    };
+
+    let config = match Config::from_env(env) {
+        Ok(config) => config,
+        Err(config::Missing(name)) => {
+            // A retryable answer: ChargebackStop redelivers once the binding is fixed.
+            DeliveryLog {
+                outcome: "not_configured",
+                reason: Some(name),
+                ..Default::default()
+            }
+            .emit();
+            return reply::error(503, "worker_not_configured");
+        }
+    };
+
+    let now_ms = Date::now().as_millis();
+    let header = req.headers().get(SIGNATURE_HEADER)?;
+    let verified = match signature::verify(
+        header.as_deref(),
+        &body,
+        &config.secrets,
+        (now_ms / 1000) as i64,
+        config.tolerance_secs,
+    ) {
+        Ok(verified) => verified,
+        Err(err) => {
+            DeliveryLog {
+                outcome: "rejected",
+                reason: Some(err.code()),
+                body_bytes: Some(body.len()),
+                ..Default::default()
+            }
+            .emit();
+            return reply::error(401, err.code());
+        }
+    };
+
+    let idempotency_key = req.headers().get("x-idempotency-key")?;
+    let QueuedEvent {
+        message,
+        event_id,
+        event_type,
+    } = message::for_queue(
+        &body,
+        idempotency_key.as_deref(),
+        verified.timestamp,
+        now_ms,
+        config.queue.is_fifo(),
+    );
+    let log = DeliveryLog {
+        event_id: Some(&event_id),
+        event_type: Some(&event_type),
+        matched_previous_secret: verified.matched_previous_secret,
+        body_bytes: Some(body.len()),
+        ..Default::default()
+    };
+
+    match enqueue::send(&config, &message, now_ms).await {
+        Ok(_message_id) => {
+            DeliveryLog {
+                outcome: "enqueued",
+                ..log
+            }
+            .emit();
+            reply::json(
+                200,
+                &serde_json::json!({ "status": "enqueued", "event_id": event_id }),
+            )
+        }
+        Err(err) => {
+            let reason = err.reason();
+            DeliveryLog {
+                outcome: "queue_failed",
+                reason: Some(&reason),
+                ..log
+            }
+            .emit();
+            let code = match err {
+                EnqueueError::Timeout => "queue_timeout",
+                _ => "queue_unavailable",
+            };
+            reply::error(503, code)
+        }
+    }
+}
+
+fn too_large() -> Result<Response> {
+    DeliveryLog {
+        outcome: "rejected",
+        reason: Some("body_too_large"),
+        ..Default::default()
+    }
+    .emit();
+    reply::error(413, "body_too_large")
+}
+
+/// Reads the raw body once, stopping as soon as it passes `limit` (`None`): a sender that lies
+/// about or omits Content-Length cannot make us buffer more than the limit.
+async fn read_body(req: &mut Request, limit: usize) -> Result<Option<Vec<u8>>> {
+    let mut body = Vec::new();
+    let mut stream = match req.stream() {
+        Ok(stream) => stream,
+        // No body at all: the signature check will refuse it.
+        Err(_) => return Ok(Some(body)),
+    };
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        if body.len() + chunk.len() > limit {
+            return Ok(None);
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Some(body))
+}

@@ -1,0 +1,329 @@
+// The real built Worker (wasm under workerd, via Miniflare) against a real moto SQS.
+import assert from "node:assert/strict";
+import { createServer } from "node:net";
+import { after, before, describe, test } from "node:test";
+import {
+  alertEvent,
+  deliver,
+  freePort,
+  sign,
+  startMoto,
+  startWorker,
+  workerBindings,
+} from "./helpers.mjs";
+
+const SECRET = "whsec_current_test";
+const PREVIOUS = "whsec_previous_test";
+
+let moto;
+const workers = [];
+let queueCounter = 0;
+
+before(async () => {
+  moto = await startMoto();
+});
+
+after(async () => {
+  await Promise.all(workers.map((w) => w.dispose()));
+  await moto?.stop();
+});
+
+/** A fresh queue on the shared moto and a Worker sending to it. */
+async function workerWithQueue({ fifo = true, bindings = {}, extra = {} } = {}) {
+  queueCounter += 1;
+  const queueUrl = await moto.sqs.createQueue(`edge-${queueCounter}${fifo ? ".fifo" : ""}`);
+  const mf = await startWorker(
+    workerBindings({ endpoint: moto.url, queueUrl, ...bindings }),
+    extra,
+  );
+  workers.push(mf);
+  return { mf, queueUrl };
+}
+
+describe("a verified delivery", () => {
+  test("lands on the FIFO queue with its raw body and attributes", async () => {
+    const { mf, queueUrl } = await workerWithQueue();
+    // Odd spacing on purpose: the queue must carry the raw bytes, not re-serialised JSON.
+    const body = alertEvent({ id: "evt_valid_1", objectId: "netalrt_42" }).replace(
+      '"type"',
+      ' "type" ',
+    );
+    const t = Math.floor(Date.now() / 1000);
+    const r = await deliver(mf, body, {
+      "x-signature": sign(SECRET, body, t),
+      "x-idempotency-key": "idem-valid-1",
+    });
+    assert.equal(r.status, 200, r.text);
+    assert.deepEqual(r.json, { status: "enqueued", event_id: "evt_valid_1" });
+
+    const messages = await moto.sqs.drain(queueUrl);
+    assert.equal(messages.length, 1);
+    const [m] = messages;
+    assert.equal(m.Body, body);
+    const attr = (k) => m.MessageAttributes?.[k]?.StringValue;
+    assert.equal(attr("event_id"), "evt_valid_1");
+    assert.equal(attr("event_type"), "alert.created");
+    assert.equal(attr("idempotency_key"), "idem-valid-1");
+    assert.equal(attr("signature_timestamp"), String(t));
+    assert.match(attr("received_at"), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
+    assert.ok(Math.abs(Date.parse(attr("received_at")) - Date.now()) < 60_000);
+    assert.equal(m.Attributes.MessageGroupId, "netalrt_42");
+    assert.equal(m.Attributes.MessageDeduplicationId, "evt_valid_1");
+  });
+
+  test("a duplicate delivery collapses on the FIFO queue", async () => {
+    const { mf, queueUrl } = await workerWithQueue();
+    const body = alertEvent({ id: "evt_dup_1" });
+    for (let i = 0; i < 3; i++) {
+      // Each retry is signed afresh, as ChargebackStop does.
+      const r = await deliver(mf, body, { "x-signature": sign(SECRET, body) });
+      assert.equal(r.status, 200, r.text);
+    }
+    const messages = await moto.sqs.drain(queueUrl);
+    assert.equal(messages.length, 1);
+    assert.equal(messages[0].Body, body);
+  });
+
+  test("a standard queue works too (no FIFO ids)", async () => {
+    const { mf, queueUrl } = await workerWithQueue({ fifo: false });
+    const body = alertEvent({ id: "evt_std_1", type: "enrolment.updated" });
+    const r = await deliver(mf, body, { "x-signature": sign(SECRET, body) });
+    assert.equal(r.status, 200, r.text);
+    const messages = await moto.sqs.drain(queueUrl);
+    assert.equal(messages.length, 1);
+    assert.equal(messages[0].Body, body);
+    assert.equal(messages[0].MessageAttributes.event_type.StringValue, "enrolment.updated");
+    assert.equal(messages[0].Attributes.MessageGroupId, undefined);
+  });
+
+  test("a signed body that is not an event envelope is still enqueued, for the dead-letter path", async () => {
+    const { mf, queueUrl } = await workerWithQueue();
+    const body = '{"not":"an event"}';
+    const r = await deliver(mf, body, {
+      "x-signature": sign(SECRET, body),
+      "x-idempotency-key": "idem-broken-1",
+    });
+    assert.equal(r.status, 200, r.text);
+    const [m, ...rest] = await moto.sqs.drain(queueUrl);
+    assert.equal(rest.length, 0);
+    assert.equal(m.Body, body);
+    assert.equal(m.MessageAttributes.event_type.StringValue, "unparseable");
+    assert.equal(m.MessageAttributes.envelope_error.StringValue, "not_an_envelope");
+    assert.equal(m.MessageAttributes.event_id.StringValue, "idem-broken-1");
+  });
+});
+
+describe("rejected deliveries", () => {
+  const now = () => Math.floor(Date.now() / 1000);
+  const cases = [
+    ["missing signature", (b) => ({}), "signature_missing"],
+    ["malformed signature", (b) => ({ "x-signature": "t=abc,v1=zz" }), "signature_malformed"],
+    ["bare v1", (b) => ({ "x-signature": `t=${now()},v1` }), "signature_malformed"],
+    ["stale timestamp", (b) => ({ "x-signature": sign(SECRET, b, now() - 600) }), "signature_stale"],
+    ["future timestamp", (b) => ({ "x-signature": sign(SECRET, b, now() + 600) }), "signature_stale"],
+    ["mismatch (body changed after signing)", (b) => ({ "x-signature": sign(SECRET, b + " ") }), "signature_mismatch"],
+    ["wrong secret", (b) => ({ "x-signature": sign("whsec_someone_else", b) }), "signature_mismatch"],
+  ];
+
+  test("every kind is 401 with a short code and leaves the queue empty", async () => {
+    const { mf, queueUrl } = await workerWithQueue();
+    for (const [name, headers, code] of cases) {
+      const body = alertEvent();
+      const r = await deliver(mf, body, headers(body));
+      assert.equal(r.status, 401, `${name}: ${r.text}`);
+      assert.deepEqual(r.json, { error: code }, name);
+    }
+    assert.deepEqual(await moto.sqs.drain(queueUrl), []);
+  });
+
+  test("an oversized body is 413, whether declared or streamed, and nothing is enqueued", async () => {
+    const { mf, queueUrl } = await workerWithQueue({ bindings: { MAX_BODY_BYTES: "1024" } });
+    const big = JSON.stringify({ id: "evt_big", pad: "x".repeat(2000) });
+    const declared = await deliver(mf, big, { "x-signature": sign(SECRET, big) });
+    assert.equal(declared.status, 413, declared.text);
+    assert.deepEqual(declared.json, { error: "body_too_large" });
+
+    // No Content-Length: the Worker stops reading at the limit.
+    const stream = new ReadableStream({
+      start(c) {
+        for (let i = 0; i < 4; i++) c.enqueue(new TextEncoder().encode(big.slice(i * 600, (i + 1) * 600)));
+        c.close();
+      },
+    });
+    const streamed = await deliver(mf, stream, { "x-signature": sign(SECRET, big) }, { duplex: "half" });
+    assert.equal(streamed.status, 413, streamed.text);
+
+    // Just under the limit still goes through.
+    const small = alertEvent({ id: "evt_small" });
+    const ok = await deliver(mf, small, { "x-signature": sign(SECRET, small) });
+    assert.equal(ok.status, 200, ok.text);
+    const messages = await moto.sqs.drain(queueUrl);
+    assert.deepEqual(messages.map((m) => m.MessageAttributes.event_id.StringValue), ["evt_small"]);
+  });
+
+  test("the default limit is 256 KiB", async () => {
+    const { mf, queueUrl } = await workerWithQueue();
+    const body = JSON.stringify({ id: "evt_huge", pad: "x".repeat(262_144) });
+    const r = await deliver(mf, body, { "x-signature": sign(SECRET, body) });
+    assert.equal(r.status, 413, r.text);
+    assert.deepEqual(await moto.sqs.drain(queueUrl), []);
+  });
+});
+
+describe("secret rotation", () => {
+  test("old and new secrets are both accepted, any other is refused", async () => {
+    const { mf, queueUrl } = await workerWithQueue({
+      bindings: { WEBHOOK_SECRET_PREVIOUS: PREVIOUS },
+    });
+    const signedBy = async (secret, id) => {
+      const body = alertEvent({ id });
+      return deliver(mf, body, { "x-signature": sign(secret, body) });
+    };
+    assert.equal((await signedBy(SECRET, "evt_rot_new")).status, 200);
+    assert.equal((await signedBy(PREVIOUS, "evt_rot_old")).status, 200);
+    const other = await signedBy("whsec_other", "evt_rot_other");
+    assert.equal(other.status, 401);
+    assert.deepEqual(other.json, { error: "signature_mismatch" });
+    const ids = (await moto.sqs.drain(queueUrl)).map((m) => m.MessageAttributes.event_id.StringValue);
+    assert.deepEqual(ids.sort(), ["evt_rot_new", "evt_rot_old"]);
+  });
+
+  test("once the previous secret is removed, its signatures are refused", async () => {
+    const { mf, queueUrl } = await workerWithQueue();
+    const body = alertEvent();
+    const r = await deliver(mf, body, { "x-signature": sign(PREVIOUS, body) });
+    assert.equal(r.status, 401);
+    assert.deepEqual(await moto.sqs.drain(queueUrl), []);
+  });
+});
+
+describe("when SQS fails", () => {
+  test("unreachable SQS is 503; the same delivery retried once SQS is back is enqueued exactly once", async () => {
+    const port = await freePort();
+    const endpoint = `http://127.0.0.1:${port}`;
+    const queueUrl = `${endpoint}/123456789012/edge-retry.fifo`;
+    const mf = await startWorker(workerBindings({ endpoint, queueUrl }));
+    workers.push(mf);
+    const body = alertEvent({ id: "evt_retry_1" });
+
+    const down = await deliver(mf, body, { "x-signature": sign(SECRET, body) });
+    assert.equal(down.status, 503, down.text);
+    assert.deepEqual(down.json, { error: "queue_unavailable" });
+
+    const back = await startMoto(port);
+    try {
+      assert.equal(await back.sqs.createQueue("edge-retry.fifo"), queueUrl);
+      for (let i = 0; i < 2; i++) {
+        const r = await deliver(mf, body, { "x-signature": sign(SECRET, body) });
+        assert.equal(r.status, 200, r.text);
+      }
+      const messages = await back.sqs.drain(queueUrl);
+      assert.equal(messages.length, 1);
+      assert.equal(messages[0].Body, body);
+    } finally {
+      await back.stop();
+    }
+  });
+
+  test("SQS refusing the message (queue does not exist) is 503", async () => {
+    const mf = await startWorker(
+      workerBindings({ endpoint: moto.url, queueUrl: `${moto.url}/123456789012/no-such-queue.fifo` }),
+    );
+    workers.push(mf);
+    const body = alertEvent();
+    const r = await deliver(mf, body, { "x-signature": sign(SECRET, body) });
+    assert.equal(r.status, 503, r.text);
+    assert.deepEqual(r.json, { error: "queue_unavailable" });
+  });
+
+  test("SQS that accepts the connection but never answers is 503 after SQS_TIMEOUT_MS", async () => {
+    const sockets = new Set();
+    const silent = createServer((s) => sockets.add(s));
+    await new Promise((r) => silent.listen(0, "127.0.0.1", r));
+    const endpoint = `http://127.0.0.1:${silent.address().port}`;
+    try {
+      const mf = await startWorker(
+        workerBindings({ endpoint, queueUrl: `${endpoint}/123456789012/q.fifo`, SQS_TIMEOUT_MS: "300" }),
+      );
+      workers.push(mf);
+      const body = alertEvent();
+      const r = await deliver(mf, body, { "x-signature": sign(SECRET, body) });
+      assert.equal(r.status, 503, r.text);
+      assert.deepEqual(r.json, { error: "queue_timeout" });
+    } finally {
+      for (const s of sockets) s.destroy();
+      await new Promise((r) => silent.close(r));
+    }
+  });
+
+  test("a missing binding is 503 (retryable), never 2xx", async () => {
+    const mf = await startWorker(
+      workerBindings({ endpoint: moto.url, queueUrl: `${moto.url}/123456789012/x.fifo`, AWS_SECRET_ACCESS_KEY: "" }),
+    );
+    workers.push(mf);
+    const body = alertEvent();
+    const r = await deliver(mf, body, { "x-signature": sign(SECRET, body) });
+    assert.equal(r.status, 503);
+    assert.deepEqual(r.json, { error: "worker_not_configured" });
+  });
+});
+
+describe("SigV4 from wasm", () => {
+  test("moto with IAM signature checks on accepts the Worker's request, and refuses a wrong key", async () => {
+    const queueUrl = await moto.sqs.createQueue("edge-auth.fifo");
+    const key = await moto.sqs.iamKey("edge-worker");
+    const good = await startWorker(
+      workerBindings({
+        endpoint: moto.url,
+        queueUrl,
+        AWS_ACCESS_KEY_ID: key.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: key.secretAccessKey,
+      }),
+    );
+    const bad = await startWorker(
+      workerBindings({
+        endpoint: moto.url,
+        queueUrl,
+        AWS_ACCESS_KEY_ID: key.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: key.secretAccessKey + "x",
+      }),
+    );
+    workers.push(good, bad);
+    const accepted = alertEvent({ id: "evt_auth_good" });
+    const refused = alertEvent({ id: "evt_auth_bad" });
+    let ok, no;
+    await moto.sqs.enforceAuth(true);
+    try {
+      ok = await deliver(good, accepted, { "x-signature": sign(SECRET, accepted) });
+      no = await deliver(bad, refused, { "x-signature": sign(SECRET, refused) });
+    } finally {
+      await moto.sqs.enforceAuth(false);
+    }
+    assert.equal(ok.status, 200, ok.text);
+    assert.equal(no.status, 503, no.text);
+    const ids = (await moto.sqs.drain(queueUrl)).map((m) => m.MessageAttributes.event_id.StringValue);
+    assert.deepEqual(ids, ["evt_auth_good"]);
+  });
+});
+
+describe("routing", () => {
+  test("405 for other methods, 404 for other paths, 200 for GET /healthz", async () => {
+    const { mf } = await workerWithQueue();
+    const get = await mf.dispatchFetch("http://edge.test/webhooks/chargebackstop");
+    assert.equal(get.status, 405);
+    assert.equal(get.headers.get("allow"), "POST");
+    await get.arrayBuffer();
+    const put = await mf.dispatchFetch("http://edge.test/webhooks/chargebackstop", { method: "PUT", body: "x" });
+    assert.equal(put.status, 405);
+    await put.arrayBuffer();
+    const missing = await mf.dispatchFetch("http://edge.test/webhooks/other", { method: "POST", body: "{}" });
+    assert.equal(missing.status, 404);
+    await missing.arrayBuffer();
+    const health = await mf.dispatchFetch("http://edge.test/healthz");
+    assert.equal(health.status, 200);
+    assert.deepEqual(await health.json(), { status: "ok" });
+    const postHealth = await mf.dispatchFetch("http://edge.test/healthz", { method: "POST" });
+    assert.equal(postHealth.status, 405);
+    await postHealth.arrayBuffer();
+  });
+});
