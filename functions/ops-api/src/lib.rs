@@ -7,6 +7,7 @@ pub mod error;
 pub mod routes;
 pub mod state;
 pub mod upload_status;
+pub mod wiring;
 
 use axum::routing::{get, post};
 use axum::Router;

@@ -6,3 +6,4 @@ pub mod memory;
 pub mod notify;
 #[cfg(test)]
 pub mod memory_orders;
+pub mod partner_http;

@@ -17,6 +17,14 @@ impl DynamoCustomerStore {
         Self { table }
     }
 
+    /// The `<TABLE_PREFIX>-customers` table with the environment's AWS configuration
+    /// (`AWS_ENDPOINT_URL` locally), for the command line.
+    pub async fn from_env(tables: &crate::config::TableNames) -> Self {
+        let aws = crate::adapters::aws::load_config().await;
+        let client = aws_sdk_dynamodb::Client::new(&aws);
+        Self::new(Table::new(client, tables.customers(), Default::default()))
+    }
+
     fn conflict(&self, operation: &'static str, customer_id: &str) -> StoreError {
         StoreError::Conflict {
             operation,

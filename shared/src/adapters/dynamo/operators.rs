@@ -14,6 +14,14 @@ impl DynamoOperatorKeys {
     pub fn new(table: Table) -> Self {
         Self { table }
     }
+
+    /// The `<TABLE_PREFIX>-operators` table with the environment's AWS configuration
+    /// (`AWS_ENDPOINT_URL` locally), for the command line.
+    pub async fn from_env(tables: &crate::config::TableNames) -> Self {
+        let aws = crate::adapters::aws::load_config().await;
+        let client = aws_sdk_dynamodb::Client::new(&aws);
+        Self::new(Table::new(client, tables.operators(), Default::default()))
+    }
 }
 
 #[async_trait::async_trait]

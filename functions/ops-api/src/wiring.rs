@@ -1,0 +1,58 @@
+//! Builds the state from the environment (README "Configuration"): TABLE_PREFIX, STACK_MODE,
+//! CBS_API_BASE_URL, CBS_API_KEY, and OPS_URGENT_HOURS (default 24). A missing or bad value
+//! stops start-up with a message naming the variable; a partner key of the other mode too.
+
+use crate::state::AppState;
+use crate::upload_status::DynamoUploadStatus;
+use shared::adapters::dynamo::alerts::DynamoAlertStore;
+use shared::adapters::dynamo::customers::DynamoCustomerStore;
+use shared::adapters::dynamo::enrolments::DynamoEnrolmentStore;
+use shared::adapters::dynamo::operators::DynamoOperatorKeys;
+use shared::adapters::dynamo::orders::DynamoOrderOutbox;
+use shared::adapters::dynamo::table::{DynamoCounters, Table};
+use shared::adapters::partner_http::PartnerHttp;
+use shared::clock::SystemClock;
+use shared::config::{self, StackMode, TableNames};
+use shared::domain::onboarding::refuse_key_of_other_mode;
+use shared::ports::order_outbox::OrderOutbox;
+use std::sync::Arc;
+
+pub async fn from_env() -> anyhow::Result<AppState> {
+    let tables = TableNames::from_env()?;
+    let mode: StackMode =
+        config::required("STACK_MODE")?
+            .parse()
+            .map_err(|reason| config::ConfigError::Invalid {
+                name: "STACK_MODE",
+                reason,
+            })?;
+    let base_url = config::required("CBS_API_BASE_URL")?;
+    let key = config::required_secret("CBS_API_KEY")?;
+    refuse_key_of_other_mode(mode, &key)?;
+    let urgent_hours: i64 = config::parsed("OPS_URGENT_HOURS", 24)?;
+
+    let aws = shared::adapters::aws::load_config().await;
+    let client = aws_sdk_dynamodb::Client::new(&aws);
+    let counters = Arc::new(DynamoCounters::default());
+    let table = |name: String| Table::new(client.clone(), name, counters.clone());
+    let http = Arc::new(PartnerHttp::new(base_url, key));
+    let outbox: Arc<dyn OrderOutbox> = Arc::new(DynamoOrderOutbox::new(table(tables.orders())));
+    Ok(AppState {
+        mode,
+        urgent_hours,
+        clock: Arc::new(SystemClock),
+        operators: Arc::new(DynamoOperatorKeys::new(table(tables.operators()))),
+        customers: Arc::new(DynamoCustomerStore::new(table(tables.customers()))),
+        alerts: Arc::new(DynamoAlertStore::new(table(tables.alerts()))),
+        enrolments: Arc::new(DynamoEnrolmentStore::new(table(tables.enrolments()))),
+        upload_status: Arc::new(DynamoUploadStatus {
+            client: client.clone(),
+            table: tables.orders(),
+            outbox: outbox.clone(),
+        }),
+        outbox,
+        alert_api: http.clone(),
+        enrolment_api: http.clone(),
+        onboarding_api: http,
+    })
+}
