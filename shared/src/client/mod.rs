@@ -1,1 +1,416 @@
-//! The typed ChargebackStop API client (reqwest + rustls).
+//! The typed ChargebackStop API client (reqwest + rustls), for the real API (TEST or LIVE
+//! account) or the local sandbox: only the base URL differs.
+//!
+//! ```ignore
+//! let api = ChargebackStop::new(ClientConfig::new("https://api.chargebackstop.com", key))?;
+//! let alert = api.get_alert("netalrt_abc123").await?;
+//! api.update_alert(&alert.id, &UpdateAlert::action(AlertAction::Refund)).await?;
+//! ```
+//!
+//! Retries happen inside the client only where repeating the call cannot do harm: GETs, PATCHes
+//! (they set the same values again) and `POST /v1/orders/` (ChargebackStop deduplicates by our
+//! `reference_id`s). Creates of organisations, memberships, merchants, integrations,
+//! enrolments, rulesets and simulated alerts are sent once: a timeout there may still have
+//! created the object, and the caller must look before trying again.
+
+mod alerts;
+mod error;
+mod onboarding;
+mod orders;
+mod retry;
+mod rulesets;
+mod simulations;
+
+pub use alerts::AlertPager;
+pub use error::{ApiError, Call};
+pub use onboarding::ListQuery;
+pub use retry::{parse_retry_after, RetryPolicy};
+
+use std::time::Duration;
+
+use reqwest::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::{Method, StatusCode, Url};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::clock::{Clock, SystemClock};
+use crate::models::ApiErrorBody;
+use crate::secret::Secret;
+
+/// Where and how to reach ChargebackStop.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// `https://api.chargebackstop.com`, or the sandbox (`http://127.0.0.1:<port>`). A path
+    /// prefix is kept.
+    pub base_url: String,
+    /// The partner or organisation key (`cbs_...`).
+    pub api_key: Secret,
+    /// For each attempt (connect, send, read the whole body).
+    pub timeout: Duration,
+    pub retry: RetryPolicy,
+}
+
+impl ClientConfig {
+    /// Defaults: 10 s per attempt, `RetryPolicy::default()`.
+    pub fn new(base_url: impl Into<String>, api_key: Secret) -> Self {
+        Self {
+            base_url: base_url.into(),
+            api_key,
+            timeout: Duration::from_secs(10),
+            retry: RetryPolicy::default(),
+        }
+    }
+
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+}
+
+/// Whether a call may be sent again after a retryable failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Repeat {
+    /// GET, PATCH, POST /v1/orders/.
+    Safe,
+    /// Creates: sent once.
+    Never,
+}
+
+/// The ChargebackStop API. Cheap to clone (the connection pool is shared).
+#[derive(Clone)]
+pub struct ChargebackStop {
+    http: reqwest::Client,
+    base: Url,
+    auth: HeaderValue,
+    /// Kept only to scrub it from error bodies, should a server ever echo it.
+    api_key: Secret,
+    retry: RetryPolicy,
+}
+
+impl std::fmt::Debug for ChargebackStop {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChargebackStop")
+            .field("base", &self.base.as_str())
+            .field("auth", &"<redacted>")
+            .field("retry", &self.retry)
+            .finish()
+    }
+}
+
+impl ChargebackStop {
+    pub fn new(config: ClientConfig) -> Result<Self, ApiError> {
+        let base = Url::parse(&config.base_url).map_err(|e| {
+            ApiError::Config(format!("base URL {:?} is not a URL: {e}", config.base_url))
+        })?;
+        if base.cannot_be_a_base() || !matches!(base.scheme(), "http" | "https") {
+            return Err(ApiError::Config(format!(
+                "base URL {:?} must be http(s)",
+                config.base_url
+            )));
+        }
+        // The message must not echo the key, even when it holds a character a header cannot.
+        let mut auth = HeaderValue::from_str(&format!("Bearer {}", config.api_key.expose()))
+            .map_err(|_| {
+                ApiError::Config("the API key contains characters not allowed in a header".into())
+            })?;
+        auth.set_sensitive(true);
+        let http = reqwest::Client::builder()
+            .timeout(config.timeout)
+            .connect_timeout(config.timeout)
+            .user_agent(concat!("chargeback-platform/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ApiError::Config(format!("HTTP client: {e}")))?;
+        Ok(Self {
+            http,
+            base,
+            auth,
+            api_key: config.api_key,
+            retry: config.retry,
+        })
+    }
+
+    pub fn base_url(&self) -> &str {
+        self.base.as_str()
+    }
+
+    /// `base` + the segments, each percent-encoded (ids come from webhooks and operators), with
+    /// a trailing slash where the API writes one (`/v1/organisations/`).
+    pub(crate) fn url(&self, segments: &[&str], trailing_slash: bool) -> Url {
+        let mut url = self.base.clone();
+        {
+            let mut path = url
+                .path_segments_mut()
+                .expect("checked in new: can be a base");
+            path.pop_if_empty();
+            path.extend(segments);
+            if trailing_slash {
+                path.push("");
+            }
+        }
+        url
+    }
+
+    pub(crate) async fn get<T: DeserializeOwned, Q: Serialize + ?Sized>(
+        &self,
+        url: Url,
+        query: Option<&Q>,
+    ) -> Result<T, ApiError> {
+        let mut url = url;
+        if let Some(query) = query {
+            // reqwest's `query` feature encodes with serde_urlencoded; building (not sending) a
+            // request borrows that without a direct dependency.
+            let encoded = self
+                .http
+                .get(url.clone())
+                .query(query)
+                .build()
+                .map_err(|e| ApiError::Config(format!("query did not encode: {e}")))?;
+            url = encoded.url().clone();
+            if url.query() == Some("") {
+                url.set_query(None);
+            }
+        }
+        self.send::<(), T>(Method::GET, url, None, Repeat::Safe)
+            .await
+    }
+
+    /// Sends one call with the retry policy, decoding a 2xx body as `T`.
+    pub(crate) async fn send<B: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&B>,
+        repeat: Repeat,
+    ) -> Result<T, ApiError> {
+        let call = Call {
+            method: method_name(&method),
+            path: path_of(&url),
+        };
+        let body = match body {
+            Some(body) => Some(serde_json::to_vec(body).map_err(|e| ApiError::Decode {
+                call: call.clone(),
+                reason: format!("request body did not serialise: {e}"),
+            })?),
+            None => None,
+        };
+        let started = tokio::time::Instant::now();
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let err = match self.attempt(&method, &url, body.as_deref(), &call).await {
+                Ok(bytes) => {
+                    return decode(&bytes, &call);
+                }
+                Err(err) => err,
+            };
+            let may_repeat =
+                repeat == Repeat::Safe && err.is_retryable() && attempt < self.retry.max_attempts;
+            if !may_repeat {
+                return Err(err);
+            }
+            let wait = err
+                .retry_after()
+                .unwrap_or_else(|| self.retry.backoff(attempt));
+            if started.elapsed() + wait > self.retry.max_total {
+                return Err(err);
+            }
+            tracing::warn!(
+                call = %call,
+                attempt,
+                wait_ms = wait.as_millis() as u64,
+                error = %err,
+                "ChargebackStop call failed, retrying"
+            );
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// One HTTP exchange: the body bytes of a 2xx, or the error it maps to.
+    async fn attempt(
+        &self,
+        method: &Method,
+        url: &Url,
+        body: Option<&[u8]>,
+        call: &Call,
+    ) -> Result<Vec<u8>, ApiError> {
+        let mut request = self
+            .http
+            .request(method.clone(), url.clone())
+            .header(AUTHORIZATION, self.auth.clone())
+            .header(ACCEPT, "application/json");
+        if let Some(body) = body {
+            request = request
+                .header(CONTENT_TYPE, "application/json")
+                .body(body.to_vec());
+        }
+        let response = request.send().await.map_err(|e| transport_error(e, call))?;
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get(RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| parse_retry_after(v, SystemClock.now()));
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| transport_error(e, call))?;
+        if status.is_success() {
+            return Ok(bytes.to_vec());
+        }
+        let error = status_error(status, &bytes, retry_after, call);
+        Err(redact(error, &self.api_key))
+    }
+}
+
+fn method_name(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PATCH => "PATCH",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        _ => "OTHER",
+    }
+}
+
+fn path_of(url: &Url) -> String {
+    match url.query() {
+        Some(query) => format!("{}?{}", url.path(), query),
+        None => url.path().to_owned(),
+    }
+}
+
+fn decode<T: DeserializeOwned>(bytes: &[u8], call: &Call) -> Result<T, ApiError> {
+    // An empty 2xx body (204) decodes as JSON null, so `()` and `Option<_>` callers work.
+    let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+        b"null"
+    } else {
+        bytes
+    };
+    serde_json::from_slice(bytes).map_err(|e| ApiError::Decode {
+        call: call.clone(),
+        reason: e.to_string(),
+    })
+}
+
+fn transport_error(error: reqwest::Error, call: &Call) -> ApiError {
+    if error.is_timeout() {
+        return ApiError::Timeout { call: call.clone() };
+    }
+    // Without the URL: the call already names the path, and the message stays short.
+    let error = error.without_url();
+    let mut reason = error.to_string();
+    let mut source = std::error::Error::source(&error);
+    while let Some(inner) = source {
+        reason.push_str(": ");
+        reason.push_str(&inner.to_string());
+        source = inner.source();
+    }
+    ApiError::Transport {
+        call: call.clone(),
+        reason,
+    }
+}
+
+/// Removes the key from an error's detail text.
+fn redact(error: ApiError, key: &Secret) -> ApiError {
+    let key = key.expose();
+    if key.is_empty() {
+        return error;
+    }
+    let scrub = |s: String| {
+        if s.contains(key) {
+            s.replace(key, "<redacted>")
+        } else {
+            s
+        }
+    };
+    match error {
+        ApiError::Unauthorized { call, detail } => ApiError::Unauthorized {
+            call,
+            detail: scrub(detail),
+        },
+        ApiError::Forbidden { call, detail } => ApiError::Forbidden {
+            call,
+            detail: scrub(detail),
+        },
+        ApiError::NotFound { call, detail } => ApiError::NotFound {
+            call,
+            detail: scrub(detail),
+        },
+        ApiError::Unprocessable {
+            call,
+            detail,
+            codes,
+        } => ApiError::Unprocessable {
+            call,
+            detail: scrub(detail),
+            codes,
+        },
+        ApiError::Server {
+            call,
+            status,
+            detail,
+        } => ApiError::Server {
+            call,
+            status,
+            detail: scrub(detail),
+        },
+        ApiError::UnexpectedStatus {
+            call,
+            status,
+            detail,
+        } => ApiError::UnexpectedStatus {
+            call,
+            status,
+            detail: scrub(detail),
+        },
+        other => other,
+    }
+}
+
+fn status_error(
+    status: StatusCode,
+    body: &[u8],
+    retry_after: Option<Duration>,
+    call: &Call,
+) -> ApiError {
+    let parsed: Option<ApiErrorBody> = serde_json::from_slice(body).ok();
+    let detail = match &parsed {
+        Some(body) => body.summary(),
+        None => {
+            let text = String::from_utf8_lossy(body);
+            text.chars().take(300).collect::<String>()
+        }
+    };
+    let call = call.clone();
+    match status.as_u16() {
+        401 => ApiError::Unauthorized { call, detail },
+        403 => ApiError::Forbidden { call, detail },
+        404 => ApiError::NotFound { call, detail },
+        422 => ApiError::Unprocessable {
+            call,
+            detail,
+            codes: parsed.map(|b| b.codes()).unwrap_or_default(),
+        },
+        429 => ApiError::RateLimited { call, retry_after },
+        s @ 500..=599 => ApiError::Server {
+            call,
+            status: s,
+            detail,
+        },
+        s => ApiError::UnexpectedStatus {
+            call,
+            status: s,
+            detail,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,137 @@
+//! Alerts: list (every filter, sort, limit/offset) with a paging iterator, get, and the PATCH
+//! that actions an alert and/or saves a note.
+
+use std::collections::VecDeque;
+
+use reqwest::Method;
+
+use super::{ApiError, ChargebackStop, Repeat};
+use crate::models::{Alert, AlertQuery, Page, UpdateAlert};
+
+/// Page size the pager asks for when the query sets no `limit`.
+pub const DEFAULT_PAGE_SIZE: u32 = 50;
+
+impl ChargebackStop {
+    /// One page of `GET /v1/alerts`. The query is sent as given; `validation::validate_alert_query`
+    /// catches an inverted date range before the API's 422 would.
+    pub async fn list_alerts(&self, query: &AlertQuery) -> Result<Page<Alert>, ApiError> {
+        self.get(self.url(&["v1", "alerts"], false), Some(query))
+            .await
+    }
+
+    /// Every alert matching `query`, page by page, from `query.offset` (default 0).
+    pub fn alerts(&self, query: AlertQuery) -> AlertPager {
+        AlertPager::new(self.clone(), query)
+    }
+
+    /// The latest state of one alert: fetch it before an irreversible action.
+    pub async fn get_alert(&self, alert_id: &str) -> Result<Alert, ApiError> {
+        self.get::<_, ()>(self.url(&["v1", "alerts", alert_id], false), None)
+            .await
+    }
+
+    /// Actions an Ethoca alert and/or saves its note. A repeat with the same values is safe
+    /// (a second action on a resolved alert gets a 422, which the caller reads as "already
+    /// done"), so it is retried on 429/5xx/timeouts.
+    pub async fn update_alert(
+        &self,
+        alert_id: &str,
+        update: &UpdateAlert,
+    ) -> Result<Alert, ApiError> {
+        self.send(
+            Method::PATCH,
+            self.url(&["v1", "alerts", alert_id], false),
+            Some(update),
+            Repeat::Safe,
+        )
+        .await
+    }
+}
+
+/// Walks `GET /v1/alerts` with limit/offset. Offsets shift if alerts stop matching while
+/// paging (e.g. actioning ACTION_REQUIRED alerts during a walk over that status): collect
+/// first, then act, or restart the walk.
+///
+/// ```ignore
+/// let mut pager = api.alerts(AlertQuery::action_required());
+/// while let Some(alert) = pager.next().await { let alert = alert?; ... }
+/// ```
+pub struct AlertPager {
+    api: ChargebackStop,
+    query: AlertQuery,
+    limit: u32,
+    offset: u32,
+    buffer: VecDeque<Alert>,
+    done: bool,
+    pages_fetched: u32,
+}
+
+impl AlertPager {
+    fn new(api: ChargebackStop, query: AlertQuery) -> Self {
+        let limit = query.limit.filter(|l| *l > 0).unwrap_or(DEFAULT_PAGE_SIZE);
+        let offset = query.offset.unwrap_or(0);
+        Self {
+            api,
+            query,
+            limit,
+            offset,
+            buffer: VecDeque::new(),
+            done: false,
+            pages_fetched: 0,
+        }
+    }
+
+    /// The next page (`None` once the list is exhausted). After an error the pager can be
+    /// called again: it retries the same page.
+    pub async fn next_page(&mut self) -> Option<Result<Vec<Alert>, ApiError>> {
+        if self.done {
+            return None;
+        }
+        let query = AlertQuery {
+            limit: Some(self.limit),
+            offset: Some(self.offset),
+            ..self.query.clone()
+        };
+        let page = match self.api.list_alerts(&query).await {
+            Ok(page) => page,
+            Err(err) => return Some(Err(err)),
+        };
+        self.pages_fetched += 1;
+        let more = page.has_more(u64::from(self.offset), u64::from(self.limit));
+        self.offset = self.offset.saturating_add(page.items.len() as u32);
+        if !more || page.items.is_empty() {
+            self.done = true;
+        }
+        if page.items.is_empty() {
+            return None;
+        }
+        Some(Ok(page.items))
+    }
+
+    /// The next alert, fetching the next page when the current one is used up.
+    pub async fn next(&mut self) -> Option<Result<Alert, ApiError>> {
+        loop {
+            if let Some(alert) = self.buffer.pop_front() {
+                return Some(Ok(alert));
+            }
+            match self.next_page().await? {
+                Ok(items) => self.buffer.extend(items),
+                Err(err) => return Some(Err(err)),
+            }
+        }
+    }
+
+    /// Every remaining alert, or the first error.
+    pub async fn collect_all(mut self) -> Result<Vec<Alert>, ApiError> {
+        let mut all = Vec::new();
+        while let Some(alert) = self.next().await {
+            all.push(alert?);
+        }
+        Ok(all)
+    }
+
+    /// How many pages were fetched so far (for logs and tests).
+    pub fn pages_fetched(&self) -> u32 {
+        self.pages_fetched
+    }
+}
