@@ -89,6 +89,18 @@ pub enum Merge {
 /// held as ACTION_REQUIRED was resolved without an action of ours being recorded (by the
 /// customer in the dashboard, a ChargebackStop ruleset, or an attempt whose write was lost).
 pub fn merge_fetched(existing: Option<AlertRecord>, fetched: Alert, now: DateTime<Utc>) -> Merge {
+    merge_view(existing, fetched, now, true)
+}
+
+/// `merge_fetched`, with the "resolved elsewhere" note optional: when the caller is recording
+/// the decision that explains the resolution (our PATCH was accepted, or answered 422), the
+/// note would wrongly say nobody here acted, and it would precede the real decision.
+fn merge_view(
+    existing: Option<AlertRecord>,
+    fetched: Alert,
+    now: DateTime<Utc>,
+    note_unexplained_resolution: bool,
+) -> Merge {
     let key = version_key(&fetched);
     let mut record = match existing {
         Some(old) if key < old.version_key => return Merge::Stale(old),
@@ -106,7 +118,11 @@ pub fn merge_fetched(existing: Option<AlertRecord>, fetched: Alert, now: DateTim
         },
     };
     let was_waiting = record.revision > 0 && record.alert.is_actionable();
-    if was_waiting && status_rank(&fetched.status) == 2 && !record.has_final_decision() {
+    if note_unexplained_resolution
+        && was_waiting
+        && status_rank(&fetched.status) == 2
+        && !record.has_final_decision()
+    {
         record.decisions.push(Decision {
             at: iso(now),
             source: DecisionSource::Observed,
@@ -213,13 +229,15 @@ pub async fn append_decision(
 ) -> Result<Option<AlertRecord>, StoreError> {
     update_alert_record(store, alert_id, |existing| {
         let mut record = match (existing, fresher_view) {
-            (existing, Some(view)) => match merge_fetched(existing, view.clone(), now) {
-                Merge::Stale(mut old) => {
-                    old.revision += 1;
-                    old
+            (existing, Some(view)) => {
+                match merge_view(existing, view.clone(), now, !decision.result.is_final()) {
+                    Merge::Stale(mut old) => {
+                        old.revision += 1;
+                        old
+                    }
+                    Merge::Updated(record) => record,
                 }
-                Merge::Updated(record) => record,
-            },
+            }
             (Some(mut old), None) => {
                 old.revision += 1;
                 old

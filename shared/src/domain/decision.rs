@@ -240,7 +240,14 @@ mod tests {
             stored.action_queue, None,
             "a 422 takes the alert off the queue"
         );
+        // One entry: the 422 explains the resolution, so no "resolved elsewhere" note besides it.
+        assert_eq!(stored.decisions.len(), 1, "{:?}", stored.decisions);
         assert_eq!(stored.decisions[0].result, DecisionResult::Rejected);
+        assert_eq!(
+            stored.alert.status,
+            AlertStatus::Resolved,
+            "the final state is stored"
+        );
         assert!(stored.decisions[0]
             .detail
             .as_deref()
