@@ -60,8 +60,12 @@ const common = {
   port: 0,
   bindings,
   log: new Log(LogLevel.NONE),
-  // The Rust Worker logs one line per delivery; drop them so stdout is not the bottleneck.
-  handleRuntimeStdio() {},
+  // The Rust Worker logs one line per delivery; drop them so stdout is not the bottleneck. The
+  // streams must still be read: an unread pipe fills up and blocks workerd.
+  handleRuntimeStdio(stdout, stderr) {
+    stdout.resume();
+    stderr.resume();
+  },
 };
 const workers = {
   rust: new Miniflare({
@@ -102,7 +106,13 @@ async function run(url, count) {
       next += 1;
       const { body, headers } = signedDelivery();
       const t0 = performance.now();
-      const r = await fetch(`${url}/webhooks/chargebackstop`, { method: "POST", headers, body });
+      // Bounded, so a stuck Worker fails the run instead of hanging it.
+      const r = await fetch(`${url}/webhooks/chargebackstop`, {
+        method: "POST",
+        headers,
+        body,
+        signal: AbortSignal.timeout(30_000),
+      });
       await r.arrayBuffer();
       latencies.push(performance.now() - t0);
       if (r.status !== 200) failures += 1;

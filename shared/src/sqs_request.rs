@@ -529,6 +529,26 @@ mod against_moto {
         panic!("moto_server did not start on {}", moto.url);
     }
 
+    /// `application/x-www-form-urlencoded` (reqwest's `form` needs a feature the workspace
+    /// does not enable).
+    fn form_encode(pairs: &[(&str, &str)]) -> String {
+        let encode = |s: &str| {
+            s.bytes()
+                .map(|b| match b {
+                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                        (b as char).to_string()
+                    }
+                    _ => format!("%{b:02X}"),
+                })
+                .collect::<String>()
+        };
+        pairs
+            .iter()
+            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+            .collect::<Vec<_>>()
+            .join("&")
+    }
+
     fn between<'a>(text: &'a str, open: &str, close: &str) -> &'a str {
         let start = text.find(open).expect(open) + open.len();
         let end = text[start..].find(close).expect(close) + start;
@@ -540,8 +560,13 @@ mod against_moto {
     async fn iam_key_then_enforce_auth(http: &reqwest::Client, moto: &str) -> AwsCredentials {
         let iam = |form: &'static [(&'static str, &'static str)]| {
             http.post(format!("{moto}/"))
-                .header("Host", "iam.amazonaws.com")
-                .form(form)
+                // moto routes by the credential scope's service; auth is still off here.
+                .header(
+                    "authorization",
+                    "AWS4-HMAC-SHA256 Credential=test/20260101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0",
+                )
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(form_encode(form))
                 .send()
         };
         let ok = |r: reqwest::Response| {
