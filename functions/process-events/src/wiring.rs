@@ -1,0 +1,82 @@
+//! Builds the processor from the configuration: DynamoDB stores on one shared client, the
+//! ChargebackStop API behind a call counter, the notifier, the per-organisation policies.
+
+use crate::batch::{Cost, CostMeter};
+use crate::config::ProcessorConfig;
+use crate::counting::CountingApi;
+use shared::adapters::dynamo::alerts::DynamoAlertStore;
+use shared::adapters::dynamo::customers::DynamoCustomerStore;
+use shared::adapters::dynamo::enrolments::DynamoEnrolmentStore;
+use shared::adapters::dynamo::events::DynamoEventLog;
+use shared::adapters::dynamo::table::{DynamoCounters, Table};
+use shared::adapters::notify::NotifyTarget;
+use shared::adapters::partner_http::PartnerHttp;
+use shared::clock::SystemClock;
+use shared::domain::alert_policy::CustomerPolicies;
+use shared::domain::event_processing::EventProcessor;
+use shared::domain::onboarding::refuse_key_of_other_mode;
+use shared::ports::decision_inputs::NoPartnerRecords;
+use std::sync::Arc;
+
+/// The ChargebackStop implementation of the alert and enrolment ports.
+type Api = PartnerHttp;
+
+fn api(config: &ProcessorConfig) -> anyhow::Result<Api> {
+    Ok(PartnerHttp::new(
+        config.api_base_url.clone(),
+        config.api_key.clone(),
+    ))
+}
+
+pub struct Wired {
+    pub processor: EventProcessor,
+    pub meter: Meter,
+}
+
+pub struct Meter {
+    dynamo: Arc<DynamoCounters>,
+    api: Arc<CountingApi<Api>>,
+}
+
+impl CostMeter for Meter {
+    fn reading(&self) -> Cost {
+        Cost {
+            dynamo_reads: self.dynamo.reads(),
+            dynamo_writes: self.dynamo.writes(),
+            api_calls: self.api.calls(),
+        }
+    }
+}
+
+pub async fn from_env() -> anyhow::Result<Wired> {
+    let config = ProcessorConfig::from_env()?;
+    refuse_key_of_other_mode(config.mode, &config.api_key)?;
+    let notify = NotifyTarget::from_env()?;
+
+    let aws = shared::adapters::aws::load_config().await;
+    let client = aws_sdk_dynamodb::Client::new(&aws);
+    let counters = Arc::new(DynamoCounters::default());
+    let table = |name: String| Table::new(client.clone(), name, counters.clone());
+    let api = Arc::new(CountingApi::new(api(&config)?));
+    let customers = Arc::new(DynamoCustomerStore::new(table(config.tables.customers())));
+
+    let processor = EventProcessor {
+        events: Arc::new(DynamoEventLog::new(table(config.tables.events()))),
+        alerts: Arc::new(DynamoAlertStore::new(table(config.tables.alerts()))),
+        enrolments: Arc::new(DynamoEnrolmentStore::new(table(config.tables.enrolments()))),
+        alert_api: api.clone(),
+        enrolment_api: api.clone(),
+        notifier: Arc::from(notify.build(Some(&aws))),
+        policies: Arc::new(CustomerPolicies::new(customers, config.default_policy)),
+        // The orders table cannot yet be searched by transaction reference: amount rules only.
+        partner_records: Arc::new(NoPartnerRecords),
+        clock: Arc::new(SystemClock),
+    };
+    Ok(Wired {
+        processor,
+        meter: Meter {
+            dynamo: counters,
+            api,
+        },
+    })
+}
