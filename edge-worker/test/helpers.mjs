@@ -4,7 +4,7 @@
 import { spawn } from "node:child_process";
 import { createHmac } from "node:crypto";
 import { existsSync } from "node:fs";
-import { createServer } from "node:net";
+import { connect, createServer } from "node:net";
 import { homedir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -32,37 +32,96 @@ function motoServerBin() {
   return existsSync(inVenv) ? inVenv : "moto_server";
 }
 
-/** Starts moto_server on `port` (a free one if not given) and waits until it answers. */
-export async function startMoto(port) {
-  port ??= await freePort();
+/**
+ * A loopback TCP gate in front of `target` (host:port), on a port it holds for the whole test so
+ * no other process can take it. Closed, it resets every connection (SQS unreachable); open, it
+ * forwards bytes both ways.
+ */
+export async function startGate(targetPort) {
+  let open = false;
+  const sockets = new Set();
+  const server = createServer((client) => {
+    sockets.add(client);
+    client.on("close", () => sockets.delete(client));
+    client.on("error", () => {});
+    if (!open) {
+      client.resetAndDestroy();
+      return;
+    }
+    const upstream = connect(targetPort, "127.0.0.1");
+    sockets.add(upstream);
+    upstream.on("close", () => sockets.delete(upstream));
+    upstream.on("error", () => client.destroy());
+    client.on("error", () => upstream.destroy());
+    client.pipe(upstream).pipe(client);
+  });
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    url: `http://127.0.0.1:${server.address().port}`,
+    open() {
+      open = true;
+    },
+    async stop() {
+      for (const s of sockets) s.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+/**
+ * Starts moto_server on a free loopback port and waits (generously: a loaded CI machine imports
+ * Python slowly) until it answers. If another process took the port between our probe and moto's
+ * bind, moto exits and we try another port.
+ */
+export async function startMoto() {
+  let lastError;
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      return await startMotoOn(await freePort());
+    } catch (err) {
+      lastError = err;
+    }
+  }
+  throw lastError;
+}
+
+async function startMotoOn(port) {
   const child = spawn(motoServerBin(), ["-H", "127.0.0.1", "-p", String(port)], {
     stdio: ["ignore", "ignore", "pipe"],
   });
   let stderr = "";
   child.stderr.on("data", (d) => (stderr += d));
+  let spawnError = null;
+  child.on("error", (err) => (spawnError = err));
   const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 200; i++) {
-    if (child.exitCode !== null) throw new Error(`moto_server exited: ${stderr}`);
+  const deadline = Date.now() + 60_000;
+  while (Date.now() < deadline) {
+    if (spawnError) {
+      throw new Error(`cannot run moto_server (bin/setup installs it in the venv): ${spawnError.message}`);
+    }
+    if (child.exitCode !== null || child.signalCode !== null) {
+      throw new Error(`moto_server exited: ${stderr.slice(-2000)}`);
+    }
     try {
-      const r = await fetch(`${url}/moto-api/`);
+      const r = await fetch(`${url}/moto-api/`, { signal: AbortSignal.timeout(5_000) });
       await r.arrayBuffer();
       return {
         url,
         port,
         sqs: new Sqs(url),
         async stop() {
-          if (child.exitCode !== null) return;
+          if (child.exitCode !== null || child.signalCode !== null) return;
           const exited = new Promise((r) => child.once("exit", r));
           child.kill("SIGTERM");
           await exited;
         },
       };
     } catch {
-      await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => setTimeout(r, 100));
     }
   }
   child.kill("SIGTERM");
-  throw new Error(`moto_server did not start on ${url}: ${stderr}`);
+  throw new Error(`moto_server did not start on ${url} within 60 s: ${stderr.slice(-2000)}`);
 }
 
 /**

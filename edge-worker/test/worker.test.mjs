@@ -5,8 +5,8 @@ import { after, before, describe, test } from "node:test";
 import {
   alertEvent,
   deliver,
-  freePort,
   sign,
+  startGate,
   startMoto,
   startWorker,
   workerBindings,
@@ -199,29 +199,30 @@ describe("secret rotation", () => {
 
 describe("when SQS fails", () => {
   test("unreachable SQS is 503; the same delivery retried once SQS is back is enqueued exactly once", async () => {
-    const port = await freePort();
-    const endpoint = `http://127.0.0.1:${port}`;
-    const queueUrl = `${endpoint}/123456789012/edge-retry.fifo`;
-    const mf = await startWorker(workerBindings({ endpoint, queueUrl }));
-    workers.push(mf);
-    const body = alertEvent({ id: "evt_retry_1" });
-
-    const down = await deliver(mf, body, { "x-signature": sign(SECRET, body) });
-    assert.equal(down.status, 503, down.text);
-    assert.deepEqual(down.json, { error: "queue_unavailable" });
-
-    const back = await startMoto(port);
+    // The Worker talks to moto through a gate that refuses connections until it is opened.
+    const gate = await startGate(moto.port);
     try {
-      assert.equal(await back.sqs.createQueue("edge-retry.fifo"), queueUrl);
+      const queueUrl = await moto.sqs.createQueue("edge-retry.fifo");
+      const mf = await startWorker(workerBindings({ endpoint: gate.url, queueUrl }));
+      workers.push(mf);
+      const body = alertEvent({ id: "evt_retry_1" });
+
+      const down = await deliver(mf, body, { "x-signature": sign(SECRET, body) });
+      assert.equal(down.status, 503, down.text);
+      assert.deepEqual(down.json, { error: "queue_unavailable" });
+      assert.deepEqual(await moto.sqs.drain(queueUrl), []);
+
+      gate.open();
+      // ChargebackStop retries (signing afresh); a second retry after success must not duplicate.
       for (let i = 0; i < 2; i++) {
         const r = await deliver(mf, body, { "x-signature": sign(SECRET, body) });
         assert.equal(r.status, 200, r.text);
       }
-      const messages = await back.sqs.drain(queueUrl);
+      const messages = await moto.sqs.drain(queueUrl);
       assert.equal(messages.length, 1);
       assert.equal(messages[0].Body, body);
     } finally {
-      await back.stop();
+      await gate.stop();
     }
   });
 
