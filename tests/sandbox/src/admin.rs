@@ -30,10 +30,15 @@ pub fn router() -> Router<SharedApp> {
             post(add_webhook).get(list_webhooks).delete(clear_webhooks),
         )
         .route("/_sandbox/webhooks/flush", post(flush_webhooks))
+        .route("/_sandbox/webhooks/release", post(release_webhooks))
         .route("/_sandbox/deliveries", get(deliveries))
         .route("/_sandbox/events", get(events))
+        .route("/_sandbox/events/{event_id}/redeliver", post(redeliver))
         .route("/_sandbox/alerts/{alert_id}", patch(patch_alert))
-        .route("/_sandbox/requests", get(requests))
+        .route("/_sandbox/alerts/{alert_id}/actions", get(alert_actions))
+        .route("/_sandbox/actions", get(all_alert_actions))
+        .route("/_sandbox/requests", get(requests).delete(clear_requests))
+        .route("/_sandbox/requests/counts", get(request_counts))
         .route("/_sandbox/state", get(state))
         .route("/_sandbox/reset", post(reset))
         .route_layer(axum::middleware::from_fn(loopback_only))
@@ -190,9 +195,14 @@ async fn set_faults(State(app): State<SharedApp>, body: Bytes) -> ApiResult<Json
         ));
     }
     let release_held = !faults.out_of_order;
+    let release_hold = !faults.hold_webhooks;
     app.runtime().faults = faults.clone();
     if release_held {
         app.flush.notify_waiters();
+    }
+    if release_hold && !app.runtime().held.is_empty() {
+        // Turning the hold off sends what it kept, in emission order.
+        let _ = crate::webhooks::release(&app, None, false).await;
     }
     Ok(Json(json!(faults)))
 }
@@ -227,7 +237,75 @@ async fn add_webhook(
 }
 
 async fn list_webhooks(State(app): State<SharedApp>) -> Json<Value> {
-    Json(json!({ "webhook_endpoints": app.store().webhook_endpoints }))
+    let held: Vec<String> = app
+        .runtime()
+        .held
+        .iter()
+        .map(|o| o.id().to_string())
+        .collect();
+    Json(json!({ "webhook_endpoints": app.store().webhook_endpoints, "held": held }))
+}
+
+/// `POST /_sandbox/webhooks/release` `{"event_ids": [...]}` or `{"order": "emitted"|"reverse"}`
+/// (default emitted): deliver held events one after another, each first attempt finished before
+/// the next starts, and answer `{"released": [ids in delivery order]}`.
+async fn release_webhooks(State(app): State<SharedApp>, body: Bytes) -> ApiResult<Json<Value>> {
+    let obj = if body.is_empty() {
+        serde_json::Map::new()
+    } else {
+        parse_object(&body)?
+    };
+    let mut c = Checker::new();
+    let order = c.optional_enum(&obj, "order", &["emitted", "reverse"]);
+    let event_ids = match obj.get("event_ids") {
+        None | Some(Value::Null) => None,
+        Some(Value::Array(items)) if items.iter().all(Value::is_string) => Some(
+            items
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect::<Vec<_>>(),
+        ),
+        Some(_) => {
+            c.push(FieldError::invalid_type(
+                "event_ids",
+                "an array of event ids",
+            ));
+            None
+        }
+    };
+    c.finish()?;
+    let reverse = order.as_deref() == Some("reverse");
+    match crate::webhooks::release(&app, event_ids, reverse).await {
+        Ok(sent) => Ok(Json(json!({ "released": sent }))),
+        Err(missing) => Err(ApiError::unprocessable(
+            "NOT_HELD",
+            "event_ids",
+            format!("not held: {}", missing.join(", ")),
+        )),
+    }
+}
+
+/// `POST /_sandbox/events/{event_id}/redeliver` `{"new_idempotency_key": false}`: send the event
+/// again now (first attempt awaited), bypassing the hold and drop knobs.
+async fn redeliver(
+    State(app): State<SharedApp>,
+    Path(event_id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let obj = if body.is_empty() {
+        serde_json::Map::new()
+    } else {
+        parse_object(&body)?
+    };
+    let mut c = Checker::new();
+    let new_key = c
+        .optional_bool(&obj, "new_idempotency_key")
+        .unwrap_or(false);
+    c.finish()?;
+    crate::webhooks::redeliver(&app, &event_id, new_key)
+        .await
+        .ok_or_else(|| ApiError::not_found("Event"))?;
+    Ok(Json(json!({ "redelivered": event_id })))
 }
 
 async fn clear_webhooks(State(app): State<SharedApp>) -> Json<Value> {
@@ -301,8 +379,66 @@ async fn patch_alert(
     Ok(Json(alert))
 }
 
-async fn requests(State(app): State<SharedApp>) -> Json<Value> {
+/// Every API request received (oldest first), with method, path, query, route template, body,
+/// key id and answered status. Filters: `?method=POST&path=/v1/orders/&route=POST /v1/orders`
+/// (`path` ignores a trailing slash) and `?since=<seq>` (only requests after that sequence number).
+async fn requests(
+    State(app): State<SharedApp>,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult<Json<Value>> {
+    let since = match q.get("since") {
+        None => 0,
+        Some(v) => v.parse::<u64>().map_err(|_| {
+            ApiError::unprocessable("INVALID_VALUE", "since", "since must be a sequence number")
+        })?,
+    };
+    let trim = |p: &str| p.trim_end_matches('/').to_string();
+    let rt = app.runtime();
+    let items: Vec<&crate::state::RequestRecord> = rt
+        .requests
+        .iter()
+        .filter(|r| r.seq > since)
+        .filter(|r| {
+            q.get("method")
+                .is_none_or(|m| m.eq_ignore_ascii_case(&r.method))
+        })
+        .filter(|r| q.get("path").is_none_or(|p| trim(p) == trim(&r.path)))
+        .filter(|r| q.get("route").is_none_or(|t| t == &r.route))
+        .collect();
+    Ok(Json(json!(items)))
+}
+
+async fn clear_requests(State(app): State<SharedApp>) -> Json<Value> {
+    let mut rt = app.runtime();
+    rt.requests.clear();
+    rt.request_counts.clear();
+    Json(json!({ "cleared": true }))
+}
+
+/// `{"GET /v1/alerts/{alert_id}": 3, ...}`: requests per route template since start or reset.
+async fn request_counts(State(app): State<SharedApp>) -> Json<Value> {
     Json(json!(app.runtime().request_counts))
+}
+
+/// Every PATCH of this alert through the API, accepted or refused, oldest first.
+async fn alert_actions(
+    State(app): State<SharedApp>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let store = app.store();
+    if !store.alerts.contains_key(&id) {
+        return Err(ApiError::not_found("Alert"));
+    }
+    let items: Vec<&AlertAction> = store
+        .alert_actions
+        .iter()
+        .filter(|a| a.alert_id == id)
+        .collect();
+    Ok(Json(json!(items)))
+}
+
+async fn all_alert_actions(State(app): State<SharedApp>) -> Json<Value> {
+    Json(json!(app.store().alert_actions))
 }
 
 /// The whole store, key strings redacted.
@@ -326,6 +462,8 @@ async fn reset(State(app): State<SharedApp>) -> Json<Value> {
         rt.faults = Faults::normal();
         rt.rate_windows.clear();
         rt.request_counts.clear();
+        rt.requests.clear();
+        rt.held.clear();
     }
     app.flush.notify_waiters();
     app.changed();

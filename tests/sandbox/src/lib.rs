@@ -40,9 +40,10 @@ pub struct Config {
     pub webhook_secret: Secret,
     /// Scales the webhook retry schedule (0.001: 60 ms, 300 ms, ...).
     pub time_factor: f64,
-    /// Requests per window per endpoint per organisation (or partner group).
+    /// Requests per window per endpoint per organisation (or partner group): 100 per minute as
+    /// documented; tests shorten the window to reach a fresh one quickly.
     pub rate_limit: u32,
-    pub rate_window_secs: u64,
+    pub rate_window: Duration,
     pub state_file: Option<PathBuf>,
 }
 
@@ -56,7 +57,7 @@ impl Default for Config {
             webhook_secret: Secret::new(DEFAULT_WEBHOOK_SECRET),
             time_factor: 1.0,
             rate_limit: 100,
-            rate_window_secs: 60,
+            rate_window: Duration::from_secs(60),
             state_file: None,
         }
     }
@@ -104,7 +105,7 @@ impl Sandbox {
             webhook_secret: config.webhook_secret.clone(),
             time_factor: config.time_factor,
             rate_limit: config.rate_limit,
-            rate_window_secs: config.rate_window_secs,
+            rate_window: config.rate_window,
             state_file: config.state_file.clone(),
         };
         let app: SharedApp = Arc::new(App::new(store, settings, tx));

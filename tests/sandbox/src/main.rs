@@ -7,6 +7,7 @@ use shared::secret::Secret;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -39,8 +40,12 @@ struct Cli {
     /// Requests per window per endpoint per organisation or partner group.
     #[arg(long, env = "CBS_SANDBOX_RATE_LIMIT", default_value_t = 100)]
     rate_limit: u32,
+    /// Length of the rate-limit window in seconds (documented: 60).
     #[arg(long, env = "CBS_SANDBOX_RATE_WINDOW_SECS", default_value_t = 60)]
     rate_window_secs: u64,
+    /// Length of the rate-limit window in milliseconds; overrides --rate-window-secs.
+    #[arg(long, env = "CBS_SANDBOX_RATE_WINDOW_MS")]
+    rate_window_ms: Option<u64>,
     /// Load the state from this JSON file at start and save it there on every change.
     #[arg(long, env = "CBS_SANDBOX_STATE_FILE")]
     state_file: Option<PathBuf>,
@@ -71,7 +76,10 @@ async fn main() -> anyhow::Result<()> {
         webhook_secret: Secret::new(cli.webhook_secret),
         time_factor: cli.time_factor,
         rate_limit: cli.rate_limit,
-        rate_window_secs: cli.rate_window_secs,
+        rate_window: match cli.rate_window_ms {
+            Some(ms) => Duration::from_millis(ms.max(1)),
+            None => Duration::from_secs(cli.rate_window_secs.max(1)),
+        },
         state_file: cli.state_file,
     };
     serve(config, |addr| {

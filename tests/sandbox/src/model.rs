@@ -312,8 +312,12 @@ pub struct DeliveryAttempt {
     pub status_code: Option<u16>,
     pub error: Option<String>,
     pub idempotency_key: String,
-    /// `delivered`, `retrying` or `gave_up`.
+    /// `delivered`, `retrying`, `gave_up`, `duplicate` (the second copy of a first attempt) or
+    /// `dropped` (a knob kept it back; attempt 0, nothing was sent).
     pub outcome: String,
+    /// Sent by `POST /_sandbox/events/{id}/redeliver`.
+    #[serde(default)]
+    pub redelivery: bool,
     #[serde(with = "ts")]
     pub at: DateTime<Utc>,
 }
@@ -322,4 +326,23 @@ pub struct DeliveryAttempt {
 pub fn new_id(prefix: &str) -> String {
     let raw = uuid::Uuid::new_v4().simple().to_string();
     format!("{prefix}_{}", &raw[..20])
+}
+
+/// One PATCH of an existing alert, as `GET /_sandbox/alerts/{id}/actions` lists it: what was
+/// asked, by which key, and what the sandbox did (`accepted` false with `error_code` when it
+/// answered 422, e.g. ALERT_ALREADY_RESOLVED).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AlertAction {
+    pub alert_id: String,
+    pub action: Option<String>,
+    pub note: Option<String>,
+    pub key_id: String,
+    pub accepted: bool,
+    pub error_code: Option<String>,
+    /// The alert's status and outcomes after this PATCH.
+    pub status: String,
+    pub transaction_refund_outcome: Option<String>,
+    pub subscription_cancel_outcome: Option<String>,
+    #[serde(with = "ts")]
+    pub at: DateTime<Utc>,
 }

@@ -4,7 +4,7 @@
 use crate::model::*;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::{mpsc, Notify};
@@ -25,6 +25,14 @@ pub struct Store {
     /// Every event emitted, in order (GET /_sandbox/events).
     pub events: Vec<Value>,
     pub deliveries: Vec<DeliveryAttempt>,
+    /// Every PATCH /v1/alerts/{id} on an existing alert, accepted or refused, in order
+    /// (GET /_sandbox/alerts/{id}/actions).
+    #[serde(default)]
+    pub alert_actions: Vec<AlertAction>,
+    /// "<event id> <endpoint url>" -> the X-Idempotency-Key of that delivery, so retries and
+    /// redeliveries of one event to one endpoint carry the same key.
+    #[serde(default)]
+    pub delivery_keys: BTreeMap<String, String>,
     /// (organisation_id, reference_id) -> order id; rebuilt on load.
     #[serde(skip)]
     pub order_refs: HashMap<(String, String), String>,
@@ -75,6 +83,11 @@ pub struct Faults {
     pub out_of_order_window_ms: u64,
     /// Webhooks are never delivered (events are still recorded).
     pub drop_webhooks: bool,
+    /// The next N events are not delivered (each gets a `dropped` delivery record); counts down.
+    pub drop_next: u32,
+    /// Events are held, not delivered, until `POST /_sandbox/webhooks/release` (deterministic
+    /// reordering: release them reversed, or in any order by event id).
+    pub hold_webhooks: bool,
 }
 
 impl Faults {
@@ -94,6 +107,32 @@ pub struct Runtime {
     pub rate_windows: HashMap<(String, String), (i64, u32)>,
     /// "METHOD /template" -> requests seen
     pub request_counts: BTreeMap<String, u64>,
+    /// The last `REQUEST_LOG_LIMIT` API requests (GET /_sandbox/requests).
+    pub requests: VecDeque<RequestRecord>,
+    pub next_request_seq: u64,
+    /// Events waiting for `POST /_sandbox/webhooks/release` (the `hold_webhooks` knob).
+    pub held: Vec<crate::webhooks::Outgoing>,
+}
+
+/// How many API requests `GET /_sandbox/requests` remembers (oldest dropped first).
+pub const REQUEST_LOG_LIMIT: usize = 10_000;
+
+/// One /v1 or /v2 request as the sandbox received it. Never the Authorization header: `key_id`
+/// says which key was used once it authenticated.
+#[derive(Debug, Clone, Serialize)]
+pub struct RequestRecord {
+    pub seq: u64,
+    pub at: String,
+    pub method: String,
+    pub path: String,
+    pub query: Option<String>,
+    /// The route template, e.g. `PATCH /v1/alerts/{alert_id}` (the rate-limit endpoint).
+    pub route: String,
+    /// The body as JSON, or as a string when it is not JSON; null when empty.
+    pub body: Value,
+    pub key_id: Option<String>,
+    /// The status the sandbox answered with (null while in flight).
+    pub status: Option<u16>,
 }
 
 #[derive(Debug, Clone)]
@@ -101,7 +140,7 @@ pub struct Settings {
     pub webhook_secret: shared::secret::Secret,
     pub time_factor: f64,
     pub rate_limit: u32,
-    pub rate_window_secs: u64,
+    pub rate_window: std::time::Duration,
     pub state_file: Option<PathBuf>,
 }
 

@@ -4,7 +4,9 @@
 //! 30 m, 2 h and 12 h (scaled by `--time-factor`), then give up. Every attempt is recorded.
 //!
 //! Events go out one after another per sandbox (first attempts in order; retries on their own
-//! timers), unless the `out_of_order` knob holds a batch and sends it reversed.
+//! timers). Knobs change that: `hold_webhooks` keeps events until the admin API releases them
+//! (in any order), `out_of_order` sends each short batch reversed, `duplicate_deliveries` sends
+//! every first attempt twice, `drop_next`/`drop_webhooks` send nothing.
 
 use crate::model::{ts, DeliveryAttempt};
 use crate::state::SharedApp;
@@ -23,6 +25,12 @@ const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(20);
 #[derive(Debug, Clone)]
 pub struct Outgoing {
     pub event: Value,
+}
+
+impl Outgoing {
+    pub fn id(&self) -> &str {
+        self.event["id"].as_str().unwrap_or_default()
+    }
 }
 
 pub fn retry_delays(time_factor: f64) -> Vec<Duration> {
@@ -44,13 +52,18 @@ pub fn client() -> reqwest::Client {
 pub async fn dispatch(app: SharedApp, mut rx: mpsc::UnboundedReceiver<Outgoing>) {
     let client = client();
     while let Some(first) = rx.recv().await {
-        let (out_of_order, window) = {
+        let (hold, out_of_order, window) = {
             let rt = app.runtime();
             (
+                rt.faults.hold_webhooks,
                 rt.faults.out_of_order,
                 Duration::from_millis(rt.faults.out_of_order_window_ms),
             )
         };
+        if hold {
+            app.runtime().held.push(first);
+            continue;
+        }
         if !out_of_order {
             deliver_event(&app, &client, first).await;
             continue;
@@ -78,40 +91,131 @@ pub async fn dispatch(app: SharedApp, mut rx: mpsc::UnboundedReceiver<Outgoing>)
     }
 }
 
-/// First attempt to every endpoint (concurrently); failures go on to their own retry timers.
-async fn deliver_event(app: &SharedApp, client: &reqwest::Client, outgoing: Outgoing) {
-    let (drop_all, duplicate) = {
-        let rt = app.runtime();
-        (rt.faults.drop_webhooks, rt.faults.duplicate_deliveries)
+/// Deliver held events (the `hold_webhooks` knob) one after another: `event_ids` in that order
+/// (the others stay held), else all of them, `reverse` or in emission order. Returns the ids sent,
+/// or the ids asked for that are not held.
+pub async fn release(
+    app: &SharedApp,
+    event_ids: Option<Vec<String>>,
+    reverse: bool,
+) -> Result<Vec<String>, Vec<String>> {
+    let batch = {
+        let mut rt = app.runtime();
+        match event_ids {
+            Some(ids) => {
+                let missing: Vec<String> = ids
+                    .iter()
+                    .filter(|id| !rt.held.iter().any(|o| o.id() == id.as_str()))
+                    .cloned()
+                    .collect();
+                if !missing.is_empty() {
+                    return Err(missing);
+                }
+                let mut picked = Vec::new();
+                for id in &ids {
+                    if let Some(i) = rt.held.iter().position(|o| o.id() == id.as_str()) {
+                        picked.push(rt.held.remove(i));
+                    }
+                }
+                picked
+            }
+            None => {
+                let mut all = std::mem::take(&mut rt.held);
+                if reverse {
+                    all.reverse();
+                }
+                all
+            }
+        }
     };
-    if drop_all {
+    let client = client();
+    let mut sent = Vec::new();
+    for outgoing in batch {
+        sent.push(outgoing.id().to_string());
+        deliver_event(app, &client, outgoing).await;
+    }
+    Ok(sent)
+}
+
+/// Send an already emitted event again to every endpoint, whatever the knobs say (a duplicate
+/// delivery, or a dropped one arriving late). The same `X-Idempotency-Key` as its first delivery
+/// unless `new_idempotency_key`. Failed attempts are retried on the schedule. None: no such event.
+pub async fn redeliver(app: &SharedApp, event_id: &str, new_idempotency_key: bool) -> Option<()> {
+    let event = app
+        .store()
+        .events
+        .iter()
+        .find(|e| e["id"].as_str() == Some(event_id))
+        .cloned()?;
+    let client = client();
+    send_to_all(
+        app,
+        &client,
+        &Outgoing { event },
+        Send {
+            duplicate: false,
+            redelivery: true,
+            new_idempotency_key,
+        },
+    )
+    .await;
+    Some(())
+}
+
+#[derive(Clone, Copy)]
+struct Send {
+    duplicate: bool,
+    redelivery: bool,
+    new_idempotency_key: bool,
+}
+
+/// First attempt to every endpoint (concurrently); failures go on to their own retry timers.
+/// The drop knobs are applied here (a `dropped` record per endpoint, nothing sent).
+async fn deliver_event(app: &SharedApp, client: &reqwest::Client, outgoing: Outgoing) {
+    let (dropped, duplicate) = {
+        let mut rt = app.runtime();
+        let faults = &mut rt.faults;
+        let dropped = if faults.drop_webhooks {
+            true
+        } else if faults.drop_next > 0 {
+            faults.drop_next -= 1;
+            true
+        } else {
+            false
+        };
+        (dropped, faults.duplicate_deliveries)
+    };
+    if dropped {
+        let endpoints = app.store().webhook_endpoints.clone();
+        for url in endpoints {
+            let delivery = Delivery::new(app, client, &outgoing, url, false);
+            delivery.record(0, None, None, "dropped", false);
+        }
+        tracing::info!(event_id = %outgoing.id(), "webhook dropped by a fault knob");
         return;
     }
-    let endpoints = app.store().webhook_endpoints.clone();
-    let event_id = outgoing.event["id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let kind = outgoing.event["type"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
-    let body = Bytes::from(serde_json::to_vec(&outgoing.event).unwrap_or_default());
+    send_to_all(
+        app,
+        client,
+        &outgoing,
+        Send {
+            duplicate,
+            redelivery: false,
+            new_idempotency_key: false,
+        },
+    )
+    .await;
+}
 
+async fn send_to_all(app: &SharedApp, client: &reqwest::Client, outgoing: &Outgoing, how: Send) {
+    let endpoints = app.store().webhook_endpoints.clone();
     let mut first_attempts = JoinSet::new();
     for url in endpoints {
-        let delivery = Delivery {
-            app: app.clone(),
-            client: client.clone(),
-            url,
-            body: body.clone(),
-            event_id: event_id.clone(),
-            kind: kind.clone(),
-            idempotency_key: crate::model::new_id("whdel"),
-        };
+        let mut delivery = Delivery::new(app, client, outgoing, url, how.new_idempotency_key);
+        delivery.redelivery = how.redelivery;
         first_attempts.spawn(async move {
             let ok = delivery.attempt(1, false).await;
-            if duplicate {
+            if how.duplicate {
                 delivery.attempt(1, true).await;
             }
             if !ok {
@@ -130,9 +234,46 @@ struct Delivery {
     event_id: String,
     kind: String,
     idempotency_key: String,
+    redelivery: bool,
 }
 
 impl Delivery {
+    fn new(
+        app: &SharedApp,
+        client: &reqwest::Client,
+        outgoing: &Outgoing,
+        url: String,
+        new_idempotency_key: bool,
+    ) -> Delivery {
+        let event_id = outgoing.id().to_string();
+        let idempotency_key = {
+            let mut store = app.store();
+            let slot = format!("{event_id} {url}");
+            if new_idempotency_key {
+                crate::model::new_id("whdel")
+            } else {
+                store
+                    .delivery_keys
+                    .entry(slot)
+                    .or_insert_with(|| crate::model::new_id("whdel"))
+                    .clone()
+            }
+        };
+        Delivery {
+            app: app.clone(),
+            client: client.clone(),
+            url,
+            body: Bytes::from(serde_json::to_vec(&outgoing.event).unwrap_or_default()),
+            event_id,
+            kind: outgoing.event["type"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            idempotency_key,
+            redelivery: false,
+        }
+    }
+
     async fn retry(self) {
         let delays = retry_delays(self.app.settings.time_factor);
         let attempts = delays.len() as u32 + 1;
@@ -184,20 +325,32 @@ impl Delivery {
             event_id = %self.event_id, event_type = %self.kind, attempt = n,
             status = ?status_code, outcome, "webhook attempt"
         );
+        self.record(n, status_code, error, outcome, self.redelivery);
+        ok
+    }
+
+    fn record(
+        &self,
+        attempt: u32,
+        status_code: Option<u16>,
+        error: Option<String>,
+        outcome: &str,
+        redelivery: bool,
+    ) {
         let record = DeliveryAttempt {
             event_id: self.event_id.clone(),
             kind: self.kind.clone(),
             url: self.url.clone(),
-            attempt: n,
+            attempt,
             status_code,
             error,
             idempotency_key: self.idempotency_key.clone(),
             outcome: outcome.to_string(),
+            redelivery,
             at: Utc::now(),
         };
         self.app.store().deliveries.push(record);
         self.app.changed();
-        ok
     }
 }
 

@@ -148,7 +148,7 @@ async fn organisation_keys_see_their_organisation_only_and_get_401_on_partner_en
 async fn rate_limit_is_per_endpoint_and_answers_429_with_retry_after() {
     let mut config = config();
     config.rate_limit = 3;
-    config.rate_window_secs = 30;
+    config.rate_window = std::time::Duration::from_secs(30);
     let h = start_with(config).await;
     for _ in 0..3 {
         assert_eq!(h.get("/v1/alerts", PARTNER_KEY).await.status, 200);
@@ -185,10 +185,35 @@ async fn rate_limit_is_per_endpoint_and_answers_429_with_retry_after() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_documented_limit_is_100_requests_per_minute_per_endpoint() {
+    let h = start().await;
+    for i in 0..100 {
+        let r = h.get("/v1/alerts", PARTNER_KEY).await;
+        assert_eq!(r.status, 200, "request {i}");
+    }
+    let limited = h.get("/v1/alerts", PARTNER_KEY).await;
+    assert_eq!(limited.status, 429);
+    let retry_after: u64 = limited.headers["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+    // The 101st on another endpoint of the same pool is fine.
+    assert_eq!(h.get("/v2/enrolments", PARTNER_KEY).await.status, 200);
+    // An organisation key counts in its organisation's pool, not the partner group's.
+    let o = h.onboard(PARTNER_KEY, "Pool").await;
+    let org_key = h
+        .key(json!({ "scope": "organisation", "organisation_id": o.org_id }))
+        .await;
+    assert_eq!(h.get("/v1/alerts", &org_key).await.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rate_window_resets() {
     let mut config = config();
     config.rate_limit = 1;
-    config.rate_window_secs = 1;
+    config.rate_window = std::time::Duration::from_millis(300);
     let h = start_with(config).await;
     assert_eq!(h.get("/v1/alerts", PARTNER_KEY).await.status, 200);
     assert_eq!(h.get("/v1/alerts", PARTNER_KEY).await.status, 429);
@@ -249,14 +274,78 @@ async fn requests_are_counted_per_route_template() {
     h.get("/v1/alerts/netalrt_b", PARTNER_KEY).await;
     h.get("/v1/alerts/", PARTNER_KEY).await;
     h.call(Method::GET, "/v1/alerts", None, None).await;
-    let counts = h.admin(Method::GET, "/_sandbox/requests", None).await.body;
+    let counts = h
+        .admin(Method::GET, "/_sandbox/requests/counts", None)
+        .await
+        .body;
     assert_eq!(counts["GET /v1/alerts/{alert_id}"], 2);
     assert_eq!(counts["GET /v1/alerts"], 2);
     h.admin(Method::POST, "/_sandbox/reset", None).await;
-    let counts = h.admin(Method::GET, "/_sandbox/requests", None).await.body;
+    let counts = h
+        .admin(Method::GET, "/_sandbox/requests/counts", None)
+        .await
+        .body;
     assert_eq!(counts, json!({}));
     // Reset keeps keys.
     assert_eq!(h.get("/v1/alerts", PARTNER_KEY).await.status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_request_is_logged_with_method_path_body_key_and_status() {
+    let h = start().await;
+    let o = h.onboard(PARTNER_KEY, "Log").await;
+    let before = h.admin(Method::GET, "/_sandbox/requests", None).await.body;
+    let last_seq = before.as_array().unwrap().last().unwrap()["seq"]
+        .as_u64()
+        .unwrap();
+    h.post(
+        "/v1/orders/",
+        PARTNER_KEY,
+        json!([{ "type": "COMPLETE", "organisation_id": o.org_id }]),
+    )
+    .await;
+    h.call(
+        Method::GET,
+        "/v1/alerts?status=RESOLVED",
+        Some("cbs_bad"),
+        None,
+    )
+    .await;
+    let log = h
+        .admin(
+            Method::GET,
+            &format!("/_sandbox/requests?since={last_seq}"),
+            None,
+        )
+        .await
+        .body;
+    let log = log.as_array().unwrap();
+    assert_eq!(log.len(), 2, "{log:?}");
+    assert_eq!(log[0]["method"], "POST");
+    assert_eq!(log[0]["path"], "/v1/orders/");
+    assert_eq!(log[0]["route"], "POST /v1/orders");
+    assert_eq!(log[0]["body"][0]["organisation_id"], o.org_id.as_str());
+    assert_eq!(log[0]["status"], 200);
+    assert!(log[0]["key_id"].as_str().unwrap().starts_with("key_"));
+    assert_eq!(log[1]["query"], "status=RESOLVED");
+    assert_eq!(log[1]["status"], 401);
+    assert_eq!(log[1]["key_id"], json!(null));
+    // No key string anywhere in the log.
+    let text = serde_json::to_string(&log).unwrap();
+    assert!(!text.contains(PARTNER_KEY) && !text.contains("cbs_bad"));
+
+    let orders = h
+        .admin(
+            Method::GET,
+            "/_sandbox/requests?method=post&path=/v1/orders",
+            None,
+        )
+        .await
+        .body;
+    assert_eq!(orders.as_array().unwrap().len(), 1);
+    h.admin(Method::DELETE, "/_sandbox/requests", None).await;
+    let empty = h.admin(Method::GET, "/_sandbox/requests", None).await.body;
+    assert_eq!(empty, json!([]));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -128,20 +128,73 @@ pub async fn update(
 ) -> ApiResult<Json<Value>> {
     caller.require("alerts:write")?;
     let obj = parse_object(&body)?;
-    let mut c = Checker::new();
-    let action = c.optional_enum(&obj, "action", ALERT_ACTIONS);
-    let note = c.optional_str(&obj, "note");
-    c.finish()?;
-
     let mut store = app.store();
-    let visible = store
+    let alert = store
         .alerts
         .get(&id)
-        .is_some_and(|a| caller.can_see_org_id(&store, &a.organisation_id));
-    if !visible {
-        return Err(ApiError::not_found("Alert"));
+        .filter(|a| caller.can_see_org_id(&store, &a.organisation_id))
+        .cloned()
+        .ok_or_else(|| ApiError::not_found("Alert"))?;
+    let requested = |field: &str| obj.get(field).and_then(Value::as_str).map(str::to_string);
+    let mut record = AlertAction {
+        alert_id: id.clone(),
+        action: requested("action"),
+        note: requested("note"),
+        key_id: caller.key_id.clone(),
+        accepted: false,
+        error_code: None,
+        status: alert.status.clone(),
+        transaction_refund_outcome: alert.transaction_refund_outcome.clone(),
+        subscription_cancel_outcome: alert.subscription_cancel_outcome.clone(),
+        at: Utc::now(),
+    };
+    match apply(&alert, &obj) {
+        Err(e) => {
+            record.error_code = Some(e.code.clone());
+            store.alert_actions.push(record);
+            drop(store);
+            app.changed();
+            Err(e)
+        }
+        Ok(None) => {
+            record.accepted = true;
+            store.alert_actions.push(record);
+            drop(store);
+            app.changed();
+            Ok(Json(json!(alert)))
+        }
+        Ok(Some((updated, previous))) => {
+            record.accepted = true;
+            record.status = updated.status.clone();
+            record.transaction_refund_outcome = updated.transaction_refund_outcome.clone();
+            record.subscription_cancel_outcome = updated.subscription_cancel_outcome.clone();
+            store.alert_actions.push(record);
+            store.alerts.insert(id, updated.clone());
+            let object = json!(updated);
+            app.emit(
+                &mut store,
+                "alert.updated",
+                "v1",
+                object.clone(),
+                Value::Object(previous),
+            );
+            drop(store);
+            app.changed();
+            Ok(Json(object))
+        }
     }
-    let alert = store.alerts.get(&id).cloned().expect("checked above");
+}
+
+/// The alert after a PATCH body and its `previous_attributes`, None when nothing changes, or
+/// the 422 the reference documents (invalid enum value, resolved alert, RDR alert).
+fn apply(
+    alert: &Alert,
+    obj: &Map<String, Value>,
+) -> ApiResult<Option<(Alert, Map<String, Value>)>> {
+    let mut c = Checker::new();
+    let action = c.optional_enum(obj, "action", ALERT_ACTIONS);
+    let note = c.optional_str(obj, "note");
+    c.finish()?;
     let mut updated = alert.clone();
     let mut previous = Map::new();
 
@@ -193,22 +246,11 @@ pub async fn update(
         }
     }
     if previous.is_empty() {
-        return Ok(Json(json!(alert)));
+        return Ok(None);
     }
     updated.updated_at = Utc::now();
     previous.insert("updated_at".into(), json!(ts::format(&alert.updated_at)));
-    store.alerts.insert(id, updated.clone());
-    let object = json!(updated);
-    app.emit(
-        &mut store,
-        "alert.updated",
-        "v1",
-        object.clone(),
-        Value::Object(previous),
-    );
-    drop(store);
-    app.changed();
-    Ok(Json(object))
+    Ok(Some((updated, previous)))
 }
 
 /// Validation errors the admin API shares with the alert PATCH.

@@ -236,6 +236,8 @@ pub struct Received {
     pub idempotency_key: Option<String>,
     pub content_type: Option<String>,
     pub json: Value,
+    /// When the receiver got it.
+    pub at: std::time::Instant,
 }
 
 #[derive(Default)]
@@ -305,6 +307,7 @@ async fn receive(
         signature: header("x-signature"),
         idempotency_key: header("x-idempotency-key"),
         content_type: header("content-type"),
+        at: std::time::Instant::now(),
     });
     StatusCode::from_u16(s.script.pop_front().unwrap_or(200)).unwrap()
 }
