@@ -118,6 +118,11 @@ impl Functions {
     /// function. Code changes do not reload the functions (other engineers edit the tree).
     pub async fn start(env: Vec<(String, String)>) -> anyhow::Result<Self> {
         build_functions().await?;
+        Self::start_prebuilt(env).await
+    }
+
+    /// As [`Functions::start`], for binaries that are already built (e.g. by `cargo test`).
+    pub async fn start_prebuilt(env: Vec<(String, String)>) -> anyhow::Result<Self> {
         let port = wait::free_port();
         let mut cmd = Command::new(paths::tool("cargo-lambda"));
         cmd.args(["lambda", "watch", "--ignore-changes", "--quiet"])
