@@ -35,7 +35,10 @@ pub enum ApiError {
     Unprocessable {
         call: Call,
         detail: String,
+        /// Machine-readable codes of the body, the top-level one first.
         codes: Vec<String>,
+        /// The request fields the body's items name, in order.
+        fields: Vec<String>,
     },
     /// 100 requests per minute per endpoint per organisation/partner group.
     #[error("{call}: rate limited (429), retry after {retry_after:?}")]
@@ -111,6 +114,14 @@ impl ApiError {
     pub fn codes(&self) -> &[String] {
         match self {
             Self::Unprocessable { codes, .. } => codes,
+            _ => &[],
+        }
+    }
+
+    /// The request fields a 422 named (empty otherwise).
+    pub fn fields(&self) -> &[String] {
+        match self {
+            Self::Unprocessable { fields, .. } => fields,
             _ => &[],
         }
     }
@@ -196,6 +207,7 @@ mod tests {
                 call: call(),
                 detail: String::new(),
                 codes: vec![],
+                fields: vec![],
             },
             ApiError::Decode {
                 call: call(),

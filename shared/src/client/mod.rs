@@ -17,6 +17,7 @@ mod alerts;
 mod error;
 mod onboarding;
 mod orders;
+mod ports;
 mod retry;
 mod rulesets;
 mod simulations;
@@ -24,6 +25,8 @@ mod simulations;
 pub use alerts::AlertPager;
 pub use error::{ApiError, Call};
 pub use onboarding::ListQuery;
+pub use orders::MAX_ORDERS_PER_POST;
+pub use ports::{call_error, onboarding_failure, order_error};
 pub use retry::{parse_retry_after, RetryPolicy};
 
 use std::time::Duration;
@@ -347,10 +350,12 @@ fn redact(error: ApiError, key: &Secret) -> ApiError {
             call,
             detail,
             codes,
+            fields,
         } => ApiError::Unprocessable {
             call,
             detail: scrub(detail),
             codes,
+            fields,
         },
         ApiError::Server {
             call,
@@ -393,11 +398,21 @@ fn status_error(
         401 => ApiError::Unauthorized { call, detail },
         403 => ApiError::Forbidden { call, detail },
         404 => ApiError::NotFound { call, detail },
-        422 => ApiError::Unprocessable {
-            call,
-            detail,
-            codes: parsed.map(|b| b.codes()).unwrap_or_default(),
-        },
+        422 => {
+            let (codes, fields) = match &parsed {
+                Some(body) => (
+                    body.codes(),
+                    body.items().iter().filter_map(|i| i.field_path()).collect(),
+                ),
+                None => (Vec::new(), Vec::new()),
+            };
+            ApiError::Unprocessable {
+                call,
+                detail,
+                codes,
+                fields,
+            }
+        }
         429 => ApiError::RateLimited { call, retry_after },
         s @ 500..=599 => ApiError::Server {
             call,

@@ -12,6 +12,8 @@ pub const MAX_ORDERS_PER_POST: usize = 100;
 #[derive(Serialize)]
 struct ByReference<'a> {
     reference_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    organisation_id: Option<&'a str>,
 }
 
 impl ChargebackStop {
@@ -40,15 +42,20 @@ impl ChargebackStop {
     }
 
     /// The order created with our `reference_id`, if any (how a `DUPLICATE_ORDER` is
-    /// reconciled).
+    /// reconciled). `organisation_id` narrows the search for partner keys, which see many
+    /// organisations whose reference ids may collide.
     pub async fn find_order_by_reference(
         &self,
+        organisation_id: Option<&str>,
         reference_id: &str,
     ) -> Result<Option<Order>, ApiError> {
         let page: Page<Order> = self
             .get(
                 self.url(&["v1", "orders"], true),
-                Some(&ByReference { reference_id }),
+                Some(&ByReference {
+                    reference_id,
+                    organisation_id,
+                }),
             )
             .await?;
         Ok(page
