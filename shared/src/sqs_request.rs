@@ -498,7 +498,19 @@ mod against_moto {
         }
     }
 
+    /// moto on a free loopback port, waited for generously (a loaded CI machine imports Python
+    /// slowly). If another process took the port between our probe and moto's bind, moto exits
+    /// and we try another port.
     async fn start_moto() -> Moto {
+        for _attempt in 0..3 {
+            if let Some(moto) = start_moto_once().await {
+                return moto;
+            }
+        }
+        panic!("moto_server exited three times on start (is it installed? bin/setup puts it in the venv)");
+    }
+
+    async fn start_moto_once() -> Option<Moto> {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -510,23 +522,30 @@ mod against_moto {
             .stderr(Stdio::null())
             .spawn()
             .expect("moto_server must be installed (bin/setup puts it in the venv)");
-        let moto = Moto {
+        let mut moto = Moto {
             child,
             url: format!("http://127.0.0.1:{port}"),
         };
-        let http = reqwest::Client::new();
-        for _ in 0..200 {
+        let http = reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(5))
+            .build()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while std::time::Instant::now() < deadline {
+            if moto.child.try_wait().ok().flatten().is_some() {
+                return None;
+            }
             if http
                 .get(format!("{}/moto-api/", moto.url))
                 .send()
                 .await
                 .is_ok()
             {
-                return moto;
+                return Some(moto);
             }
-            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
-        panic!("moto_server did not start on {}", moto.url);
+        panic!("moto_server did not answer on {} within 60 s", moto.url);
     }
 
     /// `application/x-www-form-urlencoded` (reqwest's `form` needs a feature the workspace
