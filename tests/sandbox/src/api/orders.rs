@@ -338,6 +338,7 @@ pub async fn create(
                 "reference_id": order.get("reference_id").cloned().unwrap_or(Value::Null),
                 "code": f.code,
                 "field": f.field,
+                "message": f.detail,
                 "detail": f.detail,
             })),
         }
