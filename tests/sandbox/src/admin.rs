@@ -31,6 +31,7 @@ pub fn router() -> Router<SharedApp> {
         )
         .route("/_sandbox/webhooks/flush", post(flush_webhooks))
         .route("/_sandbox/webhooks/release", post(release_webhooks))
+        .route("/_sandbox/webhooks/secrets", put(set_signing_secrets))
         .route("/_sandbox/deliveries", get(deliveries))
         .route("/_sandbox/events", get(events))
         .route("/_sandbox/events/{event_id}/redeliver", post(redeliver))
@@ -244,6 +245,32 @@ async fn list_webhooks(State(app): State<SharedApp>) -> Json<Value> {
         .map(|o| o.id().to_string())
         .collect();
     Json(json!({ "webhook_endpoints": app.store().webhook_endpoints, "held": held }))
+}
+
+/// `PUT /_sandbox/webhooks/secrets` `{"secrets": ["whsec_new", "whsec_old"]}`: sign every later
+/// attempt with each of them (one `v1=` entry per secret, in this order); `[]` goes back to the
+/// configured `--webhook-secret`. Answers how many are active, never the secrets.
+async fn set_signing_secrets(State(app): State<SharedApp>, body: Bytes) -> ApiResult<Json<Value>> {
+    let obj = parse_object(&body)?;
+    let secrets: Vec<shared::secret::Secret> = match obj.get("secrets") {
+        Some(Value::Array(items))
+            if items
+                .iter()
+                .all(|v| v.as_str().is_some_and(|s| !s.is_empty())) =>
+        {
+            items
+                .iter()
+                .filter_map(Value::as_str)
+                .map(shared::secret::Secret::new)
+                .collect()
+        }
+        _ => {
+            return Err(FieldError::invalid_type("secrets", "an array of non-empty strings").into())
+        }
+    };
+    let active = secrets.len().max(1);
+    app.runtime().signing_secrets = secrets;
+    Ok(Json(json!({ "active_secrets": active })))
 }
 
 /// `POST /_sandbox/webhooks/release` `{"event_ids": [...]}` or `{"order": "emitted"|"reverse"}`
@@ -464,6 +491,7 @@ async fn reset(State(app): State<SharedApp>) -> Json<Value> {
         rt.request_counts.clear();
         rt.requests.clear();
         rt.held.clear();
+        rt.signing_secrets.clear();
     }
     app.flush.notify_waiters();
     app.changed();

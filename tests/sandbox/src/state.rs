@@ -112,6 +112,9 @@ pub struct Runtime {
     pub next_request_seq: u64,
     /// Events waiting for `POST /_sandbox/webhooks/release` (the `hold_webhooks` knob).
     pub held: Vec<crate::webhooks::Outgoing>,
+    /// Set by `PUT /_sandbox/webhooks/secrets` (rotation tests): every secret here signs each
+    /// attempt, one `v1=` entry each. Empty: the configured `--webhook-secret` alone.
+    pub signing_secrets: Vec<shared::secret::Secret>,
 }
 
 /// How many API requests `GET /_sandbox/requests` remembers (oldest dropped first).

@@ -294,9 +294,7 @@ impl Delivery {
 
     /// One signed POST; records the attempt and says whether it got a 2xx.
     async fn attempt(&self, n: u32, duplicate: bool) -> bool {
-        let timestamp = Utc::now().timestamp();
-        let signature =
-            shared::signature::sign(&self.app.settings.webhook_secret, timestamp, &self.body);
+        let signature = signature_header(&self.app, Utc::now().timestamp(), &self.body);
         let result = self
             .client
             .post(&self.url)
@@ -352,6 +350,27 @@ impl Delivery {
         self.app.store().deliveries.push(record);
         self.app.changed();
     }
+}
+
+/// `t=<ts>,v1=<hex>` with one `v1` per active signing secret (several during a rotation).
+pub fn signature_header(app: &SharedApp, timestamp: i64, body: &[u8]) -> String {
+    let secrets = {
+        let rt = app.runtime();
+        if rt.signing_secrets.is_empty() {
+            vec![app.settings.webhook_secret.clone()]
+        } else {
+            rt.signing_secrets.clone()
+        }
+    };
+    let mut header = format!("t={timestamp}");
+    for secret in &secrets {
+        let one = shared::signature::sign(secret, timestamp, body);
+        if let Some((_, v1)) = one.split_once(',') {
+            header.push(',');
+            header.push_str(v1);
+        }
+    }
+    header
 }
 
 fn describe(e: &reqwest::Error) -> String {

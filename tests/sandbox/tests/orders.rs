@@ -235,3 +235,47 @@ async fn patch_merges_refunds_and_disputes_by_reference() {
         404
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_disabled_integration_is_invalid_and_partial_orders_need_a_processor_integration() {
+    let h = start().await;
+    let o = h.onboard(PARTNER_KEY, "Disabled").await;
+    let disabled = h
+        .post(
+            "/v1/integrations/",
+            PARTNER_KEY,
+            json!({ "organisation_id": o.org_id, "name": "off", "type": "CUSTOM_ORDERS", "status": "DISABLED", "merchant_ids": [o.merchant_id] }),
+        )
+        .await;
+    assert_eq!(disabled.status, 201, "{:?}", disabled.body);
+    let mut off = order(&o, "off-1");
+    off["integration_id"] = disabled.body["id"].clone();
+    let mut partial = order(&o, "partial-1");
+    partial["type"] = json!("PARTIAL");
+    let mut unknown_type = order(&o, "weird-1");
+    unknown_type["type"] = json!("SUMMARY");
+    let r = h
+        .post(
+            "/v1/orders/",
+            PARTNER_KEY,
+            json!([off, partial, unknown_type]),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["created"], 0);
+    let codes: Vec<&str> = r.body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["code"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        codes,
+        vec![
+            "INVALID_INTEGRATION",
+            "INVALID_ORDER_TYPE",
+            "INVALID_ORDER_TYPE"
+        ]
+    );
+    assert!(r.body["errors"][0]["message"].is_string());
+}

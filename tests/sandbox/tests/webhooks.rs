@@ -506,3 +506,55 @@ async fn eventually_held(h: &Harness, n: usize) -> Vec<String> {
     }
     panic!("never held {n} events");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn during_a_rotation_each_secret_signs_one_v1_entry() {
+    let receiver = Receiver::start(vec![]).await;
+    let h = with_receiver(&receiver).await;
+    let r = h
+        .admin(
+            Method::PUT,
+            "/_sandbox/webhooks/secrets",
+            Some(json!({ "secrets": ["whsec_new", WEBHOOK_SECRET] })),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.body, json!({ "active_secrets": 2 }));
+    let o = h.onboard(PARTNER_KEY, "Rotate").await;
+    h.ethoca_enrolment(PARTNER_KEY, &o.merchant_id, false).await;
+    let hook = receiver.wait_for(1).await[0].clone();
+    let header = hook.signature.clone().unwrap();
+    assert_eq!(header.matches("v1=").count(), 2, "{header}");
+    for secret in ["whsec_new", WEBHOOK_SECRET] {
+        verify(Some(&header), &hook.body, &secrets(secret), now(), 300)
+            .unwrap_or_else(|e| panic!("{secret}: {e:?}"));
+    }
+    assert!(verify(Some(&header), &hook.body, &secrets("whsec_x"), now(), 300).is_err());
+
+    // Back to the configured secret alone.
+    h.admin(
+        Method::PUT,
+        "/_sandbox/webhooks/secrets",
+        Some(json!({ "secrets": [] })),
+    )
+    .await;
+    h.ethoca_enrolment(PARTNER_KEY, &o.merchant_id, false).await;
+    let hook = receiver.wait_for(2).await[1].clone();
+    assert_eq!(hook.signature.as_deref().unwrap().matches("v1=").count(), 1);
+    verify(
+        hook.signature.as_deref(),
+        &hook.body,
+        &secrets(WEBHOOK_SECRET),
+        now(),
+        300,
+    )
+    .unwrap();
+    let bad = h
+        .admin(
+            Method::PUT,
+            "/_sandbox/webhooks/secrets",
+            Some(json!({ "secrets": "whsec_new" })),
+        )
+        .await;
+    assert_eq!(bad.status, 422);
+}
