@@ -211,17 +211,10 @@ impl ChargebackStop {
                 }
                 Err(err) => err,
             };
-            let may_repeat =
-                repeat == Repeat::Safe && err.is_retryable() && attempt < self.retry.max_attempts;
-            if !may_repeat {
+            let Some(wait) = plan_retry(&self.retry, repeat, &err, attempt, started.elapsed())
+            else {
                 return Err(err);
-            }
-            let wait = err
-                .retry_after()
-                .unwrap_or_else(|| self.retry.backoff(attempt));
-            if started.elapsed() + wait > self.retry.max_total {
-                return Err(err);
-            }
+            };
             tracing::warn!(
                 call = %call,
                 attempt,
@@ -268,6 +261,23 @@ impl ChargebackStop {
         let error = status_error(status, &bytes, retry_after, call);
         Err(redact(error, &self.api_key))
     }
+}
+
+/// How long to wait before attempt `attempt + 1`, or `None` to give up with this error:
+/// only for calls safe to repeat, only for retryable errors, within the attempt and time
+/// bounds. `Retry-After` wins over the backoff, but never past `max_total`.
+pub(crate) fn plan_retry(
+    policy: &RetryPolicy,
+    repeat: Repeat,
+    err: &ApiError,
+    attempt: u32,
+    elapsed: Duration,
+) -> Option<Duration> {
+    if repeat != Repeat::Safe || !err.is_retryable() || attempt >= policy.max_attempts {
+        return None;
+    }
+    let wait = err.retry_after().unwrap_or_else(|| policy.backoff(attempt));
+    (elapsed + wait <= policy.max_total).then_some(wait)
 }
 
 fn method_name(method: &Method) -> &'static str {

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::models::{AlertQuery, AlertSort, AlertStatus};
+use std::time::Duration;
 
 fn client(base: &str) -> ChargebackStop {
     ChargebackStop::new(ClientConfig::new(
@@ -69,4 +70,324 @@ fn alert_query_encodes_every_filter() {
 fn debug_never_shows_the_key() {
     let api = client("http://127.0.0.1:9");
     assert!(!format!("{api:?}").contains("cbs_test_key"));
+}
+
+// --- retry planning ---------------------------------------------------------------------------
+
+fn get_call() -> Call {
+    Call {
+        method: "GET",
+        path: "/v1/alerts".into(),
+    }
+}
+
+fn policy() -> RetryPolicy {
+    RetryPolicy {
+        max_attempts: 4,
+        base_delay: Duration::from_millis(100),
+        max_delay: Duration::from_millis(400),
+        max_total: Duration::from_secs(10),
+    }
+}
+
+fn server_error() -> ApiError {
+    ApiError::Server {
+        call: get_call(),
+        status: 503,
+        detail: String::new(),
+    }
+}
+
+#[test]
+fn safe_calls_retry_retryable_errors_with_bounded_jittered_backoff() {
+    let p = policy();
+    for attempt in 1..4 {
+        let wait = plan_retry(&p, Repeat::Safe, &server_error(), attempt, Duration::ZERO).unwrap();
+        let ceiling = p.backoff_ceiling(attempt);
+        assert!(
+            wait >= ceiling / 2 && wait <= ceiling,
+            "attempt {attempt}: {wait:?}"
+        );
+        assert!(wait <= p.max_delay);
+    }
+    // The fourth attempt was the last.
+    assert_eq!(
+        plan_retry(&p, Repeat::Safe, &server_error(), 4, Duration::ZERO),
+        None
+    );
+    for e in [
+        ApiError::Timeout { call: get_call() },
+        ApiError::Transport {
+            call: get_call(),
+            reason: "reset".into(),
+        },
+        ApiError::RateLimited {
+            call: get_call(),
+            retry_after: None,
+        },
+    ] {
+        assert!(
+            plan_retry(&p, Repeat::Safe, &e, 1, Duration::ZERO).is_some(),
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn creates_are_never_repeated() {
+    let p = policy();
+    for e in [
+        server_error(),
+        ApiError::Timeout { call: get_call() },
+        ApiError::RateLimited {
+            call: get_call(),
+            retry_after: Some(Duration::from_secs(1)),
+        },
+    ] {
+        assert_eq!(
+            plan_retry(&p, Repeat::Never, &e, 1, Duration::ZERO),
+            None,
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn final_errors_are_not_retried() {
+    let p = policy();
+    for e in [
+        ApiError::Unauthorized {
+            call: get_call(),
+            detail: String::new(),
+        },
+        ApiError::Forbidden {
+            call: get_call(),
+            detail: String::new(),
+        },
+        ApiError::NotFound {
+            call: get_call(),
+            detail: String::new(),
+        },
+        ApiError::Unprocessable {
+            call: get_call(),
+            detail: String::new(),
+            codes: vec![],
+            fields: vec![],
+        },
+        ApiError::UnexpectedStatus {
+            call: get_call(),
+            status: 400,
+            detail: String::new(),
+        },
+        ApiError::Decode {
+            call: get_call(),
+            reason: String::new(),
+        },
+    ] {
+        assert_eq!(
+            plan_retry(&p, Repeat::Safe, &e, 1, Duration::ZERO),
+            None,
+            "{e}"
+        );
+    }
+}
+
+#[test]
+fn retry_after_wins_over_backoff_but_not_over_the_total_budget() {
+    let p = policy();
+    let limited = ApiError::RateLimited {
+        call: get_call(),
+        retry_after: Some(Duration::from_secs(3)),
+    };
+    assert_eq!(
+        plan_retry(&p, Repeat::Safe, &limited, 1, Duration::ZERO),
+        Some(Duration::from_secs(3))
+    );
+    // 8 s spent + 3 s asked > 10 s budget: give up with the 429 rather than overrun.
+    assert_eq!(
+        plan_retry(&p, Repeat::Safe, &limited, 1, Duration::from_secs(8)),
+        None
+    );
+    // Same for a backoff that would cross the budget.
+    assert_eq!(
+        plan_retry(
+            &p,
+            Repeat::Safe,
+            &server_error(),
+            1,
+            Duration::from_secs(10)
+        ),
+        None
+    );
+}
+
+// --- status mapping -----------------------------------------------------------------------------
+
+fn mapped(status: u16, body: &str, retry_after: Option<Duration>) -> ApiError {
+    status_error(
+        StatusCode::from_u16(status).unwrap(),
+        body.as_bytes(),
+        retry_after,
+        &get_call(),
+    )
+}
+
+#[test]
+fn statuses_map_to_typed_errors_with_the_bodys_detail() {
+    let e = mapped(
+        401,
+        r#"{"detail": "Invalid API key.", "code": "UNAUTHENTICATED"}"#,
+        None,
+    );
+    assert!(
+        matches!(&e, ApiError::Unauthorized { detail, .. } if detail == "Invalid API key."),
+        "{e:?}"
+    );
+    let e = mapped(403, r#"{"detail": "Missing ability alerts:write."}"#, None);
+    assert!(
+        matches!(&e, ApiError::Forbidden { detail, .. } if detail.contains("alerts:write")),
+        "{e:?}"
+    );
+    assert!(mapped(404, r#"{"detail": "Not found."}"#, None).is_not_found());
+    let e = mapped(429, "", Some(Duration::from_secs(2)));
+    assert_eq!(e.retry_after(), Some(Duration::from_secs(2)));
+    assert!(
+        matches!(mapped(502, "<html>bad gateway</html>", None), ApiError::Server { status: 502, ref detail, .. } if detail.contains("bad gateway"))
+    );
+    assert!(matches!(
+        mapped(409, "{}", None),
+        ApiError::UnexpectedStatus { status: 409, .. }
+    ));
+}
+
+#[test]
+fn unprocessable_keeps_detail_codes_and_fields() {
+    let body = r#"{"detail": "Validation failed", "code": "VALIDATION_ERROR",
+        "errors": [{"code": "INVALID_DATE_RANGE", "field": "alert_received_at_gte", "message": "must be <= lte"}]}"#;
+    let e = mapped(422, body, None);
+    assert_eq!(e.status(), Some(422));
+    assert_eq!(e.codes(), ["VALIDATION_ERROR", "INVALID_DATE_RANGE"]);
+    assert_eq!(e.fields(), ["alert_received_at_gte"]);
+    let detail = e.detail().unwrap();
+    assert!(
+        detail.contains("Validation failed") && detail.contains("must be <= lte"),
+        "{detail}"
+    );
+    // Schema-validator shape: `detail` is the list, the field is a path.
+    let e = mapped(
+        422,
+        r#"{"detail": [{"loc": ["body", "action"], "msg": "bad value", "type": "enum"}]}"#,
+        None,
+    );
+    assert_eq!(e.codes(), ["enum"]);
+    assert_eq!(e.fields(), ["body.action"]);
+}
+
+#[test]
+fn an_echoed_key_is_scrubbed_from_errors() {
+    let key = Secret::new("cbs_secret_value_123");
+    let e = mapped(
+        401,
+        r#"{"detail": "key cbs_secret_value_123 is expired"}"#,
+        None,
+    );
+    let e = redact(e, &key);
+    assert!(!e.to_string().contains("cbs_secret_value_123"), "{e}");
+    assert!(e.to_string().contains("<redacted>"));
+}
+
+// --- port mapping -------------------------------------------------------------------------------
+
+#[test]
+fn alert_and_enrolment_ports_sort_errors_by_what_to_do() {
+    use crate::ports::alert_api::ApiCallError;
+    let transient = call_error("get alert", "netalrt_1", mapped(429, "", None));
+    assert!(transient.is_retryable());
+    assert!(call_error("get alert", "netalrt_1", server_error()).is_retryable());
+    assert!(call_error(
+        "get alert",
+        "netalrt_1",
+        ApiError::Timeout { call: get_call() }
+    )
+    .is_retryable());
+    assert!(matches!(
+        call_error("get alert", "netalrt_1", mapped(404, "{}", None)),
+        ApiCallError::NotFound { ref id, .. } if id == "netalrt_1"
+    ));
+    match call_error(
+        "update alert",
+        "netalrt_1",
+        mapped(
+            422,
+            r#"{"detail": "Alert is already resolved.", "code": "ALERT_ALREADY_RESOLVED"}"#,
+            None,
+        ),
+    ) {
+        ApiCallError::Unprocessable { code, message, .. } => {
+            assert_eq!(code, "ALERT_ALREADY_RESOLVED");
+            assert_eq!(message, "Alert is already resolved.");
+        }
+        other => panic!("{other:?}"),
+    }
+    for status in [401, 403, 400] {
+        match call_error("get alert", "netalrt_1", mapped(status, "{}", None)) {
+            ApiCallError::Refused { status: s, .. } => assert_eq!(s, status),
+            other => panic!("{status}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn order_port_separates_rate_limits_retries_rejections_and_fatal() {
+    use crate::ports::order_api::OrderApiError;
+    assert!(matches!(
+        order_error(mapped(429, "", Some(Duration::from_secs(5)))),
+        OrderApiError::RateLimited { retry_after: Some(d) } if d == Duration::from_secs(5)
+    ));
+    assert!(matches!(
+        order_error(server_error()),
+        OrderApiError::Retryable(_)
+    ));
+    assert!(matches!(
+        order_error(ApiError::Timeout { call: get_call() }),
+        OrderApiError::Retryable(_)
+    ));
+    match order_error(mapped(
+        422,
+        r#"{"detail": "bad", "errors": [{"code": "MISSING_FIELD", "field": "0.order_currency", "message": "required"}]}"#,
+        None,
+    )) {
+        OrderApiError::Rejected {
+            status,
+            code,
+            field,
+            ..
+        } => {
+            assert_eq!(status, 422);
+            assert_eq!(code, "MISSING_FIELD");
+            assert_eq!(field.as_deref(), Some("0.order_currency"));
+        }
+        other => panic!("{other:?}"),
+    }
+    for status in [401, 403, 404] {
+        assert!(
+            matches!(order_error(mapped(status, "{}", None)), OrderApiError::Fatal { status: s, .. } if s == status),
+            "{status}"
+        );
+    }
+}
+
+#[test]
+fn onboarding_failures_keep_status_code_and_field() {
+    let f = onboarding_failure(mapped(
+        422,
+        r#"{"detail": "invalid", "errors": [{"code": "INVALID_CHOICE", "field": "type", "message": "unknown"}]}"#,
+        None,
+    ));
+    assert_eq!(f.status, Some(422));
+    assert_eq!(f.code.as_deref(), Some("INVALID_CHOICE"));
+    assert_eq!(f.field.as_deref(), Some("type"));
+    let f = onboarding_failure(ApiError::Timeout { call: get_call() });
+    assert_eq!(f.status, None);
+    assert!(f.message.contains("timed out"));
 }
