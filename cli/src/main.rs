@@ -2,8 +2,10 @@
 //! shared function.
 
 mod chargebackstop;
+mod import_orders;
 mod onboard;
 mod operator_key;
+mod upload_orders;
 
 use clap::{Parser, Subcommand};
 
@@ -21,6 +23,10 @@ enum Command {
     /// Operator API keys for the ops API.
     #[command(subcommand)]
     OperatorKey(operator_key::OperatorKeyCommand),
+    /// Validate orders from a JSON or CSV file and queue them in the order outbox.
+    ImportOrders(import_orders::ImportArgs),
+    /// One order upload run from here (the order-upload function's work), e.g. for a backfill.
+    UploadOrders(upload_orders::UploadArgs),
 }
 
 #[tokio::main]
@@ -29,5 +35,7 @@ async fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Onboard(args) => onboard::run(args).await,
         Command::OperatorKey(cmd) => operator_key::run(cmd).await,
+        Command::ImportOrders(args) => import_orders::run(args).await,
+        Command::UploadOrders(args) => upload_orders::run(args).await,
     }
 }

@@ -1,3 +1,172 @@
-fn main() {
-    // Placeholder until its issue lands.
+//! The deadline sweep Lambda, fired by an EventBridge schedule. Each run:
+//! 1. reconciles: polls ChargebackStop for ACTION_REQUIRED alerts of every organisation and
+//!    stores those whose webhook never arrived (`shared::domain::reconcile`);
+//! 2. sweeps the alerts table's deadline-index: warns operations once per threshold and applies
+//!    the organisation's default action at the cutoff (`shared::domain::deadline_sweep`).
+//!
+//! Reconciliation runs first so an alert found by polling is swept in the same run.
+
+mod config;
+
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use lambda_runtime::{service_fn, LambdaEvent};
+use shared::adapters::dynamo::alerts::DynamoAlertStore;
+use shared::adapters::dynamo::customers::DynamoCustomerStore;
+use shared::adapters::dynamo::table::{DynamoCounters, Table};
+use shared::client::{ChargebackStop, ClientConfig};
+use shared::clock::SystemClock;
+use shared::domain::alert_policy::{AlertPolicy, CustomerPolicies};
+use shared::domain::deadline_sweep::{DeadlineSweep, SweepReport};
+use shared::domain::reconcile::{ClientListing, ReconcileReport, Reconciler};
+use shared::ports::customer_store::CustomerStore;
+use shared::ports::notifier::Notifier;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+#[derive(Debug, serde::Serialize)]
+struct RunReport {
+    reconcile: Option<ReconcileReport>,
+    sweep: SweepReport,
+    dynamodb_reads: u64,
+}
+
+struct Wiring {
+    config: config::Config,
+    customers: Arc<DynamoCustomerStore>,
+    sweep: DeadlineSweep,
+    reconciler: Reconciler,
+    counters: Arc<DynamoCounters>,
+}
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    tracing_subscriber::fmt()
+        .json()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .with_current_span(false)
+        .without_time()
+        .init();
+    let config = config::Config::from_env()?;
+    let aws = shared::adapters::aws::load_config().await;
+    let dynamo = aws_sdk_dynamodb::Client::new(&aws);
+    let counters = Arc::new(DynamoCounters::default());
+    let table = |name: String| Table::new(dynamo.clone(), name, counters.clone());
+    let api = ChargebackStop::new(ClientConfig::new(
+        config.api_base_url.clone(),
+        config.api_key.clone(),
+    ))?;
+    let alerts = Arc::new(DynamoAlertStore::new(table(config.tables.alerts())));
+    let customers = Arc::new(DynamoCustomerStore::new(table(config.tables.customers())));
+    let notifier: Arc<dyn Notifier> = Arc::from(config.notify.build(Some(&aws)));
+    let clock = Arc::new(SystemClock);
+    let wiring = Arc::new(Wiring {
+        sweep: DeadlineSweep {
+            alerts: alerts.clone(),
+            api: Arc::new(api.clone()),
+            notifier: notifier.clone(),
+            policies: Arc::new(CustomerPolicies::new(
+                customers.clone(),
+                AlertPolicy::default(),
+            )),
+            clock: clock.clone(),
+            config: config.sweep.clone(),
+        },
+        reconciler: Reconciler {
+            api: Arc::new(ClientListing(api)),
+            alerts,
+            notifier,
+            clock,
+            page_size: config.reconcile_page_size,
+        },
+        customers,
+        counters,
+        config,
+    });
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<EventBridgeEvent>| {
+        let wiring = wiring.clone();
+        async move { handle(&wiring, event).await }
+    }))
+    .await
+}
+
+/// The organisations to poll: every onboarded customer's, plus the configured ones.
+async fn organisations(wiring: &Wiring) -> Vec<String> {
+    let mut orgs: BTreeSet<String> = wiring
+        .config
+        .reconcile_organisations
+        .iter()
+        .cloned()
+        .collect();
+    match wiring.customers.list(10_000).await {
+        Ok(customers) => orgs.extend(customers.into_iter().filter_map(|c| c.organisation_id)),
+        Err(e) => {
+            tracing::error!(error = %e, "could not list customers; reconciling the configured organisations only")
+        }
+    }
+    orgs.into_iter().collect()
+}
+
+async fn handle(
+    wiring: &Wiring,
+    event: LambdaEvent<EventBridgeEvent>,
+) -> Result<RunReport, lambda_runtime::Error> {
+    let started = std::time::Instant::now();
+    let reads_before = wiring.counters.reads();
+    let reconcile = if wiring.config.reconcile {
+        let orgs = organisations(wiring).await;
+        Some(wiring.reconciler.run(&orgs).await)
+    } else {
+        None
+    };
+    let sweep = wiring.sweep.run().await?;
+    let report = RunReport {
+        reconcile,
+        sweep,
+        dynamodb_reads: wiring.counters.reads() - reads_before,
+    };
+    tracing::info!(
+        rule = event
+            .payload
+            .resources
+            .as_ref()
+            .and_then(|r| r.first())
+            .map(String::as_str)
+            .unwrap_or(""),
+        recovered = report
+            .reconcile
+            .as_ref()
+            .map(|r| r.recovered.len())
+            .unwrap_or(0),
+        read = report.sweep.read,
+        warned = report.sweep.warned,
+        actioned = report.sweep.actioned,
+        errors = report.sweep.errors,
+        duration_ms = started.elapsed().as_millis() as u64,
+        "deadline sweep run finished"
+    );
+    println!(
+        "{}",
+        serde_json::json!({
+            "_aws": {
+                "Timestamp": chrono::Utc::now().timestamp_millis(),
+                "CloudWatchMetrics": [{
+                    "Namespace": "ChargebackPlatform",
+                    "Dimensions": [[]],
+                    "Metrics": [
+                        {"Name": "AlertsAutoActioned", "Unit": "Count"},
+                        {"Name": "AlertDeadlineWarnings", "Unit": "Count"},
+                        {"Name": "AlertsRecoveredByPolling", "Unit": "Count"},
+                        {"Name": "DeadlineSweepErrors", "Unit": "Count"}
+                    ]
+                }]
+            },
+            "AlertsAutoActioned": report.sweep.actioned,
+            "AlertDeadlineWarnings": report.sweep.warned,
+            "AlertsRecoveredByPolling": report.reconcile.as_ref().map(|r| r.recovered.len()).unwrap_or(0),
+            "DeadlineSweepErrors": report.sweep.errors + report.reconcile.as_ref().map(|r| r.errors).unwrap_or(0),
+        })
+    );
+    Ok(report)
 }

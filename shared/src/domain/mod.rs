@@ -1,9 +1,6 @@
 //! Plain types and decisions, no I/O: alert policy, enrolment lifecycle, order batching,
 //! sweep selection.
 pub mod onboarding;
-pub mod order_intake;
-pub mod order_upload;
-pub mod rate_limit;
 pub mod alert_policy;
 pub mod alert_record;
 pub mod decision;
@@ -11,3 +8,8 @@ pub mod enrolment_lifecycle;
 pub mod event_processing;
 #[cfg(test)]
 pub(crate) mod test_support;
+pub mod order_intake;
+pub mod order_upload;
+pub mod rate_limit;
+pub mod deadline_sweep;
+pub mod reconcile;

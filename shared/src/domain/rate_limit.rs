@@ -47,6 +47,9 @@ impl RateLimit {
     }
 }
 
+/// Float slack when comparing token counts.
+const TOKEN_EPSILON: f64 = 1e-9;
+
 /// One bucket. Pure: the caller passes the time in.
 #[derive(Debug, Clone)]
 pub struct TokenBucket {
@@ -75,12 +78,16 @@ impl TokenBucket {
     /// Takes a token, or says how long to wait before one is available.
     pub fn try_take(&mut self, now: Instant) -> Result<(), Duration> {
         self.refill(now);
-        if self.tokens >= 1.0 {
+        // The tolerance absorbs float rounding: waiting exactly the returned duration must be
+        // enough (1.11 s × 0.9 tokens/s is 0.99999… in f64, which used to wait twice).
+        if self.tokens >= 1.0 - TOKEN_EPSILON {
             self.tokens -= 1.0;
             Ok(())
         } else {
             let missing = 1.0 - self.tokens;
-            Err(Duration::from_secs_f64(missing / self.refill_per_sec))
+            // Round up to the next microsecond so the wait never falls short of the refill.
+            let micros = (missing / self.refill_per_sec * 1e6).ceil();
+            Err(Duration::from_micros(micros as u64))
         }
     }
 
@@ -102,18 +109,52 @@ pub enum Endpoint {
     AlertUpdate,
 }
 
-/// Buckets per (organisation, endpoint), shared by every task of one run.
+/// Who shares a rate-limit pool. ChargebackStop counts "per organisation or partner group":
+/// an organisation key has its own pool, a partner-group key shares one pool across every
+/// organisation it serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PoolScope {
+    Organisation,
+    PartnerGroup,
+}
+
+impl std::str::FromStr for PoolScope {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "organisation" | "organization" => Ok(PoolScope::Organisation),
+            "partner" | "partner_group" => Ok(PoolScope::PartnerGroup),
+            other => Err(format!("expected organisation or partner, got {other:?}")),
+        }
+    }
+}
+
+/// Buckets per (pool, endpoint), shared by every task of one run.
 #[derive(Debug)]
 pub struct OrgRateLimiter {
     limit: RateLimit,
+    scope: PoolScope,
     buckets: tokio::sync::Mutex<HashMap<(String, Endpoint), TokenBucket>>,
 }
 
 impl OrgRateLimiter {
+    /// One pool per organisation (organisation keys).
     pub fn new(limit: RateLimit) -> Self {
+        Self::with_scope(limit, PoolScope::Organisation)
+    }
+
+    pub fn with_scope(limit: RateLimit, scope: PoolScope) -> Self {
         Self {
             limit,
+            scope,
             buckets: tokio::sync::Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn pool(&self, organisation_id: &str) -> String {
+        match self.scope {
+            PoolScope::Organisation => organisation_id.to_string(),
+            PoolScope::PartnerGroup => "*partner-group*".to_string(),
         }
     }
 
@@ -128,7 +169,7 @@ impl OrgRateLimiter {
                 let mut buckets = self.buckets.lock().await;
                 let now = Instant::now();
                 let bucket = buckets
-                    .entry((organisation_id.to_string(), endpoint))
+                    .entry((self.pool(organisation_id), endpoint))
                     .or_insert_with(|| TokenBucket::new(&self.limit, now));
                 match bucket.try_take(now) {
                     Ok(()) => return,
@@ -144,7 +185,7 @@ impl OrgRateLimiter {
         let mut buckets = self.buckets.lock().await;
         let now = Instant::now();
         buckets
-            .entry((organisation_id.to_string(), endpoint))
+            .entry((self.pool(organisation_id), endpoint))
             .or_insert_with(|| TokenBucket::new(&self.limit, now))
             .penalise(now, pause);
     }
@@ -286,6 +327,22 @@ mod tests {
             Instant::now() >= start + Duration::from_secs(6),
             "the second one waits for a refill"
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_partner_key_shares_one_pool_across_organisations() {
+        let limiter = OrgRateLimiter::with_scope(
+            RateLimit {
+                requests: 10,
+                window: Duration::from_secs(60),
+                safety: 1.0,
+            },
+            PoolScope::PartnerGroup,
+        );
+        let start = Instant::now();
+        limiter.acquire("org_a", Endpoint::Orders).await;
+        limiter.acquire("org_b", Endpoint::Orders).await;
+        assert!(Instant::now() >= start + Duration::from_secs(6));
     }
 
     #[test]

@@ -1,0 +1,107 @@
+//! The deadline sweep's configuration, read once at start-up (README "Configuration" plus the
+//! knobs below). A missing or bad value stops start-up with a message naming the variable.
+//!
+//! | variable | default | meaning |
+//! | --- | --- | --- |
+//! | `SWEEP_WARN_THRESHOLDS` | `48h,24h,4h` | warn operations once per alert per threshold before its deadline |
+//! | `SWEEP_CUTOFF` | the organisation's policy (120 min) | act this long before the deadline; overrides every policy |
+//! | `SWEEP_DEFAULT_ACTION` | `ACCEPT_DISPUTE` | the action when the organisation's policy names none |
+//! | `SWEEP_MAX_ALERTS` | 10000 | most alerts one run reads from the deadline-index |
+//! | `RECONCILE` | `on` | poll `GET /v1/alerts?status=ACTION_REQUIRED` for alerts whose webhook never came |
+//! | `RECONCILE_ORGANISATION_IDS` | (none) | organisations to poll besides those in the customers table |
+//! | `RECONCILE_PAGE_SIZE` | 100 | alerts per page of that poll |
+//! | `NOTIFY_TOPIC_ARN` / `NOTIFY_SINK` | required | where warnings and auto-actions are reported |
+
+use shared::adapters::notify::NotifyTarget;
+use shared::config::{self, ConfigError, StackMode, TableNames};
+use shared::domain::deadline_sweep::{SweepConfig, Threshold};
+use shared::domain::rate_limit::parse_duration;
+use shared::models::alert::AlertAction;
+use shared::secret::Secret;
+
+pub struct Config {
+    pub tables: TableNames,
+    pub api_base_url: String,
+    pub api_key: Secret,
+    pub sweep: SweepConfig,
+    pub reconcile: bool,
+    pub reconcile_organisations: Vec<String>,
+    pub reconcile_page_size: u32,
+    pub notify: NotifyTarget,
+}
+
+fn invalid(name: &'static str) -> impl Fn(String) -> ConfigError {
+    move |reason| ConfigError::Invalid { name, reason }
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let tables = TableNames::from_env()?;
+        let mode: StackMode = config::required("STACK_MODE")?
+            .parse()
+            .map_err(invalid("STACK_MODE"))?;
+        let api_base_url = config::required("CBS_API_BASE_URL")?;
+        let api_key = config::required_secret("CBS_API_KEY")?;
+        shared::domain::onboarding::refuse_key_of_other_mode(mode, &api_key).map_err(|e| {
+            ConfigError::Invalid {
+                name: "CBS_API_KEY",
+                reason: e.to_string(),
+            }
+        })?;
+        let thresholds = Threshold::parse_list(
+            &config::optional("SWEEP_WARN_THRESHOLDS").unwrap_or_else(|| "48h,24h,4h".into()),
+        )
+        .map_err(invalid("SWEEP_WARN_THRESHOLDS"))?;
+        let cutoff = match config::optional("SWEEP_CUTOFF") {
+            None => None,
+            Some(raw) => Some(
+                parse_duration(&raw)
+                    .and_then(|d| chrono::Duration::from_std(d).map_err(|e| e.to_string()))
+                    .map_err(invalid("SWEEP_CUTOFF"))?,
+            ),
+        };
+        let default_action = match config::optional("SWEEP_DEFAULT_ACTION").as_deref() {
+            None | Some("ACCEPT_DISPUTE") => AlertAction::AcceptDispute,
+            Some("REFUND") => AlertAction::Refund,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    name: "SWEEP_DEFAULT_ACTION",
+                    reason: format!("expected REFUND or ACCEPT_DISPUTE, got {other:?}"),
+                })
+            }
+        };
+        let reconcile = match config::optional("RECONCILE").as_deref() {
+            None | Some("on") | Some("true") | Some("1") => true,
+            Some("off") | Some("false") | Some("0") => false,
+            Some(other) => {
+                return Err(ConfigError::Invalid {
+                    name: "RECONCILE",
+                    reason: format!("expected on or off, got {other:?}"),
+                })
+            }
+        };
+        Ok(Self {
+            tables,
+            api_base_url,
+            api_key,
+            sweep: SweepConfig {
+                thresholds,
+                cutoff,
+                default_action,
+                max_alerts: config::parsed("SWEEP_MAX_ALERTS", 10_000i32)?,
+            },
+            reconcile,
+            reconcile_organisations: config::optional("RECONCILE_ORGANISATION_IDS")
+                .map(|raw| {
+                    raw.split(',')
+                        .map(str::trim)
+                        .filter(|s| !s.is_empty())
+                        .map(String::from)
+                        .collect()
+                })
+                .unwrap_or_default(),
+            reconcile_page_size: config::parsed("RECONCILE_PAGE_SIZE", 100u32)?,
+            notify: NotifyTarget::from_env()?,
+        })
+    }
+}

@@ -1,0 +1,80 @@
+//! The order upload's configuration, read once at start-up (README "Configuration" plus the
+//! knobs below). A missing or bad value stops start-up with a message naming the variable.
+//!
+//! | variable | default | meaning |
+//! | --- | --- | --- |
+//! | `ORDER_BATCH_SIZE` | 100 | orders per `POST /v1/orders/` (1..=100) |
+//! | `ORDER_RATE_LIMIT` | `100/60s` | ChargebackStop's limit per endpoint and pool |
+//! | `ORDER_RATE_POOL` | `partner` | `partner` (a partner-group key: one pool for all organisations) or `organisation` |
+//! | `ORDER_LEASE_SECS` | 300 | how long a run holds an order; must exceed the function timeout |
+//! | `ORDER_IN_FLIGHT` | 4 | batches of one pool in flight at once |
+//! | `ORDER_MAX_ATTEMPTS` | 8 | attempts per batch within one run |
+//! | `ORDER_STOP_MARGIN_SECS` | 15 | stop taking work this long before the Lambda deadline |
+
+use shared::config::{self, ConfigError, StackMode, TableNames};
+use shared::domain::order_upload::UploadConfig;
+use shared::domain::rate_limit::{parse_rate_limit, PoolScope, RateLimit};
+use shared::secret::Secret;
+use std::time::Duration;
+
+pub struct Config {
+    pub tables: TableNames,
+    pub api_base_url: String,
+    pub api_key: Secret,
+    pub upload: UploadConfig,
+    pub rate_limit: RateLimit,
+    pub pool: PoolScope,
+    pub stop_margin: Duration,
+}
+
+impl Config {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let tables = TableNames::from_env()?;
+        let mode: StackMode =
+            config::required("STACK_MODE")?
+                .parse()
+                .map_err(|reason| ConfigError::Invalid {
+                    name: "STACK_MODE",
+                    reason,
+                })?;
+        let api_base_url = config::required("CBS_API_BASE_URL")?;
+        let api_key = config::required_secret("CBS_API_KEY")?;
+        shared::domain::onboarding::refuse_key_of_other_mode(mode, &api_key).map_err(|e| {
+            ConfigError::Invalid {
+                name: "CBS_API_KEY",
+                reason: e.to_string(),
+            }
+        })?;
+        let rate_limit = match config::optional("ORDER_RATE_LIMIT") {
+            None => RateLimit::CHARGEBACKSTOP,
+            Some(raw) => parse_rate_limit(&raw).map_err(|reason| ConfigError::Invalid {
+                name: "ORDER_RATE_LIMIT",
+                reason,
+            })?,
+        };
+        let batch_size: usize = config::parsed("ORDER_BATCH_SIZE", 100)?;
+        if !(1..=100).contains(&batch_size) {
+            return Err(ConfigError::Invalid {
+                name: "ORDER_BATCH_SIZE",
+                reason: format!("{batch_size} is not between 1 and 100"),
+            });
+        }
+        let defaults = UploadConfig::default();
+        let upload = UploadConfig {
+            batch_size,
+            lease: Duration::from_secs(config::parsed("ORDER_LEASE_SECS", 300u64)?),
+            in_flight_per_org: config::parsed("ORDER_IN_FLIGHT", 4usize)?,
+            max_attempts: config::parsed("ORDER_MAX_ATTEMPTS", 8u32)?,
+            ..defaults
+        };
+        Ok(Self {
+            tables,
+            api_base_url,
+            api_key,
+            upload,
+            rate_limit,
+            pool: config::parsed("ORDER_RATE_POOL", PoolScope::PartnerGroup)?,
+            stop_margin: Duration::from_secs(config::parsed("ORDER_STOP_MARGIN_SECS", 15u64)?),
+        })
+    }
+}
