@@ -5,8 +5,9 @@ use std::collections::VecDeque;
 
 use reqwest::Method;
 
-use super::{ApiError, ChargebackStop, Repeat};
+use super::{checked, ApiError, ChargebackStop, Repeat};
 use crate::models::{Alert, AlertQuery, Page, UpdateAlert};
+use crate::validation::{validate_alert_query, validate_update_alert};
 
 /// Page size the pager asks for when the query sets no `limit`.
 pub const DEFAULT_PAGE_SIZE: u32 = 50;
@@ -15,8 +16,9 @@ impl ChargebackStop {
     /// One page of `GET /v1/alerts`. The query is sent as given; `validation::validate_alert_query`
     /// catches an inverted date range before the API's 422 would.
     pub async fn list_alerts(&self, query: &AlertQuery) -> Result<Page<Alert>, ApiError> {
-        self.get(self.url(&["v1", "alerts"], false), Some(query))
-            .await
+        let url = self.url(&["v1", "alerts"], false);
+        checked(&Method::GET, &url, validate_alert_query(query))?;
+        self.get(url, Some(query)).await
     }
 
     /// Every alert matching `query`, page by page, from `query.offset` (default 0).
@@ -38,13 +40,10 @@ impl ChargebackStop {
         alert_id: &str,
         update: &UpdateAlert,
     ) -> Result<Alert, ApiError> {
-        self.send(
-            Method::PATCH,
-            self.url(&["v1", "alerts", alert_id], false),
-            Some(update),
-            Repeat::Safe,
-        )
-        .await
+        let url = self.url(&["v1", "alerts", alert_id], false);
+        checked(&Method::PATCH, &url, validate_update_alert(update))?;
+        self.send(Method::PATCH, url, Some(update), Repeat::Safe)
+            .await
     }
 }
 
@@ -81,8 +80,8 @@ impl AlertPager {
         }
     }
 
-    /// The next page (`None` once the list is exhausted). After an error the pager can be
-    /// called again: it retries the same page.
+    /// The next page (`None` once the list is exhausted). After a retryable error the pager
+    /// can be called again: it retries the same page; after a final one it is done.
     pub async fn next_page(&mut self) -> Option<Result<Vec<Alert>, ApiError>> {
         if self.done {
             return None;
@@ -94,7 +93,15 @@ impl AlertPager {
         };
         let page = match self.api.list_alerts(&query).await {
             Ok(page) => page,
-            Err(err) => return Some(Err(err)),
+            Err(err) => {
+                // A final error (401, 403, 422, invalid query) would only repeat: stop here so
+                // a caller that logs and carries on does not loop. Retryable ones may be
+                // tried again by calling again.
+                if !err.is_retryable() {
+                    self.done = true;
+                }
+                return Some(Err(err));
+            }
         };
         self.pages_fetched += 1;
         let more = page.has_more(u64::from(self.offset), u64::from(self.limit));

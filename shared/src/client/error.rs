@@ -67,6 +67,13 @@ pub enum ApiError {
     /// A 2xx whose body is not the expected object.
     #[error("{call}: response did not decode: {reason}")]
     Decode { call: Call, reason: String },
+    /// Refused before sending: the request breaks a documented rule (`crate::validation`),
+    /// each problem naming its field. Nothing reached ChargebackStop.
+    #[error("{call}: not sent, invalid request: {errors}")]
+    Invalid {
+        call: Call,
+        errors: crate::validation::ValidationErrors,
+    },
     /// The client could not be built (bad base URL, bad key characters).
     #[error("ChargebackStop client configuration: {0}")]
     Config(String),
@@ -98,6 +105,7 @@ impl ApiError {
             Self::Timeout { .. }
             | Self::Transport { .. }
             | Self::Decode { .. }
+            | Self::Invalid { .. }
             | Self::Config(_) => None,
         }
     }
@@ -150,7 +158,8 @@ impl ApiError {
             | Self::UnexpectedStatus { call, .. }
             | Self::Timeout { call }
             | Self::Transport { call, .. }
-            | Self::Decode { call, .. } => Some(call),
+            | Self::Decode { call, .. }
+            | Self::Invalid { call, .. } => Some(call),
             Self::Config(_) => None,
         }
     }

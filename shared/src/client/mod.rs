@@ -263,6 +263,21 @@ impl ChargebackStop {
     }
 }
 
+/// Refuses a request that breaks a documented rule before it is sent (no request is made).
+pub(crate) fn checked(
+    method: &Method,
+    url: &Url,
+    result: Result<(), crate::validation::ValidationErrors>,
+) -> Result<(), ApiError> {
+    result.map_err(|errors| ApiError::Invalid {
+        call: Call {
+            method: method_name(method),
+            path: path_of(url),
+        },
+        errors,
+    })
+}
+
 /// How long to wait before attempt `attempt + 1`, or `None` to give up with this error:
 /// only for calls safe to repeat, only for retryable errors, within the attempt and time
 /// bounds. `Retry-After` wins over the backoff, but never past `max_total`.

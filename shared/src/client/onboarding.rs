@@ -4,11 +4,12 @@
 use reqwest::Method;
 use serde::Serialize;
 
-use super::{ApiError, ChargebackStop, Repeat};
+use super::{checked, ApiError, ChargebackStop, Repeat};
 use crate::models::{
     CreateEnrolment, CreateIntegration, CreateMembership, CreateMerchant, CreateOrganisation,
     Enrolment, Integration, Membership, Merchant, Organisation, Page,
 };
+use crate::validation::validate_create_enrolment;
 
 /// Filters and paging of the onboarding list endpoints. Each endpoint reads the filters that
 /// apply to it (`organisation_id` on memberships, merchants, integrations, enrolments; `name`
@@ -154,13 +155,10 @@ impl ChargebackStop {
 
     /// Created in `PENDING`; live only once a webhook or `get_enrolment` says `ENABLED`.
     pub async fn create_enrolment(&self, body: &CreateEnrolment) -> Result<Enrolment, ApiError> {
-        self.send(
-            Method::POST,
-            self.url(&["v2", "enrolments"], true),
-            Some(body),
-            Repeat::Never,
-        )
-        .await
+        let url = self.url(&["v2", "enrolments"], true);
+        checked(&Method::POST, &url, validate_create_enrolment(body))?;
+        self.send(Method::POST, url, Some(body), Repeat::Never)
+            .await
     }
 
     pub async fn list_enrolments(&self, query: &ListQuery) -> Result<Page<Enrolment>, ApiError> {

@@ -11,6 +11,7 @@
 //! | 400                              | Refused{400}                      | Rejected{400}        | status 400                |
 //! | 401, 403, other                  | Refused{status}                   | Fatal{status}        | status                    |
 //! | 2xx that did not decode          | Refused{200}                      | Retryable (create)   | status None               |
+//! | Invalid (refused before sending) | Unprocessable{first code}         | Rejected{0, field}   | status None, code, field  |
 //!
 //! Messages are `ApiError`'s Display: the call (method, path) and the API's detail, never the key.
 
@@ -33,6 +34,14 @@ use reqwest::Method;
 
 use super::orders::MAX_ORDERS_PER_POST;
 
+fn first_code(errors: &crate::validation::ValidationErrors) -> String {
+    errors
+        .errors()
+        .first()
+        .map(|e| e.code.to_owned())
+        .unwrap_or_else(|| "INVALID".into())
+}
+
 /// For the alert and enrolment processing: what to do with the event that needed the call.
 pub fn call_error(operation: &'static str, id: &str, error: ApiError) -> ApiCallError {
     let id = id.to_owned();
@@ -53,6 +62,13 @@ pub fn call_error(operation: &'static str, id: &str, error: ApiError) -> ApiCall
                 .cloned()
                 .unwrap_or_else(|| "UNPROCESSABLE".into()),
             message: error.detail().unwrap_or_default().to_owned(),
+        },
+        // Refused before sending: final, like a 422.
+        ApiError::Invalid { ref errors, .. } => ApiCallError::Unprocessable {
+            operation,
+            id,
+            code: first_code(errors),
+            message: errors.to_string(),
         },
         // A 2xx we could not read: a person must look (model drift), redelivery would not help.
         ApiError::Decode { .. } => ApiCallError::Refused {
@@ -101,6 +117,13 @@ pub fn order_error(error: ApiError) -> OrderApiError {
             field: fields.into_iter().next(),
             message: detail,
         },
+        // Refused before sending: about the orders, so the upload splits and marks them.
+        ApiError::Invalid { errors, .. } => OrderApiError::Rejected {
+            status: 0,
+            code: first_code(&errors),
+            field: errors.errors().first().map(|e| e.field.clone()),
+            message: errors.to_string(),
+        },
         // A malformed request is about the orders, not the configuration.
         ApiError::UnexpectedStatus {
             status: 400,
@@ -121,6 +144,14 @@ pub fn order_error(error: ApiError) -> OrderApiError {
 
 /// For onboarding: kept whole (status, first code, first field), to be shown to an operator.
 pub fn onboarding_failure(error: ApiError) -> ApiFailure {
+    if let ApiError::Invalid { errors, .. } = &error {
+        return ApiFailure {
+            status: None,
+            code: Some(first_code(errors)),
+            field: errors.errors().first().map(|e| e.field.clone()),
+            message: error.to_string(),
+        };
+    }
     ApiFailure {
         status: error.status(),
         code: error.codes().first().cloned(),

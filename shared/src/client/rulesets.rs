@@ -2,19 +2,31 @@
 
 use reqwest::Method;
 
-use super::{ApiError, ChargebackStop, ListQuery, Repeat};
+use super::{checked, ApiError, ChargebackStop, ListQuery, Repeat};
 use crate::models::{CreateRuleset, Page, PatchRule, PatchRuleset, Rule, Ruleset};
+use crate::validation::validate_create_ruleset;
 
 impl ChargebackStop {
     /// All or nothing: an invalid rule rolls the whole create back. Sent once.
     pub async fn create_ruleset(&self, body: &CreateRuleset) -> Result<Ruleset, ApiError> {
-        self.send(
-            Method::POST,
-            self.url(&["v1", "rulesets"], true),
-            Some(body),
-            Repeat::Never,
-        )
-        .await
+        self.create_ruleset_checked(body, false).await
+    }
+
+    /// A ruleset for Verifi RDR enrolments: also checks the RDR limits (outcome REFUND or
+    /// ACCEPT_DISPUTE, AMOUNT rules in USD) before sending.
+    pub async fn create_rdr_ruleset(&self, body: &CreateRuleset) -> Result<Ruleset, ApiError> {
+        self.create_ruleset_checked(body, true).await
+    }
+
+    async fn create_ruleset_checked(
+        &self,
+        body: &CreateRuleset,
+        rdr: bool,
+    ) -> Result<Ruleset, ApiError> {
+        let url = self.url(&["v1", "rulesets"], true);
+        checked(&Method::POST, &url, validate_create_ruleset(body, rdr))?;
+        self.send(Method::POST, url, Some(body), Repeat::Never)
+            .await
     }
 
     pub async fn list_rulesets(&self, query: &ListQuery) -> Result<Page<Ruleset>, ApiError> {

@@ -391,3 +391,47 @@ fn onboarding_failures_keep_status_code_and_field() {
     assert_eq!(f.status, None);
     assert!(f.message.contains("timed out"));
 }
+
+#[test]
+fn refused_before_sending_maps_to_final_errors_in_every_port() {
+    use crate::ports::alert_api::ApiCallError;
+    use crate::ports::order_api::OrderApiError;
+    let query = AlertQuery {
+        alert_received_at_gte: Some("2026-03-01T00:00:00Z".parse().unwrap()),
+        alert_received_at_lte: Some("2026-02-01T00:00:00Z".parse().unwrap()),
+        ..Default::default()
+    };
+    let api = client("http://127.0.0.1:9");
+    let url = api.url(&["v1", "alerts"], false);
+    let invalid = || {
+        checked(
+            &Method::GET,
+            &url,
+            crate::validation::validate_alert_query(&query),
+        )
+        .unwrap_err()
+    };
+    let e = invalid();
+    assert!(!e.is_retryable());
+    assert!(
+        e.to_string()
+            .starts_with("GET /v1/alerts: not sent, invalid request: alert_received_at_gte"),
+        "{e}"
+    );
+    match call_error("list alerts", "org_1", invalid()) {
+        ApiCallError::Unprocessable { code, .. } => assert_eq!(code, "INVALID_DATE_RANGE"),
+        other => panic!("{other:?}"),
+    }
+    match order_error(invalid()) {
+        OrderApiError::Rejected { code, field, .. } => {
+            assert_eq!(code, "INVALID_DATE_RANGE");
+            assert_eq!(field.as_deref(), Some("alert_received_at_gte"));
+        }
+        other => panic!("{other:?}"),
+    }
+    let f = onboarding_failure(invalid());
+    assert_eq!(
+        (f.status, f.field.as_deref()),
+        (None, Some("alert_received_at_gte"))
+    );
+}

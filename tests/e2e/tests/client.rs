@@ -248,16 +248,37 @@ async fn refusals_are_typed_401_403_404_422() {
         Err(ApiCallError::NotFound { .. })
     ));
 
-    // 422: an inverted date range, with the body's detail and codes.
+    // 422 from the API: an enum value it does not know, with the body's detail, codes and field.
     let query = AlertQuery {
-        alert_received_at_gte: Some("2026-03-01T00:00:00Z".parse().unwrap()),
-        alert_received_at_lte: Some("2026-02-01T00:00:00Z".parse().unwrap()),
+        status: Some(AlertStatus::Other("BOGUS".into())),
         ..Default::default()
     };
     let err = env.api.list_alerts(&query).await.unwrap_err();
     assert!(matches!(err, ApiError::Unprocessable { .. }), "{err:?}");
     assert!(!err.codes().is_empty(), "{err:?}");
+    assert_eq!(err.fields(), ["status"], "{err:?}");
     assert!(!err.detail().unwrap_or_default().is_empty(), "{err:?}");
+
+    // An inverted date range never leaves the client: refused with the field, no request made.
+    let query = AlertQuery {
+        alert_received_at_gte: Some("2026-03-01T00:00:00Z".parse().unwrap()),
+        alert_received_at_lte: Some("2026-02-01T00:00:00Z".parse().unwrap()),
+        ..Default::default()
+    };
+    let before = env.counts().await;
+    match env.api.list_alerts(&query).await.unwrap_err() {
+        ApiError::Invalid { errors, .. } => {
+            assert!(
+                errors.has(
+                    "alert_received_at_gte",
+                    shared::validation::INVALID_DATE_RANGE
+                ),
+                "{errors}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(delta(&before, &env.counts().await, "GET /v1/alerts"), 0);
 
     // 422: actioning a resolved alert. The first action resolves it.
     let resolved = env
