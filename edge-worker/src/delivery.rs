@@ -15,7 +15,9 @@ pub async fn receive(mut req: Request, env: &Env) -> Result<Response> {
         .headers()
         .get("content-length")?
         .and_then(|v| v.trim().parse::<u64>().ok());
-    if declared.is_some_and(|len| len > limit as u64) {
+    // A declared size over the limit is refused without reading; a moderately oversized one is
+    // read and dropped by `read_body` first, so the sender sees the 413 instead of a reset.
+    if declared.is_some_and(|len| len > limit.max(DISCARD_AT_MOST) as u64) {
         return too_large();
     }
     let body = match read_body(&mut req, limit).await {
@@ -127,8 +129,13 @@ fn too_large() -> Result<Response> {
     reply::error(413, "body_too_large")
 }
 
-/// Reads the raw body once, stopping as soon as it passes `limit` (`None`): a sender that lies
-/// about or omits Content-Length cannot make us buffer more than the limit.
+/// How much of an oversized body, at most, is read and thrown away before answering 413.
+const DISCARD_AT_MOST: usize = 1 << 20;
+
+/// Reads the raw body once; `None` when it is over `limit`. It never keeps more than `limit`
+/// bytes, whatever Content-Length says or omits. Past the limit the rest is read and dropped (up
+/// to `DISCARD_AT_MOST`), so the sender gets a clean 413 rather than a connection reset while it
+/// is still uploading.
 async fn read_body(req: &mut Request, limit: usize) -> Result<Option<Vec<u8>>> {
     let mut body = Vec::new();
     let mut stream = match req.stream() {
@@ -139,6 +146,14 @@ async fn read_body(req: &mut Request, limit: usize) -> Result<Option<Vec<u8>>> {
     while let Some(chunk) = stream.next().await {
         let chunk = chunk?;
         if body.len() + chunk.len() > limit {
+            let mut discarded = body.len() + chunk.len();
+            drop(body);
+            while discarded <= DISCARD_AT_MOST {
+                match stream.next().await {
+                    Some(Ok(chunk)) => discarded += chunk.len(),
+                    _ => break,
+                }
+            }
             return Ok(None);
         }
         body.extend_from_slice(&chunk);

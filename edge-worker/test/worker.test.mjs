@@ -1,6 +1,6 @@
 // The real built Worker (wasm under workerd, via Miniflare) against a real moto SQS.
 import assert from "node:assert/strict";
-import { createServer } from "node:net";
+import { connect, createServer } from "node:net";
 import { after, before, describe, test } from "node:test";
 import {
   alertEvent,
@@ -159,6 +159,32 @@ describe("rejected deliveries", () => {
     assert.equal(ok.status, 200, ok.text);
     const messages = await moto.sqs.drain(queueUrl);
     assert.deepEqual(messages.map((m) => m.MessageAttributes.event_id.StringValue), ["evt_small"]);
+  });
+
+  // A Worker that waited for the body would never answer: the timeout turns that into a failure.
+  test("a declared size far over the limit is 413 before any of the body is sent", { timeout: 60_000 }, async () => {
+    const { mf, queueUrl } = await workerWithQueue({ bindings: { MAX_BODY_BYTES: "1024" } });
+    const origin = await mf.ready;
+    // Raw HTTP: headers that announce 10 MB, then nothing. The answer must come without the body.
+    const answer = await new Promise((resolve, reject) => {
+      const socket = connect(Number(origin.port), origin.hostname);
+      let data = "";
+      socket.setEncoding("utf8");
+      socket.on("data", (d) => {
+        data += d;
+        if (data.includes("\r\n\r\n")) {
+          socket.destroy();
+          resolve(data);
+        }
+      });
+      socket.on("error", reject);
+      socket.write(
+        "POST /webhooks/chargebackstop HTTP/1.1\r\nHost: edge.test\r\n" +
+          "Content-Type: application/json\r\nX-Signature: t=1,v1=00\r\nContent-Length: 10000000\r\n\r\n",
+      );
+    });
+    assert.match(answer, /^HTTP\/1\.1 413 /);
+    assert.deepEqual(await moto.sqs.drain(queueUrl), []);
   });
 
   test("the default limit is 256 KiB", async () => {
