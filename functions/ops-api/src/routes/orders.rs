@@ -61,8 +61,13 @@ pub async fn intake(
             .rejected
             .iter()
             .flat_map(|r| {
+                let orders = &orders;
                 r.errors.iter().map(move |e| FieldProblem {
-                    field: format!("orders[{}].{}", r.index, e.field),
+                    field: format!(
+                        "orders[{}].{}",
+                        r.index,
+                        field_of(&e.field, orders.get(r.index))
+                    ),
                     message: e.message.clone(),
                 })
             })
@@ -180,6 +185,18 @@ pub async fn uploads(
     items.sort_by(|a, b| b.updated_at.cmp(&a.updated_at));
     items.truncate(limit);
     Ok(Json(UploadPage { items }))
+}
+
+/// The field a problem is about. The intake names `(order)` when the order did not even
+/// deserialise (a wrong type); the JSON path of the offending value is more use to the caller.
+fn field_of(field: &str, raw: Option<&serde_json::Value>) -> String {
+    if field != "(order)" {
+        return field.to_owned();
+    }
+    raw.and_then(|order| serde_path_to_error::deserialize::<_, Order>(order.clone()).err())
+        .map(|e| e.path().to_string())
+        .filter(|p| !p.is_empty() && p != ".")
+        .unwrap_or_else(|| field.to_owned())
 }
 
 /// The intake's dry run: accepts every valid order without storing anything. Only `enqueue` is
