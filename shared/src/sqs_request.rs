@@ -416,6 +416,23 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_endpoint_means_the_aws_endpoint() {
+        // wrangler.toml sets SQS_ENDPOINT = "" in the cloud environments.
+        assert_eq!(
+            target(Some("")).endpoint_url(),
+            "https://sqs.eu-west-1.amazonaws.com/"
+        );
+        assert_eq!(
+            target(Some("  ")).endpoint_url(),
+            "https://sqs.eu-west-1.amazonaws.com/"
+        );
+        assert_eq!(
+            target(None).endpoint_url(),
+            "https://sqs.eu-west-1.amazonaws.com/"
+        );
+    }
+
+    #[test]
     fn fifo_is_recognised_by_the_queue_name() {
         assert!(target(None).is_fifo());
         let mut standard = target(None);
