@@ -109,6 +109,10 @@ pub struct Functions {
     /// e.g. `http://127.0.0.1:40123`
     pub base_url: String,
     pub invoker: LambdaInvoker,
+    /// Function binaries started by [`Functions::start_binaries`], one process each (empty when
+    /// `cargo lambda watch` starts them itself).
+    pub instances: Vec<ManagedProcess>,
+    /// `cargo lambda watch`.
     pub process: ManagedProcess,
 }
 
@@ -123,10 +127,66 @@ impl Functions {
 
     /// As [`Functions::start`], for binaries that are already built (e.g. by `cargo test`).
     pub async fn start_prebuilt(env: Vec<(String, String)>) -> anyhow::Result<Self> {
+        Self::start_watch(env, false).await
+    }
+
+    /// `cargo lambda watch --only-lambda-apis` (the invoke and runtime APIs), with each of
+    /// `names` started here from the debug build and polling its runtime API, as Lambda's own
+    /// runtime would. Unlike letting cargo lambda `cargo run` each function on its first invoke,
+    /// nothing waits on the shared target dir's build lock while a test or `bin/dev` runs, and
+    /// each function logs to its own file. Build the binaries first.
+    pub async fn start_binaries(
+        env: Vec<(String, String)>,
+        names: &[&str],
+    ) -> anyhow::Result<Self> {
+        let mut functions = Self::start_watch(env.clone(), true).await?;
+        for name in names {
+            let binary = paths::debug_binary(name);
+            anyhow::ensure!(
+                binary.is_file(),
+                "{} is missing: build it first (cargo build --workspace --bins)",
+                binary.display()
+            );
+            let mut cmd = Command::new(binary);
+            cmd.envs(env.iter().cloned())
+                .env(
+                    "AWS_LAMBDA_RUNTIME_API",
+                    format!("{}/.rt/{name}", functions.base_url),
+                )
+                .env("AWS_LAMBDA_FUNCTION_NAME", name)
+                .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+                .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+                .env("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{name}"))
+                .env("AWS_LAMBDA_LOG_STREAM_NAME", "local")
+                .env(
+                    "RUST_LOG",
+                    std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+                );
+            functions
+                .instances
+                .push(ManagedProcess::spawn(&format!("fn-{name}"), cmd)?);
+        }
+        Ok(functions)
+    }
+
+    /// Fails if a function started by [`Functions::start_binaries`] has exited (a configuration
+    /// error stops a function at start-up), with the tail of its log.
+    pub fn ensure_running(&mut self) -> anyhow::Result<()> {
+        self.process.ensure_running()?;
+        for instance in &mut self.instances {
+            instance.ensure_running()?;
+        }
+        Ok(())
+    }
+
+    async fn start_watch(env: Vec<(String, String)>, only_apis: bool) -> anyhow::Result<Self> {
         let port = wait::free_port();
         let mut cmd = Command::new(paths::tool("cargo-lambda"));
-        cmd.args(["lambda", "watch", "--ignore-changes", "--quiet"])
-            .args(["-A", "127.0.0.1", "-P", &port.to_string()])
+        cmd.args(["lambda", "watch", "--ignore-changes", "--quiet"]);
+        if only_apis {
+            cmd.arg("--only-lambda-apis");
+        }
+        cmd.args(["-A", "127.0.0.1", "-P", &port.to_string()])
             .current_dir(paths::workspace_root())
             .env("CARGO_TARGET_DIR", paths::target_dir())
             .env(
@@ -147,6 +207,12 @@ impl Functions {
                 async move {
                     match exited {
                         Some(e) => Some(Err(e)),
+                        // With only the APIs, `/` waits for a function that never comes:
+                        // accepting connections is the sign it is up.
+                        None if only_apis => tokio::net::TcpStream::connect(("127.0.0.1", port))
+                            .await
+                            .is_ok()
+                            .then_some(Ok(())),
                         None => wait::http_answers(&probe).await.then_some(Ok(())),
                     }
                 }
@@ -158,6 +224,7 @@ impl Functions {
         Ok(Self {
             invoker: LambdaInvoker::new(base_url.clone()),
             base_url,
+            instances: Vec::new(),
             process,
         })
     }

@@ -13,8 +13,11 @@ pub mod paths;
 pub mod process;
 pub mod resources;
 pub mod sandbox;
+pub mod scenario;
 pub mod scheduler;
+pub mod stack;
 pub mod wait;
+pub mod worker;
 
 pub use bridge::{Bridge, BridgeOptions, BridgeStats};
 pub use functions::{Functions, LambdaInvoker};
@@ -23,3 +26,5 @@ pub use paths::log_dir;
 pub use resources::{QueueOptions, Resources};
 pub use sandbox::{Sandbox, SandboxOptions};
 pub use scheduler::Scheduler;
+pub use stack::{Customer, Stack, StackOptions, WorkerMode};
+pub use worker::{Worker, WorkerOptions};
