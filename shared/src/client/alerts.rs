@@ -6,7 +6,7 @@ use std::collections::VecDeque;
 use reqwest::Method;
 
 use super::{checked, ApiError, ChargebackStop, Repeat};
-use crate::models::{Alert, AlertQuery, Page, UpdateAlert};
+use crate::models::{Alert, AlertQuery, AlertStatus, Page, RefundOutcome, UpdateAlert};
 use crate::validation::{validate_alert_query, validate_update_alert};
 
 /// Page size the pager asks for when the query sets no `limit`.
@@ -32,9 +32,11 @@ impl ChargebackStop {
             .await
     }
 
-    /// Actions an Ethoca alert and/or saves its note. A repeat with the same values is safe
-    /// (a second action on a resolved alert gets a 422, which the caller reads as "already
-    /// done"), so it is retried on 429/5xx/timeouts.
+    /// Actions an Ethoca alert and/or saves its note. Retried on 429/5xx/timeouts: setting
+    /// the same values again is harmless. If an earlier attempt may have landed (5xx, timeout)
+    /// and the repeat is refused with a 422 because the alert is now resolved, the alert is
+    /// fetched: when it shows exactly what we asked for, that was our own first attempt and
+    /// the call succeeded; otherwise the 422 stands.
     pub async fn update_alert(
         &self,
         alert_id: &str,
@@ -42,9 +44,49 @@ impl ChargebackStop {
     ) -> Result<Alert, ApiError> {
         let url = self.url(&["v1", "alerts", alert_id], false);
         checked(&Method::PATCH, &url, validate_update_alert(update))?;
-        self.send(Method::PATCH, url, Some(update), Repeat::Safe)
-            .await
+        let (result, ambiguous) = self
+            .send_tracked(Method::PATCH, url, Some(update), Repeat::Safe)
+            .await;
+        match result {
+            Err(err @ ApiError::Unprocessable { .. }) if ambiguous => {
+                match self.get_alert(alert_id).await {
+                    Ok(alert) if shows_update(&alert, update) => {
+                        tracing::warn!(
+                            alert_id,
+                            "alert update refused on repeat, but the alert shows it: an earlier attempt landed"
+                        );
+                        Ok(alert)
+                    }
+                    _ => Err(err),
+                }
+            }
+            other => other,
+        }
     }
+}
+
+/// Whether `alert` is what `update` would have made of it: resolved with the outcome the
+/// action gives (REFUND and REFUND_AND_CANCEL refund, CANCEL and ACCEPT_DISPUTE do not) and
+/// the note we sent.
+pub(crate) fn shows_update(alert: &Alert, update: &UpdateAlert) -> bool {
+    let note_ok = match &update.note {
+        Some(note) => alert.note.as_deref() == Some(note.as_str()),
+        None => true,
+    };
+    let action_ok = match &update.action {
+        None => true,
+        Some(action) if !action.is_known() => false,
+        Some(action) => {
+            let expected = if action.refunds() {
+                RefundOutcome::Refunded
+            } else {
+                RefundOutcome::NotRefunded
+            };
+            alert.status == AlertStatus::Resolved
+                && alert.transaction_refund_outcome.as_ref() == Some(&expected)
+        }
+    };
+    note_ok && action_ok
 }
 
 /// Walks `GET /v1/alerts` with limit/offset. Offsets shift if alerts stop matching while

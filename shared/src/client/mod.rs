@@ -190,31 +190,53 @@ impl ChargebackStop {
         body: Option<&B>,
         repeat: Repeat,
     ) -> Result<T, ApiError> {
+        self.send_tracked(method, url, body, repeat).await.0
+    }
+
+    /// `send`, also telling whether an earlier attempt failed in a way that leaves it unknown
+    /// whether the server acted on it (5xx, timeout, dropped connection; a 429 is a refusal
+    /// before processing). A repeat's 422 "already done" then may be our own earlier attempt.
+    pub(crate) async fn send_tracked<B: Serialize + ?Sized, T: DeserializeOwned>(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&B>,
+        repeat: Repeat,
+    ) -> (Result<T, ApiError>, bool) {
         let call = Call {
             method: method_name(&method),
             path: path_of(&url),
         };
         let body = match body {
-            Some(body) => Some(serde_json::to_vec(body).map_err(|e| ApiError::Decode {
-                call: call.clone(),
-                reason: format!("request body did not serialise: {e}"),
-            })?),
+            Some(body) => match serde_json::to_vec(body) {
+                Ok(bytes) => Some(bytes),
+                Err(e) => {
+                    let err = ApiError::Decode {
+                        call,
+                        reason: format!("request body did not serialise: {e}"),
+                    };
+                    return (Err(err), false);
+                }
+            },
             None => None,
         };
         let started = tokio::time::Instant::now();
         let mut attempt = 0u32;
+        let mut ambiguous = false;
         loop {
             attempt += 1;
             let err = match self.attempt(&method, &url, body.as_deref(), &call).await {
-                Ok(bytes) => {
-                    return decode(&bytes, &call);
-                }
+                Ok(bytes) => return (decode(&bytes, &call), ambiguous),
                 Err(err) => err,
             };
             let Some(wait) = plan_retry(&self.retry, repeat, &err, attempt, started.elapsed())
             else {
-                return Err(err);
+                return (Err(err), ambiguous);
             };
+            ambiguous |= matches!(
+                err,
+                ApiError::Server { .. } | ApiError::Timeout { .. } | ApiError::Transport { .. }
+            );
             tracing::warn!(
                 call = %call,
                 attempt,

@@ -1,7 +1,7 @@
 //! Unit tests of the client that need no server: URLs, query encoding, error mapping.
 
 use super::*;
-use crate::models::{AlertQuery, AlertSort, AlertStatus};
+use crate::models::{AlertAction, AlertQuery, AlertSort, AlertStatus, UpdateAlert};
 use std::time::Duration;
 
 fn client(base: &str) -> ChargebackStop {
@@ -434,4 +434,210 @@ fn refused_before_sending_maps_to_final_errors_in_every_port() {
         (f.status, f.field.as_deref()),
         (None, Some("alert_received_at_gte"))
     );
+}
+
+// --- over HTTP, against a scripted local server ---------------------------------------------
+//
+// A unit-test fake (the sandbox e2e tests cover the real API shapes): answers each request with
+// the next scripted response and records what it was asked, so the tests can count repeats.
+
+mod scripted {
+    use std::collections::VecDeque;
+    use std::sync::{Arc, Mutex};
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+    use tokio::net::TcpListener;
+
+    pub struct Server {
+        pub base: String,
+        pub seen: Arc<Mutex<Vec<String>>>,
+    }
+
+    /// `(status, extra headers, body)` per request, in order; 500 once the script runs out.
+    pub async fn start(script: Vec<(u16, &'static str, String)>) -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let script = Arc::new(Mutex::new(VecDeque::from(script)));
+        let log = seen.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (log, script) = (log.clone(), script.clone());
+                tokio::spawn(async move {
+                    let (read, mut write) = stream.into_split();
+                    let mut read = BufReader::new(read);
+                    loop {
+                        let mut request_line = String::new();
+                        if read.read_line(&mut request_line).await.unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let mut length = 0usize;
+                        loop {
+                            let mut line = String::new();
+                            read.read_line(&mut line).await.unwrap();
+                            if line == "\r\n" || line.is_empty() {
+                                break;
+                            }
+                            if let Some(v) =
+                                line.to_ascii_lowercase().strip_prefix("content-length:")
+                            {
+                                length = v.trim().parse().unwrap();
+                            }
+                        }
+                        let mut body = vec![0; length];
+                        read.read_exact(&mut body).await.unwrap();
+                        let mut parts = request_line.split_whitespace();
+                        let (method, path) =
+                            (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+                        log.lock().unwrap().push(format!("{method} {path}"));
+                        let (status, headers, body) = script
+                            .lock()
+                            .unwrap()
+                            .pop_front()
+                            .unwrap_or((500, "", "{}".to_owned()));
+                        let response = format!(
+                            "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\n{headers}\r\n{body}",
+                            body.len()
+                        );
+                        if write.write_all(response.as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        Server { base, seen }
+    }
+}
+
+fn scripted_client(base: &str) -> ChargebackStop {
+    ChargebackStop::new(
+        ClientConfig::new(base, Secret::new("cbs_test_scripted")).with_retry(RetryPolicy {
+            max_attempts: 3,
+            base_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(5),
+            max_total: Duration::from_secs(30),
+        }),
+    )
+    .unwrap()
+}
+
+fn alert_json(status: &str, outcome: Option<&str>, note: Option<&str>) -> String {
+    serde_json::json!({
+        "id": "netalrt_1", "organisation_id": "org_1", "enrolment_type": "ETHOCA_ALERT",
+        "status": status, "transaction_refund_outcome": outcome, "note": note
+    })
+    .to_string()
+}
+
+const RESOLVED_422: &str =
+    r#"{"detail": "Alert is already resolved.", "code": "ALERT_ALREADY_RESOLVED"}"#;
+
+#[tokio::test]
+async fn a_get_is_retried_a_create_is_not_and_retry_after_is_read() {
+    let server = scripted::start(vec![
+        (503, "", "{}".into()),
+        (429, "retry-after: 0\r\n", "{}".into()),
+        (200, "", alert_json("ACTION_REQUIRED", None, None)),
+        (503, "", "{}".into()),
+    ])
+    .await;
+    let api = scripted_client(&server.base);
+    assert_eq!(api.get_alert("netalrt_1").await.unwrap().id, "netalrt_1");
+    let err = api
+        .simulate_alert(&crate::models::SimulateAlert {
+            organisation_id: "org_1".into(),
+            enrolment_id: "enrl_1".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, ApiError::Server { status: 503, .. }),
+        "{err:?}"
+    );
+    assert_eq!(
+        *server.seen.lock().unwrap(),
+        [
+            "GET /v1/alerts/netalrt_1",
+            "GET /v1/alerts/netalrt_1",
+            "GET /v1/alerts/netalrt_1",
+            "POST /v1/simulate/alerts"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_repeated_action_refused_as_already_resolved_is_our_own_when_the_alert_shows_it() {
+    // First PATCH: a 503 (it may have landed); the repeat: 422 already resolved; the alert
+    // then shows REFUNDED with our note: success.
+    let server = scripted::start(vec![
+        (503, "", "{}".into()),
+        (422, "", RESOLVED_422.into()),
+        (
+            200,
+            "",
+            alert_json("RESOLVED", Some("REFUNDED"), Some("refunded in our system")),
+        ),
+    ])
+    .await;
+    let api = scripted_client(&server.base);
+    let update = UpdateAlert::action(AlertAction::Refund).with_note("refunded in our system");
+    let alert = api.update_alert("netalrt_1", &update).await.unwrap();
+    assert_eq!(alert.status, AlertStatus::Resolved);
+    assert_eq!(server.seen.lock().unwrap().len(), 3);
+
+    // Same, but the alert was resolved the other way: the 422 stands.
+    let server = scripted::start(vec![
+        (503, "", "{}".into()),
+        (422, "", RESOLVED_422.into()),
+        (200, "", alert_json("RESOLVED", Some("NOT_REFUNDED"), None)),
+    ])
+    .await;
+    let err = scripted_client(&server.base)
+        .update_alert("netalrt_1", &UpdateAlert::action(AlertAction::Refund))
+        .await
+        .unwrap_err();
+    assert_eq!(err.codes(), ["ALERT_ALREADY_RESOLVED"]);
+
+    // A 422 on the first attempt is never second-guessed: no GET follows.
+    let server = scripted::start(vec![(422, "", RESOLVED_422.into())]).await;
+    let err = scripted_client(&server.base)
+        .update_alert("netalrt_1", &UpdateAlert::action(AlertAction::Refund))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ApiError::Unprocessable { .. }));
+    assert_eq!(*server.seen.lock().unwrap(), ["PATCH /v1/alerts/netalrt_1"]);
+}
+
+#[test]
+fn what_an_update_leaves_on_an_alert() {
+    let alert = |status: &str, outcome: Option<&str>, note: Option<&str>| -> crate::models::Alert {
+        serde_json::from_str(&alert_json(status, outcome, note)).unwrap()
+    };
+    let refund = UpdateAlert::action(AlertAction::Refund);
+    assert!(alerts::shows_update(
+        &alert("RESOLVED", Some("REFUNDED"), None),
+        &refund
+    ));
+    assert!(!alerts::shows_update(
+        &alert("RESOLVED", Some("NOT_REFUNDED"), None),
+        &refund
+    ));
+    assert!(!alerts::shows_update(
+        &alert("ACTION_REQUIRED", None, None),
+        &refund
+    ));
+    let accept = UpdateAlert::action(AlertAction::AcceptDispute).with_note("n");
+    assert!(alerts::shows_update(
+        &alert("RESOLVED", Some("NOT_REFUNDED"), Some("n")),
+        &accept
+    ));
+    assert!(!alerts::shows_update(
+        &alert("RESOLVED", Some("NOT_REFUNDED"), Some("other")),
+        &accept
+    ));
+    assert!(alerts::shows_update(
+        &alert("RESOLVED", None, Some("n")),
+        &UpdateAlert::note("n")
+    ));
 }
