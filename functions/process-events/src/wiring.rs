@@ -10,22 +10,30 @@ use shared::adapters::dynamo::enrolments::DynamoEnrolmentStore;
 use shared::adapters::dynamo::events::DynamoEventLog;
 use shared::adapters::dynamo::table::{DynamoCounters, Table};
 use shared::adapters::notify::NotifyTarget;
-use shared::adapters::partner_http::PartnerHttp;
+use shared::client::{ChargebackStop, ClientConfig, RetryPolicy};
 use shared::clock::SystemClock;
 use shared::domain::alert_policy::CustomerPolicies;
 use shared::domain::event_processing::EventProcessor;
 use shared::domain::onboarding::refuse_key_of_other_mode;
 use shared::ports::decision_inputs::NoPartnerRecords;
 use std::sync::Arc;
+use std::time::Duration;
 
-/// The ChargebackStop implementation of the alert and enrolment ports.
-type Api = PartnerHttp;
+/// The ChargebackStop implementation of the alert and enrolment ports: the typed client.
+type Api = ChargebackStop;
 
+/// Redelivery is this function's retry: inside one invocation only a short second try, so a
+/// batch of ten during an outage stays well inside the function's timeout.
 fn api(config: &ProcessorConfig) -> anyhow::Result<Api> {
-    Ok(PartnerHttp::new(
-        config.api_base_url.clone(),
-        config.api_key.clone(),
-    ))
+    let client_config = ClientConfig::new(config.api_base_url.clone(), config.api_key.clone())
+        .with_timeout(Duration::from_secs(5))
+        .with_retry(RetryPolicy {
+            max_attempts: 2,
+            base_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(1),
+            max_total: Duration::from_secs(2),
+        });
+    Ok(ChargebackStop::new(client_config)?)
 }
 
 pub struct Wired {

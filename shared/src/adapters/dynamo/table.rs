@@ -166,10 +166,13 @@ impl Table {
             .client
             .put_item()
             .table_name(&self.name)
-            .set_item(Some(item))
-            .expression_attribute_names("#pk", key_name);
+            .set_item(Some(item));
+        // Every name and value given must be used by the condition (DynamoDB refuses unused
+        // ones with a ValidationException), so each branch sets only its own.
         request = if revision <= 1 {
-            request.condition_expression("attribute_not_exists(#pk)")
+            request
+                .condition_expression("attribute_not_exists(#pk)")
+                .expression_attribute_names("#pk", key_name)
         } else {
             request
                 .condition_expression(
