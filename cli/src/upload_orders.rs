@@ -92,6 +92,7 @@ pub async fn run(args: UploadArgs) -> anyhow::Result<()> {
     // Progress lines ("order upload progress") on stderr; the report on stdout.
     let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )

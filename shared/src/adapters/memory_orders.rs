@@ -14,6 +14,8 @@ use std::sync::Mutex;
 pub struct MemoryOutbox {
     /// (organisation, reference) -> order, plus whether it sits in the pending-index.
     orders: Mutex<BTreeMap<(String, String), (OutboxOrder, bool)>>,
+    /// Test hook: the next N `pending` and `record` calls fail as a throttled store would.
+    fail_next: std::sync::atomic::AtomicU32,
 }
 
 impl MemoryOutbox {
@@ -33,6 +35,25 @@ impl MemoryOutbox {
             .get(&(org.to_string(), reference.to_string()))
             .map(|(_, p)| *p)
             .unwrap_or(false)
+    }
+
+    /// Test hook: the next `n` reads of the pending-index and outcome writes fail transiently.
+    pub fn fail_next_calls(&self, n: u32) {
+        self.fail_next.store(n, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn injected_failure(&self, operation: &'static str) -> Result<(), StoreError> {
+        let left = self.fail_next.load(std::sync::atomic::Ordering::SeqCst);
+        if left == 0 {
+            return Ok(());
+        }
+        self.fail_next
+            .store(left - 1, std::sync::atomic::Ordering::SeqCst);
+        Err(StoreError::Transient {
+            operation,
+            table: "memory-orders".into(),
+            detail: "injected".into(),
+        })
     }
 
     /// Test hook: change an order as another run would.
@@ -134,6 +155,7 @@ impl OrderOutbox for MemoryOutbox {
         after: Option<&str>,
         limit: usize,
     ) -> Result<PendingPage, StoreError> {
+        self.injected_failure("pending")?;
         let map = self.orders.lock().unwrap();
         let mut rows: Vec<&OutboxOrder> = map
             .values()
@@ -199,6 +221,7 @@ impl OrderOutbox for MemoryOutbox {
         outcomes: &[(String, UploadOutcome)],
         now: DateTime<Utc>,
     ) -> Result<usize, StoreError> {
+        self.injected_failure("record")?;
         let mut map = self.orders.lock().unwrap();
         let mut recorded = 0;
         for (reference, outcome) in outcomes {

@@ -114,7 +114,8 @@ impl Shared {
 impl OrderUpload {
     /// Uploads every organisation's pending orders until done or out of time.
     pub async fn run(self) -> Result<UploadReport, StoreError> {
-        let organisations = self.outbox.organisations().await?;
+        let organisations =
+            store_retry("list organisations", || self.outbox.organisations()).await?;
         let shared = Arc::new(Shared {
             run: self,
             report: Mutex::new(UploadReport {
@@ -163,10 +164,10 @@ async fn upload_organisation(shared: Arc<Shared>, org: String) -> Result<(), Sto
         if shared.out_of_time(Duration::ZERO) || blocked.load(Ordering::Relaxed) {
             break;
         }
-        let page = match run
-            .outbox
-            .pending(&org, cursor.as_deref(), batch_size)
-            .await
+        let page = match store_retry("read pending orders", || {
+            run.outbox.pending(&org, cursor.as_deref(), batch_size)
+        })
+        .await
         {
             Ok(page) => page,
             Err(e) => {
@@ -182,7 +183,13 @@ async fn upload_organisation(shared: Arc<Shared>, org: String) -> Result<(), Sto
             .collect();
         let until = now
             + chrono::Duration::from_std(run.config.lease).unwrap_or(chrono::Duration::minutes(5));
-        let leased = match run.outbox.lease(&candidates, &run.owner, now, until).await {
+        // A repeat after a lost answer cannot take an order twice (the lease is conditional);
+        // one we did take stays leased to us until it expires, then the next run sends it.
+        let leased = match store_retry("lease orders", || {
+            run.outbox.lease(&candidates, &run.owner, now, until)
+        })
+        .await
+        {
             Ok(leased) => leased,
             Err(e) => {
                 store_error = Some(e);
@@ -232,10 +239,11 @@ async fn upload_organisation(shared: Arc<Shared>, org: String) -> Result<(), Sto
             })
             .collect();
         shared.add(|r| r.retry_later += outcomes.len() as u64);
-        if let Err(e) = run
-            .outbox
-            .record(&org, &run.owner, &outcomes, run.clock.now())
-            .await
+        if let Err(e) = store_retry("give leases back", || {
+            run.outbox
+                .record(&org, &run.owner, &outcomes, run.clock.now())
+        })
+        .await
         {
             store_error.get_or_insert(e);
         }
@@ -268,10 +276,11 @@ async fn send_batch(
     let orders: Vec<Order> = batch.iter().map(|o| o.order.clone()).collect();
     let outcomes = create_orders(shared, org, &orders, blocked).await;
     let run = &shared.run;
-    let recorded = run
-        .outbox
-        .record(org, &run.owner, &outcomes, run.clock.now())
-        .await?;
+    let recorded = store_retry("record outcomes", || {
+        run.outbox
+            .record(org, &run.owner, &outcomes, run.clock.now())
+    })
+    .await?;
     let mut tally = UploadReport::default();
     for (_, outcome) in &outcomes {
         match outcome {
@@ -541,8 +550,8 @@ async fn send_patches(shared: &Shared, order: OutboxOrder) -> Result<(), StoreEr
             }
         }
     }
-    run.outbox
-        .record_patch(
+    store_retry("record sent updates", || {
+        run.outbox.record_patch(
             org,
             &order.reference_id,
             &run.owner,
@@ -550,7 +559,31 @@ async fn send_patches(shared: &Shared, order: OutboxOrder) -> Result<(), StoreEr
             refused.as_deref(),
             run.clock.now(),
         )
-        .await
+    })
+    .await
+}
+
+/// Repeats an outbox call that failed transiently (throttling, a dropped connection): a blip
+/// must not end an organisation's upload. Every outbox write is conditional on this run's
+/// lease, so a repeat after a lost answer changes nothing twice.
+async fn store_retry<T, F, Fut>(what: &str, mut call: F) -> Result<T, StoreError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, StoreError>>,
+{
+    const ATTEMPTS: u32 = 5;
+    let mut attempt = 1;
+    loop {
+        match call().await {
+            Err(e @ StoreError::Transient { .. }) if attempt < ATTEMPTS => {
+                let pause = Duration::from_millis(100 * 2u64.pow(attempt));
+                tracing::warn!(operation = what, attempt, error = %e, "order outbox call failed, retrying");
+                tokio::time::sleep(pause).await;
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
 }
 
 #[cfg(test)]

@@ -165,6 +165,22 @@ async fn uploads_in_batches_of_at_most_the_batch_size_and_records_order_ids() {
     }
 }
 
+#[tokio::test(start_paused = true)]
+async fn a_store_blip_does_not_end_the_upload() {
+    let outbox = outbox_with(150).await;
+    // The first two reads of the pending-index fail as a throttled table would: the read is
+    // repeated instead of ending the organisation's upload.
+    outbox.fail_next_calls(2);
+    let api = Arc::new(FakeOrdersApi::default());
+    let report = upload(outbox.clone(), api.clone(), 100)
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(report.created, 150);
+    assert_eq!(api.created_count(), 150);
+    assert_eq!(states(&outbox).get(&UploadState::Created), Some(&150));
+}
+
 #[test]
 fn the_batch_size_never_exceeds_the_documented_maximum() {
     let config = UploadConfig {
