@@ -17,7 +17,7 @@ import sys
 
 import sam
 
-DATA_TYPES = {"AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::SNS::Topic"}
+DATA_TYPES = {"AWS::DynamoDB::Table", "AWS::SQS::Queue", "AWS::SNS::Topic", "AWS::KMS::Key"}
 
 
 def data_only(cfn_template):

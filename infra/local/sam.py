@@ -78,4 +78,5 @@ def create_stack(endpoint, stack_name, template_body, parameters):
         StackName=stack_name, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
     )
     resources = cfn.describe_stack_resources(StackName=stack_name)["StackResources"]
-    return {r["LogicalResourceId"]: r for r in resources}
+    # moto lists some resources it only half models (e.g. Lambda permissions) without ids.
+    return {r["LogicalResourceId"]: r for r in resources if "LogicalResourceId" in r}
