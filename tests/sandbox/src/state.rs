@@ -81,6 +81,9 @@ pub struct Faults {
     pub out_of_order: bool,
     /// How long the first held webhook waits for others before its batch goes out.
     pub out_of_order_window_ms: u64,
+    /// A batch goes out as soon as it has this many events (0: only the window or a flush ends
+    /// it). With 2 and a long window, every pair of events is swapped, whatever the timing.
+    pub out_of_order_batch: u32,
     /// Webhooks are never delivered (events are still recorded).
     pub drop_webhooks: bool,
     /// The next N events are not delivered (each gets a `dropped` delivery record); counts down.

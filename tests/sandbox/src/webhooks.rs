@@ -52,12 +52,13 @@ pub fn client() -> reqwest::Client {
 pub async fn dispatch(app: SharedApp, mut rx: mpsc::UnboundedReceiver<Outgoing>) {
     let client = client();
     while let Some(first) = rx.recv().await {
-        let (hold, out_of_order, window) = {
+        let (hold, out_of_order, window, batch_size) = {
             let rt = app.runtime();
             (
                 rt.faults.hold_webhooks,
                 rt.faults.out_of_order,
                 Duration::from_millis(rt.faults.out_of_order_window_ms),
+                rt.faults.out_of_order_batch as usize,
             )
         };
         if hold {
@@ -71,14 +72,22 @@ pub async fn dispatch(app: SharedApp, mut rx: mpsc::UnboundedReceiver<Outgoing>)
         let mut batch = vec![first];
         let deadline = tokio::time::sleep(window);
         tokio::pin!(deadline);
-        loop {
+        while batch_size == 0 || batch.len() < batch_size {
+            // Register for a flush before looking at the knob, so turning `out_of_order` off
+            // (which notifies after changing it) always ends the batch, whatever the timing.
+            let flushed = app.flush.notified();
+            tokio::pin!(flushed);
+            flushed.as_mut().enable();
+            if !app.runtime().faults.out_of_order {
+                break;
+            }
             tokio::select! {
                 next = rx.recv() => match next {
                     Some(e) => batch.push(e),
                     None => break,
                 },
                 _ = &mut deadline => break,
-                _ = app.flush.notified() => break,
+                _ = &mut flushed => break,
             }
         }
         tracing::info!(

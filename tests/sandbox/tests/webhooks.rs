@@ -307,15 +307,23 @@ async fn held_events_are_released_in_reverse_or_in_a_chosen_order() {
 async fn the_out_of_order_knob_reverses_a_batch() {
     let receiver = Receiver::start(vec![]).await;
     let h = with_receiver(&receiver).await;
-    h.faults(json!({ "out_of_order": true, "out_of_order_window_ms": 3000 }))
-        .await;
+    // Pairs, with a window far longer than the test: the order cannot depend on timing.
+    h.faults(
+        json!({ "out_of_order": true, "out_of_order_batch": 2, "out_of_order_window_ms": 600000 }),
+    )
+    .await;
     let o = h.onboard(PARTNER_KEY, "Reverse").await;
     h.ethoca_enrolment(PARTNER_KEY, &o.merchant_id, true).await;
-    // Flush instead of waiting for the window (if the flush comes too early, the window ends it).
-    h.admin(Method::POST, "/_sandbox/webhooks/flush", None)
-        .await;
     let got = receiver.wait_for(2).await;
     assert_eq!(types(&got), vec!["enrolment.updated", "enrolment.created"]);
+
+    // A lone event waits for the window or a flush; turning the knob off flushes it too.
+    h.ethoca_enrolment(PARTNER_KEY, &o.merchant_id, false).await;
+    h.admin(Method::POST, "/_sandbox/webhooks/flush", None)
+        .await;
+    h.faults(json!({ "out_of_order": false })).await;
+    let got = receiver.wait_for(3).await;
+    assert_eq!(got[2].json["type"], "enrolment.created");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

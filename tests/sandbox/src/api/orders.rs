@@ -89,7 +89,7 @@ fn schema_errors(obj: &Map<String, Value>, path: &str, errors: &mut Vec<FieldErr
         if value.is_null() {
             continue;
         }
-        if INTEGER_FIELDS.contains(&key.as_str()) && !value.as_i64().is_some_and(|v| v >= 0) {
+        if INTEGER_FIELDS.contains(&key.as_str()) && value.as_i64().is_none_or(|v| v < 0) {
             errors.push(FieldError::invalid_type(at, "a non-negative integer"));
         } else if CURRENCY_FIELDS.contains(&key.as_str())
             && !value.as_str().is_some_and(looks_like_currency)
