@@ -10,7 +10,7 @@ use shared::adapters::dynamo::enrolments::DynamoEnrolmentStore;
 use shared::adapters::dynamo::operators::DynamoOperatorKeys;
 use shared::adapters::dynamo::orders::DynamoOrderOutbox;
 use shared::adapters::dynamo::table::{DynamoCounters, Table};
-use shared::adapters::partner_http::PartnerHttp;
+use shared::client::{ChargebackStop, ClientConfig};
 use shared::clock::SystemClock;
 use shared::config::{self, StackMode, TableNames};
 use shared::domain::onboarding::refuse_key_of_other_mode;
@@ -35,7 +35,8 @@ pub async fn from_env() -> anyhow::Result<AppState> {
     let client = aws_sdk_dynamodb::Client::new(&aws);
     let counters = Arc::new(DynamoCounters::default());
     let table = |name: String| Table::new(client.clone(), name, counters.clone());
-    let http = Arc::new(PartnerHttp::new(base_url, key));
+    // One typed client for every ChargebackStop call (alerts, enrolments, onboarding).
+    let http = Arc::new(ChargebackStop::new(ClientConfig::new(base_url, key))?);
     let outbox: Arc<dyn OrderOutbox> = Arc::new(DynamoOrderOutbox::new(table(tables.orders())));
     Ok(AppState {
         mode,

@@ -6,4 +6,3 @@ pub mod memory;
 pub mod notify;
 #[cfg(test)]
 pub mod memory_orders;
-pub mod partner_http;
