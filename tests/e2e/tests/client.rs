@@ -659,3 +659,189 @@ async fn onboarding_port_finds_what_it_created() {
     assert_eq!(failure.status, Some(422), "{failure:?}");
     assert!(failure.code.is_some(), "{failure:?}");
 }
+
+/// Every other endpoint once, decoded into the typed models: organisations, memberships,
+/// merchants, integrations, enrolments (list, get), RDR enrolment, rulesets (create, get,
+/// PATCH, PATCH one rule).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_other_endpoint_decodes_into_the_models() {
+    use shared::client::ListQuery;
+    use shared::models::{
+        AmountOperator, CreateMembership, CreateRuleset, DescriptorCriterion, JoinOperator,
+        MembershipRole, OrganisationMode, PatchRule, PatchRuleset, Rule, RuleParameters, RuleType,
+        RulesetOutcome,
+    };
+    let env = Env::start().await;
+    let api = &env.api;
+
+    let orgs = api
+        .list_organisations(&ListQuery::page(10, 0))
+        .await
+        .unwrap();
+    assert!(orgs
+        .items
+        .iter()
+        .any(|o| o.id == env.org_id && o.mode == OrganisationMode::Test));
+    assert_eq!(
+        api.get_organisation(&env.org_id).await.unwrap().id,
+        env.org_id
+    );
+
+    let membership = api
+        .create_membership(&CreateMembership {
+            organisation_id: env.org_id.clone(),
+            first_name: "Casey".into(),
+            last_name: "Jordan".into(),
+            email: "casey.jordan@example.com".into(),
+            role: MembershipRole::Admin,
+            is_alert_action_required_email_enabled: Some(true),
+            is_alert_resolved_email_enabled: Some(false),
+            is_alert_dismissed_email_enabled: None,
+            is_evidence_requested_email_enabled: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(membership.role, MembershipRole::Admin);
+    let members = api
+        .list_memberships(&ListQuery::default().for_organisation(&env.org_id))
+        .await
+        .unwrap();
+    assert!(members.items.iter().any(|m| m.id == membership.id));
+
+    let merchants = api
+        .list_merchants(&ListQuery::default().for_organisation(&env.org_id))
+        .await
+        .unwrap();
+    assert_eq!(merchants.items.len(), 1);
+    assert_eq!(
+        api.get_merchant(&env.merchant_id)
+            .await
+            .unwrap()
+            .external_id
+            .as_deref(),
+        Some("mid_client_1")
+    );
+    let integrations = api
+        .list_integrations(&ListQuery::default().for_organisation(&env.org_id))
+        .await
+        .unwrap();
+    assert_eq!(integrations.items[0].id, env.integration_id);
+    assert_eq!(
+        api.get_integration(&env.integration_id)
+            .await
+            .unwrap()
+            .merchant_ids,
+        [env.merchant_id.clone()]
+    );
+
+    let rdr = api
+        .create_enrolment(&CreateEnrolment::rdr_bin_caid(
+            vec![env.merchant_id.clone()],
+            "411111",
+            "CAID123",
+        ))
+        .await
+        .unwrap();
+    let enrolments = api
+        .list_enrolments(&ListQuery::default().for_organisation(&env.org_id))
+        .await
+        .unwrap();
+    assert_eq!(enrolments.items.len(), 2);
+    assert_eq!(
+        api.get_enrolment(&env.enrolment_id).await.unwrap().status,
+        EnrolmentStatus::Enabled
+    );
+
+    let ruleset = api
+        .create_rdr_ruleset(&CreateRuleset {
+            organisation_id: env.org_id.clone(),
+            enrolment_ids: vec![rdr.id.clone()],
+            outcome: RulesetOutcome::AcceptDispute,
+            join_operator: JoinOperator::Or,
+            is_enabled: None,
+            rules: vec![
+                Rule::amount(AmountOperator::GreaterThan, "USD", 10000),
+                Rule::descriptor(vec![DescriptorCriterion {
+                    value: "CLIENTCO HV".into(),
+                    match_type: MatchType::StartsWith,
+                }]),
+            ],
+        })
+        .await
+        .unwrap();
+    assert_eq!(ruleset.rules.len(), 2);
+    let patched = api
+        .update_ruleset(
+            &ruleset.id,
+            &PatchRuleset {
+                outcome: Some(RulesetOutcome::Refund),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(patched.outcome, RulesetOutcome::Refund);
+    let amount_rule = ruleset
+        .rules
+        .iter()
+        .find(|r| r.rule_type == RuleType::Amount)
+        .unwrap();
+    let rule = api
+        .update_rule(
+            &ruleset.id,
+            amount_rule.id.as_deref().unwrap(),
+            &PatchRule {
+                rule_type: None,
+                parameters: Some(RuleParameters {
+                    operator: Some(AmountOperator::GreaterThan),
+                    currency_code: Some("USD".into()),
+                    amount_in_cents: Some(25000),
+                    ..Default::default()
+                }),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(rule.parameters.amount_in_cents, Some(25000));
+    let fetched = api.get_ruleset(&ruleset.id).await.unwrap();
+    assert!(fetched
+        .rules
+        .iter()
+        .any(|r| r.parameters.amount_in_cents == Some(25000)));
+    assert!(api
+        .list_rulesets(&ListQuery::default().for_organisation(&env.org_id))
+        .await
+        .unwrap()
+        .items
+        .iter()
+        .any(|r| r.id == ruleset.id));
+
+    // The RDR limits are checked before sending.
+    let err = api
+        .create_rdr_ruleset(&CreateRuleset {
+            organisation_id: env.org_id.clone(),
+            enrolment_ids: vec![rdr.id.clone()],
+            outcome: RulesetOutcome::Cancel,
+            join_operator: JoinOperator::Or,
+            is_enabled: None,
+            rules: vec![Rule::amount(AmountOperator::GreaterThan, "EUR", 1)],
+        })
+        .await
+        .unwrap_err();
+    match err {
+        ApiError::Invalid { errors, .. } => {
+            assert!(
+                errors.has("outcome", shared::validation::INVALID_VALUE),
+                "{errors}"
+            );
+            assert!(
+                errors.has(
+                    "rules[0].parameters.currency_code",
+                    shared::validation::INVALID_CURRENCY
+                ),
+                "{errors}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
