@@ -173,7 +173,11 @@ async fn the_binary_honours_its_flags_and_saves_state_on_sigterm() {
 
     // SIGTERM: a clean stop that leaves the state file behind.
     let pid = child.0.id().to_string();
-    let killed = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    // The shell's own `kill` (a fresh machine may lack /bin/kill).
+    let killed = Command::new("sh")
+        .args(["-c", &format!("kill -TERM {pid}")])
+        .status()
+        .unwrap();
     assert!(killed.success());
     let exit = tokio::task::spawn_blocking(move || child.0.wait().map(|s| (s, child)))
         .await
