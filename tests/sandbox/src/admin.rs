@@ -364,7 +364,9 @@ async fn events(State(app): State<SharedApp>) -> Json<Value> {
     Json(json!(app.store().events))
 }
 
-/// Move an alert's deadline or received time for sweep scenarios. No webhook goes out.
+/// Move an alert's deadline or received time, or set its status (e.g. what the network did after
+/// a missed deadline). No webhook goes out unless `"notify": true`, which sends `alert.updated`
+/// with the previous values.
 async fn patch_alert(
     State(app): State<SharedApp>,
     Path(id): Path<String>,
@@ -372,10 +374,12 @@ async fn patch_alert(
 ) -> ApiResult<Json<Value>> {
     let obj = parse_object(&body)?;
     let mut store = app.store();
-    let alert = store
+    let before = store
         .alerts
-        .get_mut(&id)
+        .get(&id)
+        .cloned()
         .ok_or_else(|| ApiError::not_found("Alert"))?;
+    let mut alert = before.clone();
     let mut errors = Vec::new();
     if let Some(v) = obj.get("action_required_deadline") {
         match v {
@@ -397,13 +401,47 @@ async fn patch_alert(
             None => errors.push(FieldError::invalid_type("alert_received_at", "a datetime")),
         }
     }
+    let mut c = Checker::new();
+    if let Some(status) = c.optional_enum(&obj, "status", crate::api::alerts::ALERT_STATUSES) {
+        alert.status = status;
+    }
+    let notify = c.optional_bool(&obj, "notify").unwrap_or(false);
+    errors.extend(c.errors);
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
-    let alert = json!(alert);
+    let object = json!(alert);
+    if notify {
+        alert.updated_at = chrono::Utc::now();
+        let after = json!(alert);
+        let old = json!(before);
+        let mut previous = serde_json::Map::new();
+        for field in [
+            "status",
+            "action_required_deadline",
+            "alert_received_at",
+            "updated_at",
+        ] {
+            if after[field] != old[field] {
+                previous.insert(field.into(), old[field].clone());
+            }
+        }
+        store.alerts.insert(id, alert);
+        app.emit(
+            &mut store,
+            "alert.updated",
+            "v1",
+            after.clone(),
+            Value::Object(previous),
+        );
+        drop(store);
+        app.changed();
+        return Ok(Json(after));
+    }
+    store.alerts.insert(id, alert);
     drop(store);
     app.changed();
-    Ok(Json(alert))
+    Ok(Json(object))
 }
 
 /// Every API request received (oldest first), with method, path, query, route template, body,

@@ -566,3 +566,78 @@ async fn during_a_rotation_each_secret_signs_one_v1_entry() {
         .await;
     assert_eq!(bad.status, 422);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deadline_scenarios_get_their_deadline_in_the_webhooks() {
+    let receiver = Receiver::start(vec![]).await;
+    let h = with_receiver(&receiver).await;
+    let o = h.onboard(PARTNER_KEY, "Deadline").await;
+    let e = h.ethoca_enrolment(PARTNER_KEY, &o.merchant_id, true).await;
+    let alert = h
+        .simulate_alert(
+            PARTNER_KEY,
+            &o.org_id,
+            &e,
+            json!({ "action_required_deadline": "2030-01-01T00:00:00Z" }),
+        )
+        .await
+        .body;
+    assert_eq!(
+        alert["action_required_deadline"],
+        "2030-01-01T00:00:00.000Z"
+    );
+    let got = receiver.wait_for(3).await;
+    assert_eq!(got[2].json["type"], "alert.created");
+    assert_eq!(
+        got[2].json["data"]["object"]["action_required_deadline"],
+        "2030-01-01T00:00:00.000Z"
+    );
+    let bad = h
+        .simulate_alert(
+            PARTNER_KEY,
+            &o.org_id,
+            &e,
+            json!({ "action_required_deadline": "soon" }),
+        )
+        .await;
+    assert_eq!(bad.status, 422);
+
+    // The admin API can move it (silently, or with an alert.updated) and set a status.
+    let id = alert["id"].as_str().unwrap();
+    let silent = h
+        .admin(
+            Method::PATCH,
+            &format!("/_sandbox/alerts/{id}"),
+            Some(json!({ "action_required_deadline": "2029-01-01T00:00:00Z" })),
+        )
+        .await;
+    assert_eq!(silent.status, 200);
+    let loud = h
+        .admin(
+            Method::PATCH,
+            &format!("/_sandbox/alerts/{id}"),
+            Some(json!({ "status": "INVALID", "notify": true })),
+        )
+        .await;
+    assert_eq!(loud.body["status"], "INVALID");
+    let got = receiver.wait_for(4).await;
+    assert_eq!(got.len(), 4, "the silent change sent nothing");
+    assert_eq!(got[3].json["type"], "alert.updated");
+    assert_eq!(got[3].json["data"]["object"]["status"], "INVALID");
+    assert_eq!(
+        got[3].json["data"]["object"]["action_required_deadline"],
+        "2029-01-01T00:00:00.000Z"
+    );
+    assert_eq!(
+        got[3].json["data"]["previous_attributes"]["status"],
+        "ACTION_REQUIRED"
+    );
+    let action = h
+        .patch(
+            &format!("/v1/alerts/{id}"),
+            PARTNER_KEY,
+            json!({ "action": "REFUND" }),
+        )
+        .await;
+    assert_eq!(action.body["code"], "ALERT_NOT_ACTIONABLE");
+}

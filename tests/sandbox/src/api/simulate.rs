@@ -6,7 +6,7 @@
 use crate::api::alerts::ALERT_STATUSES;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, FieldError};
-use crate::fields::{looks_like_currency, parse_object, Checker};
+use crate::fields::{looks_like_currency, parse_datetime, parse_object, Checker};
 use crate::model::*;
 use crate::state::{SharedApp, Store};
 use axum::body::Bytes;
@@ -95,6 +95,9 @@ struct AlertRequest {
     card_bin: Option<String>,
     card_last4: Option<String>,
     merchant_id: Option<String>,
+    /// Sandbox extension: the deadline to give an ACTION_REQUIRED alert instead of now + 72 h, so
+    /// deadline scenarios get it in `alert.created` (the real simulator takes no such field).
+    deadline: Option<chrono::DateTime<Utc>>,
 }
 
 fn read_alert_request(obj: &Map<String, Value>) -> ApiResult<AlertRequest> {
@@ -122,6 +125,15 @@ fn read_alert_request(obj: &Map<String, Value>) -> ApiResult<AlertRequest> {
     let card_bin = c.optional_str(obj, "transaction_card_bin");
     let card_last4 = c.optional_str(obj, "transaction_card_last4");
     let merchant_id = c.optional_str(obj, "merchant_id");
+    let deadline =
+        c.optional_str(obj, "action_required_deadline")
+            .and_then(|v| match parse_datetime("action_required_deadline", &v) {
+                Ok(t) => Some(t),
+                Err(e) => {
+                    c.push(e);
+                    None
+                }
+            });
     c.finish()?;
     Ok(AlertRequest {
         organisation_id: organisation_id.unwrap_or_default(),
@@ -136,6 +148,7 @@ fn read_alert_request(obj: &Map<String, Value>) -> ApiResult<AlertRequest> {
         card_bin,
         card_last4,
         merchant_id,
+        deadline,
     })
 }
 
@@ -231,8 +244,10 @@ pub async fn alert(
         transaction_amount_in_cents: req.amount_in_cents,
         transaction_currency_code: req.currency_code,
         transaction_authorised_at: Some(now - Duration::days(7)),
-        action_required_deadline: (status == "ACTION_REQUIRED")
-            .then(|| now + Duration::hours(ETHOCA_ACTION_WINDOW_HOURS)),
+        action_required_deadline: (status == "ACTION_REQUIRED").then(|| {
+            req.deadline
+                .unwrap_or(now + Duration::hours(ETHOCA_ACTION_WINDOW_HOURS))
+        }),
         transaction_authorisation_code: req.authorisation_code,
         transaction_acquirer_reference_number: req.arn,
         transaction_statement_descriptor: descriptor,
