@@ -33,8 +33,7 @@ struct Stack {
     res: Resources,
     sandbox: Sandbox,
     live_partner_key: String,
-    /// Held so `cargo lambda watch` runs as long as the stack (dropping it stops it).
-    #[allow(dead_code)]
+    /// `cargo lambda watch`: runs as long as the stack (dropping it stops it).
     functions: Functions,
     /// The ops API's base URL, ending in `/`.
     api: String,
@@ -295,6 +294,33 @@ fn customer_spec(customer_id: &str, rdr: Option<Value>) -> Value {
             { "name": "Acme web shop", "external_id": format!("mid-{customer_id}-1") }
         ],
         "enrolments": enrolments,
+    })
+}
+
+/// A valid order (the shape `POST /api/orders` takes).
+fn order_json(org: &str, integration: &str, reference: &str) -> Value {
+    json!({
+        "type": "COMPLETE",
+        "organisation_id": org,
+        "integration_id": integration,
+        "reference_id": reference,
+        "order_datetime": "2026-02-17T09:59:00Z",
+        "order_number": format!("AF-{reference}"),
+        "order_subtotal_amount_in_cents": 4900,
+        "order_currency": "USD",
+        "order_total_amount_in_cents": 4900,
+        "order_status": "CLOSED_COMPLETE",
+        "transactions": [{
+            "reference_id": format!("txn-{reference}"),
+            "amount_in_cents": 4900,
+            "currency": "USD",
+            "payment_method_type": "CARD",
+            "authorisation_status": "SETTLED",
+            "payment_method_reference_id": format!("pay-{reference}"),
+            "authorised_at": "2026-02-17T09:59:05Z",
+            "payment_method_card_brand": "VISA",
+            "payment_method_card_last_4": "4242"
+        }]
     })
 }
 
@@ -649,31 +675,7 @@ async fn enrolments_orders_and_upload_status() {
     assert_eq!(status, StatusCode::NOT_FOUND);
 
     // Order intake is all or nothing: one bad order and nothing is stored.
-    let order = |reference: &str| {
-        json!({
-            "type": "COMPLETE",
-            "organisation_id": org,
-            "integration_id": integration,
-            "reference_id": reference,
-            "order_datetime": "2026-02-17T09:59:00Z",
-            "order_number": format!("AF-{reference}"),
-            "order_subtotal_amount_in_cents": 4900,
-            "order_currency": "USD",
-            "order_total_amount_in_cents": 4900,
-            "order_status": "CLOSED_COMPLETE",
-            "transactions": [{
-                "reference_id": format!("txn-{reference}"),
-                "amount_in_cents": 4900,
-                "currency": "USD",
-                "payment_method_type": "CARD",
-                "authorisation_status": "SETTLED",
-                "payment_method_reference_id": format!("pay-{reference}"),
-                "authorised_at": "2026-02-17T09:59:05Z",
-                "payment_method_card_brand": "VISA",
-                "payment_method_card_last_4": "4242"
-            }]
-        })
-    };
+    let order = |reference: &str| order_json(&org, &integration, reference);
     let mut bad = order("ord-2");
     bad["order_total_amount_in_cents"] = json!("lots");
     let (status, err) = stack.post("api/orders", json!([order("ord-1"), bad])).await;
@@ -938,6 +940,9 @@ async fn serve_stack_for_the_browser_test() {
         alerts.push((deadline_hours, id));
     }
     alerts.sort();
+    if let Err(e) = seed_failed_upload(&stack, &org).await {
+        eprintln!("no failed upload seeded (the page test does not need one): {e:#}");
+    }
     let info = json!({
         "page_url": stack.api,
         "operator_key": stack.operator_key,
@@ -954,4 +959,23 @@ async fn serve_stack_for_the_browser_test() {
     })
     .await
     .ok();
+}
+
+/// A recent upload failure for the page: an order ChargebackStop refuses (an integration it
+/// does not know), sent by the real `order-upload` function.
+async fn seed_failed_upload(stack: &Stack, org: &str) -> anyhow::Result<()> {
+    let (status, body) = stack
+        .post(
+            "api/orders",
+            order_json(org, "int_retired_2019", "ORD-2026-0042"),
+        )
+        .await;
+    anyhow::ensure!(status == StatusCode::ACCEPTED, "intake: {status} {body}");
+    let scheduled = json!({
+        "version": "0", "id": "browser-seed", "detail-type": "Scheduled Event",
+        "source": "aws.events", "account": "000000000000", "time": iso(SystemClock.now()),
+        "region": devstack::moto::REGION, "resources": [], "detail": {}
+    });
+    stack.functions.invoke("order-upload", scheduled).await?;
+    Ok(())
 }
