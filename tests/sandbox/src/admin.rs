@@ -36,6 +36,10 @@ pub fn router() -> Router<SharedApp> {
         .route("/_sandbox/events", get(events))
         .route("/_sandbox/events/{event_id}/redeliver", post(redeliver))
         .route("/_sandbox/alerts/{alert_id}", patch(patch_alert))
+        .route(
+            "/_sandbox/enrolments/{enrolment_id}",
+            patch(patch_enrolment),
+        )
         .route("/_sandbox/alerts/{alert_id}/actions", get(alert_actions))
         .route("/_sandbox/actions", get(all_alert_actions))
         .route("/_sandbox/requests", get(requests).delete(clear_requests))
@@ -439,6 +443,63 @@ async fn patch_alert(
         return Ok(Json(after));
     }
     store.alerts.insert(id, alert);
+    drop(store);
+    app.changed();
+    Ok(Json(object))
+}
+
+/// Move an enrolment to any documented status (IN_PROGRESS, ACTION_REQUIRED with a `note`,
+/// FAILED, PAUSED, ...), as ChargebackStop's staff or the provider would, in TEST or LIVE.
+/// Sends `enrolment.updated` unless `"notify": false`. Ethoca descriptors follow the status.
+async fn patch_enrolment(
+    State(app): State<SharedApp>,
+    Path(id): Path<String>,
+    body: Bytes,
+) -> ApiResult<Json<Value>> {
+    let obj = parse_object(&body)?;
+    let mut c = Checker::new();
+    let status = c.optional_enum(&obj, "status", crate::api::enrolments::ENROLMENT_STATUSES);
+    let note_given = obj.contains_key("note");
+    let note = c.optional_str(&obj, "note");
+    let notify = c.optional_bool(&obj, "notify").unwrap_or(true);
+    c.finish()?;
+    let mut store = app.store();
+    let before = store
+        .enrolments
+        .get(&id)
+        .cloned()
+        .ok_or_else(|| ApiError::not_found("Enrolment"))?;
+    let mut enrolment = before.clone();
+    let mut previous = serde_json::Map::new();
+    if let Some(status) = status.filter(|s| s != &before.status) {
+        previous.insert("status".into(), json!(before.status));
+        if let Some(ethoca) = &mut enrolment.ethoca_alert {
+            for d in &mut ethoca.descriptors {
+                d.status = status.clone();
+            }
+        }
+        enrolment.status = status;
+    }
+    if note_given && note != before.note {
+        previous.insert("note".into(), json!(before.note));
+        enrolment.note = note;
+    }
+    if previous.is_empty() {
+        return Ok(Json(json!(before)));
+    }
+    previous.insert("updated_at".into(), json!(ts::format(&before.updated_at)));
+    enrolment.updated_at = chrono::Utc::now();
+    store.enrolments.insert(id, enrolment.clone());
+    let object = json!(enrolment);
+    if notify {
+        app.emit(
+            &mut store,
+            "enrolment.updated",
+            "v2",
+            object.clone(),
+            Value::Object(previous),
+        );
+    }
     drop(store);
     app.changed();
     Ok(Json(object))

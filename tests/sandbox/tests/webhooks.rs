@@ -641,3 +641,72 @@ async fn deadline_scenarios_get_their_deadline_in_the_webhooks() {
         .await;
     assert_eq!(action.body["code"], "ALERT_NOT_ACTIONABLE");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_admin_api_moves_an_enrolment_through_any_status_with_a_note() {
+    let receiver = Receiver::start(vec![]).await;
+    let h = with_receiver(&receiver).await;
+    let live = h.onboard(LIVE_PARTNER_KEY, "Live").await;
+    let r = h
+        .post(
+            "/v2/enrolments/",
+            LIVE_PARTNER_KEY,
+            json!({ "merchant_ids": [live.merchant_id], "type": "ETHOCA_ALERT",
+                    "ethoca_alert": { "descriptors": [{ "descriptor": "LIVE", "match_type": "EXACT_MATCH" }] } }),
+        )
+        .await;
+    let id = r.body["id"].as_str().unwrap().to_string();
+    let path = format!("/_sandbox/enrolments/{id}");
+    let moved = h
+        .admin(
+            Method::PATCH,
+            &path,
+            Some(json!({ "status": "ACTION_REQUIRED", "note": "Descriptor does not match statements" })),
+        )
+        .await;
+    assert_eq!(moved.status, 200, "{:?}", moved.body);
+    assert_eq!(moved.body["status"], "ACTION_REQUIRED");
+    assert_eq!(
+        moved.body["ethoca_alert"]["descriptors"][0]["status"],
+        "ACTION_REQUIRED"
+    );
+    let got = receiver.wait_for(2).await;
+    assert_eq!(got[1].json["type"], "enrolment.updated");
+    assert_eq!(got[1].json["api_version"], "v2");
+    assert_eq!(
+        got[1].json["data"]["object"]["note"],
+        "Descriptor does not match statements"
+    );
+    assert_eq!(
+        got[1].json["data"]["previous_attributes"]["status"],
+        "PENDING"
+    );
+    assert_eq!(
+        got[1].json["data"]["previous_attributes"]["note"],
+        json!(null)
+    );
+    let api = h
+        .get(&format!("/v2/enrolments/{id}"), LIVE_PARTNER_KEY)
+        .await;
+    assert_eq!(api.body["status"], "ACTION_REQUIRED");
+    let bad = h
+        .admin(Method::PATCH, &path, Some(json!({ "status": "LIVE" })))
+        .await;
+    assert_eq!(bad.status, 422);
+    // Silently, when asked.
+    h.admin(
+        Method::PATCH,
+        &path,
+        Some(json!({ "status": "ENABLED", "notify": false })),
+    )
+    .await;
+    h.admin(Method::PATCH, &path, Some(json!({ "status": "PAUSED" })))
+        .await;
+    let got = receiver.wait_for(3).await;
+    assert_eq!(got.len(), 3);
+    assert_eq!(got[2].json["data"]["object"]["status"], "PAUSED");
+    assert_eq!(
+        got[2].json["data"]["previous_attributes"]["status"],
+        "ENABLED"
+    );
+}
