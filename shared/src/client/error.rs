@@ -46,11 +46,13 @@ pub enum ApiError {
         call: Call,
         retry_after: Option<Duration>,
     },
+    /// 5xx; `retry_after` when a 503 said how long to wait.
     #[error("{call}: server error ({status}): {detail}")]
     Server {
         call: Call,
         status: u16,
         detail: String,
+        retry_after: Option<Duration>,
     },
     /// Any other status (400, 405, 409...).
     #[error("{call}: unexpected status {status}: {detail}")]
@@ -110,10 +112,12 @@ impl ApiError {
         }
     }
 
-    /// How long the API asked us to wait (429 with `Retry-After`).
+    /// How long the API asked us to wait (`Retry-After` on a 429 or a 5xx).
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            Self::RateLimited { retry_after, .. } => *retry_after,
+            Self::RateLimited { retry_after, .. } | Self::Server { retry_after, .. } => {
+                *retry_after
+            }
             _ => None,
         }
     }
@@ -190,7 +194,8 @@ mod tests {
         assert!(ApiError::Server {
             call: call(),
             status: 503,
-            detail: String::new()
+            detail: String::new(),
+            retry_after: None,
         }
         .is_retryable());
         assert!(ApiError::Timeout { call: call() }.is_retryable());

@@ -408,10 +408,12 @@ fn redact(error: ApiError, key: &Secret) -> ApiError {
             call,
             status,
             detail,
+            retry_after,
         } => ApiError::Server {
             call,
             status,
             detail: scrub(detail),
+            retry_after,
         },
         ApiError::UnexpectedStatus {
             call,
@@ -465,6 +467,7 @@ fn status_error(
             call,
             status: s,
             detail,
+            retry_after,
         },
         s => ApiError::UnexpectedStatus {
             call,

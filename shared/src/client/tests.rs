@@ -95,6 +95,7 @@ fn server_error() -> ApiError {
         call: get_call(),
         status: 503,
         detail: String::new(),
+        retry_after: None,
     }
 }
 
@@ -251,6 +252,10 @@ fn statuses_map_to_typed_errors_with_the_bodys_detail() {
     assert!(mapped(404, r#"{"detail": "Not found."}"#, None).is_not_found());
     let e = mapped(429, "", Some(Duration::from_secs(2)));
     assert_eq!(e.retry_after(), Some(Duration::from_secs(2)));
+    // A 503 may say when to come back too.
+    let e = mapped(503, "{}", Some(Duration::from_secs(4)));
+    assert!(e.is_retryable());
+    assert_eq!(e.retry_after(), Some(Duration::from_secs(4)));
     assert!(
         matches!(mapped(502, "<html>bad gateway</html>", None), ApiError::Server { status: 502, ref detail, .. } if detail.contains("bad gateway"))
     );
