@@ -365,3 +365,35 @@ async fn unknown_routes_are_404_in_the_error_shape() {
     assert_eq!(r.status, 404);
     assert_eq!(r.body["code"], "NOT_FOUND");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_latency_knob_delays_api_requests_only() {
+    let h = start().await;
+    h.faults(json!({ "latency_ms": 300 })).await;
+    let started = std::time::Instant::now();
+    assert_eq!(h.get("/v1/alerts", PARTNER_KEY).await.status, 200);
+    // A lower bound only: the knob waits at least this long.
+    assert!(started.elapsed() >= std::time::Duration::from_millis(300));
+    h.faults(json!({ "latency_ms": 0 })).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_body_that_is_not_json_is_422_on_body() {
+    let h = start().await;
+    let r = h
+        .http
+        .post(format!("{}/v1/organisations/", h.base))
+        .bearer_auth(PARTNER_KEY)
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["code"], "INVALID_BODY");
+    assert_eq!(body["errors"][0]["field"], "body");
+    // The request log keeps a body that is not JSON as a string.
+    let log = h.admin(Method::GET, "/_sandbox/requests", None).await.body;
+    assert_eq!(log[0]["body"], "{not json");
+}
