@@ -244,13 +244,12 @@ impl Stack {
     /// Onboards a TEST customer through the ops API (`POST /api/onboarding`): organisation,
     /// merchant, integration, an Ethoca and a Verifi RDR enrolment, both simulated ENABLED.
     pub async fn onboard(&self, customer_id: &str) -> anyhow::Result<Customer> {
-        let (status, record) = self
-            .ops(
-                Method::POST,
-                "api/onboarding",
-                Some(customer_spec(customer_id)),
-            )
-            .await?;
+        self.onboard_spec(customer_spec(customer_id)).await
+    }
+
+    /// Onboards the customer `spec` describes (e.g. [`customer_spec`] with a `decision_policy`).
+    pub async fn onboard_spec(&self, spec: Value) -> anyhow::Result<Customer> {
+        let (status, record) = self.ops(Method::POST, "api/onboarding", Some(spec)).await?;
         anyhow::ensure!(status.is_success(), "onboarding: {status} {record}");
         Customer::from_record(&record)
     }
