@@ -179,7 +179,19 @@ impl Functions {
         Ok(())
     }
 
+    /// `cargo lambda watch` on a free port; another port if the first is taken in between.
     async fn start_watch(env: Vec<(String, String)>, only_apis: bool) -> anyhow::Result<Self> {
+        let mut last = None;
+        for _ in 0..3 {
+            match Self::start_watch_once(env.clone(), only_apis).await {
+                Ok(functions) => return Ok(functions),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.expect("tried at least once"))
+    }
+
+    async fn start_watch_once(env: Vec<(String, String)>, only_apis: bool) -> anyhow::Result<Self> {
         let port = wait::free_port();
         let mut cmd = Command::new(paths::tool("cargo-lambda"));
         cmd.args(["lambda", "watch", "--ignore-changes", "--quiet"]);

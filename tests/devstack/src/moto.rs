@@ -16,7 +16,19 @@ pub struct Moto {
 }
 
 impl Moto {
+    /// Starts moto on a free port; tries another port if the first is taken in between.
     pub async fn start() -> anyhow::Result<Self> {
+        let mut last = None;
+        for _ in 0..3 {
+            match Self::start_once().await {
+                Ok(moto) => return Ok(moto),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.expect("tried at least once"))
+    }
+
+    async fn start_once() -> anyhow::Result<Self> {
         let port = wait::free_port();
         let mut cmd = Command::new(paths::tool("moto_server"));
         cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()]);

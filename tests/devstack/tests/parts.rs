@@ -98,8 +98,10 @@ async fn bridge_deletes_successes_retries_failures_and_dead_letters_them() {
     )
     .await
     .unwrap();
-    let functions = Functions::start_prebuilt(moto.env()).await.unwrap();
-    // Start the binary before the first receive (see the crash test below).
+    let functions = Functions::start_binaries(moto.env(), &["bridge-probe"])
+        .await
+        .unwrap();
+    // The function answers before the first receive.
     functions
         .invoke("bridge-probe", serde_json::json!({ "Records": [] }))
         .await
@@ -150,9 +152,10 @@ async fn bridge_keeps_the_whole_batch_when_the_invocation_fails() {
     )
     .await
     .unwrap();
-    let functions = Functions::start_prebuilt(moto.env()).await.unwrap();
-    // The first invoke starts the binary through `cargo run`, which can wait minutes on the
-    // shared target dir's lock: start it with an empty batch before any message is received.
+    let functions = Functions::start_binaries(moto.env(), &["bridge-probe"])
+        .await
+        .unwrap();
+    // The function answers before the first receive.
     functions
         .invoke("bridge-probe", serde_json::json!({ "Records": [] }))
         .await
