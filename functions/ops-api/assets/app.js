@@ -82,6 +82,7 @@ function td(text, cls) {
   const cell = document.createElement("td");
   cell.textContent = text === null || text === undefined || text === "" ? "—" : String(text);
   if (cls) cell.className = cls;
+  if (cls && cls.includes("mono")) cell.title = cell.textContent;
   return cell;
 }
 
