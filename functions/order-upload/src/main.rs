@@ -64,8 +64,20 @@ async fn handle(
     let started = std::time::Instant::now();
     // Time left in this invocation, less a margin to record outcomes and give leases back.
     let deadline_ms = event.context.deadline as i64;
-    let left_ms = (deadline_ms - chrono::Utc::now().timestamp_millis()).max(0) as u64;
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    // Lambda sends the deadline in epoch milliseconds; `cargo lambda watch` sends the timeout
+    // itself (600000). Anything before 2001 can only be such a duration.
+    let left_ms = if deadline_ms < 978_307_200_000 {
+        deadline_ms.max(0) as u64
+    } else {
+        (deadline_ms - now_ms).max(0) as u64
+    };
     let budget = Duration::from_millis(left_ms).saturating_sub(wiring.config.stop_margin);
+    tracing::info!(
+        deadline_ms,
+        budget_ms = budget.as_millis() as u64,
+        "order upload run starting"
+    );
     let run = OrderUpload {
         outbox: wiring.outbox.clone(),
         api: wiring.api.clone(),
