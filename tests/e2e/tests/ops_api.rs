@@ -422,6 +422,25 @@ async fn every_endpoint_but_health_needs_an_operator_key_and_the_openapi_is_serv
         assert!(doc["paths"].get(path).is_some(), "{path} not documented");
     }
 
+    // Every documented path and method is one the function serves (none is "no such route").
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for method in item.as_object().unwrap().keys() {
+            if !["get", "post", "put", "patch", "delete"].contains(&method.as_str()) {
+                continue; // e.g. a path-level "parameters"
+            }
+            let method: reqwest::Method = method.to_uppercase().parse().unwrap();
+            let concrete = path.replace('{', "x").replace('}', "");
+            let body = (method == reqwest::Method::POST).then(|| json!({}));
+            let (_, answer) = stack
+                .call(method.clone(), &concrete, Some(&stack.operator_key), body)
+                .await;
+            assert_ne!(
+                answer["error"]["code"], "no_such_route",
+                "{method} {path} is documented but not served"
+            );
+        }
+    }
+
     // The page shell holds no data and loads without a key; its data calls need one.
     let page = stack.http.get(stack.url("")).send().await.unwrap();
     assert_eq!(page.status(), StatusCode::OK);
