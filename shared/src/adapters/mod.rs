@@ -4,5 +4,4 @@ pub mod aws;
 pub mod dynamo;
 pub mod memory;
 pub mod notify;
-#[cfg(test)]
 pub mod memory_orders;

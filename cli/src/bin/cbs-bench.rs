@@ -1,0 +1,317 @@
+//! `cbs-bench`: the scheduled jobs' figures, over real local parts it starts itself.
+//!
+//! `cbs-bench orders [--orders 15000] [--window-secs 60]`: orders uploaded per minute against
+//! the sandbox enforcing 100 requests per window, as a fraction of the ceiling (requests per
+//! minute x 100 orders per request). The outbox is in memory here so the figure is the rate
+//! limiter's, not the local DynamoDB emulator's (moto serves about 80 writes a second).
+//!
+//! `cbs-bench sweep [--stored 100000] [--due 100]`: one deadline sweep run over a moto alerts
+//! table holding `--stored` alerts of which `--due` are inside the warning horizon, then the
+//! same with 1,000 stored: run time, items the index query returned, DynamoDB requests.
+//!
+//! Needs `cargo build -p cbs-sandbox` and the venv of bin/setup (moto).
+
+use clap::{Parser, Subcommand};
+use devstack::{resources, Moto, Sandbox, SandboxOptions};
+use serde_json::{json, Value};
+use shared::adapters::dynamo::alerts::DynamoAlertStore;
+use shared::adapters::dynamo::table::{DynamoCounters, Table};
+use shared::adapters::memory_orders::MemoryOutbox;
+use shared::adapters::notify::LogNotifier;
+use shared::client::{ChargebackStop, ClientConfig, RetryPolicy};
+use shared::clock::SystemClock;
+use shared::config::TableNames;
+use shared::domain::alert_policy::{AlertPolicy, FixedPolicy};
+use shared::domain::alert_record::{merge_fetched, Merge};
+use shared::domain::deadline_sweep::{DeadlineSweep, SweepConfig, Threshold};
+use shared::domain::order_intake::intake_orders;
+use shared::domain::order_upload::{OrderUpload, UploadConfig};
+use shared::domain::rate_limit::{OrgRateLimiter, PoolScope, RateLimit};
+use shared::models::alert::{Alert, AlertAction};
+use shared::ports::event_log::iso;
+use shared::secret::Secret;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+#[derive(Parser)]
+#[command(
+    name = "cbs-bench",
+    about = "Figures for the order upload and the deadline sweep"
+)]
+struct Cli {
+    #[command(subcommand)]
+    bench: Bench,
+}
+
+#[derive(Subcommand)]
+enum Bench {
+    Orders {
+        #[arg(long, default_value_t = 15_000)]
+        orders: usize,
+        #[arg(long, default_value_t = 60)]
+        window_secs: u64,
+    },
+    Sweep {
+        #[arg(long, default_value_t = 100_000)]
+        stored: usize,
+        #[arg(long, default_value_t = 100)]
+        due: usize,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().bench {
+        Bench::Orders {
+            orders,
+            window_secs,
+        } => orders_bench(orders, window_secs).await,
+        Bench::Sweep { stored, due } => {
+            let moto = Moto::start().await?;
+            for n in [stored, 1_000.max(due)] {
+                sweep_bench(&moto, n, due).await?;
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn post(
+    http: &reqwest::Client,
+    sandbox: &Sandbox,
+    path: &str,
+    body: Value,
+) -> anyhow::Result<Value> {
+    let resp = http
+        .post(sandbox.url(path))
+        .bearer_auth(&sandbox.partner_key)
+        .json(&body)
+        .send()
+        .await?;
+    let status = resp.status();
+    let v: Value = resp.json().await?;
+    anyhow::ensure!(status.is_success(), "POST {path}: {status} {v}");
+    Ok(v)
+}
+
+async fn orders_bench(count: usize, window_secs: u64) -> anyhow::Result<()> {
+    let sandbox = Sandbox::start(SandboxOptions {
+        rate_limit: Some(100),
+        rate_window_secs: Some(window_secs),
+        ..Default::default()
+    })
+    .await?;
+    let http = reqwest::Client::new();
+    let org = post(
+        &http,
+        &sandbox,
+        "/v1/organisations/",
+        json!({ "name": "Bench" }),
+    )
+    .await?;
+    let org_id = org["id"].as_str().unwrap_or_default().to_string();
+    let merchant = post(&http, &sandbox, "/v1/merchants/", json!({ "organisation_id": org_id, "name": "Bench store", "type": "GENERIC", "external_id": "bench" })).await?;
+    let integration = post(&http, &sandbox, "/v1/integrations/", json!({ "organisation_id": org_id, "name": "orders", "type": "CUSTOM_ORDERS", "status": "ENABLED", "merchant_ids": [merchant["id"]] })).await?;
+    let orders: Vec<Value> = (0..count)
+        .map(|i| {
+            let r = format!("bench-{i:06}");
+            json!({
+                "type": "COMPLETE", "organisation_id": org_id, "integration_id": integration["id"],
+                "reference_id": r, "order_datetime": "2026-02-17T09:59:00Z", "order_number": format!("B-{i}"),
+                "order_subtotal_amount_in_cents": 4900, "order_currency": "USD",
+                "order_total_amount_in_cents": 4900, "order_status": "CLOSED_COMPLETE",
+                "transactions": [{ "reference_id": format!("t-{r}"), "amount_in_cents": 4900, "currency": "USD",
+                    "payment_method_type": "CARD", "authorisation_status": "SETTLED",
+                    "payment_method_reference_id": format!("p-{r}"), "authorised_at": "2026-02-17T09:59:05Z",
+                    "payment_method_card_brand": "VISA", "payment_method_card_last_4": "4242" }]
+            })
+        })
+        .collect();
+    let outbox = Arc::new(MemoryOutbox::default());
+    let intake = intake_orders(&*outbox, orders, chrono::Utc::now()).await?;
+    anyhow::ensure!(
+        intake.stored.len() == count,
+        "intake refused orders: {:?}",
+        intake.rejected.first()
+    );
+    let limit = RateLimit {
+        window: Duration::from_secs(window_secs),
+        ..RateLimit::CHARGEBACKSTOP
+    };
+    let api = ChargebackStop::new(
+        ClientConfig::new(
+            sandbox.base_url.clone(),
+            Secret::new(sandbox.partner_key.clone()),
+        )
+        .with_retry(RetryPolicy::none()),
+    )?;
+    let run = OrderUpload {
+        outbox,
+        api: Arc::new(api),
+        limiter: Arc::new(OrgRateLimiter::with_scope(limit, PoolScope::PartnerGroup)),
+        clock: Arc::new(SystemClock),
+        config: UploadConfig::default(),
+        owner: "bench".into(),
+        stop_at: tokio::time::Instant::now() + Duration::from_secs(3600),
+    };
+    let started = Instant::now();
+    let report = run.run().await?;
+    let secs = started.elapsed().as_secs_f64();
+    let per_minute = (report.created + report.duplicate) as f64 * 60.0 / secs;
+    let ceiling = 100.0 * 60.0 / window_secs as f64 * 100.0;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&json!({
+            "bench": "orders",
+            "orders": count,
+            "sandbox_limit": format!("100 requests / {window_secs}s"),
+            "client_budget": format!("{} requests / {window_secs}s (burst {})", limit.budget(), limit.burst()),
+            "seconds": (secs * 10.0).round() / 10.0,
+            "orders_per_minute": per_minute.round(),
+            "ceiling_orders_per_minute": ceiling,
+            "fraction_of_ceiling": (per_minute / ceiling * 1000.0).round() / 1000.0,
+            "requests": report.requests,
+            "rate_limited_429": report.rate_limited,
+            "created": report.created,
+            "retry_later": report.retry_later,
+        }))?
+    );
+    Ok(())
+}
+
+fn synthetic_alert(i: usize, status: &str, deadline: chrono::DateTime<chrono::Utc>) -> Alert {
+    serde_json::from_value(json!({
+        "id": format!("netalrt_bench_{i:07}"),
+        "organisation_id": "org_bench", "merchant_id": "mrch_bench", "enrolment_id": "enrl_bench",
+        "enrolment_type": "ETHOCA_ALERT", "status": status,
+        "transaction_amount_in_cents": 4900, "transaction_currency_code": "USD",
+        "action_required_deadline": deadline, "alert_received_at": deadline - chrono::Duration::hours(72),
+        "created_at": deadline - chrono::Duration::hours(72), "updated_at": deadline - chrono::Duration::hours(72),
+    }))
+    .expect("synthetic alert")
+}
+
+/// Writes `stored` alerts with BatchWriteItem (the store's own put is one conditional write per
+/// alert, far too slow for 100,000 on moto): `due` inside the 48 h horizon, half of the rest
+/// ACTION_REQUIRED with deadlines 3 to 30 days out, half RESOLVED.
+async fn seed(
+    dynamo: &aws_sdk_dynamodb::Client,
+    table: &str,
+    stored: usize,
+    due: usize,
+) -> anyhow::Result<()> {
+    use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
+    let now = chrono::Utc::now();
+    let mut requests = Vec::new();
+    for i in 0..stored {
+        let (status, deadline) = if i < due {
+            (
+                "ACTION_REQUIRED",
+                now + chrono::Duration::minutes(30 * 60 + (i % 600) as i64),
+            )
+        } else if i % 2 == 0 {
+            (
+                "ACTION_REQUIRED",
+                now + chrono::Duration::hours(72 + (i % 648) as i64),
+            )
+        } else {
+            ("RESOLVED", now - chrono::Duration::hours((i % 720) as i64))
+        };
+        let record = match merge_fetched(None, synthetic_alert(i, status, deadline), now) {
+            Merge::Updated(r) | Merge::Stale(r) => r,
+        };
+        let mut item = serde_json::to_value(&record)?;
+        if let Some(map) = item.as_object_mut() {
+            map.retain(|_, v| !v.is_null());
+            for field in ["action_required_deadline", "alert_received_at"] {
+                if let Some(at) = map
+                    .get(field)
+                    .and_then(Value::as_str)
+                    .and_then(|s| s.parse::<chrono::DateTime<chrono::Utc>>().ok())
+                {
+                    map.insert(field.into(), Value::String(iso(at)));
+                }
+            }
+        }
+        let item: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> =
+            serde_dynamo::to_item(item)?;
+        requests.push(
+            WriteRequest::builder()
+                .put_request(PutRequest::builder().set_item(Some(item)).build()?)
+                .build(),
+        );
+    }
+    let chunks: Vec<Vec<WriteRequest>> = requests.chunks(25).map(|c| c.to_vec()).collect();
+    let mut tasks = tokio::task::JoinSet::new();
+    let sem = Arc::new(tokio::sync::Semaphore::new(8));
+    for chunk in chunks {
+        let (dynamo, table, sem) = (dynamo.clone(), table.to_string(), sem.clone());
+        tasks.spawn(async move {
+            let _permit = sem.acquire_owned().await?;
+            let mut pending = Some(std::collections::HashMap::from([(table.clone(), chunk)]));
+            while let Some(items) = pending.take().filter(|m| !m.is_empty()) {
+                let out = dynamo
+                    .batch_write_item()
+                    .set_request_items(Some(items))
+                    .send()
+                    .await?;
+                pending = out.unprocessed_items;
+            }
+            anyhow::Ok(())
+        });
+    }
+    while let Some(done) = tasks.join_next().await {
+        done??;
+    }
+    Ok(())
+}
+
+async fn sweep_bench(moto: &Moto, stored: usize, due: usize) -> anyhow::Result<()> {
+    let res = resources::create(&moto.endpoint, &resources::unique_prefix("bench")).await?;
+    let dynamo = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
+    let tables = TableNames::new(res.table_prefix.clone());
+    let seeding = Instant::now();
+    seed(&dynamo, &tables.alerts(), stored, due).await?;
+    let seed_secs = seeding.elapsed().as_secs_f64();
+    let counters = Arc::new(DynamoCounters::default());
+    let sweep = DeadlineSweep {
+        alerts: Arc::new(DynamoAlertStore::new(Table::new(
+            dynamo.clone(),
+            tables.alerts(),
+            counters.clone(),
+        ))),
+        // Nothing is inside the cutoff, so no call reaches ChargebackStop.
+        api: Arc::new(ChargebackStop::new(ClientConfig::new(
+            "http://127.0.0.1:9",
+            Secret::new("cbs_test_unused"),
+        ))?),
+        notifier: Arc::new(LogNotifier),
+        policies: Arc::new(FixedPolicy(AlertPolicy::default())),
+        clock: Arc::new(SystemClock),
+        config: SweepConfig {
+            thresholds: Threshold::parse_list("48h,24h,4h").map_err(anyhow::Error::msg)?,
+            cutoff: Some(chrono::Duration::hours(2)),
+            default_action: AlertAction::AcceptDispute,
+            max_alerts: 10_000,
+        },
+    };
+    let started = Instant::now();
+    let report = sweep.run().await?;
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&json!({
+            "bench": "sweep",
+            "stored_alerts": stored,
+            "due_within_48h": due,
+            "seed_seconds": (seed_secs * 10.0).round() / 10.0,
+            "sweep_seconds": (secs * 1000.0).round() / 1000.0,
+            "items_read_from_index": report.read,
+            "dynamodb_reads": counters.reads(),
+            "dynamodb_writes": counters.writes(),
+            "warned": report.warned,
+            "actioned": report.actioned,
+        }))?
+    );
+    Ok(())
+}
