@@ -2,6 +2,7 @@
 //! - `status=ACTION_REQUIRED` queries `deadline-index` (sparse: only Ethoca alerts waiting);
 //! - `organisation_id` queries `organisation-index`;
 //! - neither: each onboarded customer's organisation is queried through `organisation-index`.
+//!
 //! Filters, sort and paging then follow `GET /v1/alerts`.
 //! An action goes through `shared::domain::decision::apply_action`, the one path every
 //! automatic action takes too, so it is re-checked against the API and lands in the audit trail.

@@ -61,6 +61,18 @@ pub async fn app_css() -> Response {
         .into_response()
 }
 
+/// Who the key belongs to; the page calls this first to check the key.
+pub async fn me(
+    State(state): State<AppState>,
+    axum::extract::Extension(operator): axum::extract::Extension<crate::auth::Operator>,
+) -> Json<serde_json::Value> {
+    Json(serde_json::json!({
+        "operator": operator.0,
+        "mode": state.mode,
+        "urgent_hours": state.urgent_hours,
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -83,16 +95,4 @@ mod tests {
             assert!(doc["paths"].get(path).is_some(), "{path} missing");
         }
     }
-}
-
-/// Who the key belongs to; the page calls this first to check the key.
-pub async fn me(
-    State(state): State<AppState>,
-    axum::extract::Extension(operator): axum::extract::Extension<crate::auth::Operator>,
-) -> Json<serde_json::Value> {
-    Json(serde_json::json!({
-        "operator": operator.0,
-        "mode": state.mode,
-        "urgent_hours": state.urgent_hours,
-    }))
 }
