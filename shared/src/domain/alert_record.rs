@@ -200,9 +200,16 @@ pub async fn store_fetched_alert(
 ) -> Result<(AlertRecord, bool), StoreError> {
     let mut stale = false;
     let stored = update_alert_record(store, &fetched.id, |existing| {
+        // The very view already stored (e.g. the re-fetch just before an action): nothing to
+        // write. Everything else on the record derives from the view, so nothing else changes.
+        let unchanged = existing.as_ref().is_some_and(|old| old.alert == *fetched);
         match merge_fetched(existing, fetched.clone(), now) {
             Merge::Stale(_) => {
                 stale = true;
+                None
+            }
+            Merge::Updated(_) if unchanged => {
+                stale = false;
                 None
             }
             Merge::Updated(record) => {
@@ -346,6 +353,22 @@ mod tests {
         );
         assert_eq!(resolved.decisions[0].source, DecisionSource::Observed);
         assert_eq!(resolved.revision, 2);
+    }
+
+    #[tokio::test]
+    async fn storing_the_same_view_again_writes_nothing() {
+        use crate::adapters::memory::MemoryAlertStore;
+        let store = MemoryAlertStore::default();
+        let waiting = alert("a", "ETHOCA_ALERT", "ACTION_REQUIRED", 100);
+        let now = ts("2026-11-24T10:00:00Z");
+        let (first, _) = store_fetched_alert(&store, &waiting, now).await.unwrap();
+        let (again, stale) = store_fetched_alert(&store, &waiting, now).await.unwrap();
+        assert!(!stale);
+        assert_eq!(again.revision, first.revision, "no second write");
+        let resolved = alert("a", "ETHOCA_ALERT", "RESOLVED", 100);
+        let (changed, _) = store_fetched_alert(&store, &resolved, now).await.unwrap();
+        assert_eq!(changed.revision, first.revision + 1);
+        assert_eq!(changed.action_queue, None);
     }
 
     #[test]
