@@ -3,9 +3,10 @@
 //! and ACCEPT_DISPUTE give NOT_REFUNDED; the cancelling ones set the subscription outcome; the
 //! alert becomes RESOLVED and cannot be actioned again. RDR alerts are not actionable.
 
+use crate::api::listing::{visible, PageRequest};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, FieldError};
-use crate::fields::{page, page_params, parse_datetime, parse_object, Checker};
+use crate::fields::{parse_datetime, parse_object, Checker};
 use crate::model::*;
 use crate::state::SharedApp;
 use axum::body::Bytes;
@@ -30,10 +31,7 @@ pub async fn list(
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<Value>> {
     caller.require("alerts:read")?;
-    let (limit, offset) = page_params(
-        q.get("limit").map(String::as_str),
-        q.get("offset").map(String::as_str),
-    )?;
+    let page = PageRequest::from_query(&q)?;
     let qv: Map<String, Value> = q.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
     let mut c = Checker::new();
     let status = c.optional_enum(&qv, "status", ALERT_STATUSES);
@@ -63,15 +61,8 @@ pub async fn list(
     }
 
     let store = app.store();
-    let mut items: Vec<&Alert> = store
-        .alerts
-        .values()
-        .filter(|a| caller.can_see_org_id(&store, &a.organisation_id))
+    let mut items: Vec<&Alert> = visible(&store, &caller, &q, store.alerts.values())
         .filter(|a| status.as_ref().is_none_or(|s| s == &a.status))
-        .filter(|a| {
-            q.get("organisation_id")
-                .is_none_or(|o| o == &a.organisation_id)
-        })
         .filter(|a| q.get("merchant_id").is_none_or(|m| m == &a.merchant_id))
         .filter(|a| gte.is_none_or(|t| a.alert_received_at >= t))
         .filter(|a| lte.is_none_or(|t| a.alert_received_at <= t))
@@ -94,7 +85,7 @@ pub async fn list(
         };
         ord.then(a.id.cmp(&b.id))
     });
-    Ok(Json(page(items, limit, offset)))
+    Ok(page.of(items))
 }
 
 pub async fn get(

@@ -2,9 +2,10 @@
 //! organisation (422 MERCHANTS_DIFFERENT_ORGANISATIONS); Ethoca by descriptor, RDR by BIN + CAID
 //! together or at least one ARN. Created PENDING; `enrolment.created` goes out.
 
+use crate::api::listing::{visible, PageRequest};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, FieldError};
-use crate::fields::{page, page_params, parse_object, Checker};
+use crate::fields::{parse_object, Checker};
 use crate::model::*;
 use crate::state::{SharedApp, Store};
 use axum::body::Bytes;
@@ -230,24 +231,14 @@ pub async fn list(
 ) -> ApiResult<Json<Value>> {
     caller.partner_only()?;
     caller.require("enrolments_v2:read")?;
-    let (limit, offset) = page_params(
-        q.get("limit").map(String::as_str),
-        q.get("offset").map(String::as_str),
-    )?;
+    let page = PageRequest::from_query(&q)?;
     let mut c = Checker::new();
     let qv: Map<String, Value> = q.iter().map(|(k, v)| (k.clone(), json!(v))).collect();
     let status = c.optional_enum(&qv, "status", ENROLMENT_STATUSES);
     let kind = c.optional_enum(&qv, "type", ENROLMENT_TYPES);
     c.finish()?;
     let store = app.store();
-    let mut items: Vec<&Enrolment> = store
-        .enrolments
-        .values()
-        .filter(|e| caller.can_see_org_id(&store, &e.organisation_id))
-        .filter(|e| {
-            q.get("organisation_id")
-                .is_none_or(|o| o == &e.organisation_id)
-        })
+    let items: Vec<&Enrolment> = visible(&store, &caller, &q, store.enrolments.values())
         .filter(|e| {
             q.get("merchant_id")
                 .is_none_or(|m| e.merchant_ids.contains(m))
@@ -255,8 +246,7 @@ pub async fn list(
         .filter(|e| status.as_ref().is_none_or(|s| s == &e.status))
         .filter(|e| kind.as_ref().is_none_or(|k| k == &e.kind))
         .collect();
-    items.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
-    Ok(Json(page(items, limit, offset)))
+    Ok(page.newest_first(items))
 }
 
 pub async fn get(

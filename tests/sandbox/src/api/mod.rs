@@ -3,6 +3,7 @@
 
 pub mod alerts;
 pub mod enrolments;
+pub mod listing;
 pub mod onboarding;
 pub mod orders;
 pub mod rulesets;

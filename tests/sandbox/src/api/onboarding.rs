@@ -1,9 +1,10 @@
 //! Organisations, memberships, merchants and integrations: partner-level endpoints (an
 //! organisation key gets 401), as in the partner API integration guide.
 
+use crate::api::listing::{visible, PageRequest};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, FieldError};
-use crate::fields::{page, page_params, parse_object, Checker};
+use crate::fields::{parse_object, Checker};
 use crate::model::*;
 use crate::state::SharedApp;
 use axum::body::Bytes;
@@ -105,10 +106,7 @@ pub async fn list_organisations(
 ) -> ApiResult<Json<Value>> {
     caller.partner_only()?;
     caller.require("organisations:read")?;
-    let (limit, offset) = page_params(
-        q.get("limit").map(String::as_str),
-        q.get("offset").map(String::as_str),
-    )?;
+    let page = PageRequest::from_query(&q)?;
     let store = app.store();
     let mut orgs: Vec<&Organisation> = store
         .organisations
@@ -120,7 +118,7 @@ pub async fn list_organisations(
         })
         .collect();
     orgs.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
-    Ok(Json(page(orgs, limit, offset)))
+    Ok(page.of(orgs))
 }
 
 pub async fn get_organisation(
@@ -202,22 +200,11 @@ pub async fn list_memberships(
 ) -> ApiResult<Json<Value>> {
     caller.partner_only()?;
     caller.require("organisations:read")?;
-    let (limit, offset) = page_params(
-        q.get("limit").map(String::as_str),
-        q.get("offset").map(String::as_str),
-    )?;
+    let page = PageRequest::from_query(&q)?;
     let store = app.store();
-    let mut items: Vec<&Membership> = store
-        .memberships
-        .values()
-        .filter(|m| caller.can_see_org_id(&store, &m.organisation_id))
-        .filter(|m| {
-            q.get("organisation_id")
-                .is_none_or(|o| o == &m.organisation_id)
-        })
-        .collect();
-    items.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
-    Ok(Json(page(items, limit, offset)))
+    let items: Vec<&Membership> =
+        visible(&store, &caller, &q, store.memberships.values()).collect();
+    Ok(page.newest_first(items))
 }
 
 pub async fn create_merchant(
@@ -277,23 +264,13 @@ pub async fn list_merchants(
 ) -> ApiResult<Json<Value>> {
     caller.partner_only()?;
     caller.require("merchants:read")?;
-    let (limit, offset) = page_params(
-        q.get("limit").map(String::as_str),
-        q.get("offset").map(String::as_str),
-    )?;
+    let page = PageRequest::from_query(&q)?;
     let sort = q.get("sort").map(String::as_str).unwrap_or("-created_at");
     if !MERCHANT_SORTS.contains(&sort) {
         return Err(FieldError::invalid_enum("sort", MERCHANT_SORTS).into());
     }
     let store = app.store();
-    let mut items: Vec<&Merchant> = store
-        .merchants
-        .values()
-        .filter(|m| caller.can_see_org_id(&store, &m.organisation_id))
-        .filter(|m| {
-            q.get("organisation_id")
-                .is_none_or(|o| o == &m.organisation_id)
-        })
+    let mut items: Vec<&Merchant> = visible(&store, &caller, &q, store.merchants.values())
         .filter(|m| q.get("type").is_none_or(|t| t == &m.kind))
         .filter(|m| {
             q.get("external_id")
@@ -319,7 +296,7 @@ pub async fn list_merchants(
             ord
         }
     });
-    Ok(Json(page(items, limit, offset)))
+    Ok(page.of(items))
 }
 
 pub async fn get_merchant(
@@ -401,23 +378,12 @@ pub async fn list_integrations(
 ) -> ApiResult<Json<Value>> {
     caller.partner_only()?;
     caller.require("integrations:read")?;
-    let (limit, offset) = page_params(
-        q.get("limit").map(String::as_str),
-        q.get("offset").map(String::as_str),
-    )?;
+    let page = PageRequest::from_query(&q)?;
     let store = app.store();
-    let mut items: Vec<&Integration> = store
-        .integrations
-        .values()
-        .filter(|i| caller.can_see_org_id(&store, &i.organisation_id))
-        .filter(|i| {
-            q.get("organisation_id")
-                .is_none_or(|o| o == &i.organisation_id)
-        })
+    let items: Vec<&Integration> = visible(&store, &caller, &q, store.integrations.values())
         .filter(|i| q.get("type").is_none_or(|t| t == &i.kind))
         .collect();
-    items.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
-    Ok(Json(page(items, limit, offset)))
+    Ok(page.newest_first(items))
 }
 
 pub async fn get_integration(

@@ -3,11 +3,10 @@
 //! succeeds or fails on its own (DUPLICATE_ORDER, INVALID_ORDER_TYPE, INVALID_INTEGRATION,
 //! MISSING_FIELD) and the answer is `{created, failed, results, errors}`.
 
+use crate::api::listing::{visible, PageRequest};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, FieldError};
-use crate::fields::{
-    looks_like_currency, page, page_params, parse_datetime, parse_json, parse_object,
-};
+use crate::fields::{looks_like_currency, parse_datetime, parse_json, parse_object};
 use crate::model::*;
 use crate::state::{SharedApp, Store};
 use axum::body::Bytes;
@@ -372,37 +371,19 @@ pub async fn list(
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<Value>> {
     caller.require("orders:read")?;
-    let (limit, offset) = page_params(
-        q.get("limit").map(String::as_str),
-        q.get("offset").map(String::as_str),
-    )?;
+    let page = PageRequest::from_query(&q)?;
     let store = app.store();
-    let mut items: Vec<&Value> = store
-        .orders
-        .values()
-        .filter(|o| {
-            caller.can_see_org_id(&store, o["organisation_id"].as_str().unwrap_or_default())
-        })
+    let items: Vec<&Value> = visible(&store, &caller, &q, store.orders.values())
         .filter(|o| {
             q.get("reference_id")
                 .is_none_or(|r| o["reference_id"].as_str() == Some(r))
-        })
-        .filter(|o| {
-            q.get("organisation_id")
-                .is_none_or(|r| o["organisation_id"].as_str() == Some(r))
         })
         .filter(|o| {
             q.get("integration_id")
                 .is_none_or(|r| o["integration_id"].as_str() == Some(r))
         })
         .collect();
-    items.sort_by(|a, b| {
-        b["created_at"]
-            .as_str()
-            .cmp(&a["created_at"].as_str())
-            .then(b["id"].as_str().cmp(&a["id"].as_str()))
-    });
-    Ok(Json(page(items, limit, offset)))
+    Ok(page.newest_first(items))
 }
 
 pub async fn get(

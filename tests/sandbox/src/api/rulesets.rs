@@ -3,9 +3,10 @@
 //! USD for RDR. Everything is validated before anything is stored, so an invalid rule rolls the
 //! whole create back. Rules change only through `/rules/{rule_id}`.
 
+use crate::api::listing::{visible, PageRequest};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, FieldError};
-use crate::fields::{looks_like_currency, page, page_params, parse_object, Checker};
+use crate::fields::{looks_like_currency, parse_object, Checker};
 use crate::model::*;
 use crate::state::{SharedApp, Store};
 use axum::body::Bytes;
@@ -296,26 +297,15 @@ pub async fn list(
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult<Json<Value>> {
     caller.require("rulesets:read")?;
-    let (limit, offset) = page_params(
-        q.get("limit").map(String::as_str),
-        q.get("offset").map(String::as_str),
-    )?;
+    let page = PageRequest::from_query(&q)?;
     let store = app.store();
-    let mut items: Vec<&Ruleset> = store
-        .rulesets
-        .values()
-        .filter(|r| caller.can_see_org_id(&store, &r.organisation_id))
-        .filter(|r| {
-            q.get("organisation_id")
-                .is_none_or(|o| o == &r.organisation_id)
-        })
+    let items: Vec<&Ruleset> = visible(&store, &caller, &q, store.rulesets.values())
         .filter(|r| {
             q.get("enrolment_id")
                 .is_none_or(|e| r.enrolment_ids.contains(e))
         })
         .collect();
-    items.sort_by(|a, b| b.created_at.cmp(&a.created_at).then(b.id.cmp(&a.id)));
-    Ok(Json(page(items, limit, offset)))
+    Ok(page.newest_first(items))
 }
 
 pub async fn get(
