@@ -10,6 +10,7 @@
 //! | `ORDER_IN_FLIGHT` | 4 | batches of one pool in flight at once |
 //! | `ORDER_MAX_ATTEMPTS` | 8 | attempts per batch within one run |
 //! | `ORDER_STOP_MARGIN_SECS` | 15 | stop taking work this long before the Lambda deadline |
+//! | `ORDER_MAX_RUN_SECS` | (the deadline) | stop taking work after this long even if the deadline is later |
 
 use shared::config::{self, ConfigError, StackMode, TableNames};
 use shared::domain::order_upload::UploadConfig;
@@ -25,6 +26,7 @@ pub struct Config {
     pub rate_limit: RateLimit,
     pub pool: PoolScope,
     pub stop_margin: Duration,
+    pub max_run: Option<Duration>,
 }
 
 impl Config {
@@ -75,6 +77,16 @@ impl Config {
             rate_limit,
             pool: config::parsed("ORDER_RATE_POOL", PoolScope::PartnerGroup)?,
             stop_margin: Duration::from_secs(config::parsed("ORDER_STOP_MARGIN_SECS", 15u64)?),
+            max_run: config::optional("ORDER_MAX_RUN_SECS")
+                .map(|raw| {
+                    raw.parse::<u64>()
+                        .map(Duration::from_secs)
+                        .map_err(|e| ConfigError::Invalid {
+                            name: "ORDER_MAX_RUN_SECS",
+                            reason: e.to_string(),
+                        })
+                })
+                .transpose()?,
         })
     }
 }

@@ -72,7 +72,10 @@ async fn handle(
     } else {
         (deadline_ms - now_ms).max(0) as u64
     };
-    let budget = Duration::from_millis(left_ms).saturating_sub(wiring.config.stop_margin);
+    let mut budget = Duration::from_millis(left_ms).saturating_sub(wiring.config.stop_margin);
+    if let Some(max_run) = wiring.config.max_run {
+        budget = budget.min(max_run);
+    }
     tracing::info!(
         deadline_ms,
         budget_ms = budget.as_millis() as u64,

@@ -151,6 +151,9 @@ impl OrderUpload {
 async fn upload_organisation(shared: Arc<Shared>, org: String) -> Result<(), StoreError> {
     let run = &shared.run;
     let batch_size = run.config.batch_size();
+    // One read of the pending-index feeds every batch allowed in flight: fewer index queries
+    // (each one costs a request; the local emulator even scans the table for it).
+    let page_size = batch_size * run.config.in_flight_per_org.max(1);
     let permits = Arc::new(tokio::sync::Semaphore::new(
         run.config.in_flight_per_org.max(1),
     ));
@@ -165,7 +168,7 @@ async fn upload_organisation(shared: Arc<Shared>, org: String) -> Result<(), Sto
             break;
         }
         let page = match store_retry("read pending orders", || {
-            run.outbox.pending(&org, cursor.as_deref(), batch_size)
+            run.outbox.pending(&org, cursor.as_deref(), page_size)
         })
         .await
         {

@@ -17,12 +17,14 @@ use devstack::scheduler::scheduled_event;
 use devstack::{paths, resources, Functions, Moto, Resources, Sandbox, SandboxOptions};
 use serde_json::{json, Value};
 use shared::adapters::dynamo::alerts::DynamoAlertStore;
+use shared::adapters::dynamo::orders::DynamoOrderOutbox;
 use shared::adapters::dynamo::table::Table;
 use shared::config::TableNames;
 use shared::domain::alert_record::store_fetched_alert;
 use shared::domain::decision::{DecisionResult, DecisionSource};
 use shared::models::alert::Alert;
 use shared::ports::alert_store::AlertStore;
+use shared::ports::order_outbox::OrderOutbox;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -241,6 +243,9 @@ async fn start() -> (Stack, Orgs) {
             ("ORDER_RATE_LIMIT", format!("100/{RATE_WINDOW_SECS}s")),
             ("ORDER_LEASE_SECS", "120".into()),
             ("ORDER_STOP_MARGIN_SECS", "2".into()),
+            // Runs of at most a minute, well inside the invoke's HTTP timeout: the backfill
+            // then also shows scheduled runs picking up where the previous one stopped.
+            ("ORDER_MAX_RUN_SECS", "60".into()),
             ("SWEEP_WARN_THRESHOLDS", "48h,24h,4h".into()),
             ("SWEEP_CUTOFF", "2h".into()),
             ("SWEEP_DEFAULT_ACTION", "REFUND".into()),
@@ -661,10 +666,20 @@ async fn backfill_with_429s_5xx_and_a_killed_run_creates_every_order_once(
         .faults(json!({ "burst_429": 5, "error_rate": 0.05, "error_status": 503 }))
         .await;
     let mut runs = Vec::new();
-    for _ in 0..10 {
+    let outbox_store = DynamoOrderOutbox::new(Table::new(
+        stack.dynamo.clone(),
+        TableNames::new(stack.res.table_prefix.clone()).orders(),
+        Default::default(),
+    ));
+    for _ in 0..15 {
         let report = stack.invoke("order-upload").await;
-        runs.push(report.clone());
-        if report["retry_later"] == 0 && report["blocked"] == json!([]) {
+        runs.push(report);
+        // Done when the sparse pending-index is empty.
+        let left = outbox_store
+            .pending(&orgs.orders_org, None, 1)
+            .await
+            .unwrap();
+        if left.orders.is_empty() {
             break;
         }
     }
