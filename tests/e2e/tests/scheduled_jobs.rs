@@ -5,7 +5,7 @@
 //! injected through `/_sandbox/faults`; orders enter through the real `cbs import-orders`.
 //!
 //! One test runs both scenarios on one stack: starting `cargo lambda watch` once keeps the
-//! file steady on two cores. It takes about five minutes, nearly all of it moto: every order
+//! file steady on two cores. It takes about four minutes, nearly all of it moto: every order
 //! is three conditional writes (queue, lease, outcome) and moto serves about 80 a second.
 //!
 //! Needs the debug binaries `order-upload`, `deadline-sweep`, `cbs` and `cbs-sandbox`
