@@ -61,12 +61,7 @@ async fn each_action_gives_its_outcomes_and_resolves_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invalid_action_is_422_and_changes_nothing() {
     let h = start().await;
-    let o = h.onboard(PARTNER_KEY, "Invalid").await;
-    let e = h.ethoca_enrolment(PARTNER_KEY, &o.merchant_id, true).await;
-    let alert = h
-        .simulate_alert(PARTNER_KEY, &o.org_id, &e, json!({}))
-        .await
-        .body;
+    let Alerted { alert, .. } = h.onboard_with_alert(PARTNER_KEY, "Invalid").await;
     let path = format!("/v1/alerts/{}", alert["id"].as_str().unwrap());
     let r = h
         .patch(
@@ -231,12 +226,7 @@ async fn bad_list_parameters_are_422() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn simulated_ethoca_alert_has_the_example_fields_and_a_72_hour_deadline() {
     let h = start().await;
-    let o = h.onboard(PARTNER_KEY, "Fields").await;
-    let e = h.ethoca_enrolment(PARTNER_KEY, &o.merchant_id, true).await;
-    let a = h
-        .simulate_alert(PARTNER_KEY, &o.org_id, &e, json!({}))
-        .await
-        .body;
+    let Alerted { o, alert: a, .. } = h.onboard_with_alert(PARTNER_KEY, "Fields").await;
     for field in [
         "id",
         "alert_network_id",

@@ -199,15 +199,9 @@ async fn simulating_enrolment_status_updates_it_and_its_descriptors() {
 async fn live_organisations_refuse_simulations() {
     let h = start().await;
     let live = h.onboard(LIVE_PARTNER_KEY, "Live").await;
-    let enrolment = h
-        .post(
-            "/v2/enrolments/",
-            LIVE_PARTNER_KEY,
-            json!({ "merchant_ids": [live.merchant_id], "type": "ETHOCA_ALERT",
-                    "ethoca_alert": { "descriptors": [{ "descriptor": "LIVE", "match_type": "EXACT_MATCH" }] } }),
-        )
+    let id = h
+        .ethoca_enrolment(LIVE_PARTNER_KEY, &live.merchant_id, false)
         .await;
-    let id = enrolment.body["id"].as_str().unwrap().to_string();
     let r = h
         .patch(
             &format!("/v1/simulate/enrolments/{id}"),

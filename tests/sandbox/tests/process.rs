@@ -208,21 +208,13 @@ async fn state_survives_an_in_process_restart_but_not_a_reset() {
     let mut cfg = config();
     cfg.state_file = Some(dir.join("state.json"));
     let h = start_with(cfg.clone()).await;
-    let o = h.onboard(PARTNER_KEY, "Saved").await;
-    let e = h.ethoca_enrolment(PARTNER_KEY, &o.merchant_id, true).await;
-    let alert = h
-        .simulate_alert(PARTNER_KEY, &o.org_id, &e, json!({}))
-        .await
-        .body;
+    let Alerted { o, alert, .. } = h.onboard_with_alert(PARTNER_KEY, "Saved").await;
+    let saved_order = json!([{ "type": "COMPLETE", "organisation_id": o.org_id, "integration_id": o.integration_id,
+                 "reference_id": "saved-1", "order_datetime": "2026-02-17T09:59:00Z", "order_number": "1",
+                 "order_subtotal_amount_in_cents": 1, "order_currency": "USD",
+                 "order_total_amount_in_cents": 1, "order_status": "OTHER" }]);
     let r = h
-        .post(
-            "/v1/orders/",
-            PARTNER_KEY,
-            json!([{ "type": "COMPLETE", "organisation_id": o.org_id, "integration_id": o.integration_id,
-                     "reference_id": "saved-1", "order_datetime": "2026-02-17T09:59:00Z", "order_number": "1",
-                     "order_subtotal_amount_in_cents": 1, "order_currency": "USD",
-                     "order_total_amount_in_cents": 1, "order_status": "OTHER" }]),
-        )
+        .post("/v1/orders/", PARTNER_KEY, saved_order.clone())
         .await;
     assert_eq!(r.body["created"], 1);
     h.sandbox.stop().await;
@@ -234,16 +226,7 @@ async fn state_survives_an_in_process_restart_but_not_a_reset() {
         "ACTION_REQUIRED"
     );
     // The reference index is rebuilt: the same reference is still a duplicate.
-    let again = h
-        .post(
-            "/v1/orders/",
-            PARTNER_KEY,
-            json!([{ "type": "COMPLETE", "organisation_id": o.org_id, "integration_id": o.integration_id,
-                     "reference_id": "saved-1", "order_datetime": "2026-02-17T09:59:00Z", "order_number": "1",
-                     "order_subtotal_amount_in_cents": 1, "order_currency": "USD",
-                     "order_total_amount_in_cents": 1, "order_status": "OTHER" }]),
-        )
-        .await;
+    let again = h.post("/v1/orders/", PARTNER_KEY, saved_order).await;
     assert_eq!(again.body["errors"][0]["code"], "DUPLICATE_ORDER");
 
     h.admin(reqwest::Method::POST, "/_sandbox/reset", None)

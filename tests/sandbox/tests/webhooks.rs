@@ -35,12 +35,11 @@ fn types(received: &[Received]) -> Vec<String> {
 async fn the_main_flow_sends_four_signed_events_in_order() {
     let receiver = Receiver::start(vec![]).await;
     let h = with_receiver(&receiver).await;
-    let o = h.onboard(PARTNER_KEY, "Hooks").await;
-    let enrolment = h.ethoca_enrolment(PARTNER_KEY, &o.merchant_id, true).await;
-    let alert = h
-        .simulate_alert(PARTNER_KEY, &o.org_id, &enrolment, json!({}))
-        .await
-        .body;
+    let Alerted {
+        enrolment_id: enrolment,
+        alert,
+        ..
+    } = h.onboard_with_alert(PARTNER_KEY, "Hooks").await;
     let path = format!("/v1/alerts/{}", alert["id"].as_str().unwrap());
     let r = h
         .patch(&path, PARTNER_KEY, json!({ "action": "REFUND" }))
@@ -235,12 +234,7 @@ async fn held_events_are_released_in_reverse_or_in_a_chosen_order() {
     let receiver = Receiver::start(vec![]).await;
     let h = with_receiver(&receiver).await;
     h.faults(json!({ "hold_webhooks": true })).await;
-    let o = h.onboard(PARTNER_KEY, "Hold").await;
-    let enrolment = h.ethoca_enrolment(PARTNER_KEY, &o.merchant_id, true).await;
-    let alert = h
-        .simulate_alert(PARTNER_KEY, &o.org_id, &enrolment, json!({}))
-        .await
-        .body;
+    let Alerted { alert, .. } = h.onboard_with_alert(PARTNER_KEY, "Hold").await;
     let held = eventually_held(&h, 3).await;
     assert!(
         receiver.received().is_empty(),
@@ -415,12 +409,7 @@ async fn a_dropped_event_is_recorded_and_can_be_redelivered_later() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alert_actions_are_recorded_for_the_harness() {
     let h = start().await;
-    let o = h.onboard(PARTNER_KEY, "Actions").await;
-    let e = h.ethoca_enrolment(PARTNER_KEY, &o.merchant_id, true).await;
-    let alert = h
-        .simulate_alert(PARTNER_KEY, &o.org_id, &e, json!({}))
-        .await
-        .body;
+    let Alerted { alert, .. } = h.onboard_with_alert(PARTNER_KEY, "Actions").await;
     let id = alert["id"].as_str().unwrap();
     let path = format!("/v1/alerts/{id}");
     h.patch(
@@ -647,15 +636,9 @@ async fn the_admin_api_moves_an_enrolment_through_any_status_with_a_note() {
     let receiver = Receiver::start(vec![]).await;
     let h = with_receiver(&receiver).await;
     let live = h.onboard(LIVE_PARTNER_KEY, "Live").await;
-    let r = h
-        .post(
-            "/v2/enrolments/",
-            LIVE_PARTNER_KEY,
-            json!({ "merchant_ids": [live.merchant_id], "type": "ETHOCA_ALERT",
-                    "ethoca_alert": { "descriptors": [{ "descriptor": "LIVE", "match_type": "EXACT_MATCH" }] } }),
-        )
+    let id = h
+        .ethoca_enrolment(LIVE_PARTNER_KEY, &live.merchant_id, false)
         .await;
-    let id = r.body["id"].as_str().unwrap().to_string();
     let path = format!("/_sandbox/enrolments/{id}");
     let moved = h
         .admin(

@@ -137,14 +137,28 @@ impl Harness {
     }
 
     pub async fn ethoca_enrolment(&self, key: &str, merchant_id: &str, enable: bool) -> String {
-        let e = self
-            .post(
-                "/v2/enrolments/",
-                key,
-                json!({ "merchant_ids": [merchant_id], "type": "ETHOCA_ALERT",
-                        "ethoca_alert": { "descriptors": [{ "descriptor": "ACMEFIT", "match_type": "STARTS_WITH" }] } }),
-            )
-            .await;
+        self.enrolment(
+            key,
+            json!({ "merchant_ids": [merchant_id], "type": "ETHOCA_ALERT",
+                    "ethoca_alert": { "descriptors": [{ "descriptor": "ACMEFIT", "match_type": "STARTS_WITH" }] } }),
+            enable,
+        )
+        .await
+    }
+
+    pub async fn rdr_enrolment(&self, key: &str, merchant_id: &str, enable: bool) -> String {
+        self.enrolment(
+            key,
+            json!({ "merchant_ids": [merchant_id], "type": "VERIFI_RDR", "verifi_rdr": { "bin": "424242", "caid": "ACMECAID01" } }),
+            enable,
+        )
+        .await
+    }
+
+    /// Create an enrolment (it starts PENDING) and, when asked, enable it through the
+    /// simulation endpoint so that alerts can be simulated on it.
+    async fn enrolment(&self, key: &str, body: Value, enable: bool) -> String {
+        let e = self.post("/v2/enrolments/", key, body).await;
         assert_eq!(e.status, 201, "{:?}", e.body);
         let id = e.body["id"].as_str().unwrap().to_string();
         if enable {
@@ -160,27 +174,20 @@ impl Harness {
         id
     }
 
-    pub async fn rdr_enrolment(&self, key: &str, merchant_id: &str, enable: bool) -> String {
-        let e = self
-            .post(
-                "/v2/enrolments/",
-                key,
-                json!({ "merchant_ids": [merchant_id], "type": "VERIFI_RDR", "verifi_rdr": { "bin": "424242", "caid": "ACMECAID01" } }),
-            )
+    /// Where most alert tests start: an onboarded organisation, an ENABLED Ethoca enrolment
+    /// and one simulated ACTION_REQUIRED alert on it.
+    pub async fn onboard_with_alert(&self, key: &str, name: &str) -> Alerted {
+        let o = self.onboard(key, name).await;
+        let enrolment_id = self.ethoca_enrolment(key, &o.merchant_id, true).await;
+        let alert = self
+            .simulate_alert(key, &o.org_id, &enrolment_id, json!({}))
             .await;
-        assert_eq!(e.status, 201, "{:?}", e.body);
-        let id = e.body["id"].as_str().unwrap().to_string();
-        if enable {
-            let r = self
-                .patch(
-                    &format!("/v1/simulate/enrolments/{id}"),
-                    key,
-                    json!({ "status": "ENABLED" }),
-                )
-                .await;
-            assert_eq!(r.status, 200, "{:?}", r.body);
+        assert_eq!(alert.status, 201, "{:?}", alert.body);
+        Alerted {
+            o,
+            enrolment_id,
+            alert: alert.body,
         }
-        id
     }
 
     pub async fn simulate_alert(
@@ -226,6 +233,12 @@ pub struct Onboarded {
     pub org_id: String,
     pub merchant_id: String,
     pub integration_id: String,
+}
+
+pub struct Alerted {
+    pub o: Onboarded,
+    pub enrolment_id: String,
+    pub alert: Value,
 }
 
 /// One webhook as the receiver saw it.
