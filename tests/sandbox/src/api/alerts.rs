@@ -3,7 +3,7 @@
 //! and ACCEPT_DISPUTE give NOT_REFUNDED; the cancelling ones set the subscription outcome; the
 //! alert becomes RESOLVED and cannot be actioned again. RDR alerts are not actionable.
 
-use crate::api::listing::{visible, PageRequest};
+use crate::api::listing::{find_visible, visible, PageRequest};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, FieldError};
 use crate::fields::{parse_datetime, parse_object, Checker};
@@ -95,10 +95,8 @@ pub async fn get(
 ) -> ApiResult<Json<Value>> {
     caller.require("alerts:read")?;
     let store = app.store();
-    match store.alerts.get(&id) {
-        Some(a) if caller.can_see_org_id(&store, &a.organisation_id) => Ok(Json(json!(a))),
-        _ => Err(ApiError::not_found("Alert")),
-    }
+    let alert = find_visible(&store, &caller, &store.alerts, &id, "Alert")?;
+    Ok(Json(json!(alert)))
 }
 
 /// The outcomes an action gives: (transaction_refund_outcome, subscription_cancel_outcome).
@@ -120,12 +118,7 @@ pub async fn update(
     caller.require("alerts:write")?;
     let obj = parse_object(&body)?;
     let mut store = app.store();
-    let alert = store
-        .alerts
-        .get(&id)
-        .filter(|a| caller.can_see_org_id(&store, &a.organisation_id))
-        .cloned()
-        .ok_or_else(|| ApiError::not_found("Alert"))?;
+    let alert = find_visible(&store, &caller, &store.alerts, &id, "Alert")?.clone();
     let requested = |field: &str| obj.get(field).and_then(Value::as_str).map(str::to_string);
     let mut record = AlertAction {
         alert_id: id.clone(),

@@ -2,7 +2,7 @@
 //! organisation (422 MERCHANTS_DIFFERENT_ORGANISATIONS); Ethoca by descriptor, RDR by BIN + CAID
 //! together or at least one ARN. Created PENDING; `enrolment.created` goes out.
 
-use crate::api::listing::{visible, PageRequest};
+use crate::api::listing::{find_visible, visible, PageRequest};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, FieldError};
 use crate::fields::{parse_object, Checker};
@@ -257,8 +257,6 @@ pub async fn get(
     caller.partner_only()?;
     caller.require("enrolments_v2:read")?;
     let store = app.store();
-    match store.enrolments.get(&id) {
-        Some(e) if caller.can_see_org_id(&store, &e.organisation_id) => Ok(Json(json!(e))),
-        _ => Err(ApiError::not_found("Enrolment")),
-    }
+    let enrolment = find_visible(&store, &caller, &store.enrolments, &id, "Enrolment")?;
+    Ok(Json(json!(enrolment)))
 }

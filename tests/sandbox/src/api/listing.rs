@@ -1,9 +1,10 @@
-//! The parts every list endpoint shares: `?limit=&offset=` paging, "only what the caller may
-//! see", the `?organisation_id=` filter and the default newest-first order. Each handler keeps
-//! its own ability check and its own extra filters and sorts, which differ per resource.
+//! The parts every list and get endpoint shares: `?limit=&offset=` paging, "only what the
+//! caller may see", the `?organisation_id=` filter and the default newest-first order. Each
+//! handler keeps its own ability check and its own extra filters and sorts, which differ per
+//! resource.
 
 use crate::auth::Caller;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::fields::{page, page_params};
 use crate::model::{Alert, Enrolment, Integration, Membership, Merchant, Ruleset};
 use crate::state::Store;
@@ -11,7 +12,7 @@ use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde_json::Value;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 pub type QueryParams = HashMap<String, String>;
 
@@ -93,4 +94,19 @@ pub fn visible<'a, T: Listed + 'a>(
             q.get("organisation_id")
                 .is_none_or(|o| o == r.organisation_id())
         })
+}
+
+/// One record by id if the caller may see it. A record in an organisation the caller cannot
+/// see is a 404 naming `what`, as if it did not exist, so ids do not leak across partners.
+pub fn find_visible<'a, T: Listed>(
+    store: &Store,
+    caller: &Caller,
+    records: &'a BTreeMap<String, T>,
+    id: &str,
+    what: &str,
+) -> ApiResult<&'a T> {
+    records
+        .get(id)
+        .filter(|r| caller.can_see_org_id(store, r.organisation_id()))
+        .ok_or_else(|| ApiError::not_found(what))
 }

@@ -1,7 +1,7 @@
 //! Organisations, memberships, merchants and integrations: partner-level endpoints (an
 //! organisation key gets 401), as in the partner API integration guide.
 
-use crate::api::listing::{visible, PageRequest};
+use crate::api::listing::{find_visible, visible, PageRequest};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, FieldError};
 use crate::fields::{parse_object, Checker};
@@ -307,10 +307,8 @@ pub async fn get_merchant(
     caller.partner_only()?;
     caller.require("merchants:read")?;
     let store = app.store();
-    match store.merchants.get(&id) {
-        Some(m) if caller.can_see_org_id(&store, &m.organisation_id) => Ok(Json(json!(m))),
-        _ => Err(ApiError::not_found("Merchant")),
-    }
+    let merchant = find_visible(&store, &caller, &store.merchants, &id, "Merchant")?;
+    Ok(Json(json!(merchant)))
 }
 
 pub async fn create_integration(
@@ -394,8 +392,6 @@ pub async fn get_integration(
     caller.partner_only()?;
     caller.require("integrations:read")?;
     let store = app.store();
-    match store.integrations.get(&id) {
-        Some(i) if caller.can_see_org_id(&store, &i.organisation_id) => Ok(Json(json!(i))),
-        _ => Err(ApiError::not_found("Integration")),
-    }
+    let integration = find_visible(&store, &caller, &store.integrations, &id, "Integration")?;
+    Ok(Json(json!(integration)))
 }

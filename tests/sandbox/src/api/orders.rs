@@ -3,7 +3,7 @@
 //! succeeds or fails on its own (DUPLICATE_ORDER, INVALID_ORDER_TYPE, INVALID_INTEGRATION,
 //! MISSING_FIELD) and the answer is `{created, failed, results, errors}`.
 
-use crate::api::listing::{visible, PageRequest};
+use crate::api::listing::{find_visible, visible, PageRequest};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, FieldError};
 use crate::fields::{looks_like_currency, parse_datetime, parse_json, parse_object};
@@ -357,12 +357,7 @@ pub async fn create(
 }
 
 fn visible_order(store: &Store, caller: &Caller, id: &str) -> ApiResult<Value> {
-    store
-        .orders
-        .get(id)
-        .filter(|o| caller.can_see_org_id(store, o["organisation_id"].as_str().unwrap_or_default()))
-        .cloned()
-        .ok_or_else(|| ApiError::not_found("Order"))
+    find_visible(store, caller, &store.orders, id, "Order").cloned()
 }
 
 pub async fn list(

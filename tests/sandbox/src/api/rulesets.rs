@@ -3,7 +3,7 @@
 //! USD for RDR. Everything is validated before anything is stored, so an invalid rule rolls the
 //! whole create back. Rules change only through `/rules/{rule_id}`.
 
-use crate::api::listing::{visible, PageRequest};
+use crate::api::listing::{find_visible, visible, PageRequest};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, FieldError};
 use crate::fields::{looks_like_currency, parse_object, Checker};
@@ -283,12 +283,7 @@ pub async fn create(
 }
 
 fn visible_ruleset(store: &Store, caller: &Caller, id: &str) -> ApiResult<Ruleset> {
-    store
-        .rulesets
-        .get(id)
-        .filter(|r| caller.can_see_org_id(store, &r.organisation_id))
-        .cloned()
-        .ok_or_else(|| ApiError::not_found("Ruleset"))
+    find_visible(store, caller, &store.rulesets, id, "Ruleset").cloned()
 }
 
 pub async fn list(

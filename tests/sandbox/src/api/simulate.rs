@@ -4,6 +4,7 @@
 //! (refunded unless an enabled ruleset on the enrolment says ACCEPT_DISPUTE) or INVALID.
 
 use crate::api::alerts::ALERT_STATUSES;
+use crate::api::listing::find_visible;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, FieldError};
 use crate::fields::{looks_like_currency, parse_datetime, parse_object, Checker};
@@ -48,12 +49,7 @@ pub async fn enrolment_status(
     let status = status.unwrap_or_default();
 
     let mut store = app.store();
-    let enrolment = store
-        .enrolments
-        .get(&id)
-        .filter(|e| caller.can_see_org_id(&store, &e.organisation_id))
-        .cloned()
-        .ok_or_else(|| ApiError::not_found("Enrolment"))?;
+    let enrolment = find_visible(&store, &caller, &store.enrolments, &id, "Enrolment")?.clone();
     test_mode_only(&store.organisations[&enrolment.organisation_id])?;
     if enrolment.status == status {
         return Ok(Json(json!(enrolment)));
