@@ -50,6 +50,13 @@ pub async fn api_gate(State(app): State<SharedApp>, req: Request, next: Next) ->
         Err(r) => r,
     };
     let status = response.status().as_u16();
+    update_request_record(&app, seq, |r| r.status = Some(status));
+    response
+}
+
+/// Fill in what was learnt about a logged request after it was recorded. The log is bounded,
+/// so a record pushed out meanwhile by newer requests is simply not updated.
+fn update_request_record(app: &SharedApp, seq: u64, update: impl FnOnce(&mut RequestRecord)) {
     if let Some(r) = app
         .runtime()
         .requests
@@ -57,9 +64,8 @@ pub async fn api_gate(State(app): State<SharedApp>, req: Request, next: Next) ->
         .rev()
         .find(|r| r.seq == seq)
     {
-        r.status = Some(status);
+        update(r);
     }
-    response
 }
 
 /// Bodies above this are refused (100 orders are far below it).
@@ -126,15 +132,7 @@ async fn gated(app: &SharedApp, route: &str, seq: u64, req: &mut Request) -> Res
     }
 
     let caller = authenticate(&app.store(), req.headers()).map_err(|e| e.into_response())?;
-    if let Some(r) = app
-        .runtime()
-        .requests
-        .iter_mut()
-        .rev()
-        .find(|r| r.seq == seq)
-    {
-        r.key_id = Some(caller.key_id.clone());
-    }
+    update_request_record(app, seq, |r| r.key_id = Some(caller.key_id.clone()));
 
     if let Some(retry_after) = over_limit(app, route, &caller.pool()) {
         return Err(ApiError::rate_limited(retry_after).into_response());
