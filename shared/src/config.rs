@@ -66,7 +66,9 @@ pub struct TableNames {
 
 impl TableNames {
     pub fn new(prefix: impl Into<String>) -> Self {
-        Self { prefix: prefix.into() }
+        Self {
+            prefix: prefix.into(),
+        }
     }
 
     pub fn from_env() -> Result<Self, ConfigError> {

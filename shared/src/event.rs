@@ -101,7 +101,12 @@ mod tests {
 
     #[test]
     fn unknown_types_are_kept_not_rejected() {
-        for kind in ["representment.created", "scheme_notice.updated", "lookup.created", "brand_new.thing"] {
+        for kind in [
+            "representment.created",
+            "scheme_notice.updated",
+            "lookup.created",
+            "brand_new.thing",
+        ] {
             let raw = format!(
                 r#"{{"id":"evt_1","type":"{kind}","created_at":"2026-02-17T10:30:00Z","data":{{"object":{{"id":"x_1","anything":[1,2]}}}},"extra":true}}"#
             );
@@ -114,20 +119,26 @@ mod tests {
 
     #[test]
     fn unusable_envelopes_say_why() {
-        assert!(matches!(WebhookEvent::parse(b"not json"), Err(EventParseError::NotJson(_))));
+        assert!(matches!(
+            WebhookEvent::parse(b"not json"),
+            Err(EventParseError::NotJson(_))
+        ));
         assert!(matches!(
             WebhookEvent::parse(br#"{"type":"alert.created"}"#),
             Err(EventParseError::NotAnEnvelope(_))
         ));
         assert!(matches!(
-            WebhookEvent::parse(br#"{"id":" ","type":"alert.created","created_at":"x","data":{"object":{}}}"#),
+            WebhookEvent::parse(
+                br#"{"id":" ","type":"alert.created","created_at":"x","data":{"object":{}}}"#
+            ),
             Err(EventParseError::EmptyId)
         ));
     }
 
     #[test]
     fn object_id_is_absent_when_the_object_has_none() {
-        let raw = br#"{"id":"evt_1","type":"lookup.created","created_at":"x","data":{"object":{"n":1}}}"#;
+        let raw =
+            br#"{"id":"evt_1","type":"lookup.created","created_at":"x","data":{"object":{"n":1}}}"#;
         assert_eq!(WebhookEvent::parse(raw).unwrap().object_id(), None);
     }
 }

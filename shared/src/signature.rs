@@ -33,7 +33,9 @@ pub enum SignatureError {
     Missing,
     #[error("signature header is malformed: {0}")]
     Malformed(&'static str),
-    #[error("signature timestamp is outside the {tolerance_secs} s tolerance (off by {skew_secs} s)")]
+    #[error(
+        "signature timestamp is outside the {tolerance_secs} s tolerance (off by {skew_secs} s)"
+    )]
     Stale { skew_secs: i64, tolerance_secs: i64 },
     #[error("signature does not match")]
     Mismatch,
@@ -260,17 +262,28 @@ mod tests {
             })
         );
         let early = verify(Some(&header(CURRENT_SIG)), BODY, &secrets(), T - 301, 300);
-        assert!(matches!(early, Err(SignatureError::Stale { skew_secs: -301, .. })));
+        assert!(matches!(
+            early,
+            Err(SignatureError::Stale {
+                skew_secs: -301,
+                ..
+            })
+        ));
     }
 
     #[test]
     fn refuses_a_changed_body_even_by_whitespace() {
         // Re-serialised JSON differs from the raw bytes: verification must be over raw bytes.
-        let reserialised = serde_json::to_vec_pretty(
-            &serde_json::from_slice::<serde_json::Value>(BODY).unwrap(),
-        )
-        .unwrap();
-        let result = verify(Some(&header(CURRENT_SIG)), &reserialised, &secrets(), T, 300);
+        let reserialised =
+            serde_json::to_vec_pretty(&serde_json::from_slice::<serde_json::Value>(BODY).unwrap())
+                .unwrap();
+        let result = verify(
+            Some(&header(CURRENT_SIG)),
+            &reserialised,
+            &secrets(),
+            T,
+            300,
+        );
         assert_eq!(result, Err(SignatureError::Mismatch));
     }
 
@@ -311,13 +324,19 @@ mod tests {
 
     #[test]
     fn missing_and_malformed_headers_say_which_check_failed() {
-        assert_eq!(verify(None, BODY, &secrets(), T, 300), Err(SignatureError::Missing));
-        assert_eq!(verify(Some("  "), BODY, &secrets(), T, 300), Err(SignatureError::Missing));
+        assert_eq!(
+            verify(None, BODY, &secrets(), T, 300),
+            Err(SignatureError::Missing)
+        );
+        assert_eq!(
+            verify(Some("  "), BODY, &secrets(), T, 300),
+            Err(SignatureError::Missing)
+        );
         let cases = [
-            "v1=abc",                          // no t
-            &format!("t={T}"),                 // no v1
-            &format!("t={T},v1,"),             // bare v1 (the known bug elsewhere)
-            &format!("t={T},v1="),             // empty v1
+            "v1=abc",                                     // no t
+            &format!("t={T}"),                            // no v1
+            &format!("t={T},v1,"),                        // bare v1 (the known bug elsewhere)
+            &format!("t={T},v1="),                        // empty v1
             &format!("t={T},v1={}", &CURRENT_SIG[..127]), // one char short
             &format!("t=abc,v1={CURRENT_SIG}"),
             &format!("t={T},v1={}", "zz".repeat(64)),

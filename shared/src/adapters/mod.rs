@@ -3,5 +3,5 @@
 pub mod aws;
 pub mod dynamo;
 pub mod memory;
-pub mod notify;
 pub mod memory_orders;
+pub mod notify;

@@ -1,15 +1,15 @@
 //! Plain types and decisions, no I/O: alert policy, enrolment lifecycle, order batching,
 //! sweep selection.
-pub mod onboarding;
 pub mod alert_policy;
 pub mod alert_record;
+pub mod deadline_sweep;
 pub mod decision;
 pub mod enrolment_lifecycle;
 pub mod event_processing;
-#[cfg(test)]
-pub(crate) mod test_support;
+pub mod onboarding;
 pub mod order_intake;
 pub mod order_upload;
 pub mod rate_limit;
-pub mod deadline_sweep;
 pub mod reconcile;
+#[cfg(test)]
+pub(crate) mod test_support;

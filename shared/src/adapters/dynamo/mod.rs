@@ -1,8 +1,8 @@
 //! DynamoDB adapters, one file per table. Items are mapped with `serde_dynamo`.
-pub mod events;
-pub mod table;
+pub mod alerts;
 pub mod customers;
+pub mod enrolments;
+pub mod events;
 pub mod operators;
 pub mod orders;
-pub mod alerts;
-pub mod enrolments;
+pub mod table;
