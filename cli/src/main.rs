@@ -1,7 +1,6 @@
 //! `cbs`: the operator command line. Each subcommand lives in its own module and calls one
 //! shared function.
 
-mod chargebackstop;
 mod import_orders;
 mod onboard;
 mod operator_key;

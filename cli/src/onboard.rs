@@ -7,8 +7,9 @@
 
 use anyhow::Context;
 use shared::adapters::dynamo::customers::DynamoCustomerStore;
+use shared::client::RetryPolicy;
 use shared::clock::SystemClock;
-use shared::config::{self, StackMode, TableNames};
+use shared::config::PartnerEnv;
 use shared::domain::onboarding::{refuse_key_of_other_mode, CustomerSpec, Onboarding};
 use std::io::Read;
 use std::path::PathBuf;
@@ -33,23 +34,15 @@ pub async fn run(args: OnboardArgs) -> anyhow::Result<()> {
     let spec: CustomerSpec = serde_json::from_str(&raw)
         .with_context(|| format!("{} is not a valid customer spec", args.file.display()))?;
 
-    let tables = TableNames::from_env()?;
-    let mode: StackMode =
-        config::required("STACK_MODE")?
-            .parse()
-            .map_err(|reason| config::ConfigError::Invalid {
-                name: "STACK_MODE",
-                reason,
-            })?;
-    let key = config::required_secret("CBS_API_KEY")?;
-    refuse_key_of_other_mode(mode, &key)?;
-    let api = crate::chargebackstop::from_env(key)?;
-    let store = DynamoCustomerStore::from_env(&tables).await;
+    let partner = PartnerEnv::from_env()?;
+    refuse_key_of_other_mode(partner.mode, &partner.api_key)?;
+    let api = partner.client(RetryPolicy::default())?;
+    let store = DynamoCustomerStore::from_env(&partner.tables).await;
     let flow = Onboarding {
         api: &api,
         store: &store,
         clock: &SystemClock,
-        mode,
+        mode: partner.mode,
     };
     let mut record = flow.run(&spec).await?;
     record.run_token = None;

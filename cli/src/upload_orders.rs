@@ -6,9 +6,9 @@
 
 use shared::adapters::dynamo::orders::DynamoOrderOutbox;
 use shared::adapters::dynamo::table::{DynamoCounters, Table};
-use shared::client::{ChargebackStop, ClientConfig, RetryPolicy};
+use shared::client::{ChargebackStop, RetryPolicy};
 use shared::clock::SystemClock;
-use shared::config::{self, StackMode, TableNames};
+use shared::config::PartnerEnv;
 use shared::domain::onboarding::refuse_key_of_other_mode;
 use shared::domain::order_upload::{OrderUpload, UploadConfig, UploadReport};
 use shared::domain::rate_limit::{parse_duration, parse_rate_limit, OrgRateLimiter, PoolScope};
@@ -66,23 +66,13 @@ impl UploadArgs {
 
 /// The outbox and the client (sent once per call: the upload retries) from the environment.
 pub async fn wiring_from_env() -> anyhow::Result<(Arc<DynamoOrderOutbox>, ChargebackStop)> {
-    let tables = TableNames::from_env()?;
-    let mode: StackMode =
-        config::required("STACK_MODE")?
-            .parse()
-            .map_err(|reason| config::ConfigError::Invalid {
-                name: "STACK_MODE",
-                reason,
-            })?;
-    let key = config::required_secret("CBS_API_KEY")?;
-    refuse_key_of_other_mode(mode, &key)?;
-    let base_url = config::required("CBS_API_BASE_URL")?;
-    let api =
-        ChargebackStop::new(ClientConfig::new(base_url, key).with_retry(RetryPolicy::none()))?;
+    let partner = PartnerEnv::from_env()?;
+    refuse_key_of_other_mode(partner.mode, &partner.api_key)?;
+    let api = partner.client(RetryPolicy::none())?;
     let aws = shared::adapters::aws::load_config().await;
     let outbox = Arc::new(DynamoOrderOutbox::new(Table::new(
         aws_sdk_dynamodb::Client::new(&aws),
-        tables.orders(),
+        partner.tables.orders(),
         Arc::new(DynamoCounters::default()),
     )));
     Ok((outbox, api))

@@ -98,3 +98,59 @@ impl TableNames {
         format!("{}-operators", self.prefix)
     }
 }
+
+/// STACK_MODE, required: TEST or LIVE.
+pub fn stack_mode() -> Result<StackMode, ConfigError> {
+    required("STACK_MODE")?
+        .parse()
+        .map_err(|reason| ConfigError::Invalid {
+            name: "STACK_MODE",
+            reason,
+        })
+}
+
+/// What every entry point that calls ChargebackStop as the partner reads first, in this order:
+/// TABLE_PREFIX, STACK_MODE, CBS_API_BASE_URL, CBS_API_KEY. Whether the key belongs to the other
+/// mode is checked apart: the Lambdas report it as a bad CBS_API_KEY
+/// ([`PartnerEnv::refuse_key_of_other_mode`]), the ops API and the CLI with
+/// `domain::onboarding::refuse_key_of_other_mode`'s own message.
+#[derive(Debug, Clone)]
+pub struct PartnerEnv {
+    pub tables: TableNames,
+    pub mode: StackMode,
+    pub api_base_url: String,
+    pub api_key: Secret,
+}
+
+impl PartnerEnv {
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Ok(Self {
+            tables: TableNames::from_env()?,
+            mode: stack_mode()?,
+            api_base_url: required("CBS_API_BASE_URL")?,
+            api_key: required_secret("CBS_API_KEY")?,
+        })
+    }
+
+    /// A key of the other mode (a LIVE key on a TEST stack, or the reverse) as a bad CBS_API_KEY.
+    pub fn refuse_key_of_other_mode(&self) -> Result<(), ConfigError> {
+        crate::domain::onboarding::refuse_key_of_other_mode(self.mode, &self.api_key).map_err(|e| {
+            ConfigError::Invalid {
+                name: "CBS_API_KEY",
+                reason: e.to_string(),
+            }
+        })
+    }
+
+    /// The ChargebackStop client for this base URL and key, retrying as `retry` says
+    /// (`RetryPolicy::none()` where the caller decides on 429/5xx itself).
+    pub fn client(
+        &self,
+        retry: crate::client::RetryPolicy,
+    ) -> Result<crate::client::ChargebackStop, crate::client::ApiError> {
+        crate::client::ChargebackStop::new(
+            crate::client::ClientConfig::new(self.api_base_url.clone(), self.api_key.clone())
+                .with_retry(retry),
+        )
+    }
+}

@@ -23,3 +23,5 @@ pub mod config;
 pub mod domain;
 #[cfg(feature = "native")]
 pub mod ports;
+#[cfg(feature = "native")]
+pub mod telemetry;

@@ -13,16 +13,14 @@
 //! | `NOTIFY_TOPIC_ARN` / `NOTIFY_SINK` | required | where warnings and auto-actions are reported |
 
 use shared::adapters::notify::NotifyTarget;
-use shared::config::{self, ConfigError, StackMode, TableNames};
+use shared::config::{self, ConfigError, PartnerEnv};
 use shared::domain::deadline_sweep::{SweepConfig, Threshold};
 use shared::domain::rate_limit::parse_duration;
 use shared::models::alert::AlertAction;
-use shared::secret::Secret;
 
 pub struct Config {
-    pub tables: TableNames,
-    pub api_base_url: String,
-    pub api_key: Secret,
+    /// TABLE_PREFIX, STACK_MODE, CBS_API_BASE_URL, CBS_API_KEY.
+    pub partner: PartnerEnv,
     pub sweep: SweepConfig,
     pub reconcile: bool,
     pub reconcile_organisations: Vec<String>,
@@ -36,18 +34,8 @@ fn invalid(name: &'static str) -> impl Fn(String) -> ConfigError {
 
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
-        let tables = TableNames::from_env()?;
-        let mode: StackMode = config::required("STACK_MODE")?
-            .parse()
-            .map_err(invalid("STACK_MODE"))?;
-        let api_base_url = config::required("CBS_API_BASE_URL")?;
-        let api_key = config::required_secret("CBS_API_KEY")?;
-        shared::domain::onboarding::refuse_key_of_other_mode(mode, &api_key).map_err(|e| {
-            ConfigError::Invalid {
-                name: "CBS_API_KEY",
-                reason: e.to_string(),
-            }
-        })?;
+        let partner = PartnerEnv::from_env()?;
+        partner.refuse_key_of_other_mode()?;
         let thresholds = Threshold::parse_list(
             &config::optional("SWEEP_WARN_THRESHOLDS").unwrap_or_else(|| "48h,24h,4h".into()),
         )
@@ -81,9 +69,7 @@ impl Config {
             }
         };
         Ok(Self {
-            tables,
-            api_base_url,
-            api_key,
+            partner,
             sweep: SweepConfig {
                 thresholds,
                 cutoff,

@@ -13,7 +13,7 @@ use lambda_runtime::{service_fn, LambdaEvent};
 use shared::adapters::dynamo::alerts::DynamoAlertStore;
 use shared::adapters::dynamo::customers::DynamoCustomerStore;
 use shared::adapters::dynamo::table::{DynamoCounters, Table};
-use shared::client::{ChargebackStop, ClientConfig};
+use shared::client::RetryPolicy;
 use shared::clock::SystemClock;
 use shared::domain::alert_policy::{AlertPolicy, CustomerPolicies};
 use shared::domain::deadline_sweep::{DeadlineSweep, SweepReport};
@@ -40,25 +40,17 @@ struct Wiring {
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_current_span(false)
-        .without_time()
-        .init();
+    shared::telemetry::init_json_logs();
     let config = config::Config::from_env()?;
     let aws = shared::adapters::aws::load_config().await;
     let dynamo = aws_sdk_dynamodb::Client::new(&aws);
     let counters = Arc::new(DynamoCounters::default());
     let table = |name: String| Table::new(dynamo.clone(), name, counters.clone());
-    let api = ChargebackStop::new(ClientConfig::new(
-        config.api_base_url.clone(),
-        config.api_key.clone(),
-    ))?;
-    let alerts = Arc::new(DynamoAlertStore::new(table(config.tables.alerts())));
-    let customers = Arc::new(DynamoCustomerStore::new(table(config.tables.customers())));
+    let api = config.partner.client(RetryPolicy::default())?;
+    let alerts = Arc::new(DynamoAlertStore::new(table(config.partner.tables.alerts())));
+    let customers = Arc::new(DynamoCustomerStore::new(table(
+        config.partner.tables.customers(),
+    )));
     let notifier: Arc<dyn Notifier> = Arc::from(config.notify.build(Some(&aws)));
     let clock = Arc::new(SystemClock);
     let wiring = Arc::new(Wiring {
@@ -146,27 +138,26 @@ async fn handle(
         duration_ms = started.elapsed().as_millis() as u64,
         "deadline sweep run finished"
     );
+    let recovered = report
+        .reconcile
+        .as_ref()
+        .map(|r| r.recovered.len())
+        .unwrap_or(0);
+    let reconcile_errors = report.reconcile.as_ref().map(|r| r.errors).unwrap_or(0);
     println!(
         "{}",
-        serde_json::json!({
-            "_aws": {
-                "Timestamp": chrono::Utc::now().timestamp_millis(),
-                "CloudWatchMetrics": [{
-                    "Namespace": "ChargebackPlatform",
-                    "Dimensions": [[]],
-                    "Metrics": [
-                        {"Name": "AlertsAutoActioned", "Unit": "Count"},
-                        {"Name": "AlertDeadlineWarnings", "Unit": "Count"},
-                        {"Name": "AlertsRecoveredByPolling", "Unit": "Count"},
-                        {"Name": "DeadlineSweepErrors", "Unit": "Count"}
-                    ]
-                }]
-            },
-            "AlertsAutoActioned": report.sweep.actioned,
-            "AlertDeadlineWarnings": report.sweep.warned,
-            "AlertsRecoveredByPolling": report.reconcile.as_ref().map(|r| r.recovered.len()).unwrap_or(0),
-            "DeadlineSweepErrors": report.sweep.errors + report.reconcile.as_ref().map(|r| r.errors).unwrap_or(0),
-        })
+        shared::telemetry::emf_counts_line(
+            &[
+                ("AlertsAutoActioned", report.sweep.actioned as u64),
+                ("AlertDeadlineWarnings", report.sweep.warned as u64),
+                ("AlertsRecoveredByPolling", recovered as u64),
+                (
+                    "DeadlineSweepErrors",
+                    (report.sweep.errors + reconcile_errors) as u64
+                ),
+            ],
+            chrono::Utc::now().timestamp_millis(),
+        )
     );
     Ok(report)
 }

@@ -3,14 +3,7 @@
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_current_span(false)
-        .without_time()
-        .init();
+    shared::telemetry::init_json_logs();
     let state = ops_api::wiring::from_env().await?;
     lambda_http::run(ops_api::router(state)).await
 }

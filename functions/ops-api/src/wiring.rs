@@ -10,25 +10,17 @@ use shared::adapters::dynamo::enrolments::DynamoEnrolmentStore;
 use shared::adapters::dynamo::operators::DynamoOperatorKeys;
 use shared::adapters::dynamo::orders::DynamoOrderOutbox;
 use shared::adapters::dynamo::table::{DynamoCounters, Table};
-use shared::client::{ChargebackStop, ClientConfig};
+use shared::client::RetryPolicy;
 use shared::clock::SystemClock;
-use shared::config::{self, StackMode, TableNames};
+use shared::config::{self, PartnerEnv};
 use shared::domain::onboarding::refuse_key_of_other_mode;
 use shared::ports::order_outbox::OrderOutbox;
 use std::sync::Arc;
 
 pub async fn from_env() -> anyhow::Result<AppState> {
-    let tables = TableNames::from_env()?;
-    let mode: StackMode =
-        config::required("STACK_MODE")?
-            .parse()
-            .map_err(|reason| config::ConfigError::Invalid {
-                name: "STACK_MODE",
-                reason,
-            })?;
-    let base_url = config::required("CBS_API_BASE_URL")?;
-    let key = config::required_secret("CBS_API_KEY")?;
-    refuse_key_of_other_mode(mode, &key)?;
+    let partner = PartnerEnv::from_env()?;
+    refuse_key_of_other_mode(partner.mode, &partner.api_key)?;
+    let tables = &partner.tables;
     let urgent_hours: i64 = config::parsed("OPS_URGENT_HOURS", 24)?;
 
     let aws = shared::adapters::aws::load_config().await;
@@ -36,10 +28,10 @@ pub async fn from_env() -> anyhow::Result<AppState> {
     let counters = Arc::new(DynamoCounters::default());
     let table = |name: String| Table::new(client.clone(), name, counters.clone());
     // One typed client for every ChargebackStop call (alerts, enrolments, onboarding).
-    let http = Arc::new(ChargebackStop::new(ClientConfig::new(base_url, key))?);
+    let http = Arc::new(partner.client(RetryPolicy::default())?);
     let outbox: Arc<dyn OrderOutbox> = Arc::new(DynamoOrderOutbox::new(table(tables.orders())));
     Ok(AppState {
-        mode,
+        mode: partner.mode,
         urgent_hours,
         clock: Arc::new(SystemClock),
         operators: Arc::new(DynamoOperatorKeys::new(table(tables.operators()))),

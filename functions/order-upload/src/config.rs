@@ -12,16 +12,14 @@
 //! | `ORDER_STOP_MARGIN_SECS` | 15 | stop taking work this long before the Lambda deadline |
 //! | `ORDER_MAX_RUN_SECS` | (the deadline) | stop taking work after this long even if the deadline is later |
 
-use shared::config::{self, ConfigError, StackMode, TableNames};
+use shared::config::{self, ConfigError, PartnerEnv};
 use shared::domain::order_upload::UploadConfig;
 use shared::domain::rate_limit::{parse_rate_limit, PoolScope, RateLimit};
-use shared::secret::Secret;
 use std::time::Duration;
 
 pub struct Config {
-    pub tables: TableNames,
-    pub api_base_url: String,
-    pub api_key: Secret,
+    /// TABLE_PREFIX, STACK_MODE, CBS_API_BASE_URL, CBS_API_KEY.
+    pub partner: PartnerEnv,
     pub upload: UploadConfig,
     pub rate_limit: RateLimit,
     pub pool: PoolScope,
@@ -31,22 +29,8 @@ pub struct Config {
 
 impl Config {
     pub fn from_env() -> Result<Self, ConfigError> {
-        let tables = TableNames::from_env()?;
-        let mode: StackMode =
-            config::required("STACK_MODE")?
-                .parse()
-                .map_err(|reason| ConfigError::Invalid {
-                    name: "STACK_MODE",
-                    reason,
-                })?;
-        let api_base_url = config::required("CBS_API_BASE_URL")?;
-        let api_key = config::required_secret("CBS_API_KEY")?;
-        shared::domain::onboarding::refuse_key_of_other_mode(mode, &api_key).map_err(|e| {
-            ConfigError::Invalid {
-                name: "CBS_API_KEY",
-                reason: e.to_string(),
-            }
-        })?;
+        let partner = PartnerEnv::from_env()?;
+        partner.refuse_key_of_other_mode()?;
         let rate_limit = match config::optional("ORDER_RATE_LIMIT") {
             None => RateLimit::CHARGEBACKSTOP,
             Some(raw) => parse_rate_limit(&raw).map_err(|reason| ConfigError::Invalid {
@@ -70,9 +54,7 @@ impl Config {
             ..defaults
         };
         Ok(Self {
-            tables,
-            api_base_url,
-            api_key,
+            partner,
             upload,
             rate_limit,
             pool: config::parsed("ORDER_RATE_POOL", PoolScope::PartnerGroup)?,

@@ -8,7 +8,7 @@ use aws_lambda_events::eventbridge::EventBridgeEvent;
 use lambda_runtime::{service_fn, LambdaEvent};
 use shared::adapters::dynamo::orders::DynamoOrderOutbox;
 use shared::adapters::dynamo::table::{DynamoCounters, Table};
-use shared::client::{ChargebackStop, ClientConfig, RetryPolicy};
+use shared::client::{ChargebackStop, RetryPolicy};
 use shared::clock::SystemClock;
 use shared::domain::order_upload::{OrderUpload, UploadReport};
 use shared::domain::rate_limit::OrgRateLimiter;
@@ -24,27 +24,17 @@ struct Wiring {
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    tracing_subscriber::fmt()
-        .json()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
-        )
-        .with_current_span(false)
-        .without_time()
-        .init();
+    shared::telemetry::init_json_logs();
     let config = config::Config::from_env()?;
     let aws = shared::adapters::aws::load_config().await;
     let table = Table::new(
         aws_sdk_dynamodb::Client::new(&aws),
-        config.tables.orders(),
+        config.partner.tables.orders(),
         Arc::new(DynamoCounters::default()),
     );
     // The upload decides on 429/5xx itself (rate limiter, backoff, lease), so the client sends
     // each call once.
-    let api = ChargebackStop::new(
-        ClientConfig::new(config.api_base_url.clone(), config.api_key.clone())
-            .with_retry(RetryPolicy::none()),
-    )?;
+    let api = config.partner.client(RetryPolicy::none())?;
     let wiring = Arc::new(Wiring {
         outbox: Arc::new(DynamoOrderOutbox::new(table)),
         api: Arc::new(api),
@@ -120,25 +110,18 @@ async fn handle(
     // CloudWatch embedded metric: alarm on failures and blocked organisations.
     println!(
         "{}",
-        serde_json::json!({
-            "_aws": {
-                "Timestamp": chrono::Utc::now().timestamp_millis(),
-                "CloudWatchMetrics": [{
-                    "Namespace": "ChargebackPlatform",
-                    "Dimensions": [[]],
-                    "Metrics": [
-                        {"Name": "OrdersCreated", "Unit": "Count"},
-                        {"Name": "OrdersFailed", "Unit": "Count"},
-                        {"Name": "OrdersRetryLater", "Unit": "Count"},
-                        {"Name": "OrderUploadBlockedOrganisations", "Unit": "Count"}
-                    ]
-                }]
-            },
-            "OrdersCreated": report.created + report.duplicate,
-            "OrdersFailed": report.failed,
-            "OrdersRetryLater": report.retry_later,
-            "OrderUploadBlockedOrganisations": report.blocked.len(),
-        })
+        shared::telemetry::emf_counts_line(
+            &[
+                ("OrdersCreated", report.created + report.duplicate),
+                ("OrdersFailed", report.failed),
+                ("OrdersRetryLater", report.retry_later),
+                (
+                    "OrderUploadBlockedOrganisations",
+                    report.blocked.len() as u64
+                ),
+            ],
+            chrono::Utc::now().timestamp_millis(),
+        )
     );
     Ok(report)
 }
