@@ -171,6 +171,21 @@ pub fn overlay(full: &Alert, partial: &Alert) -> Alert {
 pub async fn update_alert_record<F>(
     store: &dyn AlertStore,
     alert_id: &str,
+    change: F,
+) -> Result<Option<AlertRecord>, StoreError>
+where
+    F: FnMut(Option<AlertRecord>) -> Option<AlertRecord> + Send,
+{
+    update_alert_record_from(store, alert_id, None, change).await
+}
+
+/// `update_alert_record`, with the first attempt starting from `known` (a record the caller just
+/// read or wrote) instead of a fresh read. Safe because `put` is optimistic: if the record moved
+/// on meanwhile, the write is a `Conflict` and the next attempt re-reads.
+async fn update_alert_record_from<F>(
+    store: &dyn AlertStore,
+    alert_id: &str,
+    mut known: Option<AlertRecord>,
     mut change: F,
 ) -> Result<Option<AlertRecord>, StoreError>
 where
@@ -178,7 +193,10 @@ where
 {
     let mut last_conflict = None;
     for _ in 0..WRITE_ATTEMPTS {
-        let current = store.get(alert_id).await?;
+        let current = match known.take() {
+            Some(record) => Some(record),
+            None => store.get(alert_id).await?,
+        };
         let Some(next) = change(current.clone()) else {
             return Ok(current);
         };
@@ -226,15 +244,17 @@ pub async fn store_fetched_alert(
 }
 
 /// Append one decision to the audit trail (and optionally replace the API view), retrying lost
-/// races. Used by `decision::apply_action` and the policy's "left for a person".
+/// races. Used by `decision::apply_action` and the policy's "left for a person". `stored`: the
+/// record as the caller just read or wrote it, if it has it, to save the first read.
 pub async fn append_decision(
     store: &dyn AlertStore,
     alert_id: &str,
     decision: Decision,
     fresher_view: Option<&Alert>,
+    stored: Option<AlertRecord>,
     now: DateTime<Utc>,
 ) -> Result<Option<AlertRecord>, StoreError> {
-    update_alert_record(store, alert_id, |existing| {
+    update_alert_record_from(store, alert_id, stored, |existing| {
         let mut record = match (existing, fresher_view) {
             (existing, Some(view)) => {
                 match merge_view(existing, view.clone(), now, !decision.result.is_final()) {

@@ -121,7 +121,8 @@ pub async fn apply_action(
     request: ActionRequest,
 ) -> Result<ActionReport, DecisionError> {
     let current = api.get_alert(&request.alert_id).await?;
-    let (_, _) = store_fetched_alert(store, &current, clock.now()).await?;
+    // What is stored now: the decision below is appended to it without reading it again.
+    let (stored, _) = store_fetched_alert(store, &current, clock.now()).await?;
     let decision = |result: DecisionResult, detail: Option<String>| Decision {
         at: iso(clock.now()),
         source: request.source,
@@ -138,7 +139,8 @@ pub async fn apply_action(
             DecisionResult::NotActionable,
             Some(format!("{} {}", current.enrolment_type, current.status)),
         );
-        let record = append_decision(store, &request.alert_id, d, None, clock.now()).await?;
+        let record =
+            append_decision(store, &request.alert_id, d, None, Some(stored), clock.now()).await?;
         return Ok(ActionReport {
             result: DecisionResult::NotActionable,
             record,
@@ -151,8 +153,15 @@ pub async fn apply_action(
         Ok(response) => {
             let after = overlay(&current, &response);
             let d = decision(DecisionResult::Applied, Some(after.status.to_string()));
-            let record =
-                append_decision(store, &request.alert_id, d, Some(&after), clock.now()).await?;
+            let record = append_decision(
+                store,
+                &request.alert_id,
+                d,
+                Some(&after),
+                Some(stored),
+                clock.now(),
+            )
+            .await?;
             Ok(ActionReport {
                 result: DecisionResult::Applied,
                 record,
@@ -166,8 +175,15 @@ pub async fn apply_action(
                 DecisionResult::Rejected,
                 Some(format!("422 {code}: {message}")),
             );
-            let record =
-                append_decision(store, &request.alert_id, d, latest.as_ref(), clock.now()).await?;
+            let record = append_decision(
+                store,
+                &request.alert_id,
+                d,
+                latest.as_ref(),
+                Some(stored),
+                clock.now(),
+            )
+            .await?;
             Ok(ActionReport {
                 result: DecisionResult::Rejected,
                 record,

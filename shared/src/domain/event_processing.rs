@@ -316,7 +316,15 @@ impl EventProcessor {
                     result: DecisionResult::LeftForPerson,
                     detail: None,
                 };
-                append_decision(&*self.alerts, alert_id, decision, None, self.clock.now()).await?;
+                append_decision(
+                    &*self.alerts,
+                    alert_id,
+                    decision,
+                    None,
+                    None,
+                    self.clock.now(),
+                )
+                .await?;
                 Ok(Applied::new("alert_awaiting_person"))
             }
         }
