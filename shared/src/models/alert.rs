@@ -258,6 +258,7 @@ pub struct SimulateAlert {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::models::test_support::assert_round_trips;
 
     const SIMULATED_ALERT: &str = r#"{
       "id": "netalrt_abc123",
@@ -381,9 +382,7 @@ mod tests {
     fn round_trips() {
         for raw in [SIMULATED_ALERT, PATCH_RESPONSE] {
             let alert: Alert = serde_json::from_str(raw).unwrap();
-            let again: Alert =
-                serde_json::from_value(serde_json::to_value(&alert).unwrap()).unwrap();
-            assert_eq!(alert, again);
+            assert_round_trips(&alert);
         }
     }
 

@@ -199,6 +199,7 @@ pub struct SimulateEnrolmentStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::models::test_support::assert_round_trips;
 
     const ETHOCA_RESPONSE: &str = r#"{
       "id": "enrl_ethoca123",
@@ -326,18 +327,14 @@ mod tests {
             serde_json::json!({"merchant_ids": ["mrch_abc123"], "type": "VERIFI_RDR",
                 "verifi_rdr": {"arns": ["74027012345678901234567"]}})
         );
-        let back: CreateEnrolment =
-            serde_json::from_value(serde_json::to_value(&arns).unwrap()).unwrap();
-        assert_eq!(back, arns);
+        assert_round_trips(&arns);
     }
 
     #[test]
     fn round_trips() {
         for raw in [ETHOCA_RESPONSE, ETHOCA_RESPONSE_PARTNER_GUIDE, RDR_RESPONSE] {
             let e: Enrolment = serde_json::from_str(raw).unwrap();
-            let again: Enrolment =
-                serde_json::from_value(serde_json::to_value(&e).unwrap()).unwrap();
-            assert_eq!(e, again);
+            assert_round_trips(&e);
         }
         let body = SimulateEnrolmentStatus {
             status: EnrolmentStatus::Enabled,

@@ -124,6 +124,7 @@ impl ApiErrorBody {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::models::test_support::assert_round_trips;
 
     #[test]
     fn reads_a_plain_detail() {
@@ -157,9 +158,7 @@ mod tests {
             message: Some("no".into()),
             loc: None,
         });
-        let json = serde_json::to_value(&body).unwrap();
-        let back: ApiErrorBody = serde_json::from_value(json).unwrap();
-        assert_eq!(back, body);
+        let back = assert_round_trips(&body);
         assert_eq!(
             back.codes(),
             vec!["ALERT_ALREADY_RESOLVED".to_string(), "INVALID".to_string()]

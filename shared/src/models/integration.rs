@@ -58,6 +58,7 @@ pub struct CreateIntegration {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::models::test_support::assert_round_trips;
 
     #[test]
     fn parses_the_guide_samples() {
@@ -72,9 +73,7 @@ mod tests {
             assert_eq!(i.integration_type, IntegrationType::CustomOrders);
             assert_eq!(i.status, IntegrationStatus::Enabled);
             assert_eq!(i.merchant_ids, vec!["mrch_abc123".to_string()]);
-            let again: Integration =
-                serde_json::from_value(serde_json::to_value(&i).unwrap()).unwrap();
-            assert_eq!(again, i);
+            assert_round_trips(&i);
         }
     }
 

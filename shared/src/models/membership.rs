@@ -69,6 +69,7 @@ pub struct CreateMembership {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::models::test_support::assert_round_trips;
 
     #[test]
     fn parses_the_guide_sample_and_request() {
@@ -97,9 +98,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(req.email, "casey.jordan@acmefitness.com");
-        let again: CreateMembership =
-            serde_json::from_value(serde_json::to_value(&req).unwrap()).unwrap();
-        assert_eq!(again, req);
+        assert_round_trips(&req);
     }
 
     #[test]

@@ -56,6 +56,7 @@ pub struct CreateMerchant {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::models::test_support::assert_round_trips;
 
     #[test]
     fn parses_the_guide_sample() {
@@ -72,8 +73,7 @@ mod tests {
         assert_eq!(m.merchant_type, MerchantType::Generic);
         assert_eq!(m.external_id.as_deref(), Some("mid_123456789"));
         assert_eq!(m.default_representment_service_type, None);
-        let again: Merchant = serde_json::from_value(serde_json::to_value(&m).unwrap()).unwrap();
-        assert_eq!(again, m);
+        assert_round_trips(&m);
     }
 
     #[test]

@@ -5,6 +5,8 @@
 //! request fields are never sent.
 
 mod string_enum;
+#[cfg(test)]
+mod test_support;
 
 pub mod alert;
 pub mod common;

@@ -42,6 +42,7 @@ pub struct CreateOrganisation {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::models::test_support::assert_round_trips;
 
     #[test]
     fn parses_both_guide_samples() {
@@ -60,9 +61,7 @@ mod tests {
         .unwrap();
         assert_eq!(test.mode, OrganisationMode::Test);
         assert_eq!(test.links[0].rel, "self");
-        let again: Organisation =
-            serde_json::from_value(serde_json::to_value(&test).unwrap()).unwrap();
-        assert_eq!(again, test);
+        assert_round_trips(&test);
     }
 
     #[test]
