@@ -15,7 +15,7 @@
 use devstack::{
     resources, Bridge, BridgeOptions, BridgeStats, Functions, Moto, QueueOptions, Resources,
 };
-use devstack::{Sandbox, SandboxOptions};
+use devstack::{Sandbox, SandboxClient, SandboxOptions};
 use serde_json::{json, Value};
 use shared::adapters::dynamo::alerts::DynamoAlertStore;
 use shared::adapters::dynamo::enrolments::DynamoEnrolmentStore;
@@ -39,9 +39,12 @@ struct Stack {
     #[allow(dead_code)]
     moto: Moto,
     res: Resources,
+    /// Kept so the sandbox runs as long as the stack; requests go through `cbs`.
+    #[allow(dead_code)]
     sandbox: Sandbox,
     functions: Functions,
-    http: reqwest::Client,
+    /// The sandbox's partner and admin API, panicking on a refusal.
+    cbs: SandboxClient,
     sqs: aws_sdk_sqs::Client,
     alerts: DynamoAlertStore,
     enrolments: DynamoEnrolmentStore,
@@ -105,10 +108,13 @@ impl Stack {
             enrolments: DynamoEnrolmentStore::new(table(tables.enrolments())),
             events: DynamoEventLog::new(table(tables.events())),
             sqs: aws_sdk_sqs::Client::new(&aws),
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(120))
-                .build()
-                .unwrap(),
+            cbs: SandboxClient::new(
+                &sandbox,
+                reqwest::Client::builder()
+                    .timeout(Duration::from_secs(120))
+                    .build()
+                    .unwrap(),
+            ),
             moto,
             res,
             sandbox,
@@ -119,54 +125,10 @@ impl Stack {
 
     // ------------------------------------------------------------------ the sandbox
 
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut req = self
-            .http
-            .request(method, self.sandbox.url(path))
-            .bearer_auth(&self.sandbox.partner_key);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.expect("sandbox answers");
-        let status = resp.status().as_u16();
-        let text = resp.text().await.unwrap_or_default();
-        (
-            status,
-            serde_json::from_str(&text).unwrap_or(Value::String(text)),
-        )
-    }
-
-    async fn api(&self, method: reqwest::Method, path: &str, body: Value) -> Value {
-        let (status, v) = self.call(method.clone(), path, Some(body)).await;
-        assert!(
-            (200..300).contains(&status),
-            "{method} {path}: {status} {v}"
-        );
-        v
-    }
-
-    async fn admin(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
-        let mut req = self.http.request(method, self.sandbox.admin_url(path));
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.expect("sandbox admin answers");
-        assert!(
-            resp.status().is_success(),
-            "admin {path}: {}",
-            resp.status()
-        );
-        resp.json().await.unwrap()
-    }
-
-    async fn faults(&self, knobs: Value) {
-        self.admin(reqwest::Method::PUT, "faults", Some(knobs))
-            .await;
-    }
-
     /// An organisation with one merchant; returns (organisation id, merchant id).
     async fn organisation(&self, name: &str) -> (String, String) {
         let org = self
+            .cbs
             .api(
                 reqwest::Method::POST,
                 "/v1/organisations/",
@@ -175,6 +137,7 @@ impl Stack {
             .await;
         let org_id = org["id"].as_str().unwrap().to_string();
         let merchant = self
+            .cbs
             .api(
                 reqwest::Method::POST,
                 "/v1/merchants/",
@@ -194,18 +157,20 @@ impl Stack {
                     "ethoca_alert": { "descriptors": [{ "descriptor": "ACMEFIT", "match_type": "STARTS_WITH" }] } })
         };
         let e = self
+            .cbs
             .api(reqwest::Method::POST, "/v2/enrolments/", body)
             .await;
         e["id"].as_str().unwrap().to_string()
     }
 
     async fn enable(&self, enrolment_id: &str) {
-        self.api(
-            reqwest::Method::PATCH,
-            &format!("/v1/simulate/enrolments/{enrolment_id}"),
-            json!({ "status": "ENABLED" }),
-        )
-        .await;
+        self.cbs
+            .api(
+                reqwest::Method::PATCH,
+                &format!("/v1/simulate/enrolments/{enrolment_id}"),
+                json!({ "status": "ENABLED" }),
+            )
+            .await;
     }
 
     /// An organisation with an ENABLED enrolment; returns (organisation id, enrolment id).
@@ -218,6 +183,7 @@ impl Stack {
 
     async fn simulate_alert(&self, org: &str, enrolment: &str, amount_in_cents: i64) -> String {
         let a = self
+            .cbs
             .api(
                 reqwest::Method::POST,
                 "/v1/simulate/alerts",
@@ -231,7 +197,7 @@ impl Stack {
 
     /// The newest event of `kind` about `object_id`, as the sandbox emitted it.
     async fn event(&self, kind: &str, object_id: &str) -> Value {
-        let all = self.admin(reqwest::Method::GET, "events", None).await;
+        let all = self.cbs.admin(reqwest::Method::GET, "events", None).await;
         all.as_array()
             .unwrap()
             .iter()
@@ -243,15 +209,16 @@ impl Stack {
 
     /// API requests the sandbox received after `since` (its request sequence number).
     async fn requests_since(&self, since: u64) -> Vec<Value> {
-        self.admin(
-            reqwest::Method::GET,
-            &format!("requests?since={since}"),
-            None,
-        )
-        .await
-        .as_array()
-        .unwrap()
-        .clone()
+        self.cbs
+            .admin(
+                reqwest::Method::GET,
+                &format!("requests?since={since}"),
+                None,
+            )
+            .await
+            .as_array()
+            .unwrap()
+            .clone()
     }
 
     async fn last_request_seq(&self) -> u64 {
@@ -513,12 +480,13 @@ async fn created_and_updated_in_both_orders(s: &Stack) {
     let waiting = s.alert(&a).await;
     assert_eq!(results(&waiting), vec![DecisionResult::LeftForPerson]);
     assert!(waiting.action_queue.is_some(), "on the sweep's queue");
-    s.api(
-        reqwest::Method::PATCH,
-        &format!("/v1/alerts/{a}"),
-        json!({ "action": "REFUND" }),
-    )
-    .await;
+    s.cbs
+        .api(
+            reqwest::Method::PATCH,
+            &format!("/v1/alerts/{a}"),
+            json!({ "action": "REFUND" }),
+        )
+        .await;
     let updated = s.event("alert.updated", &a).await;
     assert_eq!(
         s.invoke(&[s.msg(&updated, &org)]).await,
@@ -528,12 +496,13 @@ async fn created_and_updated_in_both_orders(s: &Stack) {
     // Reversed: resolved first, the updated event arrives before the created one.
     let b = s.simulate_alert(&org, &enrolment, 10_000).await;
     let created_b = s.event("alert.created", &b).await;
-    s.api(
-        reqwest::Method::PATCH,
-        &format!("/v1/alerts/{b}"),
-        json!({ "action": "REFUND" }),
-    )
-    .await;
+    s.cbs
+        .api(
+            reqwest::Method::PATCH,
+            &format!("/v1/alerts/{b}"),
+            json!({ "action": "REFUND" }),
+        )
+        .await;
     let updated_b = s.event("alert.updated", &b).await;
     let (m1, m2) = (s.msg(&updated_b, &org), s.msg(&created_b, &org));
     assert_eq!(s.invoke(&[m1, m2]).await, Vec::<String>::new());
@@ -606,7 +575,7 @@ async fn a_422_on_the_action_is_final(s: &Stack) {
     for attempt in 1..=3 {
         let alert = s.simulate_alert(&org, &enrolment, 1000).await;
         let created = s.event("alert.created", &alert).await;
-        s.faults(json!({ "latency_ms": LATENCY_MS })).await;
+        s.cbs.faults(json!({ "latency_ms": LATENCY_MS })).await;
         let m = s.msg(&created, &org);
         let invoke = s.invoke(std::slice::from_ref(&m));
         let race = async {
@@ -625,15 +594,16 @@ async fn a_422_on_the_action_is_final(s: &Stack) {
             })
             .await
             .unwrap();
-            s.call(
-                reqwest::Method::PATCH,
-                &format!("/v1/alerts/{alert}"),
-                Some(json!({ "action": "ACCEPT_DISPUTE" })),
-            )
-            .await
+            s.cbs
+                .call(
+                    reqwest::Method::PATCH,
+                    &format!("/v1/alerts/{alert}"),
+                    Some(json!({ "action": "ACCEPT_DISPUTE" })),
+                )
+                .await
         };
         let (failed, (status, _)) = tokio::join!(invoke, race);
-        s.faults(json!({ "latency_ms": 0 })).await;
+        s.cbs.faults(json!({ "latency_ms": 0 })).await;
         assert_eq!(
             failed,
             Vec::<String>::new(),
@@ -703,12 +673,13 @@ async fn a_5xx_fails_the_record_and_the_redelivery_applies_it(s: &Stack) {
     let other = s.enrolment(&other_merchant, false).await;
     let other_event = s.event("enrolment.created", &other).await;
 
-    s.faults(json!({ "error_rate": 1.0, "error_status": 503 }))
+    s.cbs
+        .faults(json!({ "error_rate": 1.0, "error_status": 503 }))
         .await;
     let m = s.msg(&created, &org);
     let failed_id = m.id.clone();
     let failed = s.invoke(&[m]).await;
-    s.faults(json!({ "error_rate": 0.0 })).await;
+    s.cbs.faults(json!({ "error_rate": 0.0 })).await;
     assert_eq!(
         failed,
         vec![failed_id],
