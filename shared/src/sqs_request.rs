@@ -565,24 +565,12 @@ mod against_moto {
         panic!("moto_server did not answer on {} within 60 s", moto.url);
     }
 
-    /// `application/x-www-form-urlencoded` (reqwest's `form` needs a feature the workspace
-    /// does not enable).
+    /// `application/x-www-form-urlencoded` by the `url` crate's encoder that reqwest already
+    /// carries (reqwest's `form` needs a feature the workspace does not enable).
     fn form_encode(pairs: &[(&str, &str)]) -> String {
-        let encode = |s: &str| {
-            s.bytes()
-                .map(|b| match b {
-                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
-                        (b as char).to_string()
-                    }
-                    _ => format!("%{b:02X}"),
-                })
-                .collect::<String>()
-        };
-        pairs
-            .iter()
-            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
-            .collect::<Vec<_>>()
-            .join("&")
+        let mut url = reqwest::Url::parse("http://form.invalid/").unwrap();
+        url.query_pairs_mut().extend_pairs(pairs);
+        url.query().unwrap_or_default().to_owned()
     }
 
     fn between<'a>(text: &'a str, open: &str, close: &str) -> &'a str {
