@@ -34,14 +34,23 @@ async fn main() -> Result<(), Error> {
         peak_rss_kb = metrics::peak_rss_kb(),
         "process-events ready"
     );
+    // The metric dimension: read once, it does not change while the container lives.
+    let function_name: Arc<str> = std::env::var("AWS_LAMBDA_FUNCTION_NAME")
+        .unwrap_or_else(|_| "process-events".into())
+        .into();
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let wired = wired.clone();
-        async move { Ok::<_, Error>(handle(&wired, event).await) }
+        let function_name = function_name.clone();
+        async move { Ok::<_, Error>(handle(&wired, &function_name, event).await) }
     }))
     .await
 }
 
-async fn handle(wired: &wiring::Wired, event: LambdaEvent<SqsEvent>) -> SqsBatchResponse {
+async fn handle(
+    wired: &wiring::Wired,
+    function_name: &str,
+    event: LambdaEvent<SqsEvent>,
+) -> SqsBatchResponse {
     let now = shared::clock::SystemClock.now();
     // The claim on each event lasts as long as this invocation may run: if it dies, the
     // redelivery can take the event over once the deadline has passed.
@@ -70,11 +79,9 @@ async fn handle(wired: &wiring::Wired, event: LambdaEvent<SqsEvent>) -> SqsBatch
         peak_rss_kb = metrics::peak_rss_kb(),
         "batch done"
     );
-    let function_name =
-        std::env::var("AWS_LAMBDA_FUNCTION_NAME").unwrap_or_else(|_| "process-events".into());
     println!(
         "{}",
-        metrics::emf_line(&function_name, &summary, now.timestamp_millis())
+        metrics::emf_line(function_name, &summary, now.timestamp_millis())
     );
     response
 }
