@@ -45,22 +45,9 @@ impl DynamoCustomerStore {
 #[async_trait::async_trait]
 impl CustomerStore for DynamoCustomerStore {
     async fn get(&self, customer_id: &str) -> Result<Option<CustomerRecord>, StoreError> {
-        self.table.counters.read();
-        let out = self
-            .table
-            .client
-            .get_item()
-            .table_name(&self.table.name)
-            .key("customer_id", AttributeValue::S(customer_id.to_owned()))
-            .consistent_read(true)
-            .send()
+        self.table
+            .get_by_key("get customer", "customer_id", customer_id)
             .await
-            .map_err(|e| self.table.error("get customer", e))?;
-        out.item
-            .map(|item| {
-                serde_dynamo::from_item(item).map_err(|e| self.table.bad_item("get customer", e))
-            })
-            .transpose()
     }
 
     async fn claim(&self, record: &CustomerRecord, now: &str) -> Result<(), StoreError> {
@@ -115,26 +102,17 @@ impl CustomerStore for DynamoCustomerStore {
         &self,
         organisation_id: &str,
     ) -> Result<Vec<CustomerRecord>, StoreError> {
-        self.table.counters.read();
-        let out = self
-            .table
-            .client
-            .query()
-            .table_name(&self.table.name)
-            .index_name("organisation-index")
-            .key_condition_expression("organisation_id = :org")
-            .expression_attribute_values(":org", AttributeValue::S(organisation_id.to_owned()))
-            .send()
+        // Every page: an organisation's customers past DynamoDB's 1 MB page are not dropped.
+        self.table
+            .query_index(
+                "customers by organisation",
+                "organisation-index",
+                ("organisation_id", organisation_id),
+                None,
+                false,
+                None,
+            )
             .await
-            .map_err(|e| self.table.error("customers by organisation", e))?;
-        out.items
-            .unwrap_or_default()
-            .into_iter()
-            .map(|item| {
-                serde_dynamo::from_item(item)
-                    .map_err(|e| self.table.bad_item("customers by organisation", e))
-            })
-            .collect()
     }
 
     async fn list(&self, limit: usize) -> Result<Vec<CustomerRecord>, StoreError> {

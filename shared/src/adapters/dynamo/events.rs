@@ -153,22 +153,8 @@ impl EventLog for DynamoEventLog {
     }
 
     async fn get(&self, event_id: &str) -> Result<Option<EventRecord>, StoreError> {
-        let (k, v) = Self::key(event_id);
-        self.table.counters.read();
-        let out = self
-            .table
-            .client
-            .get_item()
-            .table_name(&self.table.name)
-            .key(k, v)
-            .consistent_read(true)
-            .send()
+        self.table
+            .get_by_key("get event", "event_id", event_id)
             .await
-            .map_err(|e| self.table.error("get event", e))?;
-        out.item
-            .map(|item| {
-                serde_dynamo::from_item(item).map_err(|e| self.table.bad_item("get event", e))
-            })
-            .transpose()
     }
 }
