@@ -6,8 +6,9 @@ use serde::Serialize;
 use super::{ApiError, ChargebackStop, Repeat};
 use crate::models::{Order, OrderBatchResponse, Page, PatchOrder};
 
-/// At most this many orders per `POST /v1/orders/` (chargebackstop-facts.md).
-pub const MAX_ORDERS_PER_POST: usize = 100;
+/// At most this many orders per `POST /v1/orders/` (chargebackstop-facts.md); the same limit
+/// `validation::validate_order_batch` checks, kept in one place.
+pub const MAX_ORDERS_PER_POST: usize = crate::validation::MAX_ORDERS_PER_REQUEST;
 
 #[derive(Serialize)]
 struct ByReference<'a> {
