@@ -2,20 +2,14 @@
 //! bad value stops the function with a message naming the variable; the API key never appears
 //! in a message.
 
-use shared::config::{self, ConfigError, StackMode, TableNames};
+use shared::config::{self, ConfigError, PartnerEnv};
 use shared::domain::alert_policy::AlertPolicy;
-use shared::secret::Secret;
 
 #[derive(Debug)]
 pub struct ProcessorConfig {
-    /// `TABLE_PREFIX`: `<prefix>-events`, `-alerts`, `-enrolments`, `-customers`.
-    pub tables: TableNames,
-    /// `STACK_MODE`: a TEST stack refuses a LIVE key and the other way round.
-    pub mode: StackMode,
-    /// `CBS_API_BASE_URL`: the API, or the sandbox locally.
-    pub api_base_url: String,
-    /// `CBS_API_KEY`: the partner key.
-    pub api_key: Secret,
+    /// `TABLE_PREFIX`, `STACK_MODE`, `CBS_API_BASE_URL`, `CBS_API_KEY`: read as every function
+    /// reads them. A TEST stack refuses a LIVE key and the other way round (see `wiring`).
+    pub partner: PartnerEnv,
     /// `DEFAULT_ALERT_POLICY` (optional JSON, see `domain::alert_policy`): the policy of
     /// organisations whose customer record has none. Unset: refund only what the partner's
     /// records show refunded, everything else to a person.
@@ -25,13 +19,7 @@ pub struct ProcessorConfig {
 
 impl ProcessorConfig {
     pub fn from_env() -> Result<Self, ConfigError> {
-        let mode =
-            config::required("STACK_MODE")?
-                .parse()
-                .map_err(|reason| ConfigError::Invalid {
-                    name: "STACK_MODE",
-                    reason,
-                })?;
+        let partner = PartnerEnv::from_env()?;
         let default_policy = match config::optional("DEFAULT_ALERT_POLICY") {
             None => AlertPolicy::default(),
             Some(raw) => serde_json::from_str::<serde_json::Value>(&raw)
@@ -42,10 +30,7 @@ impl ProcessorConfig {
                 })?,
         };
         Ok(Self {
-            tables: TableNames::from_env()?,
-            mode,
-            api_base_url: config::required("CBS_API_BASE_URL")?,
-            api_key: config::required_secret("CBS_API_KEY")?,
+            partner,
             default_policy,
         })
     }

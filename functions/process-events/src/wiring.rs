@@ -25,14 +25,17 @@ type Api = ChargebackStop;
 /// Redelivery is this function's retry: inside one invocation only a short second try, so a
 /// batch of ten during an outage stays well inside the function's timeout.
 fn api(config: &ProcessorConfig) -> anyhow::Result<Api> {
-    let client_config = ClientConfig::new(config.api_base_url.clone(), config.api_key.clone())
-        .with_timeout(Duration::from_secs(5))
-        .with_retry(RetryPolicy {
-            max_attempts: 2,
-            base_delay: Duration::from_millis(200),
-            max_delay: Duration::from_secs(1),
-            max_total: Duration::from_secs(2),
-        });
+    let client_config = ClientConfig::new(
+        config.partner.api_base_url.clone(),
+        config.partner.api_key.clone(),
+    )
+    .with_timeout(Duration::from_secs(5))
+    .with_retry(RetryPolicy {
+        max_attempts: 2,
+        base_delay: Duration::from_millis(200),
+        max_delay: Duration::from_secs(1),
+        max_total: Duration::from_secs(2),
+    });
     Ok(ChargebackStop::new(client_config)?)
 }
 
@@ -58,7 +61,7 @@ impl CostMeter for Meter {
 
 pub async fn from_env() -> anyhow::Result<Wired> {
     let config = ProcessorConfig::from_env()?;
-    refuse_key_of_other_mode(config.mode, &config.api_key)?;
+    refuse_key_of_other_mode(config.partner.mode, &config.partner.api_key)?;
     let notify = NotifyTarget::from_env()?;
 
     let aws = shared::adapters::aws::load_config().await;
@@ -66,12 +69,16 @@ pub async fn from_env() -> anyhow::Result<Wired> {
     let counters = Arc::new(DynamoCounters::default());
     let table = |name: String| Table::new(client.clone(), name, counters.clone());
     let api = Arc::new(CountingApi::new(api(&config)?));
-    let customers = Arc::new(DynamoCustomerStore::new(table(config.tables.customers())));
+    let customers = Arc::new(DynamoCustomerStore::new(table(
+        config.partner.tables.customers(),
+    )));
 
     let processor = EventProcessor {
-        events: Arc::new(DynamoEventLog::new(table(config.tables.events()))),
-        alerts: Arc::new(DynamoAlertStore::new(table(config.tables.alerts()))),
-        enrolments: Arc::new(DynamoEnrolmentStore::new(table(config.tables.enrolments()))),
+        events: Arc::new(DynamoEventLog::new(table(config.partner.tables.events()))),
+        alerts: Arc::new(DynamoAlertStore::new(table(config.partner.tables.alerts()))),
+        enrolments: Arc::new(DynamoEnrolmentStore::new(table(
+            config.partner.tables.enrolments(),
+        ))),
         alert_api: api.clone(),
         enrolment_api: api.clone(),
         notifier: Arc::from(notify.build(Some(&aws))),
