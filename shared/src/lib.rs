@@ -24,4 +24,6 @@ pub mod domain;
 #[cfg(feature = "native")]
 pub mod ports;
 #[cfg(feature = "native")]
+pub mod records;
+#[cfg(feature = "native")]
 pub mod telemetry;

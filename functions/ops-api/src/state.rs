@@ -10,6 +10,7 @@ use shared::ports::alert_store::AlertStore;
 use shared::ports::customer_store::CustomerStore;
 use shared::ports::enrolment_api::EnrolmentApi;
 use shared::ports::enrolment_store::EnrolmentStore;
+use shared::ports::notifier::Notifier;
 use shared::ports::operator_keys::OperatorKeys;
 use shared::ports::order_outbox::OrderOutbox;
 use std::sync::Arc;
@@ -29,4 +30,6 @@ pub struct AppState {
     pub alert_api: Arc<dyn AlertApi>,
     pub enrolment_api: Arc<dyn EnrolmentApi>,
     pub onboarding_api: Arc<dyn OnboardingApi>,
+    /// Operations notifications (an action ChargebackStop refused while the alert still waits).
+    pub notifier: Arc<dyn Notifier>,
 }

@@ -1,6 +1,7 @@
 //! Builds the state from the environment (README "Configuration"): TABLE_PREFIX, STACK_MODE,
-//! CBS_API_BASE_URL, CBS_API_KEY, and OPS_URGENT_HOURS (default 24). A missing or bad value
-//! stops start-up with a message naming the variable; a partner key of the other mode too.
+//! CBS_API_BASE_URL, CBS_API_KEY, NOTIFY_TOPIC_ARN or NOTIFY_SINK, and OPS_URGENT_HOURS
+//! (default 24). A missing or bad value stops start-up with a message naming the variable; a
+//! partner key of the other mode too.
 
 use crate::state::AppState;
 use crate::upload_status::DynamoUploadStatus;
@@ -10,6 +11,7 @@ use shared::adapters::dynamo::enrolments::DynamoEnrolmentStore;
 use shared::adapters::dynamo::operators::DynamoOperatorKeys;
 use shared::adapters::dynamo::orders::DynamoOrderOutbox;
 use shared::adapters::dynamo::table::{DynamoCounters, Table};
+use shared::adapters::notify::NotifyTarget;
 use shared::client::RetryPolicy;
 use shared::clock::SystemClock;
 use shared::config::{self, PartnerEnv};
@@ -22,6 +24,7 @@ pub async fn from_env() -> anyhow::Result<AppState> {
     refuse_key_of_other_mode(partner.mode, &partner.api_key)?;
     let tables = &partner.tables;
     let urgent_hours: i64 = config::parsed("OPS_URGENT_HOURS", 24)?;
+    let notify = NotifyTarget::from_env()?;
 
     let aws = shared::adapters::aws::load_config().await;
     let client = aws_sdk_dynamodb::Client::new(&aws);
@@ -47,5 +50,6 @@ pub async fn from_env() -> anyhow::Result<AppState> {
         alert_api: http.clone(),
         enrolment_api: http.clone(),
         onboarding_api: http,
+        notifier: std::sync::Arc::from(notify.build(Some(&aws))),
     })
 }

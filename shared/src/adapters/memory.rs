@@ -2,7 +2,7 @@
 //! its DynamoDB twin (conditional claims, revision-checked writes), so domain tests exercise the
 //! real decisions.
 
-use crate::domain::alert_record::AlertRecord;
+use crate::records::alert::AlertRecord;
 use crate::domain::enrolment_lifecycle::EnrolmentRecord;
 use crate::models::alert::{Alert, AlertStatus, RefundOutcome, UpdateAlert};
 use crate::models::enrolment::Enrolment;
@@ -136,15 +136,43 @@ fn check_revision(
 #[derive(Debug, Default)]
 pub struct MemoryAlertStore {
     records: Mutex<BTreeMap<String, AlertRecord>>,
+    interleave: bool,
+}
+
+impl MemoryAlertStore {
+    /// Every call first yields to the runtime, so concurrent callers (`tokio::join!`)
+    /// interleave between a read and the write that depends on it, like two Lambdas do.
+    pub fn interleaved() -> Self {
+        Self {
+            interleave: true,
+            ..Self::default()
+        }
+    }
+
+    /// Store a record as it is (e.g. one a crashed holder left behind), bypassing the checks.
+    pub fn insert(&self, record: AlertRecord) {
+        self.records
+            .lock()
+            .unwrap()
+            .insert(record.alert_id.clone(), record);
+    }
+
+    async fn pause(&self) {
+        if self.interleave {
+            tokio::task::yield_now().await;
+        }
+    }
 }
 
 #[async_trait::async_trait]
 impl AlertStore for MemoryAlertStore {
     async fn get(&self, alert_id: &str) -> Result<Option<AlertRecord>, StoreError> {
+        self.pause().await;
         Ok(self.records.lock().unwrap().get(alert_id).cloned())
     }
 
     async fn put(&self, record: &AlertRecord) -> Result<(), StoreError> {
+        self.pause().await;
         let mut records = self.records.lock().unwrap();
         let stored = records
             .get(&record.alert_id)
@@ -165,14 +193,16 @@ impl AlertStore for MemoryAlertStore {
         deadline_at_or_before: &str,
         limit: i32,
     ) -> Result<Vec<AlertRecord>, StoreError> {
+        self.pause().await;
         let records = self.records.lock().unwrap();
+        // Like the DynamoDB store: a waiting alert without a deadline sorts before every one.
         let mut due: Vec<AlertRecord> = records
             .values()
             .filter(|r| r.action_queue.is_some())
             .filter(|r| {
                 r.alert
                     .action_required_deadline
-                    .is_some_and(|d| iso(d).as_str() <= deadline_at_or_before)
+                    .is_none_or(|d| iso(d).as_str() <= deadline_at_or_before)
             })
             .cloned()
             .collect();
@@ -245,15 +275,23 @@ impl EnrolmentStore for MemoryEnrolmentStore {
 // ---------------------------------------------------------------------------------------------
 
 /// A scriptable ChargebackStop: holds alerts and enrolments, resolves alerts on PATCH like the
-/// API (a resolved alert answers 422), and can fail the next calls with a 5xx.
+/// API (a resolved alert answers 422), and does to us what the real one can: fail the next
+/// calls with a 5xx, refuse a PATCH with 422 while the alert stays ACTION_REQUIRED, apply a
+/// PATCH and then lose the answer (a timeout after success), and interleave concurrent callers.
 #[derive(Debug, Default)]
 pub struct FakeChargebackStop {
     alerts: Mutex<HashMap<String, Alert>>,
     enrolments: Mutex<HashMap<String, Enrolment>>,
     patches: Mutex<Vec<(String, UpdateAlert)>>,
+    /// PATCHes of these alerts answer 422 after resolving the alert.
     reject_with_422: Mutex<Vec<String>>,
+    /// PATCHes of these alerts answer 422 with this code and leave the alert as it is.
+    refuse_without_resolving: Mutex<HashMap<String, String>>,
     failing_gets: Mutex<u32>,
     failing_patches: Mutex<u32>,
+    /// The next PATCHes are applied, then answered with a timeout.
+    lost_patch_answers: Mutex<u32>,
+    interleave: bool,
     gets: Mutex<u32>,
 }
 
@@ -289,12 +327,35 @@ impl FakeChargebackStop {
         *self.gets.lock().unwrap()
     }
 
+    /// Every call first yields to the runtime, so concurrent callers (`tokio::join!`)
+    /// interleave between a GET and the PATCH that depends on it.
+    pub fn interleaved() -> Self {
+        Self {
+            interleave: true,
+            ..Self::default()
+        }
+    }
+
     /// Answer PATCHes of this alert with 422 (as if someone resolved it in between).
     pub fn reject_patches_with_422(&self, alert_id: &str) {
         self.reject_with_422
             .lock()
             .unwrap()
             .push(alert_id.to_string());
+    }
+
+    /// Answer PATCHes of this alert with 422 `code` and leave it ACTION_REQUIRED (the API
+    /// refusing one action, e.g. one the merchant cannot take, while the alert still waits).
+    pub fn refuse_patches_without_resolving(&self, alert_id: &str, code: &str) {
+        self.refuse_without_resolving
+            .lock()
+            .unwrap()
+            .insert(alert_id.to_string(), code.to_string());
+    }
+
+    /// The next `patches` PATCHes are applied, and then the caller gets a timeout.
+    pub fn lose_next_patch_answers(&self, patches: u32) {
+        *self.lost_patch_answers.lock().unwrap() = patches;
     }
 
     /// The next `gets` GETs and `patches` PATCHes answer 503.
@@ -325,6 +386,9 @@ impl FakeChargebackStop {
 #[async_trait::async_trait]
 impl AlertApi for FakeChargebackStop {
     async fn get_alert(&self, alert_id: &str) -> Result<Alert, ApiCallError> {
+        if self.interleave {
+            tokio::task::yield_now().await;
+        }
         *self.gets.lock().unwrap() += 1;
         if Self::take_failure(&self.failing_gets) {
             return Err(Self::unavailable("get alert", alert_id));
@@ -340,6 +404,9 @@ impl AlertApi for FakeChargebackStop {
         alert_id: &str,
         update: &UpdateAlert,
     ) -> Result<Alert, ApiCallError> {
+        if self.interleave {
+            tokio::task::yield_now().await;
+        }
         if Self::take_failure(&self.failing_patches) {
             return Err(Self::unavailable("update alert", alert_id));
         }
@@ -347,6 +414,28 @@ impl AlertApi for FakeChargebackStop {
             .lock()
             .unwrap()
             .push((alert_id.into(), update.clone()));
+        let answer = self.apply_patch(alert_id, update);
+        if answer.is_ok() && Self::take_failure(&self.lost_patch_answers) {
+            return Err(ApiCallError::Transient {
+                operation: "update alert",
+                id: alert_id.into(),
+                detail: "timed out waiting for the answer (the PATCH was applied)".into(),
+            });
+        }
+        answer
+    }
+}
+
+impl FakeChargebackStop {
+    fn apply_patch(&self, alert_id: &str, update: &UpdateAlert) -> Result<Alert, ApiCallError> {
+        if let Some(code) = self.refuse_without_resolving.lock().unwrap().get(alert_id) {
+            return Err(ApiCallError::Unprocessable {
+                operation: "update alert",
+                id: alert_id.into(),
+                code: code.clone(),
+                message: "The action cannot be taken on this alert".into(),
+            });
+        }
         let mut alerts = self.alerts.lock().unwrap();
         let alert = alerts
             .get_mut(alert_id)

@@ -7,46 +7,29 @@
 //! < RESOLVED or INVALID (2). An alert's status only moves forward (a resolved alert "cannot be
 //! changed anymore"), so a higher rank is always newer; `updated_at`, when present, orders views
 //! of the same rank (e.g. a note change). Unknown statuses rank 1.
+//!
+//! An Ethoca alert ACTION_REQUIRED without `action_required_deadline` (the docs always give one,
+//! but a missing field must not hide an alert): `store_fetched_alert_notifying` tells a person
+//! once, and the alert stays in the action queue with a `deadline-index` sort key that sorts
+//! before every real deadline, so the ops queue shows it (urgency `no_deadline`) and the sweep
+//! reads it first but never acts on it by itself (no deadline, no cutoff).
 
-use super::decision::{Decision, DecisionResult, DecisionSource};
+use super::decision::DecisionError;
 use crate::models::alert::{Alert, AlertStatus};
 use crate::models::enrolment::EnrolmentType;
 use crate::ports::alert_store::AlertStore;
 use crate::ports::event_log::iso;
+use crate::ports::notifier::{Notifier, OpsNotification};
 use crate::ports::store_error::StoreError;
+use crate::records::alert::{Decision, DecisionResult, DecisionSource};
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 
-/// The value of the sparse `action_queue` attribute (pk of `deadline-index`) while an Ethoca
-/// alert is ACTION_REQUIRED; absent otherwise, so resolved alerts leave the index.
-pub const ACTION_QUEUE: &str = "ETHOCA_ACTION_REQUIRED";
+/// The record and the queue name live in `records` (below both this and the store port);
+/// re-exported here for the code that always found them here.
+pub use crate::records::alert::{AlertRecord, ACTION_QUEUE};
 
 /// How many times a lost optimistic-write race is retried before giving the event back to SQS.
 const WRITE_ATTEMPTS: usize = 5;
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AlertRecord {
-    /// Table key (= `alert.id`).
-    pub alert_id: String,
-    /// Every field as last fetched from the API, stored top-level (GSI keys among them).
-    #[serde(flatten)]
-    pub alert: Alert,
-    pub version_key: String,
-    pub fetched_at: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub action_queue: Option<String>,
-    /// The audit trail: every decision, automatic or not, with its reason and source.
-    #[serde(default)]
-    pub decisions: Vec<Decision>,
-    /// Deadline warnings already sent (owned by the deadline sweep).
-    #[serde(default)]
-    pub warned_thresholds: Vec<String>,
-    /// RDR alerts: stored for information, never actioned.
-    #[serde(default)]
-    pub informational: bool,
-    /// Optimistic-concurrency counter, +1 on every write.
-    pub revision: u64,
-}
 
 pub fn status_rank(status: &AlertStatus) -> u8 {
     match status {
@@ -61,19 +44,6 @@ pub fn version_key(alert: &Alert) -> String {
         status_rank(&alert.status),
         alert.updated_at.map(iso).unwrap_or_default()
     )
-}
-
-impl AlertRecord {
-    /// Whether any decision already produced (or found) a final outcome.
-    pub fn has_final_decision(&self) -> bool {
-        self.decisions.iter().any(|d| d.result.is_final())
-    }
-
-    pub fn was_left_for_person(&self) -> bool {
-        self.decisions
-            .iter()
-            .any(|d| d.result == DecisionResult::LeftForPerson)
-    }
 }
 
 /// The result of merging a freshly fetched alert into what is stored.
@@ -114,6 +84,8 @@ fn merge_view(
             decisions: Vec::new(),
             warned_thresholds: Vec::new(),
             informational: false,
+            action_claim: None,
+            no_deadline_notified_at: None,
             revision: 0,
         },
     };
@@ -244,14 +216,29 @@ pub async fn store_fetched_alert(
 }
 
 /// Append one decision to the audit trail (and optionally replace the API view), retrying lost
-/// races. Used by `decision::apply_action` and the policy's "left for a person". `stored`: the
-/// record as the caller just read or wrote it, if it has it, to save the first read.
+/// races. Used by the policy's "left for a person"; `decision::apply_action` uses
+/// `record_decision`. `stored`: the record as the caller just read or wrote it, if it has it, to
+/// save the first read.
 pub async fn append_decision(
     store: &dyn AlertStore,
     alert_id: &str,
     decision: Decision,
     fresher_view: Option<&Alert>,
     stored: Option<AlertRecord>,
+    now: DateTime<Utc>,
+) -> Result<Option<AlertRecord>, StoreError> {
+    record_decision(store, alert_id, decision, fresher_view, stored, None, now).await
+}
+
+/// `append_decision` by the holder of the action claim `claim_owner`: the same write releases
+/// the claim (it "becomes" the decision), so no moment exists where neither is on the record.
+pub async fn record_decision(
+    store: &dyn AlertStore,
+    alert_id: &str,
+    decision: Decision,
+    fresher_view: Option<&Alert>,
+    stored: Option<AlertRecord>,
+    claim_owner: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<Option<AlertRecord>, StoreError> {
     update_alert_record_from(store, alert_id, stored, |existing| {
@@ -275,6 +262,11 @@ pub async fn append_decision(
         if decision.result.is_final() {
             record.action_queue = None;
         }
+        if claim_owner.is_some()
+            && record.action_claim.as_ref().map(|c| c.owner.as_str()) == claim_owner
+        {
+            record.action_claim = None;
+        }
         // The same decision twice (a retried write whose first attempt landed) is kept once.
         if !record.decisions.contains(&decision) {
             record.decisions.push(decision.clone());
@@ -282,6 +274,77 @@ pub async fn append_decision(
         Some(record)
     })
     .await
+}
+
+/// `store_fetched_alert`, then: an Ethoca alert waiting for an action without an
+/// `action_required_deadline` is one the sweep cannot act on in time, so a person is told,
+/// once (`no_deadline_notified_at`, set with a conditional write before notifying and cleared
+/// again if the notification fails, so the next store tells again). It stays visible: it keeps
+/// its `action_queue`, and the DynamoDB store gives it a `deadline-index` sort key that sorts
+/// before every real deadline (see `adapters::dynamo::alerts`), so the ops queue lists it and
+/// the sweep reads it first (and leaves it alone: no deadline, no cutoff).
+pub async fn store_fetched_alert_notifying(
+    store: &dyn AlertStore,
+    notifier: &dyn Notifier,
+    fetched: &Alert,
+    now: DateTime<Utc>,
+) -> Result<(AlertRecord, bool), DecisionError> {
+    let (record, stale) = store_fetched_alert(store, fetched, now).await?;
+    let needs_notice =
+        |r: &AlertRecord| r.waits_without_deadline() && r.no_deadline_notified_at.is_none();
+    if !needs_notice(&record) {
+        return Ok((record, stale));
+    }
+    let mut marked = false;
+    let after = update_alert_record_from(store, &record.alert_id, Some(record.clone()), |current| {
+        marked = false;
+        let mut r = current?;
+        if !needs_notice(&r) {
+            return None;
+        }
+        r.no_deadline_notified_at = Some(iso(now));
+        r.revision += 1;
+        marked = true;
+        Some(r)
+    })
+    .await?
+    .unwrap_or(record);
+    if !marked {
+        return Ok((after, stale));
+    }
+    let sent = notifier
+        .notify(&OpsNotification {
+            kind: "alert.no_deadline".into(),
+            subject: format!(
+                "Alert {} waits for an action but has no deadline: decide it by hand",
+                after.alert_id
+            ),
+            organisation_id: Some(after.alert.organisation_id.clone()),
+            object_id: after.alert_id.clone(),
+            status: Some(after.alert.status.to_string()),
+            note: Some(
+                "ChargebackStop gave no action_required_deadline; the deadline sweep cannot act on it"
+                    .into(),
+            ),
+            at: iso(now),
+        })
+        .await;
+    if let Err(e) = sent {
+        let unmark = update_alert_record(store, &after.alert_id, |current| {
+            let mut r = current?;
+            r.no_deadline_notified_at.take()?;
+            r.revision += 1;
+            Some(r)
+        })
+        .await;
+        if let Err(unmark) = unmark {
+            tracing::error!(alert_id = %after.alert_id, error = %unmark,
+                "no-deadline notice failed and could not be unmarked: it will not be sent again");
+        }
+        return Err(e.into());
+    }
+    tracing::warn!(alert_id = %after.alert_id, "actionable alert without a deadline: operations told");
+    Ok((after, stale))
 }
 
 #[cfg(test)]
@@ -404,5 +467,50 @@ mod tests {
             merged.action_required_deadline,
             full.action_required_deadline
         );
+    }
+
+    #[tokio::test]
+    async fn a_waiting_alert_without_deadline_is_notified_once_and_stays_queued_first() {
+        use crate::adapters::memory::{MemoryAlertStore, RecordingNotifier};
+        let store = MemoryAlertStore::default();
+        let notifier = RecordingNotifier::default();
+        let now = ts("2026-11-24T10:00:00Z");
+        let dated = alert("dated", "ETHOCA_ALERT", "ACTION_REQUIRED", 100);
+        store_fetched_alert_notifying(&store, &notifier, &dated, now)
+            .await
+            .unwrap();
+        assert!(notifier.sent().is_empty(), "a deadline: nothing to tell");
+
+        let mut undated = alert("undated", "ETHOCA_ALERT", "ACTION_REQUIRED", 100);
+        undated.action_required_deadline = None;
+        let (stored, _) = store_fetched_alert_notifying(&store, &notifier, &undated, now)
+            .await
+            .unwrap();
+        assert!(stored.action_queue.is_some());
+        assert!(stored.no_deadline_notified_at.is_some());
+        // Stored again (a second event, reconciliation): told once.
+        undated.note = Some("changed".into());
+        store_fetched_alert_notifying(&store, &notifier, &undated, now)
+            .await
+            .unwrap();
+        let sent = notifier.sent();
+        assert_eq!(sent.len(), 1, "{sent:?}");
+        assert_eq!(sent[0].kind, "alert.no_deadline");
+        assert_eq!(sent[0].object_id, "undated");
+        // In the action queue, before every alert with a deadline.
+        let queue = store
+            .awaiting_action_until("9999-12-31T23:59:59Z", 10)
+            .await
+            .unwrap();
+        let ids: Vec<&str> = queue.iter().map(|r| r.alert_id.as_str()).collect();
+        assert_eq!(ids, vec!["undated", "dated"]);
+
+        let rdr = alert("rdr", "VERIFI_RDR", "ACTION_REQUIRED", 100);
+        let mut rdr = rdr;
+        rdr.action_required_deadline = None;
+        store_fetched_alert_notifying(&store, &notifier, &rdr, now)
+            .await
+            .unwrap();
+        assert_eq!(notifier.sent().len(), 1, "RDR alerts are never actioned");
     }
 }

@@ -254,7 +254,13 @@ impl DeadlineSweep {
                         cutoff.num_minutes()
                     ),
                 };
-                let outcome = apply_action(&*self.api, &*self.alerts, &*self.clock, request)
+                let outcome = apply_action(
+                    &*self.api,
+                    &*self.alerts,
+                    &*self.notifier,
+                    &*self.clock,
+                    request,
+                )
                     .await
                     .map_err(|e| e.to_string())?;
                 match outcome.result {

@@ -1,73 +1,52 @@
 //! Actioning an Ethoca alert, with its audit trail. `apply_action` is the ONE way anything in
 //! the platform actions an alert: the automatic policy (process-events), an operator (ops API)
-//! and the deadline sweep all call it, so every action is re-checked against the API first and
-//! every outcome lands in the alert's `decisions` list with its reason and source.
+//! and the deadline sweep all call it, so every action takes the same claim, is re-checked
+//! against the API first, and every outcome lands in the alert's `decisions` list with its
+//! reason and source.
+//!
+//! ## One claim per alert
+//! Before anything is sent, `apply_action` takes the alert record's `action_claim`
+//! (`{owner, source, actor, until}`) with a conditional write after a consistent read
+//! (`AlertStore::get` is a strongly consistent GetItem; `put` succeeds only if the revision read
+//! is still the stored one). The claim is refused when a final decision is already recorded
+//! (`DecisionError::AlreadyDecided`) or another holder's claim has not expired
+//! (`DecisionError::ClaimHeld`). So the policy, an operator and the sweep racing on one alert
+//! send one PATCH, and the sweep, which finds alerts through the eventually consistent
+//! `deadline-index`, acts only on what the table itself says. The claim becomes the decision
+//! (the same write records the decision and clears it) or is released on failure. A holder
+//! that crashed leaves its claim to expire after `ACTION_CLAIM_TTL`; whoever takes it over
+//! re-fetches the alert from the API after claiming (every holder does), so an action that did
+//! land is seen and never sent twice. Should a PATCH whose answer was lost land after the next
+//! holder's re-fetch, ChargebackStop itself answers the second PATCH with 422 (a resolved alert
+//! cannot be actioned), which is recorded as final below.
+//!
+//! ## A 422 is final only if the alert stopped waiting
+//! A 422 (or a request our validation refused before sending, mapped to the same
+//! `Unprocessable`) is followed by a re-fetch. No longer ACTION_REQUIRED → `Rejected`, final.
+//! Still ACTION_REQUIRED (or the re-fetch failed, so we cannot tell) → `RefusedStillWaiting`,
+//! not final: the alert stays in `action_queue` (deadline-index, the sweep, the ops queue) and
+//! a person is notified at once with the code (`alert.action_refused`). The automatic policy
+//! then leaves the alert to a person (`AlertRecord::was_left_for_person`); an operator or the
+//! sweep at the cutoff may try again.
 
-use super::alert_record::{append_decision, overlay, store_fetched_alert, AlertRecord};
+use super::alert_record::{overlay, record_decision, store_fetched_alert, update_alert_record};
 use crate::clock::Clock;
-use crate::models::alert::{AlertAction, UpdateAlert};
+use crate::models::alert::{Alert, AlertAction, UpdateAlert};
 use crate::ports::alert_api::{AlertApi, ApiCallError};
 use crate::ports::alert_store::AlertStore;
 use crate::ports::event_log::iso;
+use crate::ports::notifier::{Notifier, NotifyError, OpsNotification};
 use crate::ports::store_error::StoreError;
-use serde::{Deserialize, Serialize};
+use chrono::Duration;
 
-/// Who decided.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum DecisionSource {
-    /// The organisation's decision policy, applied when the alert arrived.
-    AutoPolicy,
-    /// A person through the ops API.
-    Operator,
-    /// The deadline sweep's default at the cutoff.
-    Sweep,
-    /// Not ours: the API showed the alert resolved by someone else.
-    Observed,
-}
+pub use crate::records::alert::{ActionClaim, Decision, DecisionResult, DecisionSource};
+use crate::records::alert::AlertRecord;
 
-/// What came of a decision.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum DecisionResult {
-    /// The PATCH was accepted.
-    Applied,
-    /// The PATCH got a 422 (e.g. the alert was already resolved): recorded as final, not retried.
-    Rejected,
-    /// The re-fetch showed the alert no longer ACTION_REQUIRED (or not Ethoca): nothing sent.
-    NotActionable,
-    /// The policy chose no automatic action: a person (or the sweep at the cutoff) decides.
-    LeftForPerson,
-    /// The alert was resolved without an action recorded here.
-    ResolvedElsewhere,
-}
-
-impl DecisionResult {
-    /// Final results end the alert's life in the action queue.
-    pub fn is_final(&self) -> bool {
-        !matches!(self, DecisionResult::LeftForPerson)
-    }
-}
-
-/// One entry of an alert's `decisions` audit list.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Decision {
-    /// ISO 8601 UTC.
-    pub at: String,
-    pub source: DecisionSource,
-    /// The policy name, the operator's id, or `deadline-sweep`.
-    pub actor: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub action: Option<AlertAction>,
-    pub reason: String,
-    /// The customer-facing note sent with the action.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub note: Option<String>,
-    pub result: DecisionResult,
-    /// e.g. the 422's error code, or the status the re-fetch found.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
-}
+/// How long an action claim holds. Longer than one `apply_action` can take (two GETs and a
+/// PATCH, each at most the client's 20 s retry budget plus its 10 s timeout, and a few writes),
+/// so a live holder never loses it mid-call; short enough that a crashed holder blocks the
+/// alert for minutes, well inside any cutoff.
+pub const ACTION_CLAIM_TTL: Duration = Duration::minutes(3);
 
 /// What a caller asks `apply_action` to do.
 #[derive(Debug, Clone, PartialEq)]
@@ -94,6 +73,26 @@ pub enum DecisionError {
     Api(#[from] ApiCallError),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The refusal was recorded nowhere yet: the notification failed first (retry: the PATCH
+    /// is refused again and the person told again, never an action sent twice).
+    #[error(transparent)]
+    Notify(#[from] NotifyError),
+    /// A final decision is recorded for this alert already: nothing sent.
+    #[error("alert {alert_id} already has a final decision ({result:?} by {actor} at {at}): nothing sent")]
+    AlreadyDecided {
+        alert_id: String,
+        result: DecisionResult,
+        actor: String,
+        at: String,
+    },
+    /// Someone else is actioning this alert right now: nothing sent; try again after `until`.
+    #[error("alert {alert_id} is being actioned by {actor} ({source:?}) until {until}: nothing sent")]
+    ClaimHeld {
+        alert_id: String,
+        source: DecisionSource,
+        actor: String,
+        until: String,
+    },
 }
 
 impl DecisionError {
@@ -101,25 +100,58 @@ impl DecisionError {
         match self {
             DecisionError::Api(e) => e.is_retryable(),
             DecisionError::Store(e) => e.is_retryable(),
+            DecisionError::Notify(e) => e.is_retryable(),
+            DecisionError::AlreadyDecided { .. } => false,
+            DecisionError::ClaimHeld { .. } => true,
         }
     }
 }
 
-/// Re-fetch the alert, send `PATCH /v1/alerts/{id} {action, note}` if it is still an Ethoca
-/// alert waiting for an action, and record the decision with its reason and source.
+/// Take the alert's action claim, re-fetch it, send `PATCH /v1/alerts/{id} {action, note}` if it
+/// is still an Ethoca alert waiting for an action, and record the decision with its reason and
+/// source (which releases the claim in the same write).
 ///
+/// - claim refused → `AlreadyDecided` or `ClaimHeld` (see the module comment); nothing sent;
 /// - still ACTION_REQUIRED → PATCH; accepted → `Applied` (stored view overlaid with the response);
-/// - 422 → `Rejected`, final: recorded with the error code, the alert leaves the action queue,
-///   and the caller must not retry;
+/// - 422, and the re-fetch shows it no longer actionable → `Rejected`, final: the alert leaves
+///   the action queue and the caller must not retry;
+/// - 422, and the alert still waits → `RefusedStillWaiting`, not final: stays queued, a person
+///   is notified with the code (`notifier`);
 /// - no longer actionable at the re-fetch → `NotActionable`, nothing sent;
-/// - 5xx/429/timeout (`DecisionError::is_retryable`) → nothing recorded; retry later. A retry
-///   re-fetches first, so an action that did land is never sent twice.
+/// - 5xx/429/timeout (`DecisionError::is_retryable`) → nothing recorded, the claim released;
+///   retry later. A retry claims and re-fetches first, so an action that did land is never
+///   sent twice.
 pub async fn apply_action(
     api: &dyn AlertApi,
     store: &dyn AlertStore,
+    notifier: &dyn Notifier,
     clock: &dyn Clock,
     request: ActionRequest,
 ) -> Result<ActionReport, DecisionError> {
+    let owner = uuid::Uuid::new_v4().to_string();
+    claim_action(api, store, clock, &request, &owner).await?;
+    let outcome = act_holding_claim(api, store, notifier, clock, &request, &owner).await;
+    if outcome.is_err() {
+        // Best effort: an unreleased claim only delays the next holder until it expires.
+        if let Err(e) = release_claim(store, &request.alert_id, &owner).await {
+            tracing::warn!(alert_id = %request.alert_id, error = %e,
+                "could not release the action claim; it expires by itself");
+        }
+    }
+    outcome
+}
+
+/// Everything after the claim. Every path that records a decision releases the claim with it.
+async fn act_holding_claim(
+    api: &dyn AlertApi,
+    store: &dyn AlertStore,
+    notifier: &dyn Notifier,
+    clock: &dyn Clock,
+    request: &ActionRequest,
+    owner: &str,
+) -> Result<ActionReport, DecisionError> {
+    // The re-fetch AFTER the claim: whatever a previous (crashed or timed-out) holder sent and
+    // ChargebackStop applied shows here.
     let current = api.get_alert(&request.alert_id).await?;
     // What is stored now: the decision below is appended to it without reading it again.
     let (stored, _) = store_fetched_alert(store, &current, clock.now()).await?;
@@ -135,16 +167,13 @@ pub async fn apply_action(
     };
 
     if !current.is_actionable() {
+        let result = DecisionResult::NotActionable;
         let d = decision(
-            DecisionResult::NotActionable,
+            result,
             Some(format!("{} {}", current.enrolment_type, current.status)),
         );
-        let record =
-            append_decision(store, &request.alert_id, d, None, Some(stored), clock.now()).await?;
-        return Ok(ActionReport {
-            result: DecisionResult::NotActionable,
-            record,
-        });
+        let record = record_decision(store, &request.alert_id, d, None, Some(stored), Some(owner), clock.now()).await?;
+        return Ok(ActionReport { result, record });
     }
 
     let mut update = UpdateAlert::action(request.action.clone());
@@ -152,151 +181,163 @@ pub async fn apply_action(
     match api.update_alert(&request.alert_id, &update).await {
         Ok(response) => {
             let after = overlay(&current, &response);
-            let d = decision(DecisionResult::Applied, Some(after.status.to_string()));
-            let record = append_decision(
-                store,
-                &request.alert_id,
-                d,
-                Some(&after),
-                Some(stored),
-                clock.now(),
-            )
-            .await?;
-            Ok(ActionReport {
-                result: DecisionResult::Applied,
-                record,
-            })
+            let result = DecisionResult::Applied;
+            let d = decision(result, Some(after.status.to_string()));
+            let record = record_decision(store, &request.alert_id, d, Some(&after), Some(stored), Some(owner), clock.now()).await?;
+            Ok(ActionReport { result, record })
         }
         Err(ApiCallError::Unprocessable { code, message, .. }) => {
-            // Final: most likely resolved meanwhile. Take the latest view if we can get it; the
-            // decision is recorded either way and clears the action queue.
+            // Final only if the alert stopped waiting (most likely resolved meanwhile). When the
+            // re-fetch fails we cannot tell, and keeping it queued is the safe side: the next
+            // fetch (event, reconciliation, sweep) corrects it.
             let latest = api.get_alert(&request.alert_id).await.ok();
-            let d = decision(
-                DecisionResult::Rejected,
-                Some(format!("422 {code}: {message}")),
-            );
-            let record = append_decision(
-                store,
-                &request.alert_id,
-                d,
-                latest.as_ref(),
-                Some(stored),
-                clock.now(),
-            )
-            .await?;
-            Ok(ActionReport {
-                result: DecisionResult::Rejected,
-                record,
-            })
+            let still_waiting = latest.as_ref().is_none_or(Alert::is_actionable);
+            let refusal = format!("422 {code}: {message}");
+            if !still_waiting {
+                let result = DecisionResult::Rejected;
+                let d = decision(result, Some(refusal));
+                let record = record_decision(store, &request.alert_id, d, latest.as_ref(), Some(stored), Some(owner), clock.now()).await?;
+                return Ok(ActionReport { result, record });
+            }
+            // Tell a person before recording: if the notification fails, nothing is recorded
+            // and the caller's retry refuses and tells again (at least once, never lost).
+            let view = latest.as_ref().unwrap_or(&current);
+            notify_refusal(notifier, clock, request, view, &refusal, latest.is_none()).await?;
+            let result = DecisionResult::RefusedStillWaiting;
+            let detail = match latest {
+                Some(_) => refusal,
+                None => format!("{refusal} (re-fetch failed; kept waiting)"),
+            };
+            let d = decision(result, Some(detail));
+            let record = record_decision(store, &request.alert_id, d, latest.as_ref(), Some(stored), Some(owner), clock.now()).await?;
+            tracing::warn!(alert_id = %request.alert_id, code = %code, source = ?request.source,
+                "action refused while the alert still waits: left for a person");
+            Ok(ActionReport { result, record })
         }
         Err(other) => Err(other.into()),
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::adapters::memory::{FakeChargebackStop, MemoryAlertStore};
-    use crate::clock::FixedClock;
-    use crate::domain::test_support::{alert, ts};
-    use crate::models::alert::AlertStatus;
-
-    fn request(source: DecisionSource) -> ActionRequest {
-        ActionRequest {
-            alert_id: "netalrt_1".into(),
-            action: AlertAction::Refund,
-            note: Some("Refunded by the partner".into()),
-            source,
-            actor: "op_1".into(),
-            reason: "customer asked".into(),
-        }
-    }
-
-    #[tokio::test]
-    async fn applies_and_records_with_reason_and_source() {
-        let api = FakeChargebackStop::default();
-        api.put_alert(alert("netalrt_1", "ETHOCA_ALERT", "ACTION_REQUIRED", 4900));
-        let store = MemoryAlertStore::default();
-        let clock = FixedClock::at(ts("2026-11-24T10:00:00Z"));
-        let report = apply_action(&api, &store, &clock, request(DecisionSource::Operator))
-            .await
-            .unwrap();
-        assert_eq!(report.result, DecisionResult::Applied);
-        let stored = store.get("netalrt_1").await.unwrap().unwrap();
-        assert_eq!(stored.alert.status, AlertStatus::Resolved);
-        assert_eq!(stored.action_queue, None);
-        assert_eq!(stored.decisions.len(), 1);
-        let d = &stored.decisions[0];
-        assert_eq!(
-            (d.source, d.result),
-            (DecisionSource::Operator, DecisionResult::Applied)
-        );
-        assert_eq!(d.reason, "customer asked");
-        assert_eq!(d.actor, "op_1");
-        assert_eq!(api.patches("netalrt_1").len(), 1);
-        assert_eq!(
-            api.patches("netalrt_1")[0].note.as_deref(),
-            Some("Refunded by the partner")
-        );
-    }
-
-    #[tokio::test]
-    async fn a_422_is_final_and_recorded() {
-        let api = FakeChargebackStop::default();
-        api.put_alert(alert("netalrt_1", "ETHOCA_ALERT", "ACTION_REQUIRED", 4900));
-        api.reject_patches_with_422("netalrt_1");
-        let store = MemoryAlertStore::default();
-        let clock = FixedClock::at(ts("2026-11-24T10:00:00Z"));
-        let report = apply_action(&api, &store, &clock, request(DecisionSource::Sweep))
-            .await
-            .unwrap();
-        assert_eq!(report.result, DecisionResult::Rejected);
-        let stored = store.get("netalrt_1").await.unwrap().unwrap();
-        assert_eq!(
-            stored.action_queue, None,
-            "a 422 takes the alert off the queue"
-        );
-        // One entry: the 422 explains the resolution, so no "resolved elsewhere" note besides it.
-        assert_eq!(stored.decisions.len(), 1, "{:?}", stored.decisions);
-        assert_eq!(stored.decisions[0].result, DecisionResult::Rejected);
-        assert_eq!(
-            stored.alert.status,
-            AlertStatus::Resolved,
-            "the final state is stored"
-        );
-        assert!(stored.decisions[0]
-            .detail
-            .as_deref()
-            .unwrap()
-            .starts_with("422"));
-    }
-
-    #[tokio::test]
-    async fn an_alert_resolved_meanwhile_is_not_patched() {
-        let api = FakeChargebackStop::default();
-        api.put_alert(alert("netalrt_1", "ETHOCA_ALERT", "RESOLVED", 4900));
-        let store = MemoryAlertStore::default();
-        let clock = FixedClock::at(ts("2026-11-24T10:00:00Z"));
-        let report = apply_action(&api, &store, &clock, request(DecisionSource::AutoPolicy))
-            .await
-            .unwrap();
-        assert_eq!(report.result, DecisionResult::NotActionable);
-        assert!(api.patches("netalrt_1").is_empty());
-    }
-
-    #[tokio::test]
-    async fn a_5xx_on_patch_is_retryable_and_records_nothing() {
-        let api = FakeChargebackStop::default();
-        api.put_alert(alert("netalrt_1", "ETHOCA_ALERT", "ACTION_REQUIRED", 4900));
-        api.fail_next_calls(0, 1);
-        let store = MemoryAlertStore::default();
-        let clock = FixedClock::at(ts("2026-11-24T10:00:00Z"));
-        let err = apply_action(&api, &store, &clock, request(DecisionSource::Sweep))
-            .await
-            .unwrap_err();
-        assert!(err.is_retryable());
-        let stored = store.get("netalrt_1").await.unwrap().unwrap();
-        assert!(stored.decisions.is_empty());
-        assert!(stored.action_queue.is_some(), "still waiting for an action");
-    }
+async fn notify_refusal(
+    notifier: &dyn Notifier,
+    clock: &dyn Clock,
+    request: &ActionRequest,
+    alert: &Alert,
+    refusal: &str,
+    refetch_failed: bool,
+) -> Result<(), NotifyError> {
+    let deadline = alert
+        .action_required_deadline
+        .map(|d| format!("deadline {}", iso(d)))
+        .unwrap_or_else(|| "no deadline given".into());
+    let status = if refetch_failed {
+        "unknown (re-fetch failed)".to_string()
+    } else {
+        alert.status.to_string()
+    };
+    notifier
+        .notify(&OpsNotification {
+            kind: "alert.action_refused".into(),
+            subject: format!(
+                "Alert {}: {} refused ({refusal}); it still waits for a decision",
+                request.alert_id, request.action
+            ),
+            organisation_id: Some(alert.organisation_id.clone()),
+            object_id: request.alert_id.clone(),
+            status: Some(status),
+            note: Some(format!(
+                "{refusal}; {deadline}; asked by {} ({:?})",
+                request.actor, request.source
+            )),
+            at: iso(clock.now()),
+        })
+        .await
 }
+
+/// Take the claim: a strongly consistent read, then a write conditional on nothing having
+/// changed since (the store's revision check). An alert not stored yet is fetched and stored
+/// first (the claim lives on the record).
+async fn claim_action(
+    api: &dyn AlertApi,
+    store: &dyn AlertStore,
+    clock: &dyn Clock,
+    request: &ActionRequest,
+    owner: &str,
+) -> Result<(), DecisionError> {
+    for _ in 0..2 {
+        let now = clock.now();
+        let mut refused = None;
+        let mut missing = false;
+        update_alert_record(store, &request.alert_id, |current| {
+            refused = None;
+            missing = false;
+            let Some(mut record) = current else {
+                missing = true;
+                return None;
+            };
+            if let Some(d) = record.final_decision() {
+                refused = Some(DecisionError::AlreadyDecided {
+                    alert_id: request.alert_id.clone(),
+                    result: d.result,
+                    actor: d.actor.clone(),
+                    at: d.at.clone(),
+                });
+                return None;
+            }
+            if let Some(c) = record.live_claim(now).filter(|c| c.owner != owner) {
+                refused = Some(DecisionError::ClaimHeld {
+                    alert_id: request.alert_id.clone(),
+                    source: c.source,
+                    actor: c.actor.clone(),
+                    until: c.until.clone(),
+                });
+                return None;
+            }
+            if let Some(stale) = &record.action_claim {
+                tracing::warn!(alert_id = %request.alert_id, holder = %stale.actor,
+                    until = %stale.until, "taking over an expired action claim");
+            }
+            record.action_claim = Some(ActionClaim {
+                owner: owner.to_string(),
+                source: request.source,
+                actor: request.actor.clone(),
+                until: iso(now + ACTION_CLAIM_TTL),
+            });
+            record.revision += 1;
+            Some(record)
+        })
+        .await?;
+        if let Some(refusal) = refused {
+            return Err(refusal);
+        }
+        if !missing {
+            return Ok(());
+        }
+        let fetched = api.get_alert(&request.alert_id).await?;
+        store_fetched_alert(store, &fetched, clock.now()).await?;
+    }
+    Err(StoreError::Conflict {
+        operation: "claim alert action",
+        table: "alerts".into(),
+        key: request.alert_id.clone(),
+    }
+    .into())
+}
+
+/// Clear the claim if it is still ours.
+async fn release_claim(store: &dyn AlertStore, alert_id: &str, owner: &str) -> Result<(), StoreError> {
+    update_alert_record(store, alert_id, |current| {
+        let mut record = current?;
+        if record.action_claim.as_ref().is_none_or(|c| c.owner != owner) {
+            return None;
+        }
+        record.action_claim = None;
+        record.revision += 1;
+        Some(record)
+    })
+    .await
+    .map(|_| ())
+}
+
+#[cfg(test)]
+mod tests;

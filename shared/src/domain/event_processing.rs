@@ -13,7 +13,7 @@
 //!    redelivery re-applies, which is safe because applying re-fetches and writes conditionally.
 
 use super::alert_policy::{decide, PolicyDecision};
-use super::alert_record::{append_decision, store_fetched_alert};
+use super::alert_record::{append_decision, store_fetched_alert_notifying};
 use super::decision::{
     apply_action, ActionRequest, Decision, DecisionError, DecisionResult, DecisionSource,
 };
@@ -113,6 +113,22 @@ impl From<DecisionError> for ApplyError {
         match e {
             DecisionError::Api(e) => ApplyError::Api(e),
             DecisionError::Store(e) => ApplyError::Store(e),
+            DecisionError::Notify(e) => ApplyError::Notify(e),
+            // Another holder is actioning the alert: a lost race, redelivered later (by then
+            // its decision is recorded and this event completes as already decided).
+            DecisionError::ClaimHeld { alert_id, .. } => ApplyError::Store(StoreError::Conflict {
+                operation: "claim alert action",
+                table: "alerts".into(),
+                key: alert_id,
+            }),
+            // Handled at the call site (`alert_already_decided`); a race lost the same way.
+            DecisionError::AlreadyDecided { alert_id, .. } => {
+                ApplyError::Store(StoreError::Conflict {
+                    operation: "claim alert action",
+                    table: "alerts".into(),
+                    key: alert_id,
+                })
+            }
         }
     }
 }
@@ -249,8 +265,13 @@ impl EventProcessor {
             Err(ApiCallError::NotFound { .. }) => return Ok(Applied::new("alert_not_found")),
             Err(e) => return Err(e.into()),
         };
-        let (record, _stale) =
-            store_fetched_alert(&*self.alerts, &fetched, self.clock.now()).await?;
+        let (record, _stale) = store_fetched_alert_notifying(
+            &*self.alerts,
+            &*self.notifier,
+            &fetched,
+            self.clock.now(),
+        )
+        .await?;
         if record.informational {
             return Ok(Applied::new("alert_informational"));
         }
@@ -269,9 +290,10 @@ impl EventProcessor {
         let evidence = self.partner_records.evidence_for(alert).await?;
         match decide(alert, &policy, &evidence) {
             PolicyDecision::Act { action, reason } => {
-                let report = apply_action(
+                let report = match apply_action(
                     &*self.alert_api,
                     &*self.alerts,
+                    &*self.notifier,
                     &*self.clock,
                     ActionRequest {
                         alert_id: alert_id.to_string(),
@@ -282,13 +304,22 @@ impl EventProcessor {
                         reason,
                     },
                 )
-                .await?;
+                .await
+                {
+                    Ok(report) => report,
+                    // An operator or the sweep decided first (their claim, their decision).
+                    Err(DecisionError::AlreadyDecided { .. }) => {
+                        return Ok(Applied::new("alert_already_decided"))
+                    }
+                    Err(e) => return Err(e.into()),
+                };
                 Ok(match report.result {
                     DecisionResult::Applied => Applied {
                         outcome: format!("alert_actioned:{action}"),
                         actions_taken: 1,
                     },
                     DecisionResult::Rejected => Applied::new("alert_action_rejected"),
+                    DecisionResult::RefusedStillWaiting => Applied::new("alert_awaiting_person"),
                     _ => Applied::new("alert_stored"),
                 })
             }

@@ -2,9 +2,9 @@
 //! `GET /v1/alerts?status=ACTION_REQUIRED&organisation_id=...` (oldest received first, so alerts
 //! arriving meanwhile land on later pages instead of shifting the offset) and stores every
 //! alert we do not hold, or hold in an older version, with the event processor's own
-//! `store_fetched_alert`, so the sweep then sees it in the deadline-index like any other.
+//! `store_fetched_alert_notifying`, so the sweep then sees it in the deadline-index like any other.
 
-use super::alert_record::store_fetched_alert;
+use super::alert_record::store_fetched_alert_notifying;
 use crate::clock::Clock;
 use crate::models::alert::{Alert, AlertQuery, AlertSort};
 use crate::ports::alert_api::ApiCallError;
@@ -132,9 +132,14 @@ impl Reconciler {
                     .get(&alert.id)
                     .await
                     .map_err(|e| e.to_string())?;
-                let (_, stale) = store_fetched_alert(&*self.alerts, alert, self.clock.now())
-                    .await
-                    .map_err(|e| e.to_string())?;
+                let (_, stale) = store_fetched_alert_notifying(
+                    &*self.alerts,
+                    &*self.notifier,
+                    alert,
+                    self.clock.now(),
+                )
+                .await
+                .map_err(|e| e.to_string())?;
                 match known {
                     None => {
                         report.recovered.push(alert.id.clone());
@@ -174,6 +179,7 @@ mod tests {
     use super::*;
     use crate::adapters::memory::{MemoryAlertStore, RecordingNotifier};
     use crate::clock::FixedClock;
+    use crate::domain::alert_record::store_fetched_alert;
     use crate::domain::test_support::{alert, ts};
     use std::sync::Mutex;
 

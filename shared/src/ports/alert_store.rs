@@ -5,10 +5,12 @@
 //! (`domain::alert_record::update_alert_record` does that).
 
 use super::store_error::StoreError;
-use crate::domain::alert_record::AlertRecord;
+use crate::records::alert::AlertRecord;
 
 #[async_trait::async_trait]
 pub trait AlertStore: Send + Sync {
+    /// A strongly consistent read (DynamoDB `ConsistentRead`): the action claim
+    /// (`domain::decision`) is decided on what this returns.
     async fn get(&self, alert_id: &str) -> Result<Option<AlertRecord>, StoreError>;
 
     /// `record.revision == 1`: the alert must not exist yet; otherwise the stored revision must
@@ -16,7 +18,8 @@ pub trait AlertStore: Send + Sync {
     async fn put(&self, record: &AlertRecord) -> Result<(), StoreError>;
 
     /// Ethoca alerts still waiting for an action whose deadline is at or before
-    /// `deadline_at_or_before` (ISO 8601), soonest first: a query of `deadline-index`.
+    /// `deadline_at_or_before` (ISO 8601), soonest first: a query of `deadline-index`. Waiting
+    /// alerts that have no deadline come first (they sort before every deadline).
     async fn awaiting_action_until(
         &self,
         deadline_at_or_before: &str,

@@ -91,6 +91,9 @@ pub struct Faults {
     /// Events are held, not delivered, until `POST /_sandbox/webhooks/release` (deterministic
     /// reordering: release them reversed, or in any order by event id).
     pub hold_webhooks: bool,
+    /// Alert ids whose action PATCHes are refused with 422 `ACTION_NOT_AVAILABLE` while the
+    /// alert stays ACTION_REQUIRED (a refusal that resolves nothing; logged as an action).
+    pub refuse_alert_actions: Vec<String>,
 }
 
 impl Faults {

@@ -5,7 +5,14 @@
 //!
 //! Filters, sort and paging then follow `GET /v1/alerts`.
 //! An action goes through `shared::domain::decision::apply_action`, the one path every
-//! automatic action takes too, so it is re-checked against the API and lands in the audit trail.
+//! automatic action takes too: it takes the alert's action claim, is re-checked against the API
+//! and lands in the audit trail. The route answers 409 without sending anything when a final
+//! decision is already recorded here (`already_decided`) or someone else holds the claim
+//! (`action_in_progress`); a 422 from ChargebackStop while the alert still waits is 409
+//! `action_refused` with the code (the alert stays in the queue, operations are notified).
+//!
+//! A waiting Ethoca alert without a deadline is listed with `urgency: "no_deadline"` (the
+//! deadline-index gives it a sort key before every deadline; see `shared::domain::alert_record`).
 
 use crate::auth::Operator;
 use crate::body::JsonBody;
@@ -16,10 +23,12 @@ use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use shared::domain::alert_record::AlertRecord;
-use shared::domain::decision::{apply_action, ActionRequest, DecisionResult, DecisionSource};
+use shared::domain::decision::{
+    apply_action, ActionRequest, DecisionError, DecisionResult, DecisionSource,
+};
 use shared::models::alert::AlertAction;
 use shared::ports::alert_api::ApiCallError;
+use shared::records::alert::AlertRecord;
 use std::collections::HashMap;
 
 const MAX_LIMIT: usize = 500;
@@ -172,15 +181,14 @@ fn view(state: &AppState, record: &AlertRecord, now: DateTime<Utc>) -> AlertView
         .time_to_deadline(now)
         .filter(|_| waiting)
         .map(|d| d.num_seconds());
-    let urgency = left.map(|s| {
-        if s < 0 {
-            "overdue"
-        } else if s < state.urgent_hours * 3600 {
-            "urgent"
-        } else {
-            "normal"
-        }
-    });
+    let urgency = match left {
+        Some(s) if s < 0 => Some("overdue"),
+        Some(s) if s < state.urgent_hours * 3600 => Some("urgent"),
+        Some(_) => Some("normal"),
+        // Waiting, and nothing tells when it is too late: a person must look now.
+        None if waiting && record.waits_without_deadline() => Some("no_deadline"),
+        None => None,
+    };
     AlertView {
         alert,
         time_left_seconds: left,
@@ -193,14 +201,8 @@ fn detail(state: &AppState, record: &AlertRecord, now: DateTime<Utc>) -> AlertDe
         .decisions
         .iter()
         .map(|d| {
-            let source = serde_json::to_value(d.source)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default();
-            let result = serde_json::to_value(d.result)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default();
+            let source = wire(d.source);
+            let result = wire(d.result);
             DecisionView {
                 at: d.at.clone(),
                 by: d.actor.clone(),
@@ -337,9 +339,14 @@ pub async fn action(
             format!("must be at most {MAX_NOTE} characters"),
         ));
     }
-    // Only alerts we know about: the queue is built from our table.
-    if state.alerts.get(&alert_id).await?.is_none() {
+    // Only alerts we know about: the queue is built from our table. A final decision recorded
+    // here is checked again under the claim (`apply_action`); this answers the common case
+    // without a call to ChargebackStop.
+    let Some(known) = state.alerts.get(&alert_id).await? else {
         return Err(ApiError::not_found("alert", &alert_id));
+    };
+    if let Some(d) = known.final_decision() {
+        return Err(already_decided(&alert_id, d.result, &d.actor, &d.at));
     }
     let request = ActionRequest {
         alert_id: alert_id.clone(),
@@ -352,21 +359,43 @@ pub async fn action(
     let report = apply_action(
         state.alert_api.as_ref(),
         state.alerts.as_ref(),
+        state.notifier.as_ref(),
         state.clock.as_ref(),
         request,
     )
     .await
     .map_err(|e| match e {
-        shared::domain::decision::DecisionError::Api(ApiCallError::NotFound { .. }) => {
+        DecisionError::Api(ApiCallError::NotFound { .. }) => {
             ApiError::not_found("alert (at ChargebackStop)", &alert_id)
         }
-        shared::domain::decision::DecisionError::Api(api) => {
+        DecisionError::Api(api) => {
             tracing::warn!(alert_id = %alert_id, error = %api, "action not sent");
             ApiError::upstream(format!(
                 "{api}; nothing was recorded, the alert is still waiting: try again"
             ))
         }
-        shared::domain::decision::DecisionError::Store(s) => s.into(),
+        DecisionError::Store(s) => s.into(),
+        DecisionError::Notify(n) => {
+            tracing::error!(alert_id = %alert_id, error = %n, "refusal not notified");
+            ApiError::upstream(format!(
+                "ChargebackStop refused the action and operations could not be notified ({n}); nothing was recorded, the alert is still waiting: try again"
+            ))
+        }
+        DecisionError::AlreadyDecided {
+            result, actor, at, ..
+        } => already_decided(&alert_id, result, &actor, &at),
+        DecisionError::ClaimHeld {
+            source,
+            actor,
+            until,
+            ..
+        } => ApiError::conflict(
+            "action_in_progress",
+            format!(
+                "alert {alert_id} is being actioned by {actor} ({}) right now: nothing sent; look again after {until}",
+                wire(source)
+            ),
+        ),
     })?;
     tracing::info!(alert_id = %alert_id, action = %action, operator = %operator.0,
         result = ?report.result, "operator action");
@@ -395,8 +424,39 @@ pub async fn action(
                 record.alert.status
             ),
         )),
+        DecisionResult::RefusedStillWaiting => {
+            let why = record
+                .decisions
+                .last()
+                .and_then(|d| d.detail.clone())
+                .unwrap_or_default();
+            Err(ApiError::conflict(
+                "action_refused",
+                format!(
+                    "ChargebackStop refused {action} on {alert_id} ({why}); the alert still waits for a decision and stays in the queue (recorded in its history, operations notified)"
+                ),
+            ))
+        }
         other => Err(ApiError::internal(format!(
             "unexpected decision result {other:?} for {alert_id}"
         ))),
     }
+}
+
+/// A decision's source or result as it is written on the wire (`OPERATOR`, `APPLIED`).
+fn wire<T: Serialize>(value: T) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+fn already_decided(alert_id: &str, result: DecisionResult, actor: &str, at: &str) -> ApiError {
+    ApiError::conflict(
+        "already_decided",
+        format!(
+            "alert {alert_id} already has a final decision ({} by {actor} at {at}): nothing sent",
+            wire(result)
+        ),
+    )
 }

@@ -117,6 +117,9 @@ pub async fn update(
 ) -> ApiResult<Json<Value>> {
     caller.require("alerts:write")?;
     let obj = parse_object(&body)?;
+    // Read before taking the store lock (never both at once).
+    let refused = obj.contains_key("action")
+        && app.runtime().faults.refuse_alert_actions.contains(&id);
     let mut store = app.store();
     let alert = find_visible(&store, &caller, &store.alerts, &id, "Alert")?.clone();
     let requested = |field: &str| obj.get(field).and_then(Value::as_str).map(str::to_string);
@@ -132,7 +135,16 @@ pub async fn update(
         subscription_cancel_outcome: alert.subscription_cancel_outcome.clone(),
         at: Utc::now(),
     };
-    match apply(&alert, &obj) {
+    let outcome = if refused {
+        Err(ApiError::unprocessable(
+            "ACTION_NOT_AVAILABLE",
+            "action",
+            "this action is not available for the alert (injected sandbox fault)",
+        ))
+    } else {
+        apply(&alert, &obj)
+    };
+    match outcome {
         Err(e) => {
             record.error_code = Some(e.code.clone());
             store.alert_actions.push(record);

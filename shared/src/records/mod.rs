@@ -1,0 +1,4 @@
+//! Records the ports carry, below both the domain logic that builds them and the ports that
+//! store them (so neither imports the other in a circle). Plain data and simple questions about
+//! it; the rules that change them live in `domain`.
+pub mod alert;
