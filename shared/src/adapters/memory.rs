@@ -2,7 +2,6 @@
 //! its DynamoDB twin (conditional claims, revision-checked writes), so domain tests exercise the
 //! real decisions.
 
-use crate::records::alert::AlertRecord;
 use crate::domain::enrolment_lifecycle::EnrolmentRecord;
 use crate::models::alert::{Alert, AlertStatus, RefundOutcome, UpdateAlert};
 use crate::models::enrolment::Enrolment;
@@ -13,6 +12,7 @@ use crate::ports::enrolment_store::EnrolmentStore;
 use crate::ports::event_log::{iso, Claim, EventArrival, EventLog, EventRecord, EventStatus};
 use crate::ports::notifier::{Notifier, NotifyError, OpsNotification};
 use crate::ports::store_error::StoreError;
+use crate::records::alert::AlertRecord;
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;

@@ -296,7 +296,8 @@ pub async fn store_fetched_alert_notifying(
         return Ok((record, stale));
     }
     let mut marked = false;
-    let after = update_alert_record_from(store, &record.alert_id, Some(record.clone()), |current| {
+    let alert_id = record.alert_id.clone();
+    let after = update_alert_record_from(store, &alert_id, Some(record.clone()), |current| {
         marked = false;
         let mut r = current?;
         if !needs_notice(&r) {

@@ -261,8 +261,8 @@ impl DeadlineSweep {
                     &*self.clock,
                     request,
                 )
-                    .await
-                    .map_err(|e| e.to_string())?;
+                .await
+                .map_err(|e| e.to_string())?;
                 match outcome.result {
                     DecisionResult::Applied => {
                         report.actioned += 1;

@@ -39,8 +39,8 @@ use crate::ports::notifier::{Notifier, NotifyError, OpsNotification};
 use crate::ports::store_error::StoreError;
 use chrono::Duration;
 
-pub use crate::records::alert::{ActionClaim, Decision, DecisionResult, DecisionSource};
 use crate::records::alert::AlertRecord;
+pub use crate::records::alert::{ActionClaim, Decision, DecisionResult, DecisionSource};
 
 /// How long an action claim holds. Longer than one `apply_action` can take (two GETs and a
 /// PATCH, each at most the client's 20 s retry budget plus its 10 s timeout, and a few writes),
@@ -86,10 +86,13 @@ pub enum DecisionError {
         at: String,
     },
     /// Someone else is actioning this alert right now: nothing sent; try again after `until`.
-    #[error("alert {alert_id} is being actioned by {actor} ({source:?}) until {until}: nothing sent")]
+    #[error(
+        "alert {alert_id} is being actioned by {actor} ({holder:?}) until {until}: nothing sent"
+    )]
     ClaimHeld {
         alert_id: String,
-        source: DecisionSource,
+        /// Who holds the claim (not `source`: thiserror reserves that name).
+        holder: DecisionSource,
         actor: String,
         until: String,
     },
@@ -172,7 +175,16 @@ async fn act_holding_claim(
             result,
             Some(format!("{} {}", current.enrolment_type, current.status)),
         );
-        let record = record_decision(store, &request.alert_id, d, None, Some(stored), Some(owner), clock.now()).await?;
+        let record = record_decision(
+            store,
+            &request.alert_id,
+            d,
+            None,
+            Some(stored),
+            Some(owner),
+            clock.now(),
+        )
+        .await?;
         return Ok(ActionReport { result, record });
     }
 
@@ -183,7 +195,16 @@ async fn act_holding_claim(
             let after = overlay(&current, &response);
             let result = DecisionResult::Applied;
             let d = decision(result, Some(after.status.to_string()));
-            let record = record_decision(store, &request.alert_id, d, Some(&after), Some(stored), Some(owner), clock.now()).await?;
+            let record = record_decision(
+                store,
+                &request.alert_id,
+                d,
+                Some(&after),
+                Some(stored),
+                Some(owner),
+                clock.now(),
+            )
+            .await?;
             Ok(ActionReport { result, record })
         }
         Err(ApiCallError::Unprocessable { code, message, .. }) => {
@@ -196,7 +217,16 @@ async fn act_holding_claim(
             if !still_waiting {
                 let result = DecisionResult::Rejected;
                 let d = decision(result, Some(refusal));
-                let record = record_decision(store, &request.alert_id, d, latest.as_ref(), Some(stored), Some(owner), clock.now()).await?;
+                let record = record_decision(
+                    store,
+                    &request.alert_id,
+                    d,
+                    latest.as_ref(),
+                    Some(stored),
+                    Some(owner),
+                    clock.now(),
+                )
+                .await?;
                 return Ok(ActionReport { result, record });
             }
             // Tell a person before recording: if the notification fails, nothing is recorded
@@ -209,7 +239,16 @@ async fn act_holding_claim(
                 None => format!("{refusal} (re-fetch failed; kept waiting)"),
             };
             let d = decision(result, Some(detail));
-            let record = record_decision(store, &request.alert_id, d, latest.as_ref(), Some(stored), Some(owner), clock.now()).await?;
+            let record = record_decision(
+                store,
+                &request.alert_id,
+                d,
+                latest.as_ref(),
+                Some(stored),
+                Some(owner),
+                clock.now(),
+            )
+            .await?;
             tracing::warn!(alert_id = %request.alert_id, code = %code, source = ?request.source,
                 "action refused while the alert still waits: left for a person");
             Ok(ActionReport { result, record })
@@ -287,7 +326,7 @@ async fn claim_action(
             if let Some(c) = record.live_claim(now).filter(|c| c.owner != owner) {
                 refused = Some(DecisionError::ClaimHeld {
                     alert_id: request.alert_id.clone(),
-                    source: c.source,
+                    holder: c.source,
                     actor: c.actor.clone(),
                     until: c.until.clone(),
                 });
@@ -325,10 +364,18 @@ async fn claim_action(
 }
 
 /// Clear the claim if it is still ours.
-async fn release_claim(store: &dyn AlertStore, alert_id: &str, owner: &str) -> Result<(), StoreError> {
+async fn release_claim(
+    store: &dyn AlertStore,
+    alert_id: &str,
+    owner: &str,
+) -> Result<(), StoreError> {
     update_alert_record(store, alert_id, |current| {
         let mut record = current?;
-        if record.action_claim.as_ref().is_none_or(|c| c.owner != owner) {
+        if record
+            .action_claim
+            .as_ref()
+            .is_none_or(|c| c.owner != owner)
+        {
             return None;
         }
         record.action_claim = None;

@@ -23,6 +23,7 @@ use shared::adapters::dynamo::table::Table;
 use shared::adapters::memory::RecordingNotifier;
 use shared::config::TableNames;
 use shared::domain::alert_record::{store_fetched_alert, store_fetched_alert_notifying};
+use shared::domain::decision::DecisionResult;
 use shared::models::alert::Alert;
 use shared::ports::alert_store::AlertStore;
 use std::path::PathBuf;
@@ -291,7 +292,11 @@ async fn a_422_while_the_alert_waits_keeps_it_queued_and_tells_a_person(stack: &
         body.to_string().contains("ACTION_NOT_AVAILABLE"),
         "the code reaches the operator: {body}"
     );
-    let cbs_alert = stack.cbs.call(Method::GET, &format!("/v1/alerts/{alert}"), None).await.1;
+    let cbs_alert = stack
+        .cbs
+        .call(Method::GET, &format!("/v1/alerts/{alert}"), None)
+        .await
+        .1;
     assert_eq!(cbs_alert["status"], "ACTION_REQUIRED");
 
     let stored = stack.alerts.get(&alert).await.unwrap().unwrap();
@@ -322,7 +327,7 @@ async fn a_422_while_the_alert_waits_keeps_it_queued_and_tells_a_person(stack: &
     // Now decided here: refused locally, nothing sent.
     let (status, body) = stack.operator_action(&alert, "REFUND").await;
     assert_eq!(status, 409, "{body}");
-    assert_eq!(body["code"], "already_decided", "{body}");
+    assert_eq!(body["error"]["code"], "already_decided", "{body}");
     let actions = stack.actions_at_chargebackstop(&alert).await;
     let accepted: Vec<&Value> = actions.iter().filter(|a| a["accepted"] == true).collect();
     assert_eq!(actions.len(), 2, "one refused, one accepted: {actions:?}");
@@ -358,12 +363,12 @@ async fn operator_and_sweep_at_the_same_moment_send_one_patch(stack: &Stack) {
         let applied = stored
             .decisions
             .iter()
-            .filter(|d| format!("{:?}", d.result) == "Applied")
+            .filter(|d| d.result == DecisionResult::Applied)
             .count();
         assert_eq!(applied, 1, "{:?}", stored.decisions);
 
         // Which one met the other's claim (rather than its finished decision)?
-        let operator_met_claim = status == 409 && body["code"] == "action_in_progress";
+        let operator_met_claim = status == 409 && body["error"]["code"] == "action_in_progress";
         let sweep_met_claim = status == 200 && swept["sweep"]["errors"] == 1;
         if operator_met_claim || sweep_met_claim {
             if operator_met_claim {
@@ -412,7 +417,11 @@ async fn a_waiting_alert_without_deadline_is_told_once_and_listed_first(stack: &
 
     // The ops queue lists it, marked for a person.
     let (status, page) = stack
-        .ops(Method::GET, "api/alerts?status=ACTION_REQUIRED&limit=500", None)
+        .ops(
+            Method::GET,
+            "api/alerts?status=ACTION_REQUIRED&limit=500",
+            None,
+        )
         .await;
     assert_eq!(status, 200, "{page}");
     let item = page["items"]

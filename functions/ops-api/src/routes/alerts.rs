@@ -385,7 +385,7 @@ pub async fn action(
             result, actor, at, ..
         } => already_decided(&alert_id, result, &actor, &at),
         DecisionError::ClaimHeld {
-            source,
+            holder,
             actor,
             until,
             ..
@@ -393,7 +393,7 @@ pub async fn action(
             "action_in_progress",
             format!(
                 "alert {alert_id} is being actioned by {actor} ({}) right now: nothing sent; look again after {until}",
-                wire(source)
+                wire(holder)
             ),
         ),
     })?;

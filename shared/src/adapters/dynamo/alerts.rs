@@ -46,7 +46,11 @@ impl DynamoAlertStore {
         Ok(item)
     }
 
-    fn from_item(&self, operation: &'static str, mut item: Value) -> Result<AlertRecord, StoreError> {
+    fn from_item(
+        &self,
+        operation: &'static str,
+        mut item: Value,
+    ) -> Result<AlertRecord, StoreError> {
         if let Some(map) = item.as_object_mut() {
             if map.get("action_required_deadline").and_then(Value::as_str)
                 == Some(NO_DEADLINE_SORT_KEY)

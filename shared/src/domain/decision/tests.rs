@@ -136,7 +136,11 @@ async fn a_422_while_the_alert_still_waits_keeps_it_queued_and_notifies_with_the
     assert_eq!(stored.action_claim, None, "claim released");
     let d = stored.decisions.last().unwrap();
     assert_eq!(d.result, DecisionResult::RefusedStillWaiting);
-    assert!(d.detail.as_deref().unwrap().contains("ACTION_NOT_AVAILABLE"));
+    assert!(d
+        .detail
+        .as_deref()
+        .unwrap()
+        .contains("ACTION_NOT_AVAILABLE"));
     // The sweep and the ops queue still see it.
     let due = store
         .awaiting_action_until("9999-12-31T23:59:59Z", 10)
@@ -154,9 +158,15 @@ async fn a_422_while_the_alert_still_waits_keeps_it_queued_and_notifies_with_the
     // not a final decision.
     let accepting = FakeChargebackStop::default();
     accepting.put_alert(api.alert("netalrt_1").unwrap());
-    let report = apply(&accepting, &store, &notifier, &clock, DecisionSource::Operator)
-        .await
-        .unwrap();
+    let report = apply(
+        &accepting,
+        &store,
+        &notifier,
+        &clock,
+        DecisionSource::Operator,
+    )
+    .await
+    .unwrap();
     assert_eq!(report.result, DecisionResult::Applied);
 }
 
@@ -241,7 +251,10 @@ async fn a_patch_that_landed_but_timed_out_is_never_sent_again() {
         .await
         .unwrap_err();
     assert!(err.is_retryable());
-    assert_eq!(api.alert("netalrt_1").unwrap().status, AlertStatus::Resolved);
+    assert_eq!(
+        api.alert("netalrt_1").unwrap().status,
+        AlertStatus::Resolved
+    );
     // The retry (policy redelivery, operator, sweep) claims and re-fetches first.
     let report = apply(&api, &store, &notifier, &clock, DecisionSource::Sweep)
         .await
@@ -295,7 +308,15 @@ async fn two_concurrent_actions_on_one_alert_send_one_patch() {
     assert_eq!(api.patches("netalrt_1").len(), 1, "{a:?} {b:?}");
     let applied = [&a, &b]
         .iter()
-        .filter(|r| matches!(r, Ok(ActionReport { result: DecisionResult::Applied, .. })))
+        .filter(|r| {
+            matches!(
+                r,
+                Ok(ActionReport {
+                    result: DecisionResult::Applied,
+                    ..
+                })
+            )
+        })
         .count();
     assert_eq!(applied, 1, "{a:?} {b:?}");
     let other = if a.is_ok() { b } else { a };
@@ -342,11 +363,7 @@ async fn the_sweep_and_an_operator_at_the_same_moment_send_one_patch() {
         apply(&api, &store, &*notifier, &clock, DecisionSource::Operator),
     );
     let swept = swept.unwrap();
-    assert_eq!(
-        api.patches("netalrt_1").len(),
-        1,
-        "{swept:?} {operator:?}"
-    );
+    assert_eq!(api.patches("netalrt_1").len(), 1, "{swept:?} {operator:?}");
     let stored = store.get("netalrt_1").await.unwrap().unwrap();
     let finals: Vec<_> = stored
         .decisions

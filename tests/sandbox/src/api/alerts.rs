@@ -118,8 +118,8 @@ pub async fn update(
     caller.require("alerts:write")?;
     let obj = parse_object(&body)?;
     // Read before taking the store lock (never both at once).
-    let refused = obj.contains_key("action")
-        && app.runtime().faults.refuse_alert_actions.contains(&id);
+    let refused =
+        obj.contains_key("action") && app.runtime().faults.refuse_alert_actions.contains(&id);
     let mut store = app.store();
     let alert = find_visible(&store, &caller, &store.alerts, &id, "Alert")?.clone();
     let requested = |field: &str| obj.get(field).and_then(Value::as_str).map(str::to_string);
