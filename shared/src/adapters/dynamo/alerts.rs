@@ -4,7 +4,7 @@
 use super::table::{normalise_timestamps, Table};
 use crate::domain::alert_record::{AlertRecord, ACTION_QUEUE};
 use crate::ports::alert_store::AlertStore;
-use crate::ports::store_error::StoreError;
+use crate::ports::store_error::{StoreError, UndecodableItem};
 
 /// Index sort keys, stored in the tables' one ISO format.
 const SORT_KEY_TIMESTAMPS: &[&str] = &["action_required_deadline", "alert_received_at"];
@@ -57,6 +57,24 @@ impl AlertStore for DynamoAlertStore {
                 Some(("action_required_deadline", deadline_at_or_before)),
                 false,
                 Some(limit),
+            )
+            .await
+    }
+
+    async fn awaiting_action_each(
+        &self,
+        deadline_at_or_before: &str,
+        limit: i32,
+    ) -> Result<(Vec<AlertRecord>, Vec<UndecodableItem>), StoreError> {
+        self.table
+            .query_index_each(
+                "alerts awaiting action",
+                "deadline-index",
+                ("action_queue", ACTION_QUEUE),
+                Some(("action_required_deadline", deadline_at_or_before)),
+                false,
+                Some(limit),
+                "alert_id",
             )
             .await
     }
