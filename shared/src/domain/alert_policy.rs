@@ -14,8 +14,8 @@
 //! 3. amount > `accept_dispute_above_cents` → ACCEPT_DISPUTE;
 //! 4. otherwise a person decides; the deadline sweep applies `cutoff_action` at the cutoff.
 
-use crate::models::alert::{Alert, AlertAction};
 use crate::domain::onboarding::CustomerRecord;
+use crate::models::alert::{Alert, AlertAction};
 use crate::ports::customer_store::CustomerStore;
 use crate::ports::decision_inputs::{PartnerEvidence, PolicyCatalogue, PolicySource};
 use crate::ports::store_error::StoreError;
@@ -116,8 +116,7 @@ impl AlertPolicy {
             let typed = match key.as_str() {
                 "name" => serde_json::from_value::<String>(v.clone()).err(),
                 "refund_when_partner_refunded" => serde_json::from_value::<bool>(v.clone()).err(),
-                "refund_at_or_below_cents"
-                | "accept_dispute_above_cents" => {
+                "refund_at_or_below_cents" | "accept_dispute_above_cents" => {
                     serde_json::from_value::<Option<i64>>(v.clone()).err()
                 }
                 "refund_action" => serde_json::from_value::<AlertAction>(v.clone()).err(),
@@ -127,7 +126,10 @@ impl AlertPolicy {
                 _ => {
                     problems.push(problem(
                         key,
-                        format!("is not a policy field (expected one of {})", POLICY_FIELDS.join(", ")),
+                        format!(
+                            "is not a policy field (expected one of {})",
+                            POLICY_FIELDS.join(", ")
+                        ),
                     ));
                     None
                 }
@@ -154,7 +156,10 @@ impl AlertPolicy {
         ) {
             problems.push(problem(
                 "refund_action",
-                format!("must be REFUND or REFUND_AND_CANCEL, got {}", self.refund_action),
+                format!(
+                    "must be REFUND or REFUND_AND_CANCEL, got {}",
+                    self.refund_action
+                ),
             ));
         }
         if let Some(action) = &self.cutoff_action {
@@ -178,15 +183,19 @@ impl AlertPolicy {
         }
         for (field, value) in [
             ("refund_at_or_below_cents", self.refund_at_or_below_cents),
-            ("accept_dispute_above_cents", self.accept_dispute_above_cents),
+            (
+                "accept_dispute_above_cents",
+                self.accept_dispute_above_cents,
+            ),
         ] {
             if value.is_some_and(|v| v < 0) {
                 problems.push(problem(field, "must not be negative"));
             }
         }
-        if let (Some(refund), Some(dispute)) =
-            (self.refund_at_or_below_cents, self.accept_dispute_above_cents)
-        {
+        if let (Some(refund), Some(dispute)) = (
+            self.refund_at_or_below_cents,
+            self.accept_dispute_above_cents,
+        ) {
             if refund > dispute {
                 problems.push(problem(
                     "refund_at_or_below_cents",
@@ -412,11 +421,12 @@ impl PolicyCatalogue for CustomerPolicies {
         };
         let mut load = PolicyLoad::default_only(self.default.clone());
         load.complete = !scan.truncated;
-        load.problems
-            .extend(scan.skipped.into_iter().map(|s| PolicyLoadProblem::UndecodableCustomer {
+        load.problems.extend(scan.skipped.into_iter().map(|s| {
+            PolicyLoadProblem::UndecodableCustomer {
                 key: s.key,
                 reason: s.reason,
-            }));
+            }
+        }));
         let mut by_org: std::collections::BTreeMap<String, Vec<CustomerRecord>> =
             Default::default();
         for record in scan.records {
@@ -609,7 +619,11 @@ mod tests {
                 &serde_json::json!({"cutoff_minutes_before_deadline": minutes}),
             )
             .unwrap_err();
-            assert_eq!(fields(e), vec!["cutoff_minutes_before_deadline"], "{minutes}");
+            assert_eq!(
+                fields(e),
+                vec!["cutoff_minutes_before_deadline"],
+                "{minutes}"
+            );
         }
         assert!(AlertPolicy::from_json(
             &serde_json::json!({"cutoff_minutes_before_deadline": MAX_CUTOFF_MINUTES})
@@ -645,16 +659,25 @@ mod tests {
 
     #[test]
     fn the_default_policy_comes_from_default_alert_policy_validated() {
-        assert_eq!(AlertPolicy::default_from(None).unwrap(), AlertPolicy::default());
+        assert_eq!(
+            AlertPolicy::default_from(None).unwrap(),
+            AlertPolicy::default()
+        );
         let p = AlertPolicy::default_from(Some(
             r#"{"name": "house", "cutoff_action": "REFUND", "cutoff_minutes_before_deadline": 300}"#,
         ))
         .unwrap();
-        assert_eq!((p.name.as_str(), p.cutoff_minutes_before_deadline), ("house", 300));
+        assert_eq!(
+            (p.name.as_str(), p.cutoff_minutes_before_deadline),
+            ("house", 300)
+        );
         let e = AlertPolicy::default_from(Some(r#"{"cutoff_action": "NOPE"}"#))
             .unwrap_err()
             .to_string();
-        assert!(e.contains("DEFAULT_ALERT_POLICY") && e.contains("cutoff_action"), "{e}");
+        assert!(
+            e.contains("DEFAULT_ALERT_POLICY") && e.contains("cutoff_action"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -721,8 +744,16 @@ mod tests {
     async fn one_read_for_every_policy_invalid_ones_fall_back_and_are_reported() {
         let scan = CustomerScan {
             records: vec![
-                customer("good", "org_good", serde_json::json!({"cutoff_minutes_before_deadline": 4320})),
-                customer("bad", "org_bad", serde_json::json!({"cutoff_minutes_before_deadline": 99999999999i64})),
+                customer(
+                    "good",
+                    "org_good",
+                    serde_json::json!({"cutoff_minutes_before_deadline": 4320}),
+                ),
+                customer(
+                    "bad",
+                    "org_bad",
+                    serde_json::json!({"cutoff_minutes_before_deadline": 99999999999i64}),
+                ),
             ],
             skipped: vec![crate::ports::store_error::UndecodableItem {
                 table: "customers".into(),
@@ -735,7 +766,10 @@ mod tests {
         let load = policies.load(100).await;
         assert!(load.complete);
         assert_eq!(load.organisations, vec!["org_bad", "org_good"]);
-        assert_eq!(load.by_organisation["org_good"].cutoff_minutes_before_deadline, 4320);
+        assert_eq!(
+            load.by_organisation["org_good"].cutoff_minutes_before_deadline,
+            4320
+        );
         assert_eq!(load.by_organisation["org_bad"], AlertPolicy::default());
         assert_eq!(load.widest_cutoff(), chrono::Duration::hours(72));
         let kinds: Vec<&str> = load

@@ -197,6 +197,7 @@ struct Work {
 
 /// What came of one piece of work.
 enum Outcome {
+    Nothing,
     Warned,
     WarningInFlight,
     Decided(DecisionResult),
@@ -222,7 +223,8 @@ impl RunPolicies<'_> {
             return Ok(p.clone());
         }
         let p = self.source.lookup(organisation_id).await?;
-        self.looked_up.insert(organisation_id.to_string(), p.clone());
+        self.looked_up
+            .insert(organisation_id.to_string(), p.clone());
         Ok(p)
     }
 }
@@ -297,7 +299,7 @@ impl DeadlineSweep {
         }
 
         // Past the cutoff first, then warnings; the index gives each list soonest first.
-        let mut queue = acts.into_iter().chain(warnings).peekable();
+        let mut queue = acts.into_iter().chain(warnings);
         let mut in_flight = tokio::task::JoinSet::new();
         let concurrency = self.config.concurrency.max(1);
         loop {
@@ -318,7 +320,7 @@ impl DeadlineSweep {
             };
             match joined {
                 Ok((_, Ok(Outcome::Warned))) => report.warned += 1,
-                Ok((_, Ok(Outcome::WarningInFlight))) => {}
+                Ok((_, Ok(Outcome::WarningInFlight | Outcome::Nothing))) => {}
                 Ok((_, Ok(Outcome::Decided(DecisionResult::Applied)))) => report.actioned += 1,
                 Ok((_, Ok(Outcome::Decided(DecisionResult::Rejected)))) => report.rejected += 1,
                 Ok((_, Ok(Outcome::Decided(_)))) => report.not_actionable += 1,
@@ -360,7 +362,7 @@ impl DeadlineSweep {
 
     async fn handle(&self, work: Work, now: DateTime<Utc>, ends_at: DateTime<Utc>) -> Outcome {
         match &work.step {
-            SweepStep::Nothing => Outcome::WarningInFlight,
+            SweepStep::Nothing => Outcome::Nothing,
             SweepStep::Warn { tightest, labels } => {
                 self.warn(&work.record, tightest, labels, now, ends_at)
                     .await
@@ -415,7 +417,11 @@ impl DeadlineSweep {
     }
 
     /// The ONE place the sweep actions an alert (through `decision::apply_action`).
-    async fn act_at_cutoff(&self, work: &Work, now: DateTime<Utc>) -> Result<DecisionResult, String> {
+    async fn act_at_cutoff(
+        &self,
+        work: &Work,
+        now: DateTime<Utc>,
+    ) -> Result<DecisionResult, String> {
         let record = &work.record;
         let action = work
             .policy

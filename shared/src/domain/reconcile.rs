@@ -224,7 +224,11 @@ impl Reconciler {
             organisations: organisations.len(),
             ..Default::default()
         };
-        let mut stored: HashMap<String, ReconcileCursor> = match self.cursors.reconcile_cursors().await {
+        let mut stored: HashMap<String, ReconcileCursor> = match self
+            .cursors
+            .reconcile_cursors()
+            .await
+        {
             Ok(list) => list
                 .into_iter()
                 .map(|c| (c.organisation_id.clone(), c))
@@ -339,7 +343,8 @@ impl Reconciler {
             report.pages += 1;
             report.seen += page.items.len();
             for alert in &page.items {
-                self.timed(budget, self.store_alert(&org, alert, report)).await?;
+                self.timed(budget, self.store_alert(&org, alert, report))
+                    .await?;
             }
             let read_all = page.items.is_empty()
                 || page
@@ -360,7 +365,8 @@ impl Reconciler {
             report.pages += 1;
             report.enrolments_seen += page.items.len();
             for enrolment in &page.items {
-                self.timed(budget, self.store_enrolment(enrolment, report)).await?;
+                self.timed(budget, self.store_enrolment(enrolment, report))
+                    .await?;
             }
             cursor.enrolment_offset += page.items.len() as u32;
             let read_all = page.items.is_empty()

@@ -65,17 +65,28 @@ impl Stack {
             req = req.json(&b);
         }
         let resp = req.send().await.expect("sandbox admin answers");
-        assert!(resp.status().is_success(), "admin {path}: {}", resp.status());
+        assert!(
+            resp.status().is_success(),
+            "admin {path}: {}",
+            resp.status()
+        );
         resp.json().await.unwrap()
     }
 
     async fn requests(&self, route: &str) -> Vec<Value> {
-        let route = route.replace(' ', "+").replace('{', "%7B").replace('}', "%7D");
-        self.admin(reqwest::Method::GET, &format!("requests?route={route}"), None)
-            .await
-            .as_array()
-            .unwrap()
-            .clone()
+        let route = route
+            .replace(' ', "+")
+            .replace('{', "%7B")
+            .replace('}', "%7D");
+        self.admin(
+            reqwest::Method::GET,
+            &format!("requests?route={route}"),
+            None,
+        )
+        .await
+        .as_array()
+        .unwrap()
+        .clone()
     }
 
     async fn invoke(&self) -> Value {
@@ -115,11 +126,9 @@ fn attribute(v: &Value) -> AttributeValue {
         Value::Number(n) => AttributeValue::N(n.to_string()),
         Value::String(s) => AttributeValue::S(s.clone()),
         Value::Array(a) => AttributeValue::L(a.iter().map(attribute).collect()),
-        Value::Object(m) => AttributeValue::M(
-            m.iter()
-                .map(|(k, v)| (k.clone(), attribute(v)))
-                .collect(),
-        ),
+        Value::Object(m) => {
+            AttributeValue::M(m.iter().map(|(k, v)| (k.clone(), attribute(v))).collect())
+        }
     }
 }
 
@@ -159,7 +168,11 @@ async fn start() -> Stack {
         .expect("cargo lambda watch");
     let dynamo = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
     let tables = TableNames::new(res.table_prefix.clone());
-    let alerts = DynamoAlertStore::new(Table::new(dynamo.clone(), tables.alerts(), Default::default()));
+    let alerts = DynamoAlertStore::new(Table::new(
+        dynamo.clone(),
+        tables.alerts(),
+        Default::default(),
+    ));
     Stack {
         _moto: moto,
         res,
@@ -178,7 +191,11 @@ async fn start() -> Stack {
 /// An organisation with a merchant and an enabled Ethoca enrolment; its customer record.
 async fn organisation(stack: &Stack, i: usize) -> (String, String) {
     let org = stack
-        .api(reqwest::Method::POST, "/v1/organisations/", json!({ "name": format!("Budget {i}") }))
+        .api(
+            reqwest::Method::POST,
+            "/v1/organisations/",
+            json!({ "name": format!("Budget {i}") }),
+        )
         .await["id"]
         .as_str()
         .unwrap()
@@ -276,7 +293,11 @@ async fn a_short_slow_run_acts_soonest_first_and_reconciliation_resumes_from_its
             due.push((deadline, a.id));
         }
         for _ in 0..MISSING_PER_ORG {
-            missing.insert(simulate(&stack, &org, &enrolment, Some("RESOLVED")).await.id);
+            missing.insert(
+                simulate(&stack, &org, &enrolment, Some("RESOLVED"))
+                    .await
+                    .id,
+            );
         }
     }
     due.sort();
@@ -315,7 +336,9 @@ async fn a_short_slow_run_acts_soonest_first_and_reconciliation_resumes_from_its
         assert!(report["policy_problems"].as_u64().unwrap() >= 1, "{report}");
         let reconcile = &report["reconcile"];
         for id in reconcile["recovered"].as_array().unwrap() {
-            *recovered.entry(id.as_str().unwrap().to_string()).or_default() += 1;
+            *recovered
+                .entry(id.as_str().unwrap().to_string())
+                .or_default() += 1;
         }
         resumed += reconcile["resumed"].as_u64().unwrap();
         if first_run.is_none() {
@@ -326,7 +349,13 @@ async fn a_short_slow_run_acts_soonest_first_and_reconciliation_resumes_from_its
             .await
             .iter()
             .filter(|r| r["status"] == 200)
-            .map(|r| r["path"].as_str().unwrap().trim_start_matches("/v1/alerts/").to_string())
+            .map(|r| {
+                r["path"]
+                    .as_str()
+                    .unwrap()
+                    .trim_start_matches("/v1/alerts/")
+                    .to_string()
+            })
             .collect();
         patched_in_order = patches;
         let done = patched_in_order.len() == soonest_first.len()
@@ -340,16 +369,26 @@ async fn a_short_slow_run_acts_soonest_first_and_reconciliation_resumes_from_its
     // left reconciliation for later.
     let first = first_run.unwrap();
     let acted_first = first["sweep"]["actioned"].as_u64().unwrap() as usize;
-    assert!(acted_first >= 1 && acted_first < soonest_first.len(), "{first}");
+    assert!(
+        acted_first >= 1 && acted_first < soonest_first.len(),
+        "{first}"
+    );
     assert!(first["sweep"]["deferred"].as_u64().unwrap() >= 1, "{first}");
 
     // Every due alert was actioned once, in deadline order across the runs.
-    assert_eq!(patched_in_order, soonest_first, "soonest deadline first, each once");
+    assert_eq!(
+        patched_in_order, soonest_first,
+        "soonest deadline first, each once"
+    );
 
     // Reconciliation resumed from its cursor and found every missing alert exactly once.
     assert!(resumed >= 1, "some run resumed an unfinished pass");
     for id in &missing {
-        assert_eq!(recovered.get(id), Some(&1), "{id} recovered once: {recovered:?}");
+        assert_eq!(
+            recovered.get(id),
+            Some(&1),
+            "{id} recovered once: {recovered:?}"
+        );
     }
     let cursors = stack
         .dynamo
@@ -360,7 +399,10 @@ async fn a_short_slow_run_acts_soonest_first_and_reconciliation_resumes_from_its
         .unwrap()
         .items
         .unwrap_or_default();
-    assert!(cursors.len() >= ORGS, "one cursor per organisation: {cursors:?}");
+    assert!(
+        cursors.len() >= ORGS,
+        "one cursor per organisation: {cursors:?}"
+    );
 
     // The malformed customer was skipped and reported; the other organisations were swept.
     assert!(stack

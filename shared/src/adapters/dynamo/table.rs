@@ -220,7 +220,10 @@ impl Table {
         sk_at_most: Option<(&str, &str)>,
         newest_first: bool,
         limit: Option<i32>,
-    ) -> Result<Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>>, StoreError> {
+    ) -> Result<
+        Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>>,
+        StoreError,
+    > {
         use aws_sdk_dynamodb::types::AttributeValue;
         let mut found = Vec::new();
         let mut start = None;

@@ -77,7 +77,10 @@ mod tests {
         tokio::time::advance(Duration::from_secs(2)).await;
         assert!(!b.has_time(), "10 s margin");
         assert!(Instant::now() < b.cut_at, "work in flight still runs");
-        assert_eq!(b.ends_at, "2026-11-24T10:01:00Z".parse::<DateTime<Utc>>().unwrap());
+        assert_eq!(
+            b.ends_at,
+            "2026-11-24T10:01:00Z".parse::<DateTime<Utc>>().unwrap()
+        );
         // cargo lambda's timeout-as-deadline, capped by max_run.
         let b = RunBudget::from_lambda_deadline(
             600_000,

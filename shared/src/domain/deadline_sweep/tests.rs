@@ -4,10 +4,10 @@ use super::*;
 use crate::adapters::memory::{FakeChargebackStop, MemoryAlertStore, RecordingNotifier};
 use crate::clock::FixedClock;
 use crate::domain::alert_policy::{AlertPolicy, FixedPolicy};
-use crate::ports::decision_inputs::PolicyCatalogue;
 use crate::domain::alert_record::store_fetched_alert;
 use crate::domain::test_support::{alert, ts};
 use crate::models::alert::{Alert, AlertStatus};
+use crate::ports::decision_inputs::PolicyCatalogue;
 
 const NOW: &str = "2026-11-24T10:00:00Z";
 
@@ -212,11 +212,7 @@ async fn acts_exactly_on_the_alerts_past_the_cutoff_with_the_organisation_defaul
         assert!(w.api.patches(id).is_empty(), "{id} must not be touched");
     }
     // A second run finds nothing left to act on.
-    assert_eq!(
-        run(&w.sweep(AlertPolicy::default())).await
-            .actioned,
-        0
-    );
+    assert_eq!(run(&w.sweep(AlertPolicy::default())).await.actioned, 0);
 }
 
 #[tokio::test]
@@ -315,7 +311,12 @@ async fn out_of_time_it_acts_on_the_soonest_first_and_warns_after_acting() {
             )
         })
         .collect();
-    alerts.push(alert_due_in("netalrt_warn", "ETHOCA_ALERT", "ACTION_REQUIRED", 3.0));
+    alerts.push(alert_due_in(
+        "netalrt_warn",
+        "ETHOCA_ALERT",
+        "ACTION_REQUIRED",
+        3.0,
+    ));
     let w = World::with(alerts).await;
     let mut sweep = w.sweep(AlertPolicy::default());
     sweep.api = Arc::new(SlowApi {
@@ -331,22 +332,32 @@ async fn out_of_time_it_acts_on_the_soonest_first_and_warns_after_acting() {
     assert_eq!(report.deferred, 5, "{report:?}");
     // The soonest deadlines were the ones acted on.
     for i in 4..10 {
-        assert_eq!(w.api.patches(&format!("netalrt_{i}")).len(), 1, "netalrt_{i}");
+        assert_eq!(
+            w.api.patches(&format!("netalrt_{i}")).len(),
+            1,
+            "netalrt_{i}"
+        );
     }
     for i in 0..4 {
-        assert!(w.api.patches(&format!("netalrt_{i}")).is_empty(), "netalrt_{i}");
+        assert!(
+            w.api.patches(&format!("netalrt_{i}")).is_empty(),
+            "netalrt_{i}"
+        );
     }
     // The next run takes the rest.
-    let next = sweep
-        .run(&load, &budget_of(600, ts(NOW)))
-        .await
-        .unwrap();
+    let next = sweep.run(&load, &budget_of(600, ts(NOW))).await.unwrap();
     assert_eq!((next.actioned, next.warned, next.deferred), (4, 1, 0));
 }
 
 #[tokio::test(start_paused = true)]
 async fn work_still_in_flight_at_the_end_is_cut_and_counted() {
-    let w = World::with(vec![alert_due_in("netalrt_1", "ETHOCA_ALERT", "ACTION_REQUIRED", 0.5)]).await;
+    let w = World::with(vec![alert_due_in(
+        "netalrt_1",
+        "ETHOCA_ALERT",
+        "ACTION_REQUIRED",
+        0.5,
+    )])
+    .await;
     let mut sweep = w.sweep(AlertPolicy::default());
     sweep.api = Arc::new(SlowApi {
         inner: w.api.clone(),
@@ -381,7 +392,12 @@ async fn policies_are_read_once_per_organisation_not_once_per_alert() {
     let mut alerts = Vec::new();
     for (org, n) in [("org_1", 3), ("org_2", 2)] {
         for i in 0..n {
-            let mut a = alert_due_in(&format!("{org}_{i}"), "ETHOCA_ALERT", "ACTION_REQUIRED", 30.0);
+            let mut a = alert_due_in(
+                &format!("{org}_{i}"),
+                "ETHOCA_ALERT",
+                "ACTION_REQUIRED",
+                30.0,
+            );
             a.organisation_id = org.into();
             alerts.push(a);
         }
@@ -400,14 +416,24 @@ async fn policies_are_read_once_per_organisation_not_once_per_alert() {
     assert_eq!(report.warned, 5);
     let mut looked_up = policies.lookups.lock().unwrap().clone();
     looked_up.sort();
-    assert_eq!(looked_up, vec!["org_1", "org_2"], "one look-up per organisation");
+    assert_eq!(
+        looked_up,
+        vec!["org_1", "org_2"],
+        "one look-up per organisation"
+    );
     assert_eq!(policies.loads.load(std::sync::atomic::Ordering::SeqCst), 1);
 }
 
 #[tokio::test]
 async fn a_policy_cutoff_wider_than_every_threshold_widens_the_horizon() {
     // Due in 60 h; thresholds reach 48 h; the organisation acts 72 h before the deadline.
-    let w = World::with(vec![alert_due_in("netalrt_1", "ETHOCA_ALERT", "ACTION_REQUIRED", 60.0)]).await;
+    let w = World::with(vec![alert_due_in(
+        "netalrt_1",
+        "ETHOCA_ALERT",
+        "ACTION_REQUIRED",
+        60.0,
+    )])
+    .await;
     let mut sweep = w.sweep(AlertPolicy {
         cutoff_minutes_before_deadline: 72 * 60,
         ..AlertPolicy::default()
@@ -419,7 +445,13 @@ async fn a_policy_cutoff_wider_than_every_threshold_widens_the_horizon() {
 
 #[tokio::test]
 async fn a_huge_stored_cutoff_never_panics_the_sweep() {
-    let w = World::with(vec![alert_due_in("netalrt_1", "ETHOCA_ALERT", "ACTION_REQUIRED", 30.0)]).await;
+    let w = World::with(vec![alert_due_in(
+        "netalrt_1",
+        "ETHOCA_ALERT",
+        "ACTION_REQUIRED",
+        30.0,
+    )])
+    .await;
     let mut sweep = w.sweep(AlertPolicy {
         cutoff_minutes_before_deadline: i64::MAX,
         ..AlertPolicy::default()
@@ -456,14 +488,24 @@ impl AlertStore for FlakyStore {
         }
         self.inner.put(record).await
     }
-    async fn awaiting_action_until(&self, until: &str, limit: i32) -> Result<Vec<AlertRecord>, StoreError> {
+    async fn awaiting_action_until(
+        &self,
+        until: &str,
+        limit: i32,
+    ) -> Result<Vec<AlertRecord>, StoreError> {
         self.inner.awaiting_action_until(until, limit).await
     }
     async fn awaiting_action_each(
         &self,
         until: &str,
         limit: i32,
-    ) -> Result<(Vec<AlertRecord>, Vec<crate::ports::store_error::UndecodableItem>), StoreError> {
+    ) -> Result<
+        (
+            Vec<AlertRecord>,
+            Vec<crate::ports::store_error::UndecodableItem>,
+        ),
+        StoreError,
+    > {
         Ok((
             self.inner.awaiting_action_until(until, limit).await?,
             self.undecodable.clone(),
@@ -502,7 +544,9 @@ impl Notifier for BrokenNotifier {
 async fn a_warning_whose_notify_and_release_both_fail_is_sent_by_a_later_run() {
     let a = alert_due_in("netalrt_1", "ETHOCA_ALERT", "ACTION_REQUIRED", 30.0);
     let store = Arc::new(FlakyStore::default());
-    store_fetched_alert(&store.inner, &a, ts(NOW)).await.unwrap();
+    store_fetched_alert(&store.inner, &a, ts(NOW))
+        .await
+        .unwrap();
     let w = World::with(vec![]).await;
     w.api.put_alert(a);
     let notifier = Arc::new(BrokenNotifier {
@@ -517,20 +561,32 @@ async fn a_warning_whose_notify_and_release_both_fail_is_sent_by_a_later_run() {
 
     let first = sweep.run(&load, &budget_of(60, ts(NOW))).await.unwrap();
     assert_eq!((first.warned, first.errors), (0, 1));
-    store.fail_puts.store(false, std::sync::atomic::Ordering::SeqCst);
+    store
+        .fail_puts
+        .store(false, std::sync::atomic::Ordering::SeqCst);
     // Within the first run's claim: another run does not send it twice.
     let overlapping = sweep.run(&load, &budget_of(60, ts(NOW))).await.unwrap();
     assert_eq!(overlapping.warned, 0);
     // Once the claim has expired, a later run sends it.
     w.clock.advance(Duration::minutes(2));
-    let later = sweep.run(&load, &budget_of(60, w.clock.now())).await.unwrap();
+    let later = sweep
+        .run(&load, &budget_of(60, w.clock.now()))
+        .await
+        .unwrap();
     assert_eq!(later.warned, 1, "{later:?}");
     assert_eq!(notifier.sent.sent().len(), 1);
     let stored = store.get("netalrt_1").await.unwrap().unwrap();
     assert_eq!(stored.warned_thresholds, vec!["48h"]);
     assert_eq!(stored.pending_warning, None);
     // And never again.
-    assert_eq!(sweep.run(&load, &budget_of(60, w.clock.now())).await.unwrap().warned, 0);
+    assert_eq!(
+        sweep
+            .run(&load, &budget_of(60, w.clock.now()))
+            .await
+            .unwrap()
+            .warned,
+        0
+    );
 }
 
 #[tokio::test]
@@ -544,7 +600,9 @@ async fn an_index_item_that_does_not_decode_is_skipped_and_reported() {
         ..Default::default()
     });
     let a = alert_due_in("netalrt_1", "ETHOCA_ALERT", "ACTION_REQUIRED", 0.5);
-    store_fetched_alert(&store.inner, &a, ts(NOW)).await.unwrap();
+    store_fetched_alert(&store.inner, &a, ts(NOW))
+        .await
+        .unwrap();
     let w = World::with(vec![]).await;
     w.api.put_alert(a);
     let mut sweep = w.sweep(AlertPolicy::default());

@@ -178,7 +178,10 @@ fn org() -> Vec<String> {
 async fn stores_only_what_was_missing_and_a_second_pass_recovers_nothing() {
     let all = alerts(7);
     let w = World::new(Listing::new(all.clone(), Vec::new()));
-    for a in all.iter().filter(|a| a.id != "netalrt_02" && a.id != "netalrt_05") {
+    for a in all
+        .iter()
+        .filter(|a| a.id != "netalrt_02" && a.id != "netalrt_05")
+    {
         store_fetched_alert(&*w.store, a, ts("2026-11-24T09:00:00Z"))
             .await
             .unwrap();
@@ -225,7 +228,11 @@ async fn walks_by_received_time_so_alerts_arriving_meanwhile_are_not_skipped() {
     w.reconciler(2).run(&org(), &plenty()).await;
     let calls = w.listing.alert_calls.lock().unwrap().clone();
     let t1 = iso(ts(NOW) - Duration::minutes(59));
-    assert_eq!(calls[1], (t1, 2, 2), "keyset: from the last time read, skipping the 2 read at it");
+    assert_eq!(
+        calls[1],
+        (t1, 2, 2),
+        "keyset: from the last time read, skipping the 2 read at it"
+    );
     for id in ["netalrt_00", "netalrt_01", "netalrt_02", "netalrt_03"] {
         assert!(w.store.get(id).await.unwrap().is_some(), "{id}");
     }
@@ -278,7 +285,12 @@ async fn covers_alerts_of_every_status_and_enrolments() {
     let mut all = alerts(2);
     let waiting = all[0].clone();
     all[0].status = crate::models::alert::AlertStatus::Resolved;
-    let enrolled = enrolment("enrl_9", "ACTION_REQUIRED", "2026-11-24T09:00:00Z", Some("Upload a logo"));
+    let enrolled = enrolment(
+        "enrl_9",
+        "ACTION_REQUIRED",
+        "2026-11-24T09:00:00Z",
+        Some("Upload a logo"),
+    );
     let w = World::new(Listing::new(all, vec![enrolled]));
     // We hold the first alert as still waiting; it was resolved and its webhook was lost.
     store_fetched_alert(&*w.store, &waiting, ts("2026-11-24T09:00:00Z"))
@@ -287,7 +299,10 @@ async fn covers_alerts_of_every_status_and_enrolments() {
     let report = w.reconciler(10).run(&org(), &plenty()).await;
     assert_eq!(report.refreshed, 1, "{report:?}");
     let stored = w.store.get(&waiting.id).await.unwrap().unwrap();
-    assert_eq!(stored.action_queue, None, "resolved: off the deadline-index");
+    assert_eq!(
+        stored.action_queue, None,
+        "resolved: off the deadline-index"
+    );
     assert_eq!(report.enrolments_recovered, vec!["enrl_9"]);
     let e = w.enrolments.get("enrl_9").await.unwrap().unwrap();
     assert!(!e.live);
