@@ -296,7 +296,23 @@ impl Reconciler {
         self.cursors.save_reconcile_cursor(cursor).await
     }
 
-    /// Calls `f` unless the run is out of time, and cuts it at the budget's end.
+    /// Finishes `f` (work already paid for: storing a page read, saving the place reached)
+    /// unless the run is cut.
+    async fn finish<T, E>(
+        &self,
+        budget: &RunBudget,
+        f: impl std::future::Future<Output = Result<T, E>>,
+    ) -> Result<T, PassError>
+    where
+        PassError: From<E>,
+    {
+        match tokio::time::timeout_at(budget.cut_at, f).await {
+            Ok(r) => r.map_err(PassError::from),
+            Err(_) => Err(PassError::OutOfTime),
+        }
+    }
+
+    /// Starts `f` (a new call) unless the run is out of time, and cuts it at the budget's end.
     async fn timed<T, E>(
         &self,
         budget: &RunBudget,
@@ -343,7 +359,7 @@ impl Reconciler {
             report.pages += 1;
             report.seen += page.items.len();
             for alert in &page.items {
-                self.timed(budget, self.store_alert(&org, alert, report))
+                self.finish(budget, self.store_alert(&org, alert, report))
                     .await?;
             }
             let read_all = page.items.is_empty()
@@ -355,7 +371,7 @@ impl Reconciler {
                 cursor.phase = Phase::Enrolments;
                 cursor.enrolment_offset = 0;
             }
-            self.timed(budget, self.save(cursor)).await?;
+            self.finish(budget, self.save(cursor)).await?;
         }
         while cursor.phase == Phase::Enrolments {
             let offset = cursor.enrolment_offset;
@@ -365,7 +381,7 @@ impl Reconciler {
             report.pages += 1;
             report.enrolments_seen += page.items.len();
             for enrolment in &page.items {
-                self.timed(budget, self.store_enrolment(enrolment, report))
+                self.finish(budget, self.store_enrolment(enrolment, report))
                     .await?;
             }
             cursor.enrolment_offset += page.items.len() as u32;
@@ -379,7 +395,7 @@ impl Reconciler {
                 cursor.last_pass_completed_at = Some(iso(self.clock.now()));
                 report.passes_completed += 1;
             }
-            self.timed(budget, self.save(cursor)).await?;
+            self.finish(budget, self.save(cursor)).await?;
         }
         Ok(())
     }
@@ -391,10 +407,10 @@ impl Reconciler {
         report: &mut ReconcileReport,
     ) -> Result<(), PassError> {
         let now = self.clock.now();
+        let known = self.alerts.get(&alert.id).await?;
         let (stored, stale) = store_fetched_alert(&*self.alerts, alert, now).await?;
-        // Written by this call: `fetched_at` is now. Created by it: revision 1 as well.
-        let written = !stale && stored.fetched_at == iso(now);
-        if written && stored.revision == 1 {
+        let written = !stale && known.as_ref().map(|k| k.revision) != Some(stored.revision);
+        if known.is_none() {
             report.recovered.push(alert.id.clone());
             tracing::warn!(alert_id = %alert.id, organisation_id = %org, "alert found by reconciliation: its webhook never arrived");
             let sent = self
