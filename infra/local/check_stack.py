@@ -57,13 +57,14 @@ TABLES = {
     ),
     "customers": (["customer_id"], {"organisation-index": ["organisation_id"]}),
     "operators": (["key_hash"], {}),
+    "cursors": (["cursor_id"], {}),
 }
 
 # Which tables each function may touch (least privilege), and whether it may write them.
 FUNCTION_TABLES = {
     "process-events": {"events": "rw", "alerts": "rw", "enrolments": "rw", "customers": "r"},
     "order-upload": {"orders": "rw", "customers": "r"},
-    "deadline-sweep": {"alerts": "rw", "customers": "r"},
+    "deadline-sweep": {"alerts": "rw", "enrolments": "rw", "cursors": "rw", "customers": "r"},
     "ops-api": {
         "alerts": "rw",
         "enrolments": "rw",

@@ -21,9 +21,9 @@ use shared::adapters::notify::LogNotifier;
 use shared::client::{ChargebackStop, ClientConfig, RetryPolicy};
 use shared::clock::SystemClock;
 use shared::config::TableNames;
-use shared::domain::alert_policy::{AlertPolicy, FixedPolicy};
+use shared::domain::alert_policy::{AlertPolicy, FixedPolicy, PolicyLoad};
 use shared::domain::alert_record::{merge_fetched, Merge};
-use shared::domain::deadline_sweep::{DeadlineSweep, SweepConfig, Threshold};
+use shared::domain::deadline_sweep::{DeadlineSweep, RunBudget, SweepConfig, Threshold};
 use shared::domain::order_intake::intake_orders;
 use shared::domain::order_upload::{OrderUpload, UploadConfig};
 use shared::domain::rate_limit::{OrgRateLimiter, PoolScope, RateLimit};
@@ -293,10 +293,17 @@ async fn sweep_bench(moto: &Moto, stored: usize, due: usize) -> anyhow::Result<(
             cutoff: Some(chrono::Duration::hours(2)),
             default_action: AlertAction::AcceptDispute,
             max_alerts: 10_000,
+            ..SweepConfig::default()
         },
     };
     let started = Instant::now();
-    let report = sweep.run().await?;
+    let load = PolicyLoad::default_only(AlertPolicy::default());
+    let budget = RunBudget::new(
+        std::time::Duration::from_secs(600),
+        std::time::Duration::from_secs(10),
+        chrono::Utc::now(),
+    );
+    let report = sweep.run(&load, &budget).await?;
     let secs = started.elapsed().as_secs_f64();
     println!(
         "{}",

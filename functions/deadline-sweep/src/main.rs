@@ -1,41 +1,39 @@
-//! The deadline sweep Lambda, fired by an EventBridge schedule. Each run:
-//! 1. reconciles: polls ChargebackStop for ACTION_REQUIRED alerts of every organisation and
-//!    stores those whose webhook never arrived (`shared::domain::reconcile`);
-//! 2. sweeps the alerts table's deadline-index: warns operations once per threshold and applies
-//!    the organisation's default action at the cutoff (`shared::domain::deadline_sweep`).
-//!
-//! Reconciliation runs first so an alert found by polling is swept in the same run.
+//! The deadline sweep Lambda, fired by an EventBridge schedule. Each run, within the
+//! invocation's remaining time (`shared::domain::deadline_sweep::ScheduledSweep`):
+//! 1. reads every organisation's policy once;
+//! 2. sweeps the alerts table's deadline-index: acts at the cutoff, then warns, soonest first;
+//! 3. reconciles with the time left (alerts of every status, enrolments), resuming from each
+//!    organisation's stored cursor (`shared::domain::reconcile`).
 
 mod config;
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use lambda_runtime::{service_fn, LambdaEvent};
+use serde::Serialize;
 use shared::adapters::dynamo::alerts::DynamoAlertStore;
+use shared::adapters::dynamo::cursors::DynamoCursorStore;
 use shared::adapters::dynamo::customers::DynamoCustomerStore;
+use shared::adapters::dynamo::enrolments::DynamoEnrolmentStore;
 use shared::adapters::dynamo::table::{DynamoCounters, Table};
 use shared::client::RetryPolicy;
 use shared::clock::SystemClock;
-use shared::domain::alert_policy::{AlertPolicy, CustomerPolicies};
-use shared::domain::deadline_sweep::{DeadlineSweep, SweepReport};
-use shared::domain::reconcile::{ClientListing, ReconcileReport, Reconciler};
-use shared::ports::customer_store::CustomerStore;
+use shared::domain::alert_policy::CustomerPolicies;
+use shared::domain::deadline_sweep::{DeadlineSweep, RunBudget, RunReport, ScheduledSweep};
+use shared::domain::reconcile::{ClientListing, Reconciler};
 use shared::ports::notifier::Notifier;
-use std::collections::BTreeSet;
 use std::sync::Arc;
-
-#[derive(Debug, serde::Serialize)]
-struct RunReport {
-    reconcile: Option<ReconcileReport>,
-    sweep: SweepReport,
-    dynamodb_reads: u64,
-}
 
 struct Wiring {
     config: config::Config,
-    customers: Arc<DynamoCustomerStore>,
-    sweep: DeadlineSweep,
-    reconciler: Reconciler,
+    run: ScheduledSweep,
     counters: Arc<DynamoCounters>,
+}
+
+#[derive(Serialize)]
+struct Response {
+    #[serde(flatten)]
+    report: RunReport,
+    dynamodb_reads: u64,
 }
 
 #[tokio::main]
@@ -46,33 +44,42 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let dynamo = aws_sdk_dynamodb::Client::new(&aws);
     let counters = Arc::new(DynamoCounters::default());
     let table = |name: String| Table::new(dynamo.clone(), name, counters.clone());
+    let tables = &config.partner.tables;
     let api = config.partner.client(RetryPolicy::default())?;
-    let alerts = Arc::new(DynamoAlertStore::new(table(config.partner.tables.alerts())));
-    let customers = Arc::new(DynamoCustomerStore::new(table(
-        config.partner.tables.customers(),
-    )));
+    let alerts = Arc::new(DynamoAlertStore::new(table(tables.alerts())));
+    let customers = Arc::new(DynamoCustomerStore::new(table(tables.customers())));
     let notifier: Arc<dyn Notifier> = Arc::from(config.notify.build(Some(&aws)));
     let clock = Arc::new(SystemClock);
+    let sweep = DeadlineSweep {
+        alerts: alerts.clone(),
+        api: Arc::new(api.clone()),
+        notifier: notifier.clone(),
+        policies: Arc::new(CustomerPolicies::new(
+            customers,
+            config.default_policy.clone(),
+        )),
+        clock: clock.clone(),
+        config: config.sweep.clone(),
+    };
+    let reconciler = config.reconcile.then(|| Reconciler {
+        api: Arc::new(ClientListing(api)),
+        alerts,
+        enrolments: Arc::new(DynamoEnrolmentStore::new(table(tables.enrolments()))),
+        cursors: Arc::new(DynamoCursorStore::new(table(format!(
+            "{}-cursors",
+            tables.prefix()
+        )))),
+        notifier,
+        clock,
+        page_size: config.reconcile_page_size,
+        lookback: config.reconcile_lookback,
+    });
     let wiring = Arc::new(Wiring {
-        sweep: DeadlineSweep {
-            alerts: alerts.clone(),
-            api: Arc::new(api.clone()),
-            notifier: notifier.clone(),
-            policies: Arc::new(CustomerPolicies::new(
-                customers.clone(),
-                AlertPolicy::default(),
-            )),
-            clock: clock.clone(),
-            config: config.sweep.clone(),
+        run: ScheduledSweep {
+            sweep,
+            reconciler,
+            extra_organisations: config.reconcile_organisations.clone(),
         },
-        reconciler: Reconciler {
-            api: Arc::new(ClientListing(api)),
-            alerts,
-            notifier,
-            clock,
-            page_size: config.reconcile_page_size,
-        },
-        customers,
         counters,
         config,
     });
@@ -83,41 +90,24 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     .await
 }
 
-/// The organisations to poll: every onboarded customer's, plus the configured ones.
-async fn organisations(wiring: &Wiring) -> Vec<String> {
-    let mut orgs: BTreeSet<String> = wiring
-        .config
-        .reconcile_organisations
-        .iter()
-        .cloned()
-        .collect();
-    match wiring.customers.list(10_000).await {
-        Ok(customers) => orgs.extend(customers.into_iter().filter_map(|c| c.organisation_id)),
-        Err(e) => {
-            tracing::error!(error = %e, "could not list customers; reconciling the configured organisations only")
-        }
-    }
-    orgs.into_iter().collect()
-}
-
 async fn handle(
     wiring: &Wiring,
     event: LambdaEvent<EventBridgeEvent>,
-) -> Result<RunReport, lambda_runtime::Error> {
+) -> Result<Response, lambda_runtime::Error> {
     let started = std::time::Instant::now();
     let reads_before = wiring.counters.reads();
-    let reconcile = if wiring.config.reconcile {
-        let orgs = organisations(wiring).await;
-        Some(wiring.reconciler.run(&orgs).await)
-    } else {
-        None
-    };
-    let sweep = wiring.sweep.run().await?;
-    let report = RunReport {
-        reconcile,
-        sweep,
-        dynamodb_reads: wiring.counters.reads() - reads_before,
-    };
+    let budget = RunBudget::from_lambda_deadline(
+        event.context.deadline,
+        chrono::Utc::now(),
+        wiring.config.stop_margin,
+        wiring.config.max_run,
+    );
+    let report = wiring.run.run(&budget).await;
+    let recovered = report
+        .reconcile
+        .as_ref()
+        .map(|r| r.recovered.len() + r.enrolments_recovered.len())
+        .unwrap_or(0);
     tracing::info!(
         rule = event
             .payload
@@ -126,24 +116,15 @@ async fn handle(
             .and_then(|r| r.first())
             .map(String::as_str)
             .unwrap_or(""),
-        recovered = report
-            .reconcile
-            .as_ref()
-            .map(|r| r.recovered.len())
-            .unwrap_or(0),
+        recovered,
         read = report.sweep.read,
         warned = report.sweep.warned,
         actioned = report.sweep.actioned,
-        errors = report.sweep.errors,
+        deferred = report.sweep.deferred,
+        errors = report.errors(),
         duration_ms = started.elapsed().as_millis() as u64,
         "deadline sweep run finished"
     );
-    let recovered = report
-        .reconcile
-        .as_ref()
-        .map(|r| r.recovered.len())
-        .unwrap_or(0);
-    let reconcile_errors = report.reconcile.as_ref().map(|r| r.errors).unwrap_or(0);
     println!(
         "{}",
         shared::telemetry::emf_counts_line(
@@ -151,13 +132,18 @@ async fn handle(
                 ("AlertsAutoActioned", report.sweep.actioned as u64),
                 ("AlertDeadlineWarnings", report.sweep.warned as u64),
                 ("AlertsRecoveredByPolling", recovered as u64),
+                ("DeadlineSweepErrors", report.errors() as u64),
+                ("DeadlineSweepDeferred", report.sweep.deferred as u64),
                 (
-                    "DeadlineSweepErrors",
-                    (report.sweep.errors + reconcile_errors) as u64
+                    "DeadlineSweepSkippedItems",
+                    (report.sweep.skipped_items + report.policy_problems) as u64
                 ),
             ],
             chrono::Utc::now().timestamp_millis(),
         )
     );
-    Ok(report)
+    Ok(Response {
+        dynamodb_reads: wiring.counters.reads() - reads_before,
+        report,
+    })
 }

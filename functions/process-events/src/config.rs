@@ -2,7 +2,7 @@
 //! bad value stops the function with a message naming the variable; the API key never appears
 //! in a message.
 
-use shared::config::{self, ConfigError, PartnerEnv};
+use shared::config::{ConfigError, PartnerEnv};
 use shared::domain::alert_policy::AlertPolicy;
 
 #[derive(Debug)]
@@ -20,15 +20,8 @@ pub struct ProcessorConfig {
 impl ProcessorConfig {
     pub fn from_env() -> Result<Self, ConfigError> {
         let partner = PartnerEnv::from_env()?;
-        let default_policy = match config::optional("DEFAULT_ALERT_POLICY") {
-            None => AlertPolicy::default(),
-            Some(raw) => serde_json::from_str::<serde_json::Value>(&raw)
-                .and_then(|v| AlertPolicy::from_json(&v))
-                .map_err(|e| ConfigError::Invalid {
-                    name: "DEFAULT_ALERT_POLICY",
-                    reason: e.to_string(),
-                })?,
-        };
+        // The one loader every function shares (validated; names the field on error).
+        let default_policy = AlertPolicy::default_from_env()?;
         Ok(Self {
             partner,
             default_policy,

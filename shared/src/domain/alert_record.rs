@@ -26,7 +26,7 @@ use chrono::{DateTime, Utc};
 
 /// The record and the queue name live in `records` (below both this and the store port);
 /// re-exported here for the code that always found them here.
-pub use crate::records::alert::{AlertRecord, ACTION_QUEUE};
+pub use crate::records::alert::{AlertRecord, PendingWarning, ACTION_QUEUE};
 
 /// How many times a lost optimistic-write race is retried before giving the event back to SQS.
 const WRITE_ATTEMPTS: usize = 5;
@@ -83,6 +83,7 @@ fn merge_view(
             action_queue: None,
             decisions: Vec::new(),
             warned_thresholds: Vec::new(),
+            pending_warning: None,
             informational: false,
             action_claim: None,
             no_deadline_notified_at: None,

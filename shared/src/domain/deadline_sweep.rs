@@ -1,28 +1,41 @@
 //! The deadline sweep: no Ethoca alert passes its `action_required_deadline` unactioned.
 //!
-//! Each run queries the alerts table's sparse `deadline-index` (never a Scan) for Ethoca alerts
-//! still ACTION_REQUIRED whose deadline falls within the widest warning threshold, soonest
-//! first. For each one:
+//! Each run reads every organisation's policy once ([`PolicyCatalogue::load`]), then queries
+//! the alerts table's sparse `deadline-index` (never a Scan) for Ethoca alerts still
+//! ACTION_REQUIRED whose deadline falls within the horizon (the widest warning threshold or
+//! policy cutoff), soonest first. Alerts past their cutoff are handled first, then warnings,
+//! each soonest deadline first, a few at a time, and only while the run's [`RunBudget`] lasts:
 //! - inside the cutoff: apply the organisation's default action through the ONE shared
 //!   `decision::apply_action` (re-fetches the alert first, records the reason in the audit trail);
-//! - inside a warning threshold not yet warned: record the threshold in `warned_thresholds`
-//!   (an optimistic conditional write on the alert item, so two sweeps cannot both warn) and
-//!   notify operations.
+//! - inside a warning threshold not yet warned: claim the warning on the alert item
+//!   (`pending_warning`, held until the run's end, so two sweeps cannot both warn), notify
+//!   operations, then record the thresholds in `warned_thresholds`. A warning whose notify
+//!   failed and whose claim could not be given back is sent by a later run once the claim
+//!   has expired.
 //!
 //! RDR and resolved alerts never enter the index; the sweep checks again anyway and leaves
-//! them alone.
+//! them alone. An index item that does not decode is skipped and reported, never the end of
+//! the run.
 
-use super::alert_record::{update_alert_record, AlertRecord};
+mod budget;
+mod scheduled_run;
+
+pub use budget::RunBudget;
+pub use scheduled_run::{RunReport, ScheduledSweep};
+
+use super::alert_policy::{AlertPolicy, PolicyLoad};
+use super::alert_record::{update_alert_record, AlertRecord, PendingWarning};
 use super::decision::{apply_action, ActionRequest, DecisionResult, DecisionSource};
 use crate::clock::Clock;
 use crate::models::alert::AlertAction;
 use crate::ports::alert_api::AlertApi;
 use crate::ports::alert_store::AlertStore;
-use crate::ports::decision_inputs::PolicySource;
+use crate::ports::decision_inputs::PolicyCatalogue;
 use crate::ports::event_log::iso;
 use crate::ports::notifier::{Notifier, OpsNotification};
-use crate::ports::store_error::StoreError;
+use crate::ports::store_error::{StoreError, UndecodableItem};
 use chrono::{DateTime, Duration, Utc};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// One warning threshold, e.g. `24h` before the deadline. The label is what is stored in
@@ -63,6 +76,10 @@ pub struct SweepConfig {
     pub default_action: AlertAction,
     /// Most alerts one run reads from the index.
     pub max_alerts: i32,
+    /// Alerts handled at the same time (API calls in flight).
+    pub concurrency: usize,
+    /// Most customer records one run reads for policies.
+    pub max_customers: usize,
 }
 
 impl Default for SweepConfig {
@@ -72,6 +89,8 @@ impl Default for SweepConfig {
             cutoff: None,
             default_action: AlertAction::AcceptDispute,
             max_alerts: 10_000,
+            concurrency: 4,
+            max_customers: 10_000,
         }
     }
 }
@@ -135,20 +154,85 @@ pub struct SweepReport {
     pub rejected: usize,
     /// Failed this run (API or store trouble); tried again next run.
     pub errors: usize,
+    /// Index items that do not decode: skipped and reported.
+    pub skipped_items: usize,
+    /// Due work not started because the run's time was up: the next run takes it first.
+    pub deferred: usize,
+    /// Work abandoned in flight at the run's end: the next run resumes it.
+    pub interrupted: usize,
 }
 
+impl SweepReport {
+    /// Adds another pass's counts to this one.
+    pub fn add(&mut self, other: &SweepReport) {
+        self.read += other.read;
+        self.warned += other.warned;
+        self.actioned += other.actioned;
+        self.not_actionable += other.not_actionable;
+        self.rejected += other.rejected;
+        self.errors += other.errors;
+        self.skipped_items += other.skipped_items;
+        self.deferred = other.deferred;
+        self.interrupted += other.interrupted;
+    }
+}
+
+#[derive(Clone)]
 pub struct DeadlineSweep {
     pub alerts: Arc<dyn AlertStore>,
     pub api: Arc<dyn AlertApi>,
     pub notifier: Arc<dyn Notifier>,
-    pub policies: Arc<dyn PolicySource>,
+    pub policies: Arc<dyn PolicyCatalogue>,
     pub clock: Arc<dyn Clock>,
     pub config: SweepConfig,
 }
 
+/// One piece of due work, with the policy that applies.
+struct Work {
+    record: AlertRecord,
+    policy: AlertPolicy,
+    cutoff: Duration,
+    step: SweepStep,
+}
+
+/// What came of one piece of work.
+enum Outcome {
+    Nothing,
+    Warned,
+    WarningInFlight,
+    Decided(DecisionResult),
+    Failed(String),
+}
+
+/// Policies of one run: the loaded ones, and each other organisation looked up at most once.
+struct RunPolicies<'a> {
+    load: &'a PolicyLoad,
+    source: &'a dyn PolicyCatalogue,
+    looked_up: HashMap<String, AlertPolicy>,
+}
+
+impl RunPolicies<'_> {
+    async fn of(&mut self, organisation_id: &str) -> Result<AlertPolicy, StoreError> {
+        if let Some(p) = self.load.by_organisation.get(organisation_id) {
+            return Ok(p.clone());
+        }
+        if self.load.complete {
+            return Ok(self.load.default.clone());
+        }
+        if let Some(p) = self.looked_up.get(organisation_id) {
+            return Ok(p.clone());
+        }
+        let p = self.source.lookup(organisation_id).await?;
+        self.looked_up
+            .insert(organisation_id.to_string(), p.clone());
+        Ok(p)
+    }
+}
+
 impl DeadlineSweep {
-    /// The widest horizon any alert can need attention within.
-    fn horizon(&self) -> Duration {
+    /// The widest horizon any alert can need attention within: the widest warning threshold,
+    /// and the cutoff override or else every loaded policy's cutoff.
+    pub fn horizon(&self, load: &PolicyLoad) -> Duration {
         let widest = self
             .config
             .thresholds
@@ -156,25 +240,110 @@ impl DeadlineSweep {
             .map(|t| t.before)
             .max()
             .unwrap_or_else(Duration::zero);
-        // Policies may set cutoffs wider than the thresholds; 7 days covers Ethoca's windows.
-        widest.max(self.config.cutoff.unwrap_or_else(|| Duration::hours(48)))
+        widest.max(self.config.cutoff.unwrap_or_else(|| load.widest_cutoff()))
     }
 
-    pub async fn run(&self) -> Result<SweepReport, StoreError> {
+    /// One pass over the due alerts within `budget`.
+    pub async fn run(
+        &self,
+        load: &PolicyLoad,
+        budget: &RunBudget,
+    ) -> Result<SweepReport, StoreError> {
         let now = self.clock.now();
-        let due = self
+        let until = now
+            .checked_add_signed(self.horizon(load))
+            .unwrap_or(DateTime::<Utc>::MAX_UTC);
+        let (due, skipped) = self
             .alerts
-            .awaiting_action_until(&iso(now + self.horizon()), self.config.max_alerts)
+            .awaiting_action_each(&iso(until), self.config.max_alerts)
             .await?;
         let mut report = SweepReport {
             read: due.len(),
+            skipped_items: skipped.len(),
             ..Default::default()
         };
+        for item in &skipped {
+            self.report_undecodable(item).await;
+        }
+
+        // Plan: what each alert needs, with its organisation's policy (read once per run).
+        let mut policies = RunPolicies {
+            load,
+            source: &*self.policies,
+            looked_up: HashMap::new(),
+        };
+        let mut acts = Vec::new();
+        let mut warnings = Vec::new();
         for record in due {
-            if let Err(e) = self.sweep_one(&record, now, &mut report).await {
-                report.errors += 1;
-                tracing::error!(alert_id = %record.alert_id, error = %e, "deadline sweep could not handle an alert");
+            let policy = match policies.of(&record.alert.organisation_id).await {
+                Ok(p) => p,
+                Err(e) => {
+                    report.errors += 1;
+                    tracing::error!(alert_id = %record.alert_id, error = %e, "no policy for the alert's organisation this run");
+                    continue;
+                }
+            };
+            let cutoff = self.config.cutoff.unwrap_or_else(|| policy.cutoff());
+            let step = select(&record, now, &self.config.thresholds, cutoff);
+            let work = Work {
+                record,
+                policy,
+                cutoff,
+                step,
+            };
+            match work.step {
+                SweepStep::Act => acts.push(work),
+                SweepStep::Warn { .. } => warnings.push(work),
+                SweepStep::Nothing => {}
             }
+        }
+
+        // Past the cutoff first, then warnings; the index gives each list soonest first.
+        let mut queue = acts.into_iter().chain(warnings);
+        let mut in_flight = tokio::task::JoinSet::new();
+        let concurrency = self.config.concurrency.max(1);
+        loop {
+            while in_flight.len() < concurrency && budget.has_time() {
+                let Some(work) = queue.next() else { break };
+                let this = self.clone();
+                let ends_at = budget.ends_at;
+                let cut_at = budget.cut_at;
+                in_flight.spawn(async move {
+                    let id = work.record.alert_id.clone();
+                    let outcome =
+                        tokio::time::timeout_at(cut_at, this.handle(work, now, ends_at)).await;
+                    (id, outcome)
+                });
+            }
+            let Some(joined) = in_flight.join_next().await else {
+                break;
+            };
+            match joined {
+                Ok((_, Ok(Outcome::Warned))) => report.warned += 1,
+                Ok((_, Ok(Outcome::WarningInFlight | Outcome::Nothing))) => {}
+                Ok((_, Ok(Outcome::Decided(DecisionResult::Applied)))) => report.actioned += 1,
+                Ok((_, Ok(Outcome::Decided(DecisionResult::Rejected)))) => report.rejected += 1,
+                Ok((_, Ok(Outcome::Decided(_)))) => report.not_actionable += 1,
+                Ok((id, Ok(Outcome::Failed(e)))) => {
+                    report.errors += 1;
+                    tracing::error!(alert_id = %id, error = %e, "deadline sweep could not handle an alert");
+                }
+                Ok((id, Err(_elapsed))) => {
+                    report.interrupted += 1;
+                    tracing::warn!(alert_id = %id, "deadline sweep ran out of time with this alert in flight; the next run resumes it");
+                }
+                Err(e) => {
+                    report.errors += 1;
+                    tracing::error!(error = %e, "deadline sweep task failed");
+                }
+            }
+        }
+        report.deferred = queue.count();
+        if report.deferred > 0 {
+            tracing::warn!(
+                deferred = report.deferred,
+                "deadline sweep out of time; the next run starts with the soonest of these"
+            );
         }
         tracing::info!(
             read = report.read,
@@ -183,120 +352,155 @@ impl DeadlineSweep {
             not_actionable = report.not_actionable,
             rejected = report.rejected,
             errors = report.errors,
-            "deadline sweep finished"
+            skipped_items = report.skipped_items,
+            deferred = report.deferred,
+            interrupted = report.interrupted,
+            "deadline sweep pass finished"
         );
         Ok(report)
     }
 
-    async fn sweep_one(
-        &self,
-        record: &AlertRecord,
-        now: DateTime<Utc>,
-        report: &mut SweepReport,
-    ) -> Result<(), String> {
-        let org = record.alert.organisation_id.clone();
-        let policy = self
-            .policies
-            .policy_for(&org)
-            .await
-            .map_err(|e| e.to_string())?;
-        let cutoff = self
-            .config
-            .cutoff
-            .unwrap_or_else(|| Duration::minutes(policy.cutoff_minutes_before_deadline.max(0)));
-        match select(record, now, &self.config.thresholds, cutoff) {
-            SweepStep::Nothing => Ok(()),
+    async fn handle(&self, work: Work, now: DateTime<Utc>, ends_at: DateTime<Utc>) -> Outcome {
+        match &work.step {
+            SweepStep::Nothing => Outcome::Nothing,
             SweepStep::Warn { tightest, labels } => {
-                if self
-                    .claim_warning(&record.alert_id, &labels)
+                self.warn(&work.record, tightest, labels, now, ends_at)
                     .await
-                    .map_err(|e| e.to_string())?
-                {
-                    let sent = self
-                        .notify(
-                            record,
-                            "alert.deadline_warning",
-                            &format!("within {tightest} of its deadline"),
-                        )
-                        .await;
-                    if let Err(e) = sent {
-                        // Give the threshold back so the next run warns again.
-                        let _ = self.release_warning(&record.alert_id, &labels).await;
-                        return Err(e);
-                    }
-                    report.warned += 1;
-                }
-                Ok(())
             }
-            SweepStep::Act => {
-                let action = policy
-                    .cutoff_action
-                    .clone()
-                    .unwrap_or_else(|| self.config.default_action.clone());
-                let deadline = record
-                    .alert
-                    .action_required_deadline
-                    .map(iso)
-                    .unwrap_or_default();
-                let left = record
-                    .alert
-                    .time_to_deadline(now)
-                    .unwrap_or_else(Duration::zero);
-                let request = ActionRequest {
-                    alert_id: record.alert_id.clone(),
-                    action: action.clone(),
-                    note: policy.note.clone(),
-                    source: DecisionSource::Sweep,
-                    actor: "deadline-sweep".into(),
-                    reason: format!(
-                        "no decision {} min before the deadline {deadline} (cutoff {} min): organisation default {action}",
-                        left.num_minutes(),
-                        cutoff.num_minutes()
-                    ),
-                };
-                let outcome = apply_action(
-                    &*self.api,
-                    &*self.alerts,
-                    &*self.notifier,
-                    &*self.clock,
-                    request,
-                )
-                .await
-                .map_err(|e| e.to_string())?;
-                match outcome.result {
-                    DecisionResult::Applied => {
-                        report.actioned += 1;
-                        let _ = self
-                            .notify(
-                                record,
-                                "alert.auto_actioned",
-                                &format!("actioned {action} at the cutoff"),
-                            )
-                            .await;
-                    }
-                    DecisionResult::Rejected => report.rejected += 1,
-                    _ => report.not_actionable += 1,
-                }
-                Ok(())
-            }
+            SweepStep::Act => match self.act_at_cutoff(&work, now).await {
+                Ok(result) => Outcome::Decided(result),
+                Err(e) => Outcome::Failed(e),
+            },
         }
     }
 
-    /// Adds the labels to `warned_thresholds` unless another sweep already did; true when this
-    /// call added them.
-    async fn claim_warning(&self, alert_id: &str, labels: &[String]) -> Result<bool, StoreError> {
+    /// Claim, notify, confirm. See the module docs for what happens when a step fails.
+    async fn warn(
+        &self,
+        record: &AlertRecord,
+        tightest: &str,
+        labels: &[String],
+        now: DateTime<Utc>,
+        ends_at: DateTime<Utc>,
+    ) -> Outcome {
+        let claim = PendingWarning {
+            labels: labels.to_vec(),
+            tightest: tightest.to_string(),
+            until: iso(ends_at),
+        };
+        match self.claim_warning(&record.alert_id, &claim, now).await {
+            Ok(true) => {}
+            Ok(false) => return Outcome::WarningInFlight,
+            Err(e) => return Outcome::Failed(e.to_string()),
+        }
+        let sent = self
+            .notify(
+                record,
+                "alert.deadline_warning",
+                &format!("within {tightest} of its deadline"),
+            )
+            .await;
+        if let Err(e) = sent {
+            // Give the claim back so the next run warns again; if even that fails, the claim
+            // expires at `until` and a later run sends the warning then.
+            if let Err(release) = self.settle_warning(&record.alert_id, &claim, false).await {
+                tracing::error!(alert_id = %record.alert_id, error = %release, until = %claim.until,
+                    "warning not sent and its claim not released; a run after the claim expires sends it");
+            }
+            return Outcome::Failed(e);
+        }
+        if let Err(e) = self.settle_warning(&record.alert_id, &claim, true).await {
+            tracing::error!(alert_id = %record.alert_id, error = %e,
+                "warning sent but not recorded; a later run may send it again");
+        }
+        Outcome::Warned
+    }
+
+    /// The ONE place the sweep actions an alert (through `decision::apply_action`).
+    async fn act_at_cutoff(
+        &self,
+        work: &Work,
+        now: DateTime<Utc>,
+    ) -> Result<DecisionResult, String> {
+        let record = &work.record;
+        let action = work
+            .policy
+            .cutoff_action
+            .clone()
+            .unwrap_or_else(|| self.config.default_action.clone());
+        let deadline = record
+            .alert
+            .action_required_deadline
+            .map(iso)
+            .unwrap_or_default();
+        let left = record
+            .alert
+            .time_to_deadline(now)
+            .unwrap_or_else(Duration::zero);
+        let request = ActionRequest {
+            alert_id: record.alert_id.clone(),
+            action: action.clone(),
+            note: work.policy.note.clone(),
+            source: DecisionSource::Sweep,
+            actor: "deadline-sweep".into(),
+            reason: format!(
+                "no decision {} min before the deadline {deadline} (cutoff {} min): organisation default {action}",
+                left.num_minutes(),
+                work.cutoff.num_minutes()
+            ),
+        };
+        let outcome = apply_action(
+            &*self.api,
+            &*self.alerts,
+            &*self.notifier,
+            &*self.clock,
+            request,
+        )
+            .await
+            .map_err(|e| e.to_string())?;
+        if outcome.result == DecisionResult::Applied {
+            if let Err(e) = self
+                .notify(
+                    record,
+                    "alert.auto_actioned",
+                    &format!("actioned {action} at the cutoff"),
+                )
+                .await
+            {
+                tracing::error!(alert_id = %record.alert_id, error = %e, "auto-action not notified");
+            }
+        }
+        Ok(outcome.result)
+    }
+
+    /// Claims the warning unless it was sent already or another run holds a live claim; true
+    /// when this call claimed it.
+    async fn claim_warning(
+        &self,
+        alert_id: &str,
+        claim: &PendingWarning,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
         let mut claimed = false;
+        let now_iso = iso(now);
         update_alert_record(&*self.alerts, alert_id, |current| {
             claimed = false;
             let mut record = current?;
-            if labels.iter().all(|l| record.warned_thresholds.contains(l)) {
+            if claim
+                .labels
+                .iter()
+                .all(|l| record.warned_thresholds.contains(l))
+            {
                 return None;
             }
-            for l in labels {
-                if !record.warned_thresholds.contains(l) {
-                    record.warned_thresholds.push(l.clone());
-                }
+            if record
+                .pending_warning
+                .as_ref()
+                .is_some_and(|p| p.until > now_iso)
+            {
+                return None;
             }
+            record.pending_warning = Some(claim.clone());
             record.revision += 1;
             claimed = true;
             Some(record)
@@ -305,10 +509,28 @@ impl DeadlineSweep {
         Ok(claimed)
     }
 
-    async fn release_warning(&self, alert_id: &str, labels: &[String]) -> Result<(), StoreError> {
+    /// Ends this run's claim: `sent` records the thresholds as warned; otherwise the claim is
+    /// given back. A claim another run took over meanwhile is left alone.
+    async fn settle_warning(
+        &self,
+        alert_id: &str,
+        claim: &PendingWarning,
+        sent: bool,
+    ) -> Result<(), StoreError> {
         update_alert_record(&*self.alerts, alert_id, |current| {
             let mut record = current?;
-            record.warned_thresholds.retain(|l| !labels.contains(l));
+            if record.pending_warning.as_ref() == Some(claim) {
+                record.pending_warning = None;
+            } else if !sent {
+                return None;
+            }
+            if sent {
+                for l in &claim.labels {
+                    if !record.warned_thresholds.contains(l) {
+                        record.warned_thresholds.push(l.clone());
+                    }
+                }
+            }
             record.revision += 1;
             Some(record)
         })
@@ -334,6 +556,30 @@ impl DeadlineSweep {
             })
             .await
             .map_err(|e| e.to_string())
+    }
+
+    /// Logs and notifies one index item that does not decode.
+    async fn report_undecodable(&self, item: &UndecodableItem) {
+        tracing::error!(table = %item.table, key = %item.key, reason = %item.reason,
+            "deadline-index item does not decode; skipped");
+        let sent = self
+            .notifier
+            .notify(&OpsNotification {
+                kind: "alert.undecodable_item".into(),
+                subject: format!(
+                    "Alert item {} in {} does not decode; the deadline sweep skips it",
+                    item.key, item.table
+                ),
+                organisation_id: None,
+                object_id: item.key.clone(),
+                status: None,
+                note: Some(item.reason.clone()),
+                at: iso(self.clock.now()),
+            })
+            .await;
+        if let Err(e) = sent {
+            tracing::error!(error = %e, "could not notify an undecodable item");
+        }
     }
 }
 

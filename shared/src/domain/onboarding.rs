@@ -515,6 +515,18 @@ pub fn validate_spec(spec: &CustomerSpec) -> Vec<SpecProblem> {
             problem(format!("rdr_ruleset.{}", p.field), &p.message);
         }
     }
+    if let Some(policy) = &spec.decision_policy {
+        if let Err(invalid) = crate::domain::alert_policy::AlertPolicy::from_json(policy) {
+            for p in invalid.0 {
+                let field = if p.field == "decision_policy" {
+                    p.field
+                } else {
+                    format!("decision_policy.{}", p.field)
+                };
+                problem(field, &p.message);
+            }
+        }
+    }
     problems
 }
 

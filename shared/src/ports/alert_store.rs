@@ -4,7 +4,7 @@
 //! in the write's condition). A lost race is `StoreError::Conflict`: re-read and try again
 //! (`domain::alert_record::update_alert_record` does that).
 
-use super::store_error::StoreError;
+use super::store_error::{StoreError, UndecodableItem};
 use crate::records::alert::AlertRecord;
 
 #[async_trait::async_trait]
@@ -25,6 +25,21 @@ pub trait AlertStore: Send + Sync {
         deadline_at_or_before: &str,
         limit: i32,
     ) -> Result<Vec<AlertRecord>, StoreError>;
+
+    /// [`AlertStore::awaiting_action_until`], decoding item by item: an item that does not
+    /// decode is returned apart instead of failing the read (the deadline sweep uses this, so
+    /// one bad item cannot stop every organisation's deadlines).
+    async fn awaiting_action_each(
+        &self,
+        deadline_at_or_before: &str,
+        limit: i32,
+    ) -> Result<(Vec<AlertRecord>, Vec<UndecodableItem>), StoreError> {
+        Ok((
+            self.awaiting_action_until(deadline_at_or_before, limit)
+                .await?,
+            Vec::new(),
+        ))
+    }
 
     /// An organisation's alerts, newest received first (`organisation-index`).
     async fn by_organisation(

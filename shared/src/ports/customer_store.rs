@@ -2,7 +2,17 @@
 //! and how far onboarding got, so a re-run resumes instead of creating duplicates.
 
 use crate::domain::onboarding::CustomerRecord;
-use crate::ports::store_error::StoreError;
+use crate::ports::store_error::{StoreError, UndecodableItem};
+
+/// What a Scan of the customers table found, item by item.
+#[derive(Debug, Clone, Default)]
+pub struct CustomerScan {
+    pub records: Vec<CustomerRecord>,
+    /// Items that do not decode: skipped, never the end of the read.
+    pub skipped: Vec<UndecodableItem>,
+    /// True when the scan stopped at its limit with items left.
+    pub truncated: bool,
+}
 
 #[async_trait::async_trait]
 pub trait CustomerStore: Send + Sync {
@@ -16,7 +26,8 @@ pub trait CustomerStore: Send + Sync {
     /// Saves progress, only while `record.run_token` still holds the lease (else `Conflict`).
     async fn save(&self, record: &CustomerRecord) -> Result<(), StoreError>;
 
-    /// Customers of one organisation (the `organisation-index`).
+    /// Customers of one organisation (the `organisation-index`). Items that do not decode are
+    /// skipped and logged.
     async fn by_organisation(
         &self,
         organisation_id: &str,
@@ -24,5 +35,11 @@ pub trait CustomerStore: Send + Sync {
 
     /// Every customer, up to `limit`. The table holds one small item per customer, so this is
     /// a bounded Scan (the alert queue itself never scans).
-    async fn list(&self, limit: usize) -> Result<Vec<CustomerRecord>, StoreError>;
+    async fn list(&self, limit: usize) -> Result<Vec<CustomerRecord>, StoreError> {
+        Ok(self.scan(limit).await?.records)
+    }
+
+    /// Every customer up to `limit`, decoding item by item: one malformed item is reported in
+    /// `skipped` and the rest are read.
+    async fn scan(&self, limit: usize) -> Result<CustomerScan, StoreError>;
 }

@@ -2,13 +2,26 @@
 //! own records of the transaction.
 
 use super::store_error::StoreError;
-use crate::domain::alert_policy::AlertPolicy;
+use crate::domain::alert_policy::{AlertPolicy, PolicyLoad};
 use crate::models::alert::Alert;
 
 #[async_trait::async_trait]
 pub trait PolicySource: Send + Sync {
     /// The organisation's policy (the customer record's `decision_policy`), or the default.
     async fn policy_for(&self, organisation_id: &str) -> Result<AlertPolicy, StoreError>;
+}
+
+/// Every organisation's policy for a scheduled run: read once (not once per alert), then looked
+/// up per organisation only when the run's read was incomplete.
+#[async_trait::async_trait]
+pub trait PolicyCatalogue: Send + Sync {
+    /// Every policy of up to `max_customers` customers, with the problems met on the way
+    /// (undecodable items, invalid policies). Never fails: a failed read gives the default
+    /// with `complete = false`.
+    async fn load(&self, max_customers: usize) -> PolicyLoad;
+
+    /// One organisation's policy (or the default), when [`PolicyLoad::complete`] is false.
+    async fn lookup(&self, organisation_id: &str) -> Result<AlertPolicy, StoreError>;
 }
 
 /// The partner's own view of the alerted transaction.

@@ -34,3 +34,13 @@ impl StoreError {
         )
     }
 }
+
+/// A stored item that does not decode into its record: skipped by readers that go item by item
+/// (the sweep, reconciliation), logged and notified, instead of failing the whole read.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct UndecodableItem {
+    pub table: String,
+    /// The item's key, as far as it can be read.
+    pub key: String,
+    pub reason: String,
+}

@@ -115,6 +115,10 @@ pub struct AlertRecord {
     /// Deadline warnings already sent (owned by the deadline sweep).
     #[serde(default)]
     pub warned_thresholds: Vec<String>,
+    /// A deadline warning claimed by a sweep and not yet confirmed sent (owned by the deadline
+    /// sweep): once `until` has passed, a later run sends it again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pending_warning: Option<PendingWarning>,
     /// RDR alerts: stored for information, never actioned.
     #[serde(default)]
     pub informational: bool,
@@ -127,6 +131,16 @@ pub struct AlertRecord {
     pub no_deadline_notified_at: Option<String>,
     /// Optimistic-concurrency counter, +1 on every write.
     pub revision: u64,
+}
+
+/// A deadline warning being sent: the thresholds it covers, and until when the run that claimed
+/// it may still send it (its invocation's deadline).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingWarning {
+    pub labels: Vec<String>,
+    pub tightest: String,
+    /// ISO 8601 UTC.
+    pub until: String,
 }
 
 impl AlertRecord {

@@ -10,7 +10,7 @@
 
 use super::table::{normalise_timestamps, Table};
 use crate::ports::alert_store::AlertStore;
-use crate::ports::store_error::StoreError;
+use crate::ports::store_error::{StoreError, UndecodableItem};
 use crate::records::alert::{AlertRecord, ACTION_QUEUE};
 use serde_json::Value;
 
@@ -115,6 +115,42 @@ impl AlertStore for DynamoAlertStore {
             )
             .await?;
         self.from_items("alerts awaiting action", items)
+    }
+
+    async fn awaiting_action_each(
+        &self,
+        deadline_at_or_before: &str,
+        limit: i32,
+    ) -> Result<(Vec<AlertRecord>, Vec<UndecodableItem>), StoreError> {
+        let (items, mut skipped) = self
+            .table
+            .query_index_each::<Value>(
+                "alerts awaiting action",
+                "deadline-index",
+                ("action_queue", ACTION_QUEUE),
+                Some(("action_required_deadline", deadline_at_or_before)),
+                false,
+                Some(limit),
+                "alert_id",
+            )
+            .await?;
+        let mut found = Vec::with_capacity(items.len());
+        for item in items {
+            let key = item
+                .get("alert_id")
+                .and_then(Value::as_str)
+                .unwrap_or("(no key)")
+                .to_string();
+            match self.from_item("alerts awaiting action", item) {
+                Ok(record) => found.push(record),
+                Err(e) => skipped.push(UndecodableItem {
+                    table: self.table.name().to_string(),
+                    key,
+                    reason: e.to_string(),
+                }),
+            }
+        }
+        Ok((found, skipped))
     }
 
     async fn by_organisation(

@@ -3,7 +3,7 @@
 
 use super::table::{is_condition_failed, Table};
 use crate::domain::onboarding::CustomerRecord;
-use crate::ports::customer_store::CustomerStore;
+use crate::ports::customer_store::{CustomerScan, CustomerStore};
 use crate::ports::store_error::StoreError;
 use aws_sdk_dynamodb::types::AttributeValue;
 
@@ -103,20 +103,26 @@ impl CustomerStore for DynamoCustomerStore {
         organisation_id: &str,
     ) -> Result<Vec<CustomerRecord>, StoreError> {
         // Every page: an organisation's customers past DynamoDB's 1 MB page are not dropped.
-        self.table
-            .query_index(
+        let (records, skipped) = self
+            .table
+            .query_index_each(
                 "customers by organisation",
                 "organisation-index",
                 ("organisation_id", organisation_id),
                 None,
                 false,
                 None,
+                "customer_id",
             )
-            .await
+            .await?;
+        for s in &skipped {
+            tracing::error!(table = %s.table, key = %s.key, reason = %s.reason, "customer item does not decode; skipped");
+        }
+        Ok(records)
     }
 
-    async fn list(&self, limit: usize) -> Result<Vec<CustomerRecord>, StoreError> {
-        let mut out = Vec::new();
+    async fn scan(&self, limit: usize) -> Result<CustomerScan, StoreError> {
+        let mut out = CustomerScan::default();
         let mut start: Option<std::collections::HashMap<String, AttributeValue>> = None;
         loop {
             self.table.counters.read();
@@ -130,12 +136,16 @@ impl CustomerStore for DynamoCustomerStore {
                 .await
                 .map_err(|e| self.table.error("list customers", e))?;
             for item in page.items.unwrap_or_default() {
-                out.push(
-                    serde_dynamo::from_item(item)
-                        .map_err(|e| self.table.bad_item("list customers", e))?,
-                );
-                if out.len() >= limit {
+                if out.records.len() >= limit {
+                    out.truncated = true;
                     return Ok(out);
+                }
+                match self.table.decode_item(item, "customer_id") {
+                    Ok(record) => out.records.push(record),
+                    Err(skipped) => {
+                        tracing::error!(table = %skipped.table, key = %skipped.key, reason = %skipped.reason, "customer item does not decode; skipped");
+                        out.skipped.push(skipped);
+                    }
                 }
             }
             match page.last_evaluated_key {

@@ -204,6 +204,26 @@ impl Table {
         newest_first: bool,
         limit: Option<i32>,
     ) -> Result<Vec<T>, StoreError> {
+        self.query_index_items(operation, index, pk, sk_at_most, newest_first, limit)
+            .await?
+            .into_iter()
+            .map(|item| serde_dynamo::from_item(item).map_err(|e| self.bad_item(operation, e)))
+            .collect()
+    }
+
+    /// [`Table::query_index`] without decoding: the raw items.
+    async fn query_index_items(
+        &self,
+        operation: &'static str,
+        index: &str,
+        pk: (&str, &str),
+        sk_at_most: Option<(&str, &str)>,
+        newest_first: bool,
+        limit: Option<i32>,
+    ) -> Result<
+        Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>>,
+        StoreError,
+    > {
         use aws_sdk_dynamodb::types::AttributeValue;
         let mut found = Vec::new();
         let mut start = None;
@@ -229,15 +249,60 @@ impl Table {
             }
             self.counters.read();
             let out = request.send().await.map_err(|e| self.error(operation, e))?;
-            for item in out.items.unwrap_or_default() {
-                found.push(serde_dynamo::from_item(item).map_err(|e| self.bad_item(operation, e))?);
-            }
+            found.extend(out.items.unwrap_or_default());
             let full = limit.is_some_and(|l| found.len() as i32 >= l);
             match out.last_evaluated_key {
                 Some(key) if !full => start = Some(key),
                 _ => return Ok(found),
             }
         }
+    }
+}
+
+impl Table {
+    /// Decodes one item, or names it (by `key_name`) with the reason it does not decode.
+    pub(crate) fn decode_item<T: serde::de::DeserializeOwned>(
+        &self,
+        item: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>,
+        key_name: &str,
+    ) -> Result<T, crate::ports::store_error::UndecodableItem> {
+        let key = match item.get(key_name) {
+            Some(aws_sdk_dynamodb::types::AttributeValue::S(k)) => k.clone(),
+            Some(other) => format!("{other:?}"),
+            None => "(no key)".to_string(),
+        };
+        serde_dynamo::from_item(item).map_err(|e| crate::ports::store_error::UndecodableItem {
+            table: self.name.clone(),
+            key,
+            reason: e.to_string(),
+        })
+    }
+
+    /// [`Table::query_index`], decoding item by item: items that do not decode are returned
+    /// apart (named by `key_name`) instead of failing the whole query.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) async fn query_index_each<T: serde::de::DeserializeOwned>(
+        &self,
+        operation: &'static str,
+        index: &str,
+        pk: (&str, &str),
+        sk_at_most: Option<(&str, &str)>,
+        newest_first: bool,
+        limit: Option<i32>,
+        key_name: &str,
+    ) -> Result<(Vec<T>, Vec<crate::ports::store_error::UndecodableItem>), StoreError> {
+        let items = self
+            .query_index_items(operation, index, pk, sk_at_most, newest_first, limit)
+            .await?;
+        let mut found = Vec::new();
+        let mut skipped = Vec::new();
+        for item in items {
+            match self.decode_item(item, key_name) {
+                Ok(record) => found.push(record),
+                Err(s) => skipped.push(s),
+            }
+        }
+        Ok((found, skipped))
     }
 }
 

@@ -356,10 +356,18 @@ async fn the_sweep_and_an_operator_at_the_same_moment_send_one_patch() {
             cutoff: Some(Duration::hours(2)),
             default_action: AlertAction::AcceptDispute,
             max_alerts: 100,
+            concurrency: 4,
+            max_customers: 100,
         },
     };
+    let load = sweep.policies.load(100).await;
+    let budget = crate::domain::deadline_sweep::RunBudget::new(
+        std::time::Duration::from_secs(600),
+        std::time::Duration::from_secs(2),
+        ts(NOW),
+    );
     let (swept, operator) = tokio::join!(
-        sweep.run(),
+        sweep.run(&load, &budget),
         apply(&api, &store, &*notifier, &clock, DecisionSource::Operator),
     );
     let swept = swept.unwrap();
