@@ -15,7 +15,12 @@ impl EventProcessor {
     pub(super) async fn apply_alert(&self, alert_id: &str) -> Result<Applied, ApplyError> {
         let fetched = match self.alert_api.get_alert(alert_id).await {
             Ok(alert) => alert,
-            Err(ApiCallError::NotFound { .. }) => return Ok(Applied::new("alert_not_found")),
+            Err(ApiCallError::NotFound { .. }) => {
+                return Err(ApplyError::NotFound {
+                    what: "alert",
+                    id: alert_id.to_string(),
+                })
+            }
             Err(e) => return Err(e.into()),
         };
         let (record, _stale) =

@@ -16,7 +16,12 @@ impl EventProcessor {
     ) -> Result<Applied, ApplyError> {
         let fetched = match self.enrolment_api.get_enrolment(enrolment_id).await {
             Ok(enrolment) => enrolment,
-            Err(ApiCallError::NotFound { .. }) => return Ok(Applied::new("enrolment_not_found")),
+            Err(ApiCallError::NotFound { .. }) => {
+                return Err(ApplyError::NotFound {
+                    what: "enrolment",
+                    id: enrolment_id.to_string(),
+                })
+            }
             Err(e) => return Err(e.into()),
         };
         let mut last_conflict = None;

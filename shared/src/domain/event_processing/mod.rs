@@ -1,19 +1,25 @@
 //! Applying one webhook event from the edge queue, exactly once in effect.
 //!
 //! 1. Parse the envelope. Unusable (not JSON, no id, an alert/enrolment without an object id)
-//!    is a *poison* message: it fails every time and ends in the dead-letter queue.
-//! 2. Claim the event id in the `events` table (IN_PROGRESS until the invocation's deadline).
+//!    is a *poison* message: the function sends it to the dead-letter queue at once, with the
+//!    reason, and tells operations.
+//! 2. Claim the event id in the `events` table (IN_PROGRESS until the invocation's deadline,
+//!    under a claim token that completing and releasing must present).
 //!    Already COMPLETED → a duplicate: acknowledge, do nothing. IN_PROGRESS elsewhere → busy:
 //!    let SQS redeliver later.
 //! 3. Apply: fetch the object from the API and store *that* (never the payload, which may be
 //!    late or out of order); alerts then go through the decision policy, enrolments through
 //!    the lifecycle; other types are only recorded (raw payload kept in the event record).
+//!    A 404 on the re-fetch is retried (the failure is retryable) until `not_found_retry_for`
+//!    has passed since the event was created; then the event is marked DEAD_LETTERED with the
+//!    reason and handed to the function to dead-letter and notify (`ProcessError::DeadLetter`).
 //! 4. Mark the event COMPLETED with its outcome. On failure, drop the claim so the redelivery
 //!    can claim it at once. A crash between 2 and 4 leaves IN_PROGRESS, which expires; the
 //!    redelivery re-applies, which is safe because applying re-fetches and writes conditionally.
 
 mod alerts;
 mod enrolments;
+pub mod redelivery;
 #[cfg(test)]
 mod tests;
 
@@ -29,6 +35,7 @@ use crate::ports::event_log::{Claim, EventArrival, EventLog};
 use crate::ports::notifier::{Notifier, NotifyError};
 use crate::ports::store_error::StoreError;
 use chrono::{DateTime, Utc};
+use redelivery::{dead_letter_notification, event_origin};
 use std::sync::Arc;
 
 /// One message from the edge queue, as the function hands it over.
@@ -44,6 +51,8 @@ pub struct IncomingEvent {
     pub received_at: Option<String>,
     /// SQS ApproximateReceiveCount.
     pub receive_count: u32,
+    /// SQS SentTimestamp: when the message was queued.
+    pub sent_at: Option<DateTime<Utc>>,
 }
 
 /// A successfully handled event (applied now, or a duplicate of one applied before).
@@ -59,9 +68,16 @@ pub struct Processed {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProcessError {
-    /// Unusable message: it will fail on every delivery and belongs in the dead-letter queue.
+    /// Unusable message: it would fail on every delivery; it goes to the dead-letter queue now.
     #[error("poison message: {reason}")]
     Poison { reason: String },
+    /// A usable event given up on (recorded DEAD_LETTERED): it goes to the dead-letter queue.
+    #[error("event {event_id} ({event_type}) dead-lettered: {reason}")]
+    DeadLetter {
+        event_id: String,
+        event_type: String,
+        reason: String,
+    },
     /// Another invocation holds the event right now.
     #[error("event {event_id} is being applied elsewhere")]
     Busy { event_id: String },
@@ -79,7 +95,7 @@ impl ProcessError {
     /// as a batch item failure; this only separates "transient" from "needs a person" in logs.
     pub fn is_retryable(&self) -> bool {
         match self {
-            ProcessError::Poison { .. } => false,
+            ProcessError::Poison { .. } | ProcessError::DeadLetter { .. } => false,
             ProcessError::Busy { .. } => true,
             ProcessError::Failed { source, .. } => source.is_retryable(),
         }
@@ -94,6 +110,10 @@ pub enum ApplyError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Notify(#[from] NotifyError),
+    /// The API answered 404 for the event's object (a replica behind, or an object we may
+    /// never see): retried until `EventProcessor::not_found_retry_for` has passed.
+    #[error("{what} {id} not found (404)")]
+    NotFound { what: &'static str, id: String },
 }
 
 impl ApplyError {
@@ -102,6 +122,7 @@ impl ApplyError {
             ApplyError::Api(e) => e.is_retryable(),
             ApplyError::Store(e) => e.is_retryable(),
             ApplyError::Notify(e) => e.is_retryable(),
+            ApplyError::NotFound { .. } => true,
         }
     }
 }
@@ -127,6 +148,8 @@ pub struct EventProcessor {
     pub policies: Arc<dyn PolicySource>,
     pub partner_records: Arc<dyn PartnerRecords>,
     pub clock: Arc<dyn Clock>,
+    /// How long after the event's `created_at` a 404 on its object is still retried.
+    pub not_found_retry_for: chrono::Duration,
 }
 
 struct Applied {
@@ -187,13 +210,13 @@ impl EventProcessor {
         };
 
         let now = self.clock.now();
-        match self
+        let token = match self
             .events
             .claim(&arrival, now, in_progress_until)
             .await
             .map_err(|e| failed(e.into()))?
         {
-            Claim::Acquired => {}
+            Claim::Acquired { token } => token,
             Claim::AlreadyCompleted { outcome } => {
                 return Ok(Processed {
                     event_id: event.id.clone(),
@@ -208,12 +231,27 @@ impl EventProcessor {
                     event_id: event.id.clone(),
                 })
             }
-        }
+        };
 
         let applied = match self.apply(&event).await {
             Ok(applied) => applied,
+            Err(e @ ApplyError::NotFound { .. }) if self.gave_up_on_not_found(&event, incoming) => {
+                let reason = format!(
+                    "{e} for more than {} s after the event was created",
+                    self.not_found_retry_for.num_seconds()
+                );
+                self.events
+                    .dead_letter(&event.id, &token, &reason, self.clock.now())
+                    .await
+                    .map_err(|e| failed(e.into()))?;
+                return Err(ProcessError::DeadLetter {
+                    event_id: event.id.clone(),
+                    event_type: event.event_type.clone(),
+                    reason,
+                });
+            }
             Err(e) => {
-                if let Err(release) = self.events.release(&event.id).await {
+                if let Err(release) = self.events.release(&event.id, &token).await {
                     // Not fatal: the claim expires at `in_progress_until` anyway.
                     tracing::warn!(event_id = %event.id, error = %release, "could not release the claim");
                 }
@@ -221,7 +259,7 @@ impl EventProcessor {
             }
         };
         self.events
-            .complete(&event.id, &applied.outcome, self.clock.now())
+            .complete(&event.id, &token, &applied.outcome, self.clock.now())
             .await
             .map_err(|e| failed(e.into()))?;
         Ok(Processed {
@@ -231,6 +269,35 @@ impl EventProcessor {
             duplicate: false,
             actions_taken: applied.actions_taken,
         })
+    }
+
+    /// Whether a 404 has been retried long enough: `not_found_retry_for` since the event's
+    /// origin (`redelivery::event_origin`). With no usable time at all, never: the queue's
+    /// maxReceiveCount still bounds the retries.
+    fn gave_up_on_not_found(&self, event: &WebhookEvent, incoming: &IncomingEvent) -> bool {
+        event_origin(
+            &event.created_at,
+            incoming.received_at.as_deref(),
+            incoming.sent_at,
+        )
+        .is_some_and(|origin| self.clock.now() - origin >= self.not_found_retry_for)
+    }
+
+    /// Tell operations a message went to the dead-letter queue, and why.
+    pub async fn notify_dead_lettered(
+        &self,
+        event_id: Option<&str>,
+        message_id: &str,
+        reason: &str,
+    ) -> Result<(), NotifyError> {
+        self.notifier
+            .notify(&dead_letter_notification(
+                event_id,
+                message_id,
+                reason,
+                self.clock.now(),
+            ))
+            .await
     }
 
     async fn apply(&self, event: &WebhookEvent) -> Result<Applied, ApplyError> {

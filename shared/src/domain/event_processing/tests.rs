@@ -39,6 +39,7 @@ fn world_with(policy: AlertPolicy, records: Arc<dyn PartnerRecords>) -> World {
         policies: Arc::new(FixedPolicy(policy)),
         partner_records: records,
         clock: clock.clone(),
+        not_found_retry_for: chrono::Duration::hours(1),
     };
     World {
         events,
@@ -74,6 +75,7 @@ fn message(event_id: &str, kind: &str, object: serde_json::Value) -> IncomingEve
         signature_timestamp: Some(1_795_000_000),
         received_at: Some("2026-11-24T09:59:01Z".into()),
         receive_count: 1,
+        sent_at: None,
     }
 }
 
@@ -240,6 +242,7 @@ async fn a_crash_mid_apply_is_taken_over_after_the_claim_expires() {
         &arrival,
         now,
         now + chrono::Duration::seconds(30),
+        "crashed-run",
     ));
     assert!(matches!(w.run(&m).await, Err(ProcessError::Busy { .. })));
     w.clock.advance(chrono::Duration::seconds(31));
@@ -410,4 +413,147 @@ async fn poison_messages_say_why() {
         w.events.record("evt_1").is_none(),
         "poison is never claimed"
     );
+}
+
+#[tokio::test]
+async fn a_404_is_retried_and_applied_once_the_object_is_there() {
+    let w = world();
+    let a = alert("netalrt_late", "ETHOCA_ALERT", "ACTION_REQUIRED", 1000);
+    let m = alert_event("evt_1", "alert.created", &a);
+    // The API does not show the alert yet (a replica behind the webhook).
+    let err = w.run(&m).await.unwrap_err();
+    assert!(err.is_retryable(), "{err}");
+    assert!(
+        matches!(
+            &err,
+            ProcessError::Failed {
+                source: ApplyError::NotFound { .. },
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(w.events.record("evt_1").is_none(), "claim released");
+    w.clock.advance(chrono::Duration::minutes(10));
+    w.api.put_alert(a.clone());
+    let p = w.run(&m).await.unwrap();
+    assert_eq!(p.outcome, "alert_actioned:REFUND");
+    assert_eq!(w.api.patches("netalrt_late").len(), 1);
+    assert!(w.notifier.sent().is_empty());
+}
+
+#[tokio::test]
+async fn a_404_past_the_retry_window_is_dead_lettered_with_its_reason() {
+    let w = world();
+    let obj = serde_json::json!({"id": "enrl_gone", "status": "PENDING"});
+    let m = message("evt_1", "enrolment.updated", obj);
+    assert!(w.run(&m).await.unwrap_err().is_retryable());
+    // created_at 09:59, now 10:00: one hour after the event was created it is given up.
+    w.clock.advance(chrono::Duration::minutes(59));
+    match w.run(&m).await {
+        Err(ProcessError::DeadLetter {
+            event_id, reason, ..
+        }) => {
+            assert_eq!(event_id, "evt_1");
+            assert!(reason.contains("enrolment enrl_gone not found"), "{reason}");
+            assert!(reason.contains("3600 s"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    let record = w.events.record("evt_1").unwrap();
+    assert_eq!(record.status, EventStatus::DeadLettered);
+    assert!(record.outcome.unwrap().contains("not found"));
+    // A redrive from the DLQ may try again (and succeeds once the object exists).
+    w.api.put_enrolment(enrolment(
+        "enrl_gone",
+        "PENDING",
+        "2026-11-24T09:00:00Z",
+        None,
+    ));
+    let p = w.run(&m).await.unwrap();
+    assert_eq!(p.outcome, "enrolment_pending");
+    assert_eq!(
+        w.events.record("evt_1").unwrap().status,
+        EventStatus::Completed
+    );
+}
+
+#[tokio::test]
+async fn dead_lettering_tells_operations_why() {
+    let w = world();
+    w.processor
+        .notify_dead_lettered(Some("evt_9"), "msg-9", "alert netalrt_9 not found (404)")
+        .await
+        .unwrap();
+    let sent = w.notifier.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].kind, "event.dead_lettered");
+    assert_eq!(sent[0].object_id, "evt_9");
+    assert!(sent[0]
+        .note
+        .as_deref()
+        .unwrap()
+        .contains("netalrt_9 not found"));
+}
+
+/// An API whose GET lets "another run" take the event's claim over first (as if ours had
+/// expired while the call hung), then answers from the fake, or fails.
+struct TakenOverDuringGet {
+    inner: Arc<FakeChargebackStop>,
+    events: Arc<MemoryEventLog>,
+    then_fail: bool,
+}
+
+#[async_trait::async_trait]
+impl AlertApi for TakenOverDuringGet {
+    async fn get_alert(&self, alert_id: &str) -> Result<crate::models::alert::Alert, ApiCallError> {
+        let mut taken = self.events.record("evt_1").expect("claimed");
+        taken.claim_token = Some("the-other-run".into());
+        self.events.insert(taken);
+        if self.then_fail {
+            return Err(ApiCallError::Transient {
+                operation: "get alert",
+                id: alert_id.to_string(),
+                detail: "503".into(),
+            });
+        }
+        self.inner.get_alert(alert_id).await
+    }
+
+    async fn update_alert(
+        &self,
+        alert_id: &str,
+        update: &crate::models::alert::UpdateAlert,
+    ) -> Result<crate::models::alert::Alert, ApiCallError> {
+        self.inner.update_alert(alert_id, update).await
+    }
+}
+
+#[tokio::test]
+async fn a_run_whose_claim_was_taken_over_neither_completes_nor_releases_it() {
+    for then_fail in [false, true] {
+        let mut w = world();
+        let a = alert("netalrt_1", "ETHOCA_ALERT", "RESOLVED", 1000);
+        w.api.put_alert(a.clone());
+        w.processor.alert_api = Arc::new(TakenOverDuringGet {
+            inner: w.api.clone(),
+            events: w.events.clone(),
+            then_fail,
+        });
+        let err = w
+            .run(&alert_event("evt_1", "alert.created", &a))
+            .await
+            .unwrap_err();
+        assert!(err.is_retryable(), "{err}");
+        let record = w
+            .events
+            .record("evt_1")
+            .expect("the other run's claim stays");
+        assert_eq!(
+            record.status,
+            EventStatus::InProgress,
+            "then_fail={then_fail}"
+        );
+        assert_eq!(record.claim_token.as_deref(), Some("the-other-run"));
+    }
 }
