@@ -2,8 +2,9 @@
 //! bad value stops the function with a message naming the variable; the API key never appears
 //! in a message.
 
-use shared::config::{ConfigError, PartnerEnv};
+use shared::config::{self, ConfigError, PartnerEnv};
 use shared::domain::alert_policy::AlertPolicy;
+use shared::domain::event_processing::redelivery::RedeliveryBackoff;
 
 #[derive(Debug)]
 pub struct ProcessorConfig {
@@ -14,6 +15,21 @@ pub struct ProcessorConfig {
     /// organisations whose customer record has none. Unset: refund only what the partner's
     /// records show refunded, everything else to a person.
     pub default_policy: AlertPolicy,
+    /// `EDGE_QUEUE_URL`: the queue this function consumes; failed messages get their
+    /// visibility set here (ChangeMessageVisibility), the backoff below.
+    pub edge_queue_url: String,
+    /// `EDGE_DLQ_URL`: poison messages and given-up events are sent here at once, with a
+    /// `reason` attribute.
+    pub edge_dlq_url: String,
+    /// `EVENT_RETRY_BASE_SECS` (30) and `EVENT_RETRY_MAX_SECS` (900): a failed message comes
+    /// back after base x 2^(receives - 1) seconds, at most max (see `redelivery`).
+    pub backoff: RedeliveryBackoff,
+    /// `EVENT_STOP_MARGIN_SECS` (10): no new record is started with less than this left of the
+    /// invocation; the rest are handed back untried.
+    pub stop_margin: std::time::Duration,
+    /// `EVENT_NOT_FOUND_RETRY_SECS` (3600): how long after an event's `created_at` a 404 on its
+    /// alert or enrolment is still retried before the event is dead-lettered.
+    pub not_found_retry_for: chrono::Duration,
     // NOTIFY_TOPIC_ARN / NOTIFY_SINK are read by `NotifyTarget::from_env`.
 }
 
@@ -22,9 +38,32 @@ impl ProcessorConfig {
         let partner = PartnerEnv::from_env()?;
         // The one loader every function shares (validated; names the field on error).
         let default_policy = AlertPolicy::default_from_env()?;
+        let defaults = RedeliveryBackoff::default();
+        let backoff = RedeliveryBackoff {
+            base_secs: config::parsed("EVENT_RETRY_BASE_SECS", defaults.base_secs)?,
+            max_secs: config::parsed("EVENT_RETRY_MAX_SECS", defaults.max_secs)?,
+        };
+        if backoff.base_secs == 0 || backoff.max_secs < backoff.base_secs {
+            return Err(ConfigError::Invalid {
+                name: "EVENT_RETRY_MAX_SECS",
+                reason: "EVENT_RETRY_BASE_SECS must be at least 1 and at most EVENT_RETRY_MAX_SECS"
+                    .into(),
+            });
+        }
         Ok(Self {
             partner,
             default_policy,
+            edge_queue_url: config::required("EDGE_QUEUE_URL")?,
+            edge_dlq_url: config::required("EDGE_DLQ_URL")?,
+            backoff,
+            stop_margin: std::time::Duration::from_secs(config::parsed(
+                "EVENT_STOP_MARGIN_SECS",
+                10u64,
+            )?),
+            not_found_retry_for: chrono::Duration::seconds(config::parsed(
+                "EVENT_NOT_FOUND_RETRY_SECS",
+                3600i64,
+            )?),
         })
     }
 }

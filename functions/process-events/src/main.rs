@@ -7,6 +7,7 @@ mod batch;
 mod config;
 mod counting;
 mod metrics;
+mod queue;
 mod wiring;
 
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
@@ -60,13 +61,14 @@ async fn handle(
         .filter(|deadline| *deadline > now)
         .unwrap_or(now + chrono::Duration::seconds(FALLBACK_CLAIM_SECS));
     let started = Instant::now();
-    let (response, summary) = batch::handle_batch(
-        &wired.processor,
-        &wired.meter,
-        event.payload,
-        in_progress_until,
-    )
-    .await;
+    let ctx = batch::BatchContext {
+        processor: &wired.processor,
+        queue: &wired.queue,
+        meter: &wired.meter,
+        settings: wired.settings,
+    };
+    // The claim's end is also when the batch stops taking records (less the stop margin).
+    let (response, summary) = batch::handle_batch(&ctx, event.payload, in_progress_until).await;
     tracing::info!(
         request_id = %event.context.request_id,
         records = summary.records,
@@ -74,7 +76,9 @@ async fn handle(
         duplicates = summary.duplicates,
         failed = summary.failed,
         held_back = summary.held_back,
+        out_of_time = summary.out_of_time,
         poison = summary.poison,
+        dead_lettered = summary.dead_lettered,
         duration_ms = started.elapsed().as_millis() as u64,
         peak_rss_kb = metrics::peak_rss_kb(),
         "batch done"

@@ -26,6 +26,8 @@ pub fn emf_line(function_name: &str, summary: &BatchSummary, timestamp_ms: i64) 
         "AlertActionsTaken",
         "EventsFailed",
         "PoisonMessages",
+        "EventsDeadLettered",
+        "EventsOutOfTime",
     ];
     serde_json::json!({
         "_aws": {
@@ -42,6 +44,8 @@ pub fn emf_line(function_name: &str, summary: &BatchSummary, timestamp_ms: i64) 
         "AlertActionsTaken": summary.actions_taken,
         "EventsFailed": summary.failed + summary.held_back,
         "PoisonMessages": summary.poison,
+        "EventsDeadLettered": summary.dead_lettered,
+        "EventsOutOfTime": summary.out_of_time,
     })
     .to_string()
 }
@@ -55,6 +59,7 @@ mod tests {
         let summary = BatchSummary {
             applied: 3,
             poison: 1,
+            dead_lettered: 2,
             ..Default::default()
         };
         let v: serde_json::Value =
@@ -68,6 +73,7 @@ mod tests {
         }
         assert_eq!(v["EventsProcessed"], 3);
         assert_eq!(v["PoisonMessages"], 1);
+        assert_eq!(v["EventsDeadLettered"], 2);
     }
 
     #[test]

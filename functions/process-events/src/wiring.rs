@@ -1,9 +1,10 @@
 //! Builds the processor from the configuration: DynamoDB stores on one shared client, the
 //! ChargebackStop API behind a call counter, the notifier, the per-organisation policies.
 
-use crate::batch::{Cost, CostMeter};
+use crate::batch::{BatchSettings, Cost, CostMeter};
 use crate::config::ProcessorConfig;
 use crate::counting::CountingApi;
+use crate::queue::SqsEdgeQueue;
 use shared::adapters::dynamo::alerts::DynamoAlertStore;
 use shared::adapters::dynamo::customers::DynamoCustomerStore;
 use shared::adapters::dynamo::enrolments::DynamoEnrolmentStore;
@@ -22,8 +23,9 @@ use std::time::Duration;
 /// The ChargebackStop implementation of the alert and enrolment ports: the typed client.
 type Api = ChargebackStop;
 
-/// Redelivery is this function's retry: inside one invocation only a short second try, so a
-/// batch of ten during an outage stays well inside the function's timeout.
+/// Redelivery (with backoff, see `batch`) is this function's retry: inside one invocation only
+/// a short second try, so a batch of ten during an outage stays well inside the function's
+/// timeout.
 fn api(config: &ProcessorConfig) -> anyhow::Result<Api> {
     let client_config = ClientConfig::new(
         config.partner.api_base_url.clone(),
@@ -42,6 +44,8 @@ fn api(config: &ProcessorConfig) -> anyhow::Result<Api> {
 pub struct Wired {
     pub processor: EventProcessor,
     pub meter: Meter,
+    pub queue: SqsEdgeQueue,
+    pub settings: BatchSettings,
 }
 
 pub struct Meter {
@@ -86,12 +90,22 @@ pub async fn from_env() -> anyhow::Result<Wired> {
         // The orders table cannot yet be searched by transaction reference: amount rules only.
         partner_records: Arc::new(NoPartnerRecords),
         clock: Arc::new(SystemClock),
+        not_found_retry_for: config.not_found_retry_for,
     };
     Ok(Wired {
         processor,
         meter: Meter {
             dynamo: counters,
             api,
+        },
+        queue: SqsEdgeQueue {
+            client: aws_sdk_sqs::Client::new(&aws),
+            queue_url: config.edge_queue_url.clone(),
+            dlq_url: config.edge_dlq_url.clone(),
+        },
+        settings: BatchSettings {
+            backoff: config.backoff,
+            stop_margin: config.stop_margin,
         },
     })
 }

@@ -9,7 +9,9 @@ use crate::ports::alert_api::{AlertApi, ApiCallError};
 use crate::ports::alert_store::AlertStore;
 use crate::ports::enrolment_api::EnrolmentApi;
 use crate::ports::enrolment_store::EnrolmentStore;
-use crate::ports::event_log::{iso, Claim, EventArrival, EventLog, EventRecord, EventStatus};
+use crate::ports::event_log::{
+    iso, new_claim_token, Claim, EventArrival, EventLog, EventRecord, EventStatus,
+};
 use crate::ports::notifier::{Notifier, NotifyError, OpsNotification};
 use crate::ports::store_error::StoreError;
 use crate::records::alert::AlertRecord;
@@ -55,33 +57,31 @@ impl EventLog for MemoryEventLog {
                     EventStatus::Completed => Claim::AlreadyCompleted {
                         outcome: existing.outcome.clone(),
                     },
-                    EventStatus::InProgress => Claim::InProgressElsewhere {
-                        until: existing.in_progress_until.clone(),
-                    },
+                    EventStatus::InProgress | EventStatus::DeadLettered => {
+                        Claim::InProgressElsewhere {
+                            until: existing.in_progress_until.clone(),
+                        }
+                    }
                 });
             }
         }
+        let token = new_claim_token();
         records.insert(
             arrival.event_id.clone(),
-            EventRecord::in_progress(arrival, now, in_progress_until),
+            EventRecord::in_progress(arrival, now, in_progress_until, &token),
         );
-        Ok(Claim::Acquired)
+        Ok(Claim::Acquired { token })
     }
 
     async fn complete(
         &self,
         event_id: &str,
+        token: &str,
         outcome: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let mut records = self.records.lock().unwrap();
-        let record = records
-            .get_mut(event_id)
-            .ok_or_else(|| StoreError::Conflict {
-                operation: "complete",
-                table: "events".into(),
-                key: event_id.into(),
-            })?;
+        let record = held_claim(&mut records, event_id, token, "complete")?;
         record.status = EventStatus::Completed;
         record.outcome = Some(outcome.to_string());
         record.completed_at = Some(iso(now));
@@ -89,20 +89,51 @@ impl EventLog for MemoryEventLog {
         Ok(())
     }
 
-    async fn release(&self, event_id: &str) -> Result<(), StoreError> {
+    async fn release(&self, event_id: &str, token: &str) -> Result<(), StoreError> {
         let mut records = self.records.lock().unwrap();
-        if records
-            .get(event_id)
-            .is_some_and(|r| r.status == EventStatus::InProgress)
-        {
+        if held_claim(&mut records, event_id, token, "release").is_ok() {
             records.remove(event_id);
         }
+        Ok(())
+    }
+
+    async fn dead_letter(
+        &self,
+        event_id: &str,
+        token: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let mut records = self.records.lock().unwrap();
+        let record = held_claim(&mut records, event_id, token, "dead_letter")?;
+        record.status = EventStatus::DeadLettered;
+        record.outcome = Some(reason.to_string());
+        record.dead_lettered_at = Some(iso(now));
+        record.in_progress_until = None;
         Ok(())
     }
 
     async fn get(&self, event_id: &str) -> Result<Option<EventRecord>, StoreError> {
         Ok(self.record(event_id))
     }
+}
+
+/// The record, if it is IN_PROGRESS under `token` (the DynamoDB condition of `complete`,
+/// `release` and `dead_letter`); otherwise the conflict DynamoDB would answer.
+fn held_claim<'a>(
+    records: &'a mut HashMap<String, EventRecord>,
+    event_id: &str,
+    token: &str,
+    operation: &'static str,
+) -> Result<&'a mut EventRecord, StoreError> {
+    records
+        .get_mut(event_id)
+        .filter(|r| r.status == EventStatus::InProgress && r.claim_token.as_deref() == Some(token))
+        .ok_or_else(|| StoreError::Conflict {
+            operation,
+            table: "events".into(),
+            key: event_id.into(),
+        })
 }
 
 // ---------------------------------------------------------------------------------------------

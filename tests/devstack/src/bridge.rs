@@ -6,6 +6,14 @@
 //! `batchItemFailures`. If the invocation itself failed, delete nothing. Records left behind
 //! reappear after the queue's visibility timeout, and the queue's own redrive policy moves them
 //! to the dead-letter queue after maxReceiveCount receives, exactly as in the cloud.
+//!
+//! Like the event source mapping, the bridge never touches the visibility of a record it does
+//! not delete: the function sets it itself (ChangeMessageVisibility on the same queue, with the
+//! receipt handle of this receive: its backoff for a failed record, 0 for one it handed back
+//! untried), and that is when the record comes back. Every receive counts towards
+//! maxReceiveCount, tried or not, as in SQS; moto locks a FIFO group while any of its messages
+//! is in flight, as SQS does. Records the function dead-lettered itself are reported as
+//! successes and deleted here.
 
 use crate::functions::LambdaInvoker;
 use aws_lambda_events::encodings::Base64Data;

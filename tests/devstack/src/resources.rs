@@ -76,6 +76,7 @@ impl Resources {
         vec![
             ("TABLE_PREFIX".into(), self.table_prefix.clone()),
             ("EDGE_QUEUE_URL".into(), self.edge_queue_url.clone()),
+            ("EDGE_DLQ_URL".into(), self.edge_dlq_url.clone()),
             ("NOTIFY_TOPIC_ARN".into(), self.topic_arn.clone()),
         ]
     }

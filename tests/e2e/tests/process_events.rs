@@ -727,8 +727,9 @@ async fn an_rdr_alert_is_stored_for_information(s: &Stack) {
     assert_eq!(s.cost_of(&id).outcome, "alert_informational");
 }
 
-async fn poison_messages_fail_alone_and_end_in_the_dead_letter_queue(s: &Stack) {
-    // Direct: a wrong-shape and an unparseable record fail; the good one in between does not.
+async fn poison_messages_go_to_the_dead_letter_queue_at_once_with_their_reason(s: &Stack) {
+    // Direct: a wrong-shape and an unparseable record are dead-lettered by the function itself
+    // (reported done); the good one in between is applied.
     let (org, merchant) = s.organisation("poison").await;
     let enrolment = s.enrolment(&merchant, false).await;
     let good = s.event("enrolment.created", &enrolment).await;
@@ -746,12 +747,33 @@ async fn poison_messages_fail_alone_and_end_in_the_dead_letter_queue(s: &Stack) 
         group: "g-poison-2".into(),
         receive_count: 1,
     };
-    let expected = vec![wrong_shape.id.clone(), garbage.id.clone()];
     let failed = s.invoke(&[wrong_shape, s.msg(&good, &org), garbage]).await;
-    assert_eq!(failed, expected);
+    assert_eq!(failed, Vec::<String>::new());
     assert!(s.event_record(&good).await.is_some());
+    // The function sent them before it answered.
+    let dead = dead_letters(s).await;
+    let reason_of = |body: &str| {
+        dead.iter()
+            .find(|m| m.body.as_deref() == Some(body))
+            .and_then(|m| {
+                m.message_attributes
+                    .as_ref()?
+                    .get("reason")?
+                    .string_value
+                    .clone()
+            })
+            .unwrap_or_default()
+    };
+    assert!(reason_of("{not json").contains("not JSON"), "{dead:?}");
+    assert!(
+        reason_of(&json!({"id": "evt_no_object", "type": "alert.created", "created_at": "2026-11-24T10:00:00Z",
+                     "data": {"object": {"status": "ACTION_REQUIRED"}}}).to_string())
+        .contains("data.object.id"),
+        "{dead:?}"
+    );
 
-    // Through the real edge queue: the redrive policy moves it to the DLQ after 2 receives.
+    // Through the real edge queue: dead-lettered on its first receive, not after
+    // maxReceiveCount receives.
     let body = "this is not a ChargebackStop event";
     let sent = s
         .sqs
@@ -781,6 +803,7 @@ async fn poison_messages_fail_alone_and_end_in_the_dead_letter_queue(s: &Stack) 
                 .receive_message()
                 .queue_url(&s.res.edge_dlq_url)
                 .max_number_of_messages(10)
+                .message_attribute_names("All")
                 .send()
                 .await
                 .ok()?;
@@ -795,10 +818,21 @@ async fn poison_messages_fail_alone_and_end_in_the_dead_letter_queue(s: &Stack) 
     let deliveries = BridgeStats::get(&bridge.stats.records_delivered);
     let failures = BridgeStats::get(&bridge.stats.records_failed);
     drop(bridge);
-    assert_eq!(dead.message_id.as_deref(), Some(message_id.as_str()));
+    let attributes = dead.message_attributes.clone().unwrap_or_default();
+    assert_eq!(
+        attributes
+            .get("source_message_id")
+            .and_then(|a| a.string_value.as_deref()),
+        Some(message_id.as_str())
+    );
+    assert!(attributes["reason"]
+        .string_value
+        .as_deref()
+        .unwrap()
+        .contains("not JSON"));
 
-    // Delivered (and failed) twice, as maxReceiveCount says; its reason logged at ERROR once.
-    assert_eq!((deliveries, failures), (2, 2));
+    // Delivered once, reported done; its reason logged at ERROR once.
+    assert_eq!((deliveries, failures), (1, 0));
     let reasons: Vec<Value> = s
         .log_lines()
         .into_iter()
@@ -806,6 +840,21 @@ async fn poison_messages_fail_alone_and_end_in_the_dead_letter_queue(s: &Stack) 
         .collect();
     assert_eq!(reasons.len(), 1, "{reasons:?}");
     assert!(reasons[0]["fields"]["reason"].as_str().unwrap().len() > 5);
+}
+
+/// The messages in the dead-letter queue now (received with visibility 0, so left there).
+async fn dead_letters(s: &Stack) -> Vec<aws_sdk_sqs::types::Message> {
+    s.sqs
+        .receive_message()
+        .queue_url(&s.res.edge_dlq_url)
+        .max_number_of_messages(10)
+        .visibility_timeout(0)
+        .message_attribute_names("All")
+        .send()
+        .await
+        .expect("receive from the DLQ")
+        .messages
+        .unwrap_or_default()
 }
 
 fn figures(s: &Stack, refunded_first: &str) {
@@ -850,6 +899,6 @@ async fn process_events_over_real_parts() {
     a_5xx_fails_the_record_and_the_redelivery_applies_it(&s).await;
     an_rdr_alert_is_stored_for_information(&s).await;
     a_422_on_the_action_is_final(&s).await;
-    poison_messages_fail_alone_and_end_in_the_dead_letter_queue(&s).await;
+    poison_messages_go_to_the_dead_letter_queue_at_once_with_their_reason(&s).await;
     figures(&s, &refunded);
 }

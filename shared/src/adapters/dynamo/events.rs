@@ -1,7 +1,9 @@
 //! The `events` table: one idempotency record per webhook event (see `ports::event_log`).
 
 use super::table::{is_condition_failed, Table};
-use crate::ports::event_log::{iso, Claim, EventArrival, EventLog, EventRecord, EventStatus};
+use crate::ports::event_log::{
+    iso, new_claim_token, Claim, EventArrival, EventLog, EventRecord, EventStatus,
+};
 use crate::ports::store_error::StoreError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use chrono::{DateTime, Utc};
@@ -23,11 +25,56 @@ impl DynamoEventLog {
         )
     }
 
+    /// Move our IN_PROGRESS record to a final status, only while it holds our claim token.
+    #[allow(clippy::too_many_arguments)]
+    async fn finish(
+        &self,
+        operation: &'static str,
+        event_id: &str,
+        token: &str,
+        update: &str,
+        status: &str,
+        outcome: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        let (k, v) = Self::key(event_id);
+        self.table.counters.write();
+        self.table
+            .client
+            .update_item()
+            .table_name(&self.table.name)
+            .key(k, v)
+            .update_expression(update)
+            .condition_expression("#status = :in_progress AND claim_token = :token")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":final", AttributeValue::S(status.into()))
+            .expression_attribute_values(":in_progress", AttributeValue::S("IN_PROGRESS".into()))
+            .expression_attribute_values(":token", AttributeValue::S(token.to_string()))
+            .expression_attribute_values(":outcome", AttributeValue::S(outcome.to_string()))
+            .expression_attribute_values(":now", AttributeValue::S(iso(now)))
+            .send()
+            .await
+            .map_err(|e| {
+                if is_condition_failed(&e) {
+                    StoreError::Conflict {
+                        operation,
+                        table: self.table.name.clone(),
+                        key: event_id.to_string(),
+                    }
+                } else {
+                    self.table.error(operation, e)
+                }
+            })?;
+        Ok(())
+    }
+
     fn claim_from_existing(record: Option<EventRecord>) -> Claim {
         match record {
             Some(r) if r.status == EventStatus::Completed => {
                 Claim::AlreadyCompleted { outcome: r.outcome }
             }
+            // In the old image of a failed condition, a DEAD_LETTERED record can only mean it
+            // changed between the condition and now: let SQS try again.
             Some(r) => Claim::InProgressElsewhere {
                 until: r.in_progress_until,
             },
@@ -45,7 +92,8 @@ impl EventLog for DynamoEventLog {
         now: DateTime<Utc>,
         in_progress_until: DateTime<Utc>,
     ) -> Result<Claim, StoreError> {
-        let record = EventRecord::in_progress(arrival, now, in_progress_until);
+        let token = new_claim_token();
+        let record = EventRecord::in_progress(arrival, now, in_progress_until, &token);
         let item = serde_dynamo::to_item(&record).map_err(|e| self.table.bad_item("claim", e))?;
         self.table.counters.write();
         let result = self
@@ -58,6 +106,7 @@ impl EventLog for DynamoEventLog {
             // than trusting TTL deletion, which can lag up to 48 hours.
             .condition_expression(
                 "attribute_not_exists(event_id) OR expires_at < :now_epoch \
+                 OR #status = :dead_lettered \
                  OR (#status = :in_progress AND in_progress_until < :now)",
             )
             .expression_attribute_names("#status", "status")
@@ -67,11 +116,15 @@ impl EventLog for DynamoEventLog {
             )
             .expression_attribute_values(":now", AttributeValue::S(iso(now)))
             .expression_attribute_values(":in_progress", AttributeValue::S("IN_PROGRESS".into()))
+            .expression_attribute_values(
+                ":dead_lettered",
+                AttributeValue::S("DEAD_LETTERED".into()),
+            )
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
         match result {
-            Ok(_) => Ok(Claim::Acquired),
+            Ok(_) => Ok(Claim::Acquired { token }),
             Err(err) if is_condition_failed(&err) => {
                 let old = err
                     .as_service_error()
@@ -96,41 +149,44 @@ impl EventLog for DynamoEventLog {
     async fn complete(
         &self,
         event_id: &str,
+        token: &str,
         outcome: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        let (k, v) = Self::key(event_id);
-        self.table.counters.write();
-        self.table
-            .client
-            .update_item()
-            .table_name(&self.table.name)
-            .key(k, v)
-            .update_expression(
-                "SET #status = :completed, outcome = :outcome, completed_at = :now REMOVE in_progress_until",
-            )
-            .condition_expression("attribute_exists(event_id)")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":completed", AttributeValue::S("COMPLETED".into()))
-            .expression_attribute_values(":outcome", AttributeValue::S(outcome.to_string()))
-            .expression_attribute_values(":now", AttributeValue::S(iso(now)))
-            .send()
-            .await
-            .map_err(|e| {
-                if is_condition_failed(&e) {
-                    StoreError::Conflict {
-                        operation: "complete",
-                        table: self.table.name.clone(),
-                        key: event_id.to_string(),
-                    }
-                } else {
-                    self.table.error("complete", e)
-                }
-            })?;
-        Ok(())
+        self.finish(
+            "complete",
+            event_id,
+            token,
+            "SET #status = :final, outcome = :outcome, completed_at = :now \
+             REMOVE in_progress_until",
+            "COMPLETED",
+            outcome,
+            now,
+        )
+        .await
     }
 
-    async fn release(&self, event_id: &str) -> Result<(), StoreError> {
+    async fn dead_letter(
+        &self,
+        event_id: &str,
+        token: &str,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.finish(
+            "dead_letter",
+            event_id,
+            token,
+            "SET #status = :final, outcome = :outcome, dead_lettered_at = :now \
+             REMOVE in_progress_until",
+            "DEAD_LETTERED",
+            reason,
+            now,
+        )
+        .await
+    }
+
+    async fn release(&self, event_id: &str, token: &str) -> Result<(), StoreError> {
         let (k, v) = Self::key(event_id);
         self.table.counters.write();
         let result = self
@@ -139,10 +195,12 @@ impl EventLog for DynamoEventLog {
             .delete_item()
             .table_name(&self.table.name)
             .key(k, v)
-            // Never delete a COMPLETED record: that would let a duplicate apply twice.
-            .condition_expression("#status = :in_progress")
+            // Never delete a COMPLETED record (a duplicate would apply twice), nor a claim that
+            // another run took over from us.
+            .condition_expression("#status = :in_progress AND claim_token = :token")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":in_progress", AttributeValue::S("IN_PROGRESS".into()))
+            .expression_attribute_values(":token", AttributeValue::S(token.to_string()))
             .send()
             .await;
         match result {
