@@ -28,9 +28,14 @@ struct RunReport {
     reconcile: Option<ReconcileReport>,
     sweep: SweepReport,
     dynamodb_reads: u64,
+    /// Set when another run held the run lease: this run did nothing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lease_held_by: Option<shared::ports::run_state::LeaseHolder>,
 }
 
 struct Wiring {
+    /// The `deadline-sweep` run lease: one run at a time (`shared::domain::run_lease`).
+    run_state: shared::adapters::dynamo::run_state::DynamoRunState,
     config: config::Config,
     customers: Arc<DynamoCustomerStore>,
     sweep: DeadlineSweep,
@@ -54,6 +59,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let notifier: Arc<dyn Notifier> = Arc::from(config.notify.build(Some(&aws)));
     let clock = Arc::new(SystemClock);
     let wiring = Arc::new(Wiring {
+        run_state: shared::adapters::dynamo::run_state::DynamoRunState::new(table(
+            config.partner.tables.run_state(),
+        )),
         sweep: DeadlineSweep {
             alerts: alerts.clone(),
             api: Arc::new(api.clone()),
@@ -100,7 +108,29 @@ async fn organisations(wiring: &Wiring) -> Vec<String> {
     orgs.into_iter().collect()
 }
 
+/// One run at a time: the run takes the `deadline-sweep` lease until the invocation's end, or
+/// exits at once naming the holder.
 async fn handle(
+    wiring: &Wiring,
+    event: LambdaEvent<EventBridgeEvent>,
+) -> Result<RunReport, lambda_runtime::Error> {
+    use shared::domain::run_lease::{exclusive, invocation_end, Exclusive};
+    let now = chrono::Utc::now();
+    let owner = format!("deadline-sweep/{}", event.context.request_id);
+    let until = invocation_end(event.context.deadline, now);
+    let leases = &wiring.run_state;
+    match exclusive(leases, "deadline-sweep", &owner, now, until, sweep_run(wiring, event)).await? {
+        Exclusive::Ran(report) => Ok(report),
+        Exclusive::Busy(holder) => Ok(RunReport {
+            reconcile: None,
+            sweep: SweepReport::default(),
+            dynamodb_reads: 0,
+            lease_held_by: Some(holder),
+        }),
+    }
+}
+
+async fn sweep_run(
     wiring: &Wiring,
     event: LambdaEvent<EventBridgeEvent>,
 ) -> Result<RunReport, lambda_runtime::Error> {
@@ -117,6 +147,7 @@ async fn handle(
         reconcile,
         sweep,
         dynamodb_reads: wiring.counters.reads() - reads_before,
+        lease_held_by: None,
     };
     tracing::info!(
         rule = event

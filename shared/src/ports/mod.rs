@@ -10,4 +10,5 @@ pub mod notifier;
 pub mod operator_keys;
 pub mod order_api;
 pub mod order_outbox;
+pub mod run_state;
 pub mod store_error;
