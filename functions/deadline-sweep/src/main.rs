@@ -119,7 +119,16 @@ async fn handle(
     let owner = format!("deadline-sweep/{}", event.context.request_id);
     let until = invocation_end(event.context.deadline, now);
     let leases = &wiring.run_state;
-    match exclusive(leases, "deadline-sweep", &owner, now, until, sweep_run(wiring, event)).await? {
+    match exclusive(
+        leases,
+        "deadline-sweep",
+        &owner,
+        now,
+        until,
+        sweep_run(wiring, event),
+    )
+    .await?
+    {
         Exclusive::Ran(report) => Ok(report),
         Exclusive::Busy(holder) => Ok(RunReport {
             reconcile: None,

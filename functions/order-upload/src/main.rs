@@ -46,7 +46,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     // each call once.
     let api = config.partner.client(RetryPolicy::none())?;
     let wiring = Arc::new(Wiring {
-        outbox: Arc::new(DynamoOrderOutbox::new(table(config.partner.tables.orders()))),
+        outbox: Arc::new(DynamoOrderOutbox::new(table(
+            config.partner.tables.orders(),
+        ))),
         run_state: Arc::new(DynamoRunState::new(table(
             config.partner.tables.run_state(),
         ))),

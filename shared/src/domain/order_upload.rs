@@ -72,7 +72,7 @@ impl Default for UploadConfig {
             lease: Duration::from_secs(300),
             in_flight_per_org: 4,
             max_attempts: 8,
-            attempts_per_run: 4,
+            attempts_per_run: 8,
             backoff_base: Duration::from_millis(500),
             backoff_cap: Duration::from_secs(30),
             retry_base: Duration::from_secs(60),

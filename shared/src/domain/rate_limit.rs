@@ -80,7 +80,8 @@ impl TokenBucket {
     /// A bucket continued from a stored state, `elapsed` after it was written.
     pub fn restored(limit: &RateLimit, tokens: f64, elapsed: Duration, now: Instant) -> Self {
         let mut bucket = Self::new(limit, now);
-        bucket.tokens = (tokens + elapsed.as_secs_f64() * bucket.refill_per_sec).min(bucket.capacity);
+        bucket.tokens =
+            (tokens + elapsed.as_secs_f64() * bucket.refill_per_sec).min(bucket.capacity);
         bucket
     }
 
@@ -292,7 +293,12 @@ impl OrgRateLimiter {
         self.take(organisation_id, endpoint, Some(deadline)).await
     }
 
-    async fn take(&self, organisation_id: &str, endpoint: Endpoint, deadline: Option<Instant>) -> bool {
+    async fn take(
+        &self,
+        organisation_id: &str,
+        endpoint: Endpoint,
+        deadline: Option<Instant>,
+    ) -> bool {
         let pool = self.pool(organisation_id);
         loop {
             let wait = {
@@ -479,43 +485,60 @@ mod tests {
         assert!(Instant::now() >= start + Duration::from_secs(6));
     }
 
-    /// Consecutive runs with fresh limiters but one store: the second continues the first's
-    /// bucket, so the two together stay inside the budget of any window.
+    /// A wall clock that moves with tokio's (paused) clock.
+    struct TokioClock {
+        base: chrono::DateTime<chrono::Utc>,
+        start: Instant,
+    }
+
+    impl Clock for TokioClock {
+        fn now(&self) -> chrono::DateTime<chrono::Utc> {
+            self.base + chrono::Duration::from_std(Instant::now() - self.start).unwrap()
+        }
+    }
+
+    /// Consecutive runs with fresh limiters but one store: each continues the last one's
+    /// bucket, so together they send no more than one bucket would.
     #[tokio::test(start_paused = true)]
     async fn a_new_run_continues_the_stored_budget_instead_of_a_fresh_burst() {
         use crate::adapters::memory_run_state::MemoryRunState;
-        use crate::clock::FixedClock;
         let limit = RateLimit {
             requests: 100,
             window: Duration::from_secs(60),
             safety: 0.95,
         };
         let store = Arc::new(MemoryRunState::default());
-        let clock = Arc::new(FixedClock::at("2026-11-24T10:00:00Z".parse().unwrap()));
         let start = Instant::now();
-        let mut sent = Vec::new();
+        let clock = Arc::new(TokioClock {
+            base: "2026-11-24T10:00:00Z".parse().unwrap(),
+            start,
+        });
+        let mut sent = 0usize;
         // Five runs of 5 s each, one straight after the other, each as greedy as it may be.
         for _ in 0..5 {
             let limiter = OrgRateLimiter::new(limit).persisted_in(store.clone(), clock.clone());
             let run_end = Instant::now() + Duration::from_secs(5);
-            while Instant::now() < run_end {
-                let before = Instant::now();
-                limiter.acquire("org_a", Endpoint::Orders).await;
-                sent.push(Instant::now() - start);
-                // Keep the wall clock in step with tokio's paused clock.
-                clock.advance(chrono::Duration::from_std(Instant::now() - before).unwrap());
+            while limiter.acquire_by("org_a", Endpoint::Orders, run_end).await {
+                sent += 1;
             }
+            tokio::time::sleep_until(run_end).await;
         }
-        let in_first_minute = sent
-            .iter()
-            .filter(|t| **t < Duration::from_secs(60))
-            .count();
-        // One bucket's worth: burst 9 + 86/60 s × 25 s ≈ 44; five fresh bursts would add 36.
+        let elapsed = (Instant::now() - start).as_secs_f64();
+        // One bucket's worth: burst 9 + 86/60 s per second; five fresh bursts would add 36.
+        let one_bucket = limit.burst() + limit.refill_per_sec() * elapsed;
         assert!(
-            in_first_minute <= 9 + (86.0 * 25.0 / 60.0) as usize + 2,
-            "{in_first_minute} requests in 25 s of runs"
+            sent as f64 <= one_bucket + 1.0,
+            "{sent} requests in {elapsed} s of runs, one bucket allows {one_bucket}"
         );
-        assert!(!store.saves.lock().unwrap().is_empty());
+        assert!(
+            sent as f64 >= one_bucket - 2.0,
+            "not needlessly slow: {sent}"
+        );
+        assert_eq!(
+            store.saves.lock().unwrap().len(),
+            sent,
+            "written before each request"
+        );
     }
 
     #[tokio::test(start_paused = true)]
@@ -575,7 +598,10 @@ mod tests {
         let limiter = OrgRateLimiter::new(limit).persisted_in(Arc::new(Broken), clock);
         let start = Instant::now();
         limiter.acquire("org_a", Endpoint::Orders).await;
-        assert!(Instant::now() > start, "the first request waited for a refill");
+        assert!(
+            Instant::now() > start,
+            "the first request waited for a refill"
+        );
     }
 
     #[test]

@@ -190,7 +190,10 @@ mod tests {
         };
         let (ran, probed) = tokio::join!(long_run, probe);
         assert_eq!(ran, Exclusive::Ran(()));
-        assert!(matches!(probed, LeaseTaken::HeldBy(h) if h.owner == "cli"), "{probed:?}");
+        assert!(
+            matches!(&probed, LeaseTaken::HeldBy(h) if h.owner == "cli"),
+            "{probed:?}"
+        );
     }
 
     #[tokio::test]
@@ -198,7 +201,10 @@ mod tests {
         let leases = MemoryRunState::default();
         let until = now() + chrono::Duration::minutes(1);
         assert_eq!(
-            leases.acquire("sweep", "killed", now(), until).await.unwrap(),
+            leases
+                .acquire("sweep", "killed", now(), until)
+                .await
+                .unwrap(),
             LeaseTaken::Acquired
         );
         assert!(matches!(

@@ -159,8 +159,15 @@ pub async fn uploads(
 ) -> ApiResult<Json<UploadPage>> {
     let status = q.get("status").cloned();
     if let Some(s) = &status {
-        if !["PENDING", "LEASED", "CREATED", "FAILED", "DUPLICATE", "RECONCILE"]
-            .contains(&s.as_str())
+        if ![
+            "PENDING",
+            "LEASED",
+            "CREATED",
+            "FAILED",
+            "DUPLICATE",
+            "RECONCILE",
+        ]
+        .contains(&s.as_str())
         {
             return Err(ApiError::invalid(
                 "status",
@@ -245,7 +252,10 @@ pub async fn requeue(
                     })
                     .collect(),
             );
-            err.message = format!("the corrected order is invalid; nothing changed: {}", err.message);
+            err.message = format!(
+                "the corrected order is invalid; nothing changed: {}",
+                err.message
+            );
             return Err(err);
         }
         RequeueAnswer::UnknownOrder => {
@@ -254,16 +264,14 @@ pub async fn requeue(
                 &format!("{organisation_id}/{reference_id}"),
             ))
         }
-        RequeueAnswer::NotFailed(state) => {
-            return Err(ApiError::conflict(
-                "order_not_failed",
-                format!(
-                    "order {organisation_id}/{reference_id} is {}; only a FAILED order can be requeued",
-                    state.as_str()
-                ),
-            )
-            .with_field("state"))
-        }
+        RequeueAnswer::NotFailed(state) => return Err(ApiError::conflict(
+            "order_not_failed",
+            format!(
+                "order {organisation_id}/{reference_id} is {}; only a FAILED order can be requeued",
+                state.as_str()
+            ),
+        )
+        .with_field("state")),
     }
     tracing::info!(organisation_id = %organisation_id, reference_id = %reference_id, corrected = raw.is_some(), "failed order requeued");
     let order = state

@@ -337,7 +337,10 @@ impl DynamoOrderOutbox {
                     "SET #state = :pending, last_error = :reason, updated_at = :now \
                      REMOVE lease_until, lease_owner ADD attempts :minus_one",
                 )
-XX, AttributeValue::N("-1".into())),
+                .condition_expression(held)
+                .expression_attribute_values(":pending", s("PENDING"))
+                .expression_attribute_values(":reason", s(reason.clone()))
+                .expression_attribute_values(":minus_one", AttributeValue::N("-1".into())),
             UploadOutcome::Lookup { reason, keep_lease: true } => base()
                 .update_expression("SET #state = :reconcile_state, last_error = :reason, updated_at = :now")
                 .condition_expression(held)
@@ -725,7 +728,8 @@ impl OrderOutbox for DynamoOrderOutbox {
                 s(serde_json::to_string(order).map_err(|e| self.table.bad_item("requeue", e))?),
             );
         }
-        expression.push_str(" REMOVE error_code, error_field, error_message, lease_until, lease_owner");
+        expression
+            .push_str(" REMOVE error_code, error_field, error_message, lease_until, lease_owner");
         self.table.counters.write();
         match request.update_expression(expression).send().await {
             Ok(_) => Ok(Requeued::Requeued),

@@ -138,9 +138,10 @@ impl RateBudgets for DynamoRunState {
             .map(|t| t.with_timezone(&Utc));
         match (tokens, at) {
             (Some(tokens), Some(at)) => Ok(Some(BucketState { tokens, at })),
-            _ => Err(self
-                .table
-                .bad_item("read rate budget", format!("rate#{pool} lacks tokens or at"))),
+            _ => Err(self.table.bad_item(
+                "read rate budget",
+                format!("rate#{pool} lacks tokens or at"),
+            )),
         }
     }
 

@@ -18,7 +18,9 @@ enum Sent {
     Answered(Answer),
     /// Never reached ChargebackStop (run out of time before the first send, organisation
     /// blocked): the attempt does not count.
-    Unsent { reason: String },
+    Unsent {
+        reason: String,
+    },
 }
 
 /// Sends one batch (retrying as needed), records every order's outcome, then looks up the
@@ -88,7 +90,8 @@ pub(super) async fn record_outcomes(
 ) -> Result<usize, StoreError> {
     let run = &shared.run;
     let recorded = store_retry("record outcomes", || {
-        run.outbox.record(org, &run.owner, outcomes, run.clock.now())
+        run.outbox
+            .record(org, &run.owner, outcomes, run.clock.now())
     })
     .await?;
     let mut tally = UploadReport::default();
@@ -125,11 +128,7 @@ pub(super) async fn record_outcomes(
             "some leases were taken over; the other run finishes those orders"
         );
     }
-    shared
-        .failed
-        .lock()
-        .expect("failed lock")
-        .extend(failed);
+    shared.failed.lock().expect("failed lock").extend(failed);
     let totals = {
         let mut report = shared.report.lock().expect("report lock");
         report.created += tally.created;

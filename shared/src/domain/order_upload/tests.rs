@@ -551,8 +551,15 @@ async fn a_resend_of_100_created_orders_is_reconciled_across_budgeted_runs() {
         }
     }
     assert_eq!(progress.last(), Some(&100), "{progress:?}");
-    assert!(progress.len() > 1, "the budget was short enough to need several runs");
-    assert_eq!(api.posts.lock().unwrap().len(), 1, "POSTed once, then only looked up");
+    assert!(
+        progress.len() > 1,
+        "the budget was short enough to need several runs"
+    );
+    assert_eq!(
+        api.posts.lock().unwrap().len(),
+        1,
+        "POSTed once, then only looked up"
+    );
     assert_eq!(api.gets.lock().unwrap().len(), 100, "one lookup per order");
     assert_eq!(api.created_count(), 100, "nothing created twice");
     for o in outbox.snapshot() {
@@ -584,8 +591,15 @@ async fn lookups_left_by_a_killed_run_are_resumed_not_resent() {
     // Killed after 5 s, long before its stop time: nothing gave the leases back.
     let killed = tokio::time::timeout(Duration::from_secs(5), run.run()).await;
     assert!(killed.is_err());
-    let states = states(&outbox);
-    assert!(states.get(&UploadState::Reconcile).copied().unwrap_or(0) > 0, "{states:?}");
+    let after_kill = states(&outbox);
+    assert!(
+        after_kill
+            .get(&UploadState::Reconcile)
+            .copied()
+            .unwrap_or(0)
+            > 0,
+        "{after_kill:?}"
+    );
     clock.advance(chrono::Duration::minutes(10));
     let report = upload(outbox.clone(), api.clone(), 100);
     let report = OrderUpload {
@@ -639,7 +653,10 @@ async fn an_order_that_keeps_failing_ends_failed_after_max_attempts_and_blocks_n
         .unwrap();
     clock.advance(chrono::Duration::seconds(2));
     let first = run(1).run().await.unwrap();
-    assert_eq!(first.created, 3, "the orders behind the stuck one went out: {first:?}");
+    assert_eq!(
+        first.created, 3,
+        "the orders behind the stuck one went out: {first:?}"
+    );
     let stuck = outbox.get("org_1", "o-00000").await.unwrap().unwrap();
     assert_eq!((stuck.state, stuck.attempts), (UploadState::Pending, 1));
     assert!(
@@ -651,7 +668,11 @@ async fn an_order_that_keeps_failing_ends_failed_after_max_attempts_and_blocks_n
     // Not due yet: a run right now leaves it alone.
     let posts = api.posts.lock().unwrap().len();
     run(2).run().await.unwrap();
-    assert_eq!(api.posts.lock().unwrap().len(), posts, "not sent before it is due");
+    assert_eq!(
+        api.posts.lock().unwrap().len(),
+        posts,
+        "not sent before it is due"
+    );
     // Runs at its next-attempt times, until the attempts are used up.
     let mut reports = Vec::new();
     for n in 3..10 {
@@ -671,7 +692,11 @@ async fn an_order_that_keeps_failing_ends_failed_after_max_attempts_and_blocks_n
     let sent = notifier.sent();
     assert_eq!(sent.len(), 1, "{sent:?}");
     assert_eq!(sent[0].kind, "order.upload_failed");
-    assert!(sent[0].note.as_deref().unwrap().contains("o-00000 (ATTEMPTS_EXHAUSTED)"));
+    assert!(sent[0]
+        .note
+        .as_deref()
+        .unwrap()
+        .contains("o-00000 (ATTEMPTS_EXHAUSTED)"));
     // Nothing else happens to it: a further run leaves it alone.
     let posts = api.posts.lock().unwrap().len();
     clock.advance(chrono::Duration::hours(2));
@@ -695,10 +720,8 @@ async fn a_failed_order_corrected_and_requeued_is_created_once() {
     assert_eq!((report.created, report.failed), (1, 1));
     // The operator fixes the integration and requeues it.
     api.refuse.lock().unwrap().clear();
-    let mut corrected: Order = serde_json::from_value(
-        crate::domain::order_intake::tests::valid_order("o-00001"),
-    )
-    .unwrap();
+    let mut corrected: Order =
+        serde_json::from_value(crate::domain::order_intake::tests::valid_order("o-00001")).unwrap();
     corrected.integration_id = Some("int_2".into());
     assert_eq!(
         outbox
@@ -727,7 +750,10 @@ async fn a_failed_order_corrected_and_requeued_is_created_once() {
     assert_eq!(sends, 2, "refused once, created once");
     // Only a FAILED order can be requeued.
     assert_eq!(
-        outbox.requeue("org_1", "o-00001", None, now()).await.unwrap(),
+        outbox
+            .requeue("org_1", "o-00001", None, now())
+            .await
+            .unwrap(),
         crate::ports::order_outbox::Requeued::NotFailed(UploadState::Created)
     );
 }
