@@ -4,6 +4,7 @@
 mod import_orders;
 mod onboard;
 mod operator_key;
+mod orders;
 mod upload_orders;
 
 use clap::{Parser, Subcommand};
@@ -26,6 +27,9 @@ enum Command {
     ImportOrders(import_orders::ImportArgs),
     /// One order upload run from here (the order-upload function's work), e.g. for a backfill.
     UploadOrders(upload_orders::UploadArgs),
+    /// Orders in the outbox: requeue a FAILED one.
+    #[command(subcommand)]
+    Orders(orders::OrdersCommand),
 }
 
 #[tokio::main]
@@ -36,5 +40,6 @@ async fn main() -> anyhow::Result<()> {
         Command::OperatorKey(cmd) => operator_key::run(cmd).await,
         Command::ImportOrders(args) => import_orders::run(args).await,
         Command::UploadOrders(args) => upload_orders::run(args).await,
+        Command::Orders(cmd) => orders::run(cmd).await,
     }
 }

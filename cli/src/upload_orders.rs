@@ -2,18 +2,38 @@
 //! when the schedule is paused), the same `shared::domain::order_upload` the Lambda runs, with
 //! the same crash safety: stop it at any point and the next run (either one) resumes.
 //!
-//! Environment: TABLE_PREFIX, STACK_MODE, CBS_API_BASE_URL, CBS_API_KEY (and the AWS variables).
+//! It takes the same `order-upload` run lease as the function (renewed while it runs, so a
+//! killed command blocks the function for at most `--lease-secs`) and continues the same stored
+//! rate budget: the command and the function never run side by side or double the burst.
+//!
+//! Environment: TABLE_PREFIX, STACK_MODE, CBS_API_BASE_URL, CBS_API_KEY (and the AWS variables);
+//! NOTIFY_TOPIC_ARN or NOTIFY_SINK for orders that end FAILED (otherwise a log line).
 
 use shared::adapters::dynamo::orders::DynamoOrderOutbox;
+use shared::adapters::dynamo::run_state::DynamoRunState;
 use shared::adapters::dynamo::table::{DynamoCounters, Table};
+use shared::adapters::notify::NotifyTarget;
 use shared::client::{ChargebackStop, RetryPolicy};
 use shared::clock::SystemClock;
 use shared::config::PartnerEnv;
 use shared::domain::onboarding::refuse_key_of_other_mode;
 use shared::domain::order_upload::{OrderUpload, UploadConfig, UploadReport};
 use shared::domain::rate_limit::{parse_duration, parse_rate_limit, OrgRateLimiter, PoolScope};
+use shared::domain::run_lease::{exclusive_renewed, Exclusive};
+use shared::ports::notifier::Notifier;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// The function's run lease (functions/order-upload).
+const LEASE: &str = "order-upload";
+
+/// What a run from here needs besides its arguments.
+pub struct Wiring {
+    pub outbox: Arc<DynamoOrderOutbox>,
+    pub run_state: Arc<DynamoRunState>,
+    pub api: ChargebackStop,
+    pub notifier: Arc<dyn Notifier>,
+}
 
 #[derive(clap::Args, Clone)]
 pub struct UploadArgs {
@@ -29,17 +49,16 @@ pub struct UploadArgs {
     pub lease_secs: u64,
     #[arg(long, env = "ORDER_IN_FLIGHT", default_value_t = 4)]
     pub in_flight: usize,
+    /// Runs that may try one order before it is FAILED.
+    #[arg(long, env = "ORDER_MAX_ATTEMPTS", default_value_t = 8)]
+    pub max_attempts: u32,
     /// Stop taking new work after this long (e.g. `10m`); the rest waits for the next run.
     #[arg(long, default_value = "1h")]
     pub max_time: String,
 }
 
 impl UploadArgs {
-    pub fn build(
-        &self,
-        outbox: Arc<DynamoOrderOutbox>,
-        api: ChargebackStop,
-    ) -> anyhow::Result<OrderUpload> {
+    pub fn build(&self, wiring: &Wiring) -> anyhow::Result<OrderUpload> {
         let limit = parse_rate_limit(&self.rate_limit).map_err(anyhow::Error::msg)?;
         let pool: PoolScope = self.rate_pool.parse().map_err(anyhow::Error::msg)?;
         let max_time = parse_duration(&self.max_time).map_err(anyhow::Error::msg)?;
@@ -47,15 +66,22 @@ impl UploadArgs {
             (1..=100).contains(&self.batch_size),
             "--batch-size must be 1..=100"
         );
+        anyhow::ensure!(self.max_attempts >= 1, "--max-attempts must be at least 1");
+        let clock = Arc::new(SystemClock);
         Ok(OrderUpload {
-            outbox,
-            api: Arc::new(api),
-            limiter: Arc::new(OrgRateLimiter::with_scope(limit, pool)),
-            clock: Arc::new(SystemClock),
+            outbox: wiring.outbox.clone(),
+            api: Arc::new(wiring.api.clone()),
+            limiter: Arc::new(
+                OrgRateLimiter::with_scope(limit, pool)
+                    .persisted_in(wiring.run_state.clone(), clock.clone()),
+            ),
+            clock,
+            notifier: wiring.notifier.clone(),
             config: UploadConfig {
                 batch_size: self.batch_size,
                 lease: Duration::from_secs(self.lease_secs),
                 in_flight_per_org: self.in_flight,
+                max_attempts: self.max_attempts,
                 ..UploadConfig::default()
             },
             owner: format!("cbs-cli/{}", uuid::Uuid::new_v4().simple()),
@@ -64,18 +90,33 @@ impl UploadArgs {
     }
 }
 
-/// The outbox and the client (sent once per call: the upload retries) from the environment.
-pub async fn wiring_from_env() -> anyhow::Result<(Arc<DynamoOrderOutbox>, ChargebackStop)> {
+/// The outbox, the run state and the client (sent once per call: the upload retries) from the
+/// environment.
+pub async fn wiring_from_env() -> anyhow::Result<Wiring> {
     let partner = PartnerEnv::from_env()?;
     refuse_key_of_other_mode(partner.mode, &partner.api_key)?;
     let api = partner.client(RetryPolicy::none())?;
     let aws = shared::adapters::aws::load_config().await;
-    let outbox = Arc::new(DynamoOrderOutbox::new(Table::new(
-        aws_sdk_dynamodb::Client::new(&aws),
-        partner.tables.orders(),
-        Arc::new(DynamoCounters::default()),
-    )));
-    Ok((outbox, api))
+    let dynamo = aws_sdk_dynamodb::Client::new(&aws);
+    let counters = Arc::new(DynamoCounters::default());
+    let notifier: Arc<dyn Notifier> = match NotifyTarget::from_env() {
+        Ok(target) => Arc::from(target.build(Some(&aws))),
+        Err(_) => Arc::new(shared::adapters::notify::LogNotifier),
+    };
+    Ok(Wiring {
+        outbox: Arc::new(DynamoOrderOutbox::new(Table::new(
+            dynamo.clone(),
+            partner.tables.orders(),
+            counters.clone(),
+        ))),
+        run_state: Arc::new(DynamoRunState::new(Table::new(
+            dynamo,
+            partner.tables.run_state(),
+            counters,
+        ))),
+        api,
+        notifier,
+    })
 }
 
 pub async fn run(args: UploadArgs) -> anyhow::Result<()> {
@@ -87,8 +128,29 @@ pub async fn run(args: UploadArgs) -> anyhow::Result<()> {
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
         .try_init();
-    let (outbox, api) = wiring_from_env().await?;
-    let report: UploadReport = args.build(outbox, api)?.run().await?;
+    let wiring = wiring_from_env().await?;
+    let run = args.build(&wiring)?;
+    let owner = run.owner.clone();
+    let ttl = Duration::from_secs(args.lease_secs.max(3));
+    let report: UploadReport = match exclusive_renewed(
+        wiring.run_state.as_ref(),
+        LEASE,
+        &owner,
+        &SystemClock,
+        ttl,
+        run.run(),
+    )
+    .await?
+    {
+        Exclusive::Ran(report) => report,
+        Exclusive::Busy(holder) => {
+            eprintln!(
+                "another order upload run holds the lease ({} until {}); try again later",
+                holder.owner, holder.until
+            );
+            UploadReport::skipped(holder)
+        }
+    };
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
 }

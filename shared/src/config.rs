@@ -97,6 +97,10 @@ impl TableNames {
     pub fn operators(&self) -> String {
         format!("{}-operators", self.prefix)
     }
+    /// Run leases and rate-limit budgets of the scheduled functions.
+    pub fn run_state(&self) -> String {
+        format!("{}-run-state", self.prefix)
+    }
 }
 
 /// STACK_MODE, required: TEST or LIVE.

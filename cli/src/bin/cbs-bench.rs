@@ -150,6 +150,7 @@ async fn orders_bench(count: usize, window_secs: u64) -> anyhow::Result<()> {
         api: Arc::new(api),
         limiter: Arc::new(OrgRateLimiter::with_scope(limit, PoolScope::PartnerGroup)),
         clock: Arc::new(SystemClock),
+        notifier: Arc::new(shared::adapters::notify::LogNotifier),
         config: UploadConfig::default(),
         owner: "bench".into(),
         stop_at: tokio::time::Instant::now() + Duration::from_secs(3600),

@@ -4,6 +4,9 @@
 //! 2. sweeps the alerts table's deadline-index: acts at the cutoff, then warns, soonest first;
 //! 3. reconciles with the time left (alerts of every status, enrolments), resuming from each
 //!    organisation's stored cursor (`shared::domain::reconcile`).
+//!
+//! One run at a time: the run takes the `deadline-sweep` run lease until its invocation's end
+//! (`shared::domain::run_lease`), or exits at once naming the holder.
 
 mod config;
 
@@ -24,6 +27,8 @@ use shared::ports::notifier::Notifier;
 use std::sync::Arc;
 
 struct Wiring {
+    /// The `deadline-sweep` run lease: one run at a time.
+    run_state: shared::adapters::dynamo::run_state::DynamoRunState,
     config: config::Config,
     run: ScheduledSweep,
     counters: Arc<DynamoCounters>,
@@ -32,8 +37,11 @@ struct Wiring {
 #[derive(Serialize)]
 struct Response {
     #[serde(flatten)]
-    report: RunReport,
+    report: Option<RunReport>,
     dynamodb_reads: u64,
+    /// Set when another run held the run lease: this run did nothing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    lease_held_by: Option<shared::ports::run_state::LeaseHolder>,
 }
 
 #[tokio::main]
@@ -75,6 +83,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         lookback: config.reconcile_lookback,
     });
     let wiring = Arc::new(Wiring {
+        run_state: shared::adapters::dynamo::run_state::DynamoRunState::new(table(
+            tables.run_state(),
+        )),
         run: ScheduledSweep {
             sweep,
             reconciler,
@@ -94,6 +105,25 @@ async fn handle(
     wiring: &Wiring,
     event: LambdaEvent<EventBridgeEvent>,
 ) -> Result<Response, lambda_runtime::Error> {
+    use shared::domain::run_lease::{exclusive, invocation_end, Exclusive};
+    let now = chrono::Utc::now();
+    let owner = format!("deadline-sweep/{}", event.context.request_id);
+    let until = invocation_end(event.context.deadline, now);
+    let work = async { Ok::<_, lambda_runtime::Error>(sweep_run(wiring, event).await) };
+    match exclusive(&wiring.run_state, "deadline-sweep", &owner, now, until, work).await? {
+        Exclusive::Ran(response) => Ok(response),
+        Exclusive::Busy(holder) => {
+            tracing::warn!(holder = ?holder, "another deadline-sweep run holds the run lease; this run does nothing");
+            Ok(Response {
+                report: None,
+                dynamodb_reads: 0,
+                lease_held_by: Some(holder),
+            })
+        }
+    }
+}
+
+async fn sweep_run(wiring: &Wiring, event: LambdaEvent<EventBridgeEvent>) -> Response {
     let started = std::time::Instant::now();
     let reads_before = wiring.counters.reads();
     let budget = RunBudget::from_lambda_deadline(
@@ -142,8 +172,9 @@ async fn handle(
             chrono::Utc::now().timestamp_millis(),
         )
     );
-    Ok(Response {
+    Response {
         dynamodb_reads: wiring.counters.reads() - reads_before,
-        report,
-    })
+        report: Some(report),
+        lease_held_by: None,
+    }
 }

@@ -34,6 +34,10 @@ pub fn router(state: AppState) -> Router {
             "/api/orders/{organisation_id}/{reference_id}",
             get(routes::orders::upload),
         )
+        .route(
+            "/api/orders/{organisation_id}/{reference_id}/requeue",
+            post(routes::orders::requeue),
+        )
         .route("/api/onboarding", post(routes::onboarding::onboard))
         .route(
             "/api/customers/{customer_id}",

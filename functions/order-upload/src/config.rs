@@ -8,10 +8,14 @@
 //! | `ORDER_RATE_POOL` | `partner` | `partner` (a partner-group key: one pool for all organisations) or `organisation` |
 //! | `ORDER_LEASE_SECS` | 300 | how long a run holds an order; must exceed the function timeout |
 //! | `ORDER_IN_FLIGHT` | 4 | batches of one pool in flight at once |
-//! | `ORDER_MAX_ATTEMPTS` | 8 | attempts per batch within one run |
+//! | `ORDER_MAX_ATTEMPTS` | 8 | runs that may try to send one order; then FAILED (`ATTEMPTS_EXHAUSTED`) with the last reason, notified |
+//! | `ORDER_RETRY_SECS` | 60 | an order a run could not send waits this long, doubling per attempt (at most an hour), and moves back in the pending-index |
 //! | `ORDER_STOP_MARGIN_SECS` | 15 | stop taking work this long before the Lambda deadline |
 //! | `ORDER_MAX_RUN_SECS` | (the deadline) | stop taking work after this long even if the deadline is later |
+//!
+//! Notifications (orders that end FAILED): `NOTIFY_TOPIC_ARN` or `NOTIFY_SINK`.
 
+use shared::adapters::notify::NotifyTarget;
 use shared::config::{self, ConfigError, PartnerEnv};
 use shared::domain::order_upload::UploadConfig;
 use shared::domain::rate_limit::{parse_rate_limit, PoolScope, RateLimit};
@@ -25,6 +29,7 @@ pub struct Config {
     pub pool: PoolScope,
     pub stop_margin: Duration,
     pub max_run: Option<Duration>,
+    pub notify: NotifyTarget,
 }
 
 impl Config {
@@ -50,9 +55,16 @@ impl Config {
             batch_size,
             lease: Duration::from_secs(config::parsed("ORDER_LEASE_SECS", 300u64)?),
             in_flight_per_org: config::parsed("ORDER_IN_FLIGHT", 4usize)?,
-            max_attempts: config::parsed("ORDER_MAX_ATTEMPTS", 8u32)?,
+            max_attempts: config::parsed("ORDER_MAX_ATTEMPTS", defaults.max_attempts)?,
+            retry_base: Duration::from_secs(config::parsed("ORDER_RETRY_SECS", 60u64)?),
             ..defaults
         };
+        if upload.max_attempts == 0 {
+            return Err(ConfigError::Invalid {
+                name: "ORDER_MAX_ATTEMPTS",
+                reason: "must be at least 1".into(),
+            });
+        }
         Ok(Self {
             partner,
             upload,
@@ -69,6 +81,7 @@ impl Config {
                         })
                 })
                 .transpose()?,
+            notify: NotifyTarget::from_env()?,
         })
     }
 }

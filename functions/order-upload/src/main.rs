@@ -1,25 +1,37 @@
 //! The order upload Lambda, fired by an EventBridge schedule: one run of
 //! `shared::domain::order_upload` over the order outbox, stopping before the invocation's
 //! deadline. Orders it could not finish stay in the outbox for the next run.
+//!
+//! One run at a time: the run takes the `order-upload` run lease (`shared::domain::run_lease`)
+//! until its deadline, or exits at once naming the holder. The rate budget continues from the
+//! last run's (stored per pool in the run-state table), never a fresh burst.
 
 mod config;
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use lambda_runtime::{service_fn, LambdaEvent};
 use shared::adapters::dynamo::orders::DynamoOrderOutbox;
+use shared::adapters::dynamo::run_state::DynamoRunState;
 use shared::adapters::dynamo::table::{DynamoCounters, Table};
 use shared::client::{ChargebackStop, RetryPolicy};
-use shared::clock::SystemClock;
+use shared::clock::{Clock, SystemClock};
 use shared::domain::order_upload::{OrderUpload, UploadReport};
 use shared::domain::rate_limit::OrgRateLimiter;
+use shared::domain::run_lease::{exclusive, Exclusive};
+use shared::ports::notifier::Notifier;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// The run lease every order upload takes (the Lambda and `cbs upload-orders`).
+const LEASE: &str = "order-upload";
 
 /// What every invocation shares (built once per container).
 struct Wiring {
     config: config::Config,
     outbox: Arc<DynamoOrderOutbox>,
+    run_state: Arc<DynamoRunState>,
     api: Arc<ChargebackStop>,
+    notifier: Arc<dyn Notifier>,
 }
 
 #[tokio::main]
@@ -27,17 +39,21 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init_json_logs();
     let config = config::Config::from_env()?;
     let aws = shared::adapters::aws::load_config().await;
-    let table = Table::new(
-        aws_sdk_dynamodb::Client::new(&aws),
-        config.partner.tables.orders(),
-        Arc::new(DynamoCounters::default()),
-    );
+    let dynamo = aws_sdk_dynamodb::Client::new(&aws);
+    let counters = Arc::new(DynamoCounters::default());
+    let table = |name: String| Table::new(dynamo.clone(), name, counters.clone());
     // The upload decides on 429/5xx itself (rate limiter, backoff, lease), so the client sends
     // each call once.
     let api = config.partner.client(RetryPolicy::none())?;
     let wiring = Arc::new(Wiring {
-        outbox: Arc::new(DynamoOrderOutbox::new(table)),
+        outbox: Arc::new(DynamoOrderOutbox::new(table(
+            config.partner.tables.orders(),
+        ))),
+        run_state: Arc::new(DynamoRunState::new(table(
+            config.partner.tables.run_state(),
+        ))),
         api: Arc::new(api),
+        notifier: Arc::from(config.notify.build(Some(&aws))),
         config,
     });
     lambda_runtime::run(service_fn(move |event: LambdaEvent<EventBridgeEvent>| {
@@ -66,26 +82,49 @@ async fn handle(
     if let Some(max_run) = wiring.config.max_run {
         budget = budget.min(max_run);
     }
+    let owner = format!("order-upload/{}", event.context.request_id);
     tracing::info!(
         deadline_ms,
         budget_ms = budget.as_millis() as u64,
+        owner = %owner,
         "order upload run starting"
     );
+    let clock = Arc::new(SystemClock);
+    let now = clock.now();
+    // Held until this invocation's end at the latest: a killed run blocks nobody for longer.
+    let lease_until = now
+        + chrono::Duration::from_std(budget + wiring.config.stop_margin)
+            .unwrap_or(chrono::Duration::minutes(15));
     let run = OrderUpload {
         outbox: wiring.outbox.clone(),
         api: wiring.api.clone(),
-        // A fresh limiter per run: runs do not overlap (one schedule, reserved concurrency 1),
-        // and the first requests of a run stay inside the burst.
-        limiter: Arc::new(OrgRateLimiter::with_scope(
-            wiring.config.rate_limit,
-            wiring.config.pool,
-        )),
-        clock: Arc::new(SystemClock),
+        // The budget of each pool continues from the last run's, written as it is spent.
+        limiter: Arc::new(
+            OrgRateLimiter::with_scope(wiring.config.rate_limit, wiring.config.pool)
+                .persisted_in(wiring.run_state.clone(), clock.clone()),
+        ),
+        clock,
+        notifier: wiring.notifier.clone(),
         config: wiring.config.upload.clone(),
-        owner: format!("order-upload/{}", event.context.request_id),
+        owner: owner.clone(),
         stop_at: tokio::time::Instant::now() + budget,
     };
-    let report = run.run().await?;
+    let report = match exclusive(
+        wiring.run_state.as_ref(),
+        LEASE,
+        &owner,
+        now,
+        lease_until,
+        run.run(),
+    )
+    .await?
+    {
+        Exclusive::Ran(report) => report,
+        Exclusive::Busy(holder) => {
+            tracing::warn!(holder = %holder.owner, until = %holder.until, "another order upload run is going; exiting");
+            return Ok(UploadReport::skipped(holder));
+        }
+    };
     tracing::info!(
         rule = event
             .payload
@@ -98,6 +137,8 @@ async fn handle(
         created = report.created,
         duplicate = report.duplicate,
         failed = report.failed,
+        attempts_exhausted = report.attempts_exhausted,
+        lookups = report.lookups,
         retry_later = report.retry_later,
         patched = report.patched,
         requests = report.requests,
@@ -114,7 +155,9 @@ async fn handle(
             &[
                 ("OrdersCreated", report.created + report.duplicate),
                 ("OrdersFailed", report.failed),
+                ("OrdersAttemptsExhausted", report.attempts_exhausted),
                 ("OrdersRetryLater", report.retry_later),
+                ("OrderLookups", report.lookups),
                 (
                     "OrderUploadBlockedOrganisations",
                     report.blocked.len() as u64

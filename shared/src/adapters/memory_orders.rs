@@ -3,7 +3,8 @@
 
 use crate::models::order::{Order, PatchOrder};
 use crate::ports::order_outbox::{
-    iso, Enqueued, OrderOutbox, OutboxOrder, PendingPage, UpdateQueued, UploadOutcome, UploadState,
+    iso, Enqueued, OrderOutbox, OutboxOrder, PendingPage, Requeued, UpdateQueued, UploadOutcome,
+    UploadState,
 };
 use crate::ports::store_error::StoreError;
 use chrono::{DateTime, Utc};
@@ -88,6 +89,7 @@ impl OrderOutbox for MemoryOutbox {
                     state: UploadState::Pending,
                     order: order.clone(),
                     queued_at: iso(now),
+                    enqueued_at: iso(now),
                     lease_until: None,
                     lease_owner: None,
                     attempts: 0,
@@ -207,6 +209,7 @@ impl OrderOutbox for MemoryOutbox {
                 o.state = UploadState::Leased;
                 o.attempts += 1;
             }
+            // A lookup lease (RECONCILE) and a patch lease keep the state: only the lease is taken.
             o.lease_until = Some(iso(until));
             o.lease_owner = Some(owner.to_string());
             leased.push(o.clone());
@@ -229,13 +232,24 @@ impl OrderOutbox for MemoryOutbox {
             else {
                 continue;
             };
-            if o.state != UploadState::Leased || o.lease_owner.as_deref() != Some(owner) {
+            let held = matches!(o.state, UploadState::Leased | UploadState::Reconcile)
+                && o.lease_owner.as_deref() == Some(owner);
+            if !held {
                 continue;
             }
             recorded += 1;
+            o.updated_at = iso(now);
+            if let UploadOutcome::Lookup {
+                reason,
+                keep_lease: true,
+            } = outcome
+            {
+                o.state = UploadState::Reconcile;
+                o.last_error = Some(reason.clone());
+                continue;
+            }
             o.lease_until = None;
             o.lease_owner = None;
-            o.updated_at = iso(now);
             match outcome {
                 UploadOutcome::Created { order_id } | UploadOutcome::Duplicate { order_id } => {
                     o.state = if matches!(outcome, UploadOutcome::Created { .. }) {
@@ -257,8 +271,20 @@ impl OrderOutbox for MemoryOutbox {
                     o.error_message = message.clone();
                     *pending = false;
                 }
-                UploadOutcome::Retry { reason } => {
+                UploadOutcome::Retry { reason, retry_at } => {
                     o.state = UploadState::Pending;
+                    o.last_error = Some(reason.clone());
+                    o.queued_at = iso(*retry_at);
+                }
+                UploadOutcome::Unsent { reason } => {
+                    if o.state == UploadState::Leased {
+                        o.attempts = o.attempts.saturating_sub(1);
+                    }
+                    o.state = UploadState::Pending;
+                    o.last_error = Some(reason.clone());
+                }
+                UploadOutcome::Lookup { reason, .. } => {
+                    o.state = UploadState::Reconcile;
                     o.last_error = Some(reason.clone());
                 }
             }
@@ -306,5 +332,37 @@ impl OrderOutbox for MemoryOutbox {
             .unwrap()
             .get(&(organisation_id.to_string(), reference_id.to_string()))
             .map(|(o, _)| o.clone()))
+    }
+
+    async fn requeue(
+        &self,
+        organisation_id: &str,
+        reference_id: &str,
+        order: Option<&Order>,
+        now: DateTime<Utc>,
+    ) -> Result<Requeued, StoreError> {
+        let mut map = self.orders.lock().unwrap();
+        let Some((o, pending)) =
+            map.get_mut(&(organisation_id.to_string(), reference_id.to_string()))
+        else {
+            return Ok(Requeued::UnknownOrder);
+        };
+        if o.state != UploadState::Failed {
+            return Ok(Requeued::NotFailed(o.state));
+        }
+        if let Some(order) = order {
+            o.order = order.clone();
+        }
+        o.state = UploadState::Pending;
+        o.attempts = 0;
+        o.error_code = None;
+        o.error_field = None;
+        o.error_message = None;
+        o.last_error = Some("requeued by an operator".into());
+        o.queued_at = iso(now);
+        o.enqueued_at = iso(now);
+        o.updated_at = iso(now);
+        *pending = true;
+        Ok(Requeued::Requeued)
     }
 }

@@ -4,4 +4,5 @@ pub mod aws;
 pub mod dynamo;
 pub mod memory;
 pub mod memory_orders;
+pub mod memory_run_state;
 pub mod notify;

@@ -4,7 +4,7 @@
 //! dropped (stored PENDING, or reported as already queued when its `reference_id` is known).
 
 use crate::models::order::{Order, PatchOrder};
-use crate::ports::order_outbox::{Enqueued, OrderOutbox, UpdateQueued};
+use crate::ports::order_outbox::{Enqueued, OrderOutbox, Requeued, UpdateQueued, UploadState};
 use crate::ports::store_error::StoreError;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -106,6 +106,71 @@ pub async fn queue_order_update(
     outbox
         .queue_update(organisation_id, reference_id, update_id, patch, now)
         .await
+}
+
+/// The answer to an operator's requeue of a FAILED order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequeueAnswer {
+    /// PENDING again: the next upload run sends it (attempts from zero).
+    Requeued,
+    /// The corrected order is invalid: nothing changed. Fields are paths into the order.
+    Invalid(Vec<FieldProblem>),
+    UnknownOrder,
+    /// Only a FAILED order can be requeued.
+    NotFailed(UploadState),
+}
+
+/// Puts a FAILED order back in the upload queue under the same `reference_id`, optionally
+/// replaced by a corrected order (validated like any intake; it must keep the organisation and
+/// reference). The one door for the ops API's requeue route and `cbs orders requeue`.
+pub async fn requeue_failed_order(
+    outbox: &dyn OrderOutbox,
+    organisation_id: &str,
+    reference_id: &str,
+    corrected: Option<serde_json::Value>,
+    now: DateTime<Utc>,
+) -> Result<RequeueAnswer, StoreError> {
+    let order = match corrected {
+        None => None,
+        Some(raw) => {
+            let order: Order = match serde_json::from_value(raw) {
+                Ok(order) => order,
+                Err(e) => return Ok(RequeueAnswer::Invalid(vec![parse_problem(&e)])),
+            };
+            let mut problems = validate(&order);
+            for (field, value, wanted) in [
+                (
+                    "organisation_id",
+                    order.organisation_id.as_deref(),
+                    organisation_id,
+                ),
+                ("reference_id", order.reference_id.as_deref(), reference_id),
+            ] {
+                if value.is_some_and(|v| v != wanted) {
+                    problems.push(FieldProblem {
+                        field: field.into(),
+                        message: format!(
+                            "must stay {wanted:?}: a requeue keeps the order's {field}"
+                        ),
+                    });
+                }
+            }
+            if !problems.is_empty() {
+                return Ok(RequeueAnswer::Invalid(problems));
+            }
+            Some(order)
+        }
+    };
+    Ok(
+        match outbox
+            .requeue(organisation_id, reference_id, order.as_ref(), now)
+            .await?
+        {
+            Requeued::Requeued => RequeueAnswer::Requeued,
+            Requeued::UnknownOrder => RequeueAnswer::UnknownOrder,
+            Requeued::NotFailed(state) => RequeueAnswer::NotFailed(state),
+        },
+    )
 }
 
 fn parse_problem(e: &serde_json::Error) -> FieldProblem {
@@ -264,6 +329,70 @@ pub(crate) mod tests {
         assert_eq!(
             outbox.get("org_1", "o-1").await.unwrap().unwrap().state,
             UploadState::Created
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_order_is_requeued_only_with_a_valid_correction_of_the_same_order() {
+        let outbox = MemoryOutbox::default();
+        intake_orders(&outbox, vec![valid_order("o-1"), valid_order("o-2")], now())
+            .await
+            .unwrap();
+        outbox.edit("org_1", "o-1", |o| {
+            o.state = UploadState::Failed;
+            o.attempts = 8;
+            o.error_code = Some("INVALID_INTEGRATION".into());
+        });
+        let mut no_currency = valid_order("o-1");
+        no_currency
+            .as_object_mut()
+            .unwrap()
+            .remove("order_currency");
+        let answer = requeue_failed_order(&outbox, "org_1", "o-1", Some(no_currency), now())
+            .await
+            .unwrap();
+        assert!(
+            matches!(&answer, RequeueAnswer::Invalid(p) if p.iter().any(|p| p.field == "order_currency")),
+            "{answer:?}"
+        );
+        let other_reference = valid_order("o-9");
+        let answer = requeue_failed_order(&outbox, "org_1", "o-1", Some(other_reference), now())
+            .await
+            .unwrap();
+        assert!(
+            matches!(&answer, RequeueAnswer::Invalid(p) if p.iter().any(|p| p.field == "reference_id")),
+            "{answer:?}"
+        );
+        assert_eq!(
+            outbox.get("org_1", "o-1").await.unwrap().unwrap().state,
+            UploadState::Failed,
+            "nothing changed by an invalid correction"
+        );
+        let mut fixed = valid_order("o-1");
+        fixed["integration_id"] = serde_json::json!("int_2");
+        let later = now() + chrono::Duration::hours(1);
+        assert_eq!(
+            requeue_failed_order(&outbox, "org_1", "o-1", Some(fixed), later)
+                .await
+                .unwrap(),
+            RequeueAnswer::Requeued
+        );
+        let o = outbox.get("org_1", "o-1").await.unwrap().unwrap();
+        assert_eq!((o.state, o.attempts), (UploadState::Pending, 0));
+        assert_eq!(o.order.integration_id.as_deref(), Some("int_2"));
+        assert_eq!(o.error_code, None);
+        assert!(outbox.in_pending_index("org_1", "o-1"));
+        assert_eq!(
+            requeue_failed_order(&outbox, "org_1", "o-2", None, now())
+                .await
+                .unwrap(),
+            RequeueAnswer::NotFailed(UploadState::Pending)
+        );
+        assert_eq!(
+            requeue_failed_order(&outbox, "org_1", "o-404", None, now())
+                .await
+                .unwrap(),
+            RequeueAnswer::UnknownOrder
         );
     }
 

@@ -1,26 +1,48 @@
 //! One run of the order upload: lease pending orders from the outbox, send them to
 //! `POST /v1/orders/` in batches per organisation under the client-side rate limit, and record
-//! each order's outcome (CREATED, FAILED with code and field, DUPLICATE reconciled by
-//! reference). 429 and 5xx back off and send the SAME orders (same `reference_id`s) again.
+//! each order's outcome as soon as it is known (CREATED, FAILED with code and field, DUPLICATE
+//! reconciled by reference). 429 and 5xx back off and send the SAME orders (same
+//! `reference_id`s) again.
 //!
 //! Crash safety comes from the outbox, not from this loop: an order is LEASED before it is sent
 //! and only leaves the pending-index once its outcome is stored. A run killed between the POST
 //! and the write leaves the lease to expire; the next run sends the order again, gets
-//! DUPLICATE_ORDER and reconciles it to the `order_id` ChargebackStop already has.
+//! DUPLICATE_ORDER, stores RECONCILE at once (so no run POSTs it again) and looks the order up by
+//! reference, one order at a time within the run's stop time; what is left waits for the next
+//! run.
+//!
+//! Nothing loops for ever: an order is tried by at most `max_attempts` runs (then FAILED with
+//! the last reason, notified, counted); between runs it waits a growing next-attempt time and
+//! moves back in the pending-index, so it never blocks the orders behind it.
+//!
+//! - `organisation`: reads one organisation's pending-index, leases, hands out the work;
+//! - `create`: the POST of a batch, its retries, and the outcome per order;
+//! - `responses`: which answer of a batch response belongs to which order;
+//! - `lookup`: DUPLICATE_ORDER reconciliation by reference, bounded by the stop time;
+//! - `patches`: later PATCH updates of uploaded orders.
+
+mod create;
+mod lookup;
+mod organisation;
+mod patches;
+mod responses;
 
 use crate::clock::Clock;
-use crate::domain::rate_limit::{Endpoint, OrgRateLimiter};
-use crate::models::order::{Order, OrderBatchResponse, OrderErrorCode};
-use crate::ports::order_api::{OrderApi, OrderApiError};
-use crate::ports::order_outbox::{OrderOutbox, OutboxOrder, UploadOutcome, Work};
+use crate::domain::rate_limit::OrgRateLimiter;
+use crate::ports::notifier::{Notifier, OpsNotification};
+use crate::ports::order_api::OrderApi;
+use crate::ports::order_outbox::{iso, OrderOutbox};
+use crate::ports::run_state::LeaseHolder;
 use crate::ports::store_error::StoreError;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::time::Instant;
 
 /// The documented maximum of orders per `POST /v1/orders/`.
 pub const MAX_BATCH: usize = 100;
+
+/// The error code stored on an order that ran out of attempts.
+pub const ATTEMPTS_EXHAUSTED: &str = "ATTEMPTS_EXHAUSTED";
 
 #[derive(Debug, Clone)]
 pub struct UploadConfig {
@@ -30,10 +52,17 @@ pub struct UploadConfig {
     pub lease: Duration,
     /// Batches of one organisation in flight at once (the rate limiter still decides when).
     pub in_flight_per_org: usize,
-    /// Attempts per batch within one run before it goes back to PENDING for the next run.
+    /// Runs that may try to send one order (`ORDER_MAX_ATTEMPTS`); after the last one fails
+    /// transiently the order is FAILED with the last reason.
     pub max_attempts: u32,
+    /// Sends of one batch within one run (429/5xx with backoff) before it waits for a later run.
+    pub attempts_per_run: u32,
     pub backoff_base: Duration,
     pub backoff_cap: Duration,
+    /// After a run could not send an order, it is due again `retry_base × 2^(attempts-1)`
+    /// later, at most `retry_cap`.
+    pub retry_base: Duration,
+    pub retry_cap: Duration,
 }
 
 impl Default for UploadConfig {
@@ -43,8 +72,11 @@ impl Default for UploadConfig {
             lease: Duration::from_secs(300),
             in_flight_per_org: 4,
             max_attempts: 8,
+            attempts_per_run: 8,
             backoff_base: Duration::from_millis(500),
             backoff_cap: Duration::from_secs(30),
+            retry_base: Duration::from_secs(60),
+            retry_cap: Duration::from_secs(3600),
         }
     }
 }
@@ -52,6 +84,13 @@ impl Default for UploadConfig {
 impl UploadConfig {
     pub fn batch_size(&self) -> usize {
         self.batch_size.clamp(1, MAX_BATCH)
+    }
+
+    /// How long an order that has been tried `attempts` times waits before the next try.
+    pub fn retry_delay(&self, attempts: u32) -> Duration {
+        self.retry_base
+            .saturating_mul(2u32.saturating_pow(attempts.saturating_sub(1).min(16)))
+            .min(self.retry_cap)
     }
 }
 
@@ -61,15 +100,33 @@ pub struct UploadReport {
     pub organisations: usize,
     pub created: u64,
     pub duplicate: u64,
+    /// FAILED this run (refused by the API, or out of attempts).
     pub failed: u64,
-    /// Left PENDING for the next run (retries exhausted, time budget, lease lost).
+    /// Of `failed`: tried `max_attempts` times without an answer.
+    pub attempts_exhausted: u64,
+    /// Left for a later run (PENDING with a next-attempt time, or RECONCILE for a lookup).
     pub retry_later: u64,
+    /// `GET /v1/orders/?reference_id=` lookups of orders ChargebackStop already had.
+    pub lookups: u64,
     pub patched: u64,
     pub requests: u64,
     pub rate_limited: u64,
     pub server_errors: u64,
     /// Organisations stopped by an error a person must fix (401, 403...).
     pub blocked: Vec<String>,
+    /// Set when another run held the run lease: this run did nothing.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lease_held_by: Option<LeaseHolder>,
+}
+
+impl UploadReport {
+    /// The report of a run that found the run lease held.
+    pub fn skipped(holder: LeaseHolder) -> Self {
+        Self {
+            lease_held_by: Some(holder),
+            ..Default::default()
+        }
+    }
 }
 
 /// Everything one run shares between its tasks.
@@ -78,6 +135,8 @@ pub struct OrderUpload {
     pub api: Arc<dyn OrderApi>,
     pub limiter: Arc<OrgRateLimiter>,
     pub clock: Arc<dyn Clock>,
+    /// Told about orders that end FAILED.
+    pub notifier: Arc<dyn Notifier>,
     pub config: UploadConfig,
     /// Identifies this run's leases.
     pub owner: String,
@@ -85,9 +144,19 @@ pub struct OrderUpload {
     pub stop_at: Instant,
 }
 
+/// An order that ended FAILED in this run, for the notification.
+#[derive(Debug, Clone)]
+struct FailedOrder {
+    organisation_id: String,
+    reference_id: String,
+    code: String,
+    field: Option<String>,
+}
+
 struct Shared {
     run: OrderUpload,
     report: Mutex<UploadReport>,
+    failed: Mutex<Vec<FailedOrder>>,
 }
 
 impl Shared {
@@ -122,12 +191,13 @@ impl OrderUpload {
                 organisations: organisations.len(),
                 ..Default::default()
             }),
+            failed: Mutex::new(Vec::new()),
         });
         // Organisations are independent (separate rate-limit pools), so they run side by side.
         let mut tasks = tokio::task::JoinSet::new();
         for org in organisations {
             let shared = shared.clone();
-            tasks.spawn(async move { upload_organisation(shared, org).await });
+            tasks.spawn(async move { organisation::upload_organisation(shared, org).await });
         }
         let mut first_error = None;
         while let Some(joined) = tasks.join_next().await {
@@ -140,6 +210,7 @@ impl OrderUpload {
                 Err(e) => tracing::error!(error = %e, "order upload task panicked"),
             }
         }
+        notify_failures(&shared).await;
         let report = shared.report.lock().expect("report lock").clone();
         match first_error {
             Some(e) if report.created + report.duplicate + report.failed == 0 => Err(e),
@@ -148,422 +219,45 @@ impl OrderUpload {
     }
 }
 
-async fn upload_organisation(shared: Arc<Shared>, org: String) -> Result<(), StoreError> {
-    let run = &shared.run;
-    let batch_size = run.config.batch_size();
-    // One read of the pending-index feeds every batch allowed in flight: fewer index queries
-    // (each one costs a request; the local emulator even scans the table for it).
-    let page_size = batch_size * run.config.in_flight_per_org.max(1);
-    let permits = Arc::new(tokio::sync::Semaphore::new(
-        run.config.in_flight_per_org.max(1),
-    ));
-    let blocked = Arc::new(AtomicBool::new(false));
-    let mut tasks = tokio::task::JoinSet::new();
-    let mut cursor: Option<String> = None;
-    let mut creates: Vec<OutboxOrder> = Vec::new();
-    let mut store_error = None;
-
-    loop {
-        if shared.out_of_time(Duration::ZERO) || blocked.load(Ordering::Relaxed) {
-            break;
-        }
-        let page = match store_retry("read pending orders", || {
-            run.outbox.pending(&org, cursor.as_deref(), page_size)
-        })
-        .await
-        {
-            Ok(page) => page,
-            Err(e) => {
-                store_error = Some(e);
-                break;
-            }
-        };
-        let now = run.clock.now();
-        let candidates: Vec<OutboxOrder> = page
-            .orders
-            .into_iter()
-            .filter(|o| o.work_at(now).is_some())
-            .collect();
-        let until = now
-            + chrono::Duration::from_std(run.config.lease).unwrap_or(chrono::Duration::minutes(5));
-        // A repeat after a lost answer cannot take an order twice (the lease is conditional);
-        // one we did take stays leased to us until it expires, then the next run sends it.
-        let leased = match store_retry("lease orders", || {
-            run.outbox.lease(&candidates, &run.owner, now, until)
-        })
-        .await
-        {
-            Ok(leased) => leased,
-            Err(e) => {
-                store_error = Some(e);
-                break;
-            }
-        };
-        for order in leased {
-            // A create lease leaves the order LEASED; a patch lease leaves it CREATED/DUPLICATE.
-            match Work::for_leased(&order) {
-                Work::Patch => {
-                    let permit = permits.clone().acquire_owned().await.expect("semaphore");
-                    let shared = shared.clone();
-                    tasks.spawn(async move {
-                        let _permit = permit;
-                        send_patches(&shared, order).await
-                    });
-                }
-                _ => creates.push(order),
-            }
-        }
-        cursor = page.next;
-        while creates.len() >= batch_size || (cursor.is_none() && !creates.is_empty()) {
-            let take = creates.len().min(batch_size);
-            let batch: Vec<OutboxOrder> = creates.drain(..take).collect();
-            let permit = permits.clone().acquire_owned().await.expect("semaphore");
-            let (shared, org, blocked) = (shared.clone(), org.clone(), blocked.clone());
-            tasks.spawn(async move {
-                let _permit = permit;
-                send_batch(&shared, &org, batch, &blocked).await
-            });
-        }
-        if cursor.is_none() {
-            break;
-        }
+/// One notification per organisation for the orders that ended FAILED in this run (a person
+/// corrects and requeues them: ops API `POST /api/orders/{org}/{ref}/requeue`, `cbs orders
+/// requeue`).
+async fn notify_failures(shared: &Shared) {
+    let failed = std::mem::take(&mut *shared.failed.lock().expect("failed lock"));
+    let mut by_org: std::collections::BTreeMap<String, Vec<FailedOrder>> = Default::default();
+    for f in failed {
+        by_org.entry(f.organisation_id.clone()).or_default().push(f);
     }
-    // Leased but never sent (out of time): give them back now rather than wait for the lease.
-    if !creates.is_empty() {
-        let outcomes: Vec<(String, UploadOutcome)> = creates
+    for (org, orders) in by_org {
+        const LISTED: usize = 20;
+        let mut listed: Vec<String> = orders
             .iter()
-            .map(|o| {
-                (
-                    o.reference_id.clone(),
-                    UploadOutcome::Retry {
-                        reason: "run ended before sending".into(),
-                    },
-                )
+            .take(LISTED)
+            .map(|f| match &f.field {
+                Some(field) => format!("{} ({} on {field})", f.reference_id, f.code),
+                None => format!("{} ({})", f.reference_id, f.code),
             })
             .collect();
-        shared.add(|r| r.retry_later += outcomes.len() as u64);
-        if let Err(e) = store_retry("give leases back", || {
-            run.outbox
-                .record(&org, &run.owner, &outcomes, run.clock.now())
-        })
-        .await
-        {
-            store_error.get_or_insert(e);
+        if orders.len() > LISTED {
+            listed.push(format!("and {} more", orders.len() - LISTED));
         }
-    }
-    while let Some(joined) = tasks.join_next().await {
-        match joined {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => {
-                store_error.get_or_insert(e);
-            }
-            Err(e) => tracing::error!(organisation_id = %org, error = %e, "upload task panicked"),
-        }
-    }
-    if blocked.load(Ordering::Relaxed) {
-        shared.add(|r| r.blocked.push(org.clone()));
-    }
-    match store_error {
-        Some(e) => Err(e),
-        None => Ok(()),
-    }
-}
-
-/// Sends one batch (retrying as needed), records every order's outcome, logs progress.
-async fn send_batch(
-    shared: &Shared,
-    org: &str,
-    batch: Vec<OutboxOrder>,
-    blocked: &AtomicBool,
-) -> Result<(), StoreError> {
-    let orders: Vec<Order> = batch.iter().map(|o| o.order.clone()).collect();
-    let outcomes = create_orders(shared, org, &orders, blocked).await;
-    let run = &shared.run;
-    let recorded = store_retry("record outcomes", || {
-        run.outbox
-            .record(org, &run.owner, &outcomes, run.clock.now())
-    })
-    .await?;
-    let mut tally = UploadReport::default();
-    for (_, outcome) in &outcomes {
-        match outcome {
-            UploadOutcome::Created { .. } => tally.created += 1,
-            UploadOutcome::Duplicate { .. } => tally.duplicate += 1,
-            UploadOutcome::Failed { .. } => tally.failed += 1,
-            UploadOutcome::Retry { .. } => tally.retry_later += 1,
-        }
-    }
-    // Outcomes we could not record (lease taken over) are finished by the other run.
-    tally.retry_later += (outcomes.len() - recorded.min(outcomes.len())) as u64;
-    let totals = {
-        let mut report = shared.report.lock().expect("report lock");
-        report.created += tally.created;
-        report.duplicate += tally.duplicate;
-        report.failed += tally.failed;
-        report.retry_later += tally.retry_later;
-        report.clone()
-    };
-    tracing::info!(
-        organisation_id = %org,
-        batch = outcomes.len(),
-        created = tally.created,
-        duplicate = tally.duplicate,
-        failed = tally.failed,
-        retry_later = tally.retry_later,
-        run_created = totals.created,
-        run_duplicate = totals.duplicate,
-        run_failed = totals.failed,
-        run_requests = totals.requests,
-        "order upload progress"
-    );
-    Ok(())
-}
-
-fn all(orders: &[Order], outcome: UploadOutcome) -> Vec<(String, UploadOutcome)> {
-    orders
-        .iter()
-        .map(|o| (o.reference_id.clone().unwrap_or_default(), outcome.clone()))
-        .collect()
-}
-
-/// POSTs one batch until it gets an answer per order, the attempts run out, or time does.
-/// A whole-request 422 splits the batch in halves so one bad order cannot fail its neighbours.
-fn create_orders<'a>(
-    shared: &'a Shared,
-    org: &'a str,
-    orders: &'a [Order],
-    blocked: &'a AtomicBool,
-) -> std::pin::Pin<Box<dyn std::future::Future<Output = Vec<(String, UploadOutcome)>> + Send + 'a>>
-{
-    Box::pin(async move {
-        let run = &shared.run;
-        let mut attempt = 0u32;
-        loop {
-            if blocked.load(Ordering::Relaxed) {
-                return all(
-                    orders,
-                    UploadOutcome::Retry {
-                        reason: "organisation blocked".into(),
-                    },
-                );
-            }
-            run.limiter.acquire(org, Endpoint::Orders).await;
-            shared.add(|r| r.requests += 1);
-            let error = match run.api.create_orders(orders).await {
-                Ok(response) => return settle(shared, org, orders, response).await,
-                Err(e) => e,
-            };
-            let pause = match &error {
-                OrderApiError::RateLimited { retry_after } => {
-                    shared.add(|r| r.rate_limited += 1);
-                    let pause = retry_after.unwrap_or_else(|| shared.backoff(attempt));
-                    run.limiter.penalise(org, Endpoint::Orders, pause).await;
-                    pause
-                }
-                OrderApiError::Retryable(_) => {
-                    shared.add(|r| r.server_errors += 1);
-                    shared.backoff(attempt)
-                }
-                OrderApiError::Rejected { .. } if orders.len() > 1 => {
-                    let (left, right) = orders.split_at(orders.len() / 2);
-                    let mut outcomes = create_orders(shared, org, left, blocked).await;
-                    outcomes.extend(create_orders(shared, org, right, blocked).await);
-                    return outcomes;
-                }
-                OrderApiError::Rejected {
-                    code,
-                    field,
-                    message,
-                    ..
-                } => {
-                    return all(
-                        orders,
-                        UploadOutcome::Failed {
-                            code: code.clone(),
-                            field: field.clone(),
-                            message: Some(message.clone()),
-                        },
-                    );
-                }
-                OrderApiError::Fatal { .. } => {
-                    tracing::error!(organisation_id = %org, error = %error, "order upload blocked");
-                    blocked.store(true, Ordering::Relaxed);
-                    return all(
-                        orders,
-                        UploadOutcome::Retry {
-                            reason: error.to_string(),
-                        },
-                    );
-                }
-            };
-            attempt += 1;
-            if attempt >= run.config.max_attempts || shared.out_of_time(pause) {
-                return all(
-                    orders,
-                    UploadOutcome::Retry {
-                        reason: error.to_string(),
-                    },
-                );
-            }
-            tracing::warn!(organisation_id = %org, attempt, pause_ms = pause.as_millis() as u64, error = %error, "order batch retry");
-            tokio::time::sleep(pause).await;
-        }
-    })
-}
-
-/// Turns a batch response into one outcome per order we sent.
-async fn settle(
-    shared: &Shared,
-    org: &str,
-    orders: &[Order],
-    response: OrderBatchResponse,
-) -> Vec<(String, UploadOutcome)> {
-    let mut outcomes = Vec::with_capacity(orders.len());
-    for order in orders {
-        let reference = order.reference_id.clone().unwrap_or_default();
-        let outcome = match classify(&response, &reference) {
-            Classified::Done(outcome) => outcome,
-            Classified::Reconcile => reconcile_duplicate(shared, org, &reference).await,
+        let notification = OpsNotification {
+            kind: "order.upload_failed".into(),
+            subject: format!(
+                "{} order(s) of {org} could not be uploaded to ChargebackStop; correct and requeue them",
+                orders.len()
+            ),
+            organisation_id: Some(org.clone()),
+            object_id: orders[0].reference_id.clone(),
+            status: Some("FAILED".into()),
+            note: Some(listed.join(", ")),
+            at: iso(shared.run.clock.now()),
         };
-        outcomes.push((reference, outcome));
-    }
-    outcomes
-}
-
-#[derive(Debug, PartialEq)]
-enum Classified {
-    Done(UploadOutcome),
-    /// DUPLICATE_ORDER without the existing id: look it up by reference.
-    Reconcile,
-}
-
-fn classify(response: &OrderBatchResponse, reference: &str) -> Classified {
-    if let Some(order_id) = response.result_for(reference).and_then(|o| o.id.clone()) {
-        return Classified::Done(UploadOutcome::Created { order_id });
-    }
-    match response.error_for(reference) {
-        Some(e) if e.code == OrderErrorCode::DuplicateOrder => match &e.order_id {
-            Some(order_id) => Classified::Done(UploadOutcome::Duplicate {
-                order_id: order_id.clone(),
-            }),
-            None => Classified::Reconcile,
-        },
-        Some(e) if e.code == OrderErrorCode::RateLimited => {
-            Classified::Done(UploadOutcome::Retry {
-                reason: "RATE_LIMITED".into(),
-            })
-        }
-        Some(e) => Classified::Done(UploadOutcome::Failed {
-            code: e.code.as_str().to_string(),
-            field: e.field.clone(),
-            message: e.message.clone(),
-        }),
-        // Neither created nor refused: we cannot know, so send it again; a second create of
-        // the same reference comes back as DUPLICATE_ORDER and is reconciled.
-        None => Classified::Done(UploadOutcome::Retry {
-            reason: "missing from the batch response".into(),
-        }),
-    }
-}
-
-/// `GET /v1/orders/?reference_id=` for an order ChargebackStop says it already has.
-async fn reconcile_duplicate(shared: &Shared, org: &str, reference: &str) -> UploadOutcome {
-    let run = &shared.run;
-    let mut last = String::new();
-    for attempt in 0..3u32 {
-        run.limiter.acquire(org, Endpoint::Orders).await;
-        shared.add(|r| r.requests += 1);
-        match run.api.find_order_id(org, reference).await {
-            Ok(Some(order_id)) => return UploadOutcome::Duplicate { order_id },
-            Ok(None) => {
-                return UploadOutcome::Retry {
-                    reason: "DUPLICATE_ORDER but no order found by reference".into(),
-                }
-            }
-            Err(OrderApiError::RateLimited { retry_after }) => {
-                shared.add(|r| r.rate_limited += 1);
-                let pause = retry_after.unwrap_or_else(|| shared.backoff(attempt));
-                run.limiter.penalise(org, Endpoint::Orders, pause).await;
-                last = "rate limited".into();
-                tokio::time::sleep(pause).await;
-            }
-            Err(e) => {
-                last = e.to_string();
-                if matches!(e, OrderApiError::Retryable(_)) {
-                    shared.add(|r| r.server_errors += 1);
-                    tokio::time::sleep(shared.backoff(attempt)).await;
-                } else {
-                    break;
-                }
-            }
+        if let Err(e) = shared.run.notifier.notify(&notification).await {
+            // Still in the table as FAILED with the reason, and counted in the run's metrics.
+            tracing::error!(organisation_id = %org, error = %e, "could not notify about failed orders");
         }
     }
-    UploadOutcome::Retry {
-        reason: format!("duplicate reconciliation failed: {last}"),
-    }
-}
-
-/// Sends an uploaded order's waiting PATCH updates, oldest first.
-async fn send_patches(shared: &Shared, order: OutboxOrder) -> Result<(), StoreError> {
-    let run = &shared.run;
-    let org = order.organisation_id.as_str();
-    let Some(order_id) = order.order_id.as_deref() else {
-        return Ok(());
-    };
-    let mut done = Vec::new();
-    let mut refused = None;
-    'updates: for (update_id, patch) in &order.pending_updates {
-        let mut attempt = 0;
-        loop {
-            run.limiter.acquire(org, Endpoint::OrderUpdate).await;
-            shared.add(|r| r.requests += 1);
-            match run.api.patch_order(order_id, patch).await {
-                Ok(()) => {
-                    done.push(update_id.clone());
-                    shared.add(|r| r.patched += 1);
-                    break;
-                }
-                Err(OrderApiError::Rejected { code, message, .. }) => {
-                    // Kept on the order for operators, and not sent again.
-                    refused = Some(format!("{update_id}: {code} {message}"));
-                    done.push(update_id.clone());
-                    break;
-                }
-                Err(e) => {
-                    let pause = match &e {
-                        OrderApiError::RateLimited { retry_after } => {
-                            shared.add(|r| r.rate_limited += 1);
-                            let pause = retry_after.unwrap_or_else(|| shared.backoff(attempt));
-                            run.limiter
-                                .penalise(org, Endpoint::OrderUpdate, pause)
-                                .await;
-                            pause
-                        }
-                        _ => shared.backoff(attempt),
-                    };
-                    attempt += 1;
-                    if matches!(e, OrderApiError::Fatal { .. })
-                        || attempt >= run.config.max_attempts
-                        || shared.out_of_time(pause)
-                    {
-                        break 'updates;
-                    }
-                    tokio::time::sleep(pause).await;
-                }
-            }
-        }
-    }
-    store_retry("record sent updates", || {
-        run.outbox.record_patch(
-            org,
-            &order.reference_id,
-            &run.owner,
-            &done,
-            refused.as_deref(),
-            run.clock.now(),
-        )
-    })
-    .await
 }
 
 /// Repeats an outbox call that failed transiently (throttling, a dropped connection): a blip

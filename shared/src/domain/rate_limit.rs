@@ -6,8 +6,16 @@
 //! in any sliding window of that length, whatever the server's window alignment; `B` is the
 //! documented limit times a safety factor (clock skew, requests already in flight). The window
 //! is configurable so tests can shrink it together with the sandbox's `--rate-window-secs`.
+//!
+//! The budget outlives a run: with a `RateBudgets` store each bucket is read when a run first
+//! uses it (continued from where the last run left it, refilled for the time in between) and
+//! written before every request it lets through, so consecutive or restarted runs together
+//! stay inside the budget instead of each starting with a fresh full burst.
 
+use crate::clock::Clock;
+use crate::ports::run_state::{BucketState, RateBudgets};
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
 
@@ -67,6 +75,19 @@ impl TokenBucket {
             tokens: limit.burst(),
             last: now,
         }
+    }
+
+    /// A bucket continued from a stored state, `elapsed` after it was written.
+    pub fn restored(limit: &RateLimit, tokens: f64, elapsed: Duration, now: Instant) -> Self {
+        let mut bucket = Self::new(limit, now);
+        bucket.tokens =
+            (tokens + elapsed.as_secs_f64() * bucket.refill_per_sec).min(bucket.capacity);
+        bucket
+    }
+
+    /// Tokens left as of the last take or refill (negative while a 429 pause lasts).
+    pub fn tokens(&self) -> f64 {
+        self.tokens
     }
 
     fn refill(&mut self, now: Instant) {
@@ -129,12 +150,37 @@ impl std::str::FromStr for PoolScope {
     }
 }
 
+impl Endpoint {
+    fn as_str(&self) -> &'static str {
+        match self {
+            Endpoint::Orders => "orders",
+            Endpoint::OrderUpdate => "order-update",
+            Endpoint::Alerts => "alerts",
+            Endpoint::AlertUpdate => "alert-update",
+        }
+    }
+}
+
+/// Where a limiter keeps its buckets between runs, and the wall clock to age them with.
+#[derive(Clone)]
+pub struct BudgetStore {
+    pub store: Arc<dyn RateBudgets>,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for BudgetStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BudgetStore")
+    }
+}
+
 /// Buckets per (pool, endpoint), shared by every task of one run.
 #[derive(Debug)]
 pub struct OrgRateLimiter {
     limit: RateLimit,
     scope: PoolScope,
     buckets: tokio::sync::Mutex<HashMap<(String, Endpoint), TokenBucket>>,
+    persisted: Option<BudgetStore>,
 }
 
 impl OrgRateLimiter {
@@ -148,7 +194,75 @@ impl OrgRateLimiter {
             limit,
             scope,
             buckets: tokio::sync::Mutex::new(HashMap::new()),
+            persisted: None,
         }
+    }
+
+    /// Continues each pool's bucket from `store` and writes it back before every request.
+    pub fn persisted_in(mut self, store: Arc<dyn RateBudgets>, clock: Arc<dyn Clock>) -> Self {
+        self.persisted = Some(BudgetStore { store, clock });
+        self
+    }
+
+    fn stored_name(pool: &str, endpoint: Endpoint) -> String {
+        format!("{pool}#{}", endpoint.as_str())
+    }
+
+    /// A pool's bucket as the last run left it; a fresh one when none was ever stored. If the
+    /// store cannot be read, an empty bucket: never a full burst we may not have.
+    async fn first_bucket(&self, pool: &str, endpoint: Endpoint, now: Instant) -> TokenBucket {
+        let Some(persisted) = &self.persisted else {
+            return TokenBucket::new(&self.limit, now);
+        };
+        match persisted
+            .store
+            .load(&Self::stored_name(pool, endpoint))
+            .await
+        {
+            Ok(None) => TokenBucket::new(&self.limit, now),
+            Ok(Some(state)) => {
+                let elapsed = (persisted.clock.now() - state.at)
+                    .to_std()
+                    .unwrap_or(Duration::ZERO);
+                TokenBucket::restored(&self.limit, state.tokens, elapsed, now)
+            }
+            Err(e) => {
+                tracing::warn!(pool, error = %e, "could not read the stored rate budget; starting empty");
+                TokenBucket::restored(&self.limit, 0.0, Duration::ZERO, now)
+            }
+        }
+    }
+
+    async fn save(&self, pool: &str, endpoint: Endpoint, bucket: &TokenBucket) {
+        let Some(persisted) = &self.persisted else {
+            return;
+        };
+        let state = BucketState {
+            tokens: bucket.tokens(),
+            at: persisted.clock.now(),
+        };
+        if let Err(e) = persisted
+            .store
+            .save(&Self::stored_name(pool, endpoint), &state)
+            .await
+        {
+            tracing::warn!(pool, error = %e, "could not save the rate budget");
+        }
+    }
+
+    async fn bucket<'a>(
+        &self,
+        buckets: &'a mut HashMap<(String, Endpoint), TokenBucket>,
+        pool: String,
+        endpoint: Endpoint,
+        now: Instant,
+    ) -> &'a mut TokenBucket {
+        let key = (pool, endpoint);
+        if !buckets.contains_key(&key) {
+            let bucket = self.first_bucket(&key.0, endpoint, now).await;
+            buckets.insert(key.clone(), bucket);
+        }
+        buckets.get_mut(&key).expect("inserted above")
     }
 
     fn pool(&self, organisation_id: &str) -> String {
@@ -162,17 +276,42 @@ impl OrgRateLimiter {
         self.limit
     }
 
-    /// Waits until this organisation may send one more request to `endpoint`.
+    /// Waits until this organisation may send one more request to `endpoint`. With a store,
+    /// the spent token is written before this returns (before the request goes out).
     pub async fn acquire(&self, organisation_id: &str, endpoint: Endpoint) {
+        self.take(organisation_id, endpoint, None).await;
+    }
+
+    /// As `acquire`, but takes nothing and answers false when the wait would end after
+    /// `deadline` (a run's stop time).
+    pub async fn acquire_by(
+        &self,
+        organisation_id: &str,
+        endpoint: Endpoint,
+        deadline: Instant,
+    ) -> bool {
+        self.take(organisation_id, endpoint, Some(deadline)).await
+    }
+
+    async fn take(
+        &self,
+        organisation_id: &str,
+        endpoint: Endpoint,
+        deadline: Option<Instant>,
+    ) -> bool {
+        let pool = self.pool(organisation_id);
         loop {
             let wait = {
                 let mut buckets = self.buckets.lock().await;
                 let now = Instant::now();
-                let bucket = buckets
-                    .entry((self.pool(organisation_id), endpoint))
-                    .or_insert_with(|| TokenBucket::new(&self.limit, now));
+                let bucket = self.bucket(&mut buckets, pool.clone(), endpoint, now).await;
                 match bucket.try_take(now) {
-                    Ok(()) => return,
+                    Ok(()) => {
+                        let bucket = bucket.clone();
+                        self.save(&pool, endpoint, &bucket).await;
+                        return true;
+                    }
+                    Err(wait) if deadline.is_some_and(|d| now + wait > d) => return false,
                     Err(wait) => wait,
                 }
             };
@@ -182,12 +321,13 @@ impl OrgRateLimiter {
 
     /// Records a 429 for this organisation and endpoint.
     pub async fn penalise(&self, organisation_id: &str, endpoint: Endpoint, pause: Duration) {
+        let pool = self.pool(organisation_id);
         let mut buckets = self.buckets.lock().await;
         let now = Instant::now();
-        buckets
-            .entry((self.pool(organisation_id), endpoint))
-            .or_insert_with(|| TokenBucket::new(&self.limit, now))
-            .penalise(now, pause);
+        let bucket = self.bucket(&mut buckets, pool.clone(), endpoint, now).await;
+        bucket.penalise(now, pause);
+        let bucket = bucket.clone();
+        self.save(&pool, endpoint, &bucket).await;
     }
 }
 
@@ -343,6 +483,125 @@ mod tests {
         limiter.acquire("org_a", Endpoint::Orders).await;
         limiter.acquire("org_b", Endpoint::Orders).await;
         assert!(Instant::now() >= start + Duration::from_secs(6));
+    }
+
+    /// A wall clock that moves with tokio's (paused) clock.
+    struct TokioClock {
+        base: chrono::DateTime<chrono::Utc>,
+        start: Instant,
+    }
+
+    impl Clock for TokioClock {
+        fn now(&self) -> chrono::DateTime<chrono::Utc> {
+            self.base + chrono::Duration::from_std(Instant::now() - self.start).unwrap()
+        }
+    }
+
+    /// Consecutive runs with fresh limiters but one store: each continues the last one's
+    /// bucket, so together they send no more than one bucket would.
+    #[tokio::test(start_paused = true)]
+    async fn a_new_run_continues_the_stored_budget_instead_of_a_fresh_burst() {
+        use crate::adapters::memory_run_state::MemoryRunState;
+        let limit = RateLimit {
+            requests: 100,
+            window: Duration::from_secs(60),
+            safety: 0.95,
+        };
+        let store = Arc::new(MemoryRunState::default());
+        let start = Instant::now();
+        let clock = Arc::new(TokioClock {
+            base: "2026-11-24T10:00:00Z".parse().unwrap(),
+            start,
+        });
+        let mut sent = 0usize;
+        // Five runs of 5 s each, one straight after the other, each as greedy as it may be.
+        for _ in 0..5 {
+            let limiter = OrgRateLimiter::new(limit).persisted_in(store.clone(), clock.clone());
+            let run_end = Instant::now() + Duration::from_secs(5);
+            while limiter.acquire_by("org_a", Endpoint::Orders, run_end).await {
+                sent += 1;
+            }
+            tokio::time::sleep_until(run_end).await;
+        }
+        let elapsed = (Instant::now() - start).as_secs_f64();
+        // One bucket's worth: burst 9 + 86/60 s per second; five fresh bursts would add 36.
+        let one_bucket = limit.burst() + limit.refill_per_sec() * elapsed;
+        assert!(
+            sent as f64 <= one_bucket + 1.0,
+            "{sent} requests in {elapsed} s of runs, one bucket allows {one_bucket}"
+        );
+        assert!(
+            sent as f64 >= one_bucket - 2.0,
+            "not needlessly slow: {sent}"
+        );
+        assert_eq!(
+            store.saves.lock().unwrap().len(),
+            sent,
+            "written before each request"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn acquire_by_gives_up_rather_than_wait_past_the_deadline() {
+        let limiter = OrgRateLimiter::new(RateLimit {
+            requests: 10,
+            window: Duration::from_secs(10),
+            safety: 1.0,
+        });
+        let start = Instant::now();
+        assert!(limiter.acquire_by("o", Endpoint::Orders, start).await);
+        // The next token is 1.1 s away.
+        assert!(
+            !limiter
+                .acquire_by("o", Endpoint::Orders, start + Duration::from_secs(1))
+                .await
+        );
+        assert_eq!(Instant::now(), start, "it did not wait");
+        assert!(
+            limiter
+                .acquire_by("o", Endpoint::Orders, start + Duration::from_secs(2))
+                .await
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_unreadable_store_starts_empty_not_with_a_burst() {
+        struct Broken;
+        #[async_trait::async_trait]
+        impl RateBudgets for Broken {
+            async fn load(
+                &self,
+                _: &str,
+            ) -> Result<Option<BucketState>, crate::ports::store_error::StoreError> {
+                Err(crate::ports::store_error::StoreError::Transient {
+                    operation: "load",
+                    table: "t".into(),
+                    detail: "down".into(),
+                })
+            }
+            async fn save(
+                &self,
+                _: &str,
+                _: &BucketState,
+            ) -> Result<(), crate::ports::store_error::StoreError> {
+                Ok(())
+            }
+        }
+        let limit = RateLimit {
+            requests: 10,
+            window: Duration::from_secs(10),
+            safety: 1.0,
+        };
+        let clock = Arc::new(crate::clock::FixedClock::at(
+            "2026-11-24T10:00:00Z".parse().unwrap(),
+        ));
+        let limiter = OrgRateLimiter::new(limit).persisted_in(Arc::new(Broken), clock);
+        let start = Instant::now();
+        limiter.acquire("org_a", Endpoint::Orders).await;
+        assert!(
+            Instant::now() > start,
+            "the first request waited for a refill"
+        );
     }
 
     #[test]

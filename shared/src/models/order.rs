@@ -240,8 +240,13 @@ pub struct PatchOrder {
 /// One failed order of a batch.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OrderError {
+    /// The order's `reference_id`, when the API echoes it.
     #[serde(default)]
     pub reference_id: Option<String>,
+    /// The order's position in the request (0-based), when the API gives it: how an error
+    /// without a `reference_id` echo is matched to its order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub index: Option<usize>,
     pub code: OrderErrorCode,
     #[serde(default)]
     pub field: Option<String>,
@@ -272,6 +277,16 @@ impl OrderBatchResponse {
         self.errors
             .iter()
             .find(|e| e.reference_id.as_deref() == Some(reference_id))
+    }
+
+    /// The error for the order at `index` of the request: by its `reference_id` echo, or, for
+    /// an error that does not echo one (absent, null or empty), by its `index`.
+    pub fn error_for_order(&self, index: usize, reference_id: &str) -> Option<&OrderError> {
+        self.error_for(reference_id).or_else(|| {
+            self.errors.iter().find(|e| {
+                e.reference_id.as_deref().is_none_or(str::is_empty) && e.index == Some(index)
+            })
+        })
     }
 
     /// The created order for one of our orders, by its `reference_id`.
@@ -400,6 +415,33 @@ mod tests {
             r.error_for("order-3").unwrap().code,
             OrderErrorCode::Other("SOMETHING_NEW".into())
         );
+    }
+
+    #[test]
+    fn errors_without_a_reference_echo_are_matched_by_index() {
+        let r: OrderBatchResponse = serde_json::from_str(
+            r#"{"created": 1, "failed": 2, "results": [{"id": "ord_1", "reference_id": "order-2"}],
+                "errors": [
+                {"index": 0, "code": "MISSING_FIELD", "field": "order_currency", "message": "required"},
+                {"index": 2, "reference_id": null, "code": "DUPLICATE_ORDER", "field": "reference_id"}
+            ]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            r.error_for_order(0, "order-1").unwrap().field.as_deref(),
+            Some("order_currency")
+        );
+        assert!(r.error_for_order(1, "order-2").is_none());
+        assert_eq!(
+            r.error_for_order(2, "order-3").unwrap().code,
+            OrderErrorCode::DuplicateOrder
+        );
+        // An echo wins over a position: an error that names another order is not ours.
+        let echoed: OrderBatchResponse = serde_json::from_str(
+            r#"{"errors": [{"index": 0, "reference_id": "order-9", "code": "MISSING_FIELD"}]}"#,
+        )
+        .unwrap();
+        assert!(echoed.error_for_order(0, "order-1").is_none());
     }
 
     #[test]

@@ -11,4 +11,5 @@ pub mod operator_keys;
 pub mod order_api;
 pub mod order_outbox;
 pub mod reconcile_cursors;
+pub mod run_state;
 pub mod store_error;

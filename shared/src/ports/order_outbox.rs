@@ -3,9 +3,16 @@
 //! answer loses nothing and a retry duplicates nothing (`reference_id` is the idempotency key).
 //!
 //! States: PENDING → LEASED (with `lease_until`, `lease_owner`) → CREATED (`order_id`) |
-//! FAILED (error code and field) | DUPLICATE (reconciled `order_id`). An expired lease is taken
-//! again. PATCH updates wait in `pending_updates` and bring an uploaded order back into the
-//! sparse `pending-index` until they are sent.
+//! FAILED (error code and field) | DUPLICATE (reconciled `order_id`) | RECONCILE (ChargebackStop
+//! answered DUPLICATE_ORDER without the id: the next step is a lookup by reference, never another
+//! POST). An expired lease is taken again. A FAILED order can be corrected and requeued by an
+//! operator (back to PENDING, same `reference_id`, attempts from zero). PATCH updates wait in
+//! `pending_updates` and bring an uploaded order back into the sparse `pending-index` until they
+//! are sent.
+//!
+//! The pending-index is sorted by `queued_at`, which is when the order is next due: an order
+//! that failed transiently is moved to its next-attempt time, so it never blocks the head of the
+//! index; `enqueued_at` keeps when it was first taken in.
 
 use crate::models::order::{Order, PatchOrder};
 use crate::ports::store_error::StoreError;
@@ -21,6 +28,8 @@ pub enum UploadState {
     Created,
     Failed,
     Duplicate,
+    /// ChargebackStop already has it (DUPLICATE_ORDER without the id): look it up by reference.
+    Reconcile,
 }
 
 impl UploadState {
@@ -31,6 +40,7 @@ impl UploadState {
             UploadState::Created => "CREATED",
             UploadState::Failed => "FAILED",
             UploadState::Duplicate => "DUPLICATE",
+            UploadState::Reconcile => "RECONCILE",
         }
     }
 
@@ -48,8 +58,11 @@ pub struct OutboxOrder {
     pub state: UploadState,
     /// The validated order exactly as it will be sent.
     pub order: Order,
-    /// ISO 8601 UTC; the sort key of the pending-index (oldest first).
+    /// ISO 8601 UTC; the sort key of the pending-index: when the order is next due (its intake,
+    /// or the next-attempt time after a transient failure).
     pub queued_at: String,
+    /// ISO 8601 UTC; when the order was taken in (or requeued by an operator).
+    pub enqueued_at: String,
     pub lease_until: Option<String>,
     pub lease_owner: Option<String>,
     /// How many times a run has taken it for upload.
@@ -69,6 +82,8 @@ pub struct OutboxOrder {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Work {
     Create,
+    /// Find the `order_id` ChargebackStop already has (`GET /v1/orders/?reference_id=`).
+    Lookup,
     Patch,
 }
 
@@ -77,6 +92,8 @@ impl Work {
     pub fn for_leased(order: &OutboxOrder) -> Work {
         if order.state.is_uploaded() {
             Work::Patch
+        } else if order.state == UploadState::Reconcile {
+            Work::Lookup
         } else {
             Work::Create
         }
@@ -91,11 +108,19 @@ impl OutboxOrder {
         }
     }
 
+    /// Not due before its next-attempt time (`queued_at`).
+    pub fn is_due(&self, now: DateTime<Utc>) -> bool {
+        self.queued_at.as_str() <= iso(now).as_str()
+    }
+
     /// Whether a run may lease this order now, and for what.
     pub fn work_at(&self, now: DateTime<Utc>) -> Option<Work> {
         match self.state {
-            UploadState::Pending => Some(Work::Create),
+            UploadState::Pending if self.is_due(now) => Some(Work::Create),
             UploadState::Leased if self.lease_expired(now) => Some(Work::Create),
+            UploadState::Reconcile if self.lease_expired(now) && self.is_due(now) => {
+                Some(Work::Lookup)
+            }
             UploadState::Created | UploadState::Duplicate
                 if !self.pending_updates.is_empty()
                     && self.order_id.is_some()
@@ -124,10 +149,45 @@ pub enum UploadOutcome {
         field: Option<String>,
         message: Option<String>,
     },
-    /// Not finished (429, 5xx, budget ran out): back to PENDING for the next attempt.
+    /// Not finished (429, 5xx...): back to PENDING, due again at `retry_at` (its place in the
+    /// pending-index moves there, behind the orders that are due now).
     Retry {
         reason: String,
+        retry_at: DateTime<Utc>,
     },
+    /// Leased but never sent (the run ended, the organisation is blocked): back to PENDING in
+    /// its place; the attempt does not count.
+    Unsent {
+        reason: String,
+    },
+    /// DUPLICATE_ORDER without the existing id: RECONCILE, so no run POSTs it again. With
+    /// `keep_lease` this run goes on to look it up; without, the next run does.
+    Lookup {
+        reason: String,
+        keep_lease: bool,
+    },
+}
+
+impl UploadOutcome {
+    /// A final outcome: the order leaves the create path for good.
+    pub fn is_final(&self) -> bool {
+        matches!(
+            self,
+            UploadOutcome::Created { .. }
+                | UploadOutcome::Duplicate { .. }
+                | UploadOutcome::Failed { .. }
+        )
+    }
+}
+
+/// The answer to an operator's requeue of a FAILED order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Requeued {
+    /// Back to PENDING (attempts from zero, errors cleared, due now).
+    Requeued,
+    UnknownOrder,
+    /// Only a FAILED order can be requeued; this one is in another state.
+    NotFailed(UploadState),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -193,8 +253,9 @@ pub trait OrderOutbox: Send + Sync {
     ) -> Result<PendingPage, StoreError>;
 
     /// Takes leases (conditional: only orders still free or with an expired lease); returns the
-    /// orders this run now holds as stored after the lease (LEASED for a create; CREATED or
-    /// DUPLICATE with this run's lease for a patch).
+    /// orders this run now holds as stored after the lease (LEASED for a create, attempts + 1;
+    /// RECONCILE with this run's lease for a lookup; CREATED or DUPLICATE with this run's lease
+    /// for a patch).
     async fn lease(
         &self,
         orders: &[OutboxOrder],
@@ -203,8 +264,9 @@ pub trait OrderOutbox: Send + Sync {
         until: DateTime<Utc>,
     ) -> Result<Vec<OutboxOrder>, StoreError>;
 
-    /// Records create outcomes for orders this run leased. An order whose lease was taken over
-    /// is left alone (the other run finishes it); returns how many were recorded.
+    /// Records create or lookup outcomes for orders this run leased (LEASED or RECONCILE). An
+    /// order whose lease was taken over is left alone (the other run finishes it); returns how
+    /// many were recorded.
     async fn record(
         &self,
         organisation_id: &str,
@@ -229,6 +291,17 @@ pub trait OrderOutbox: Send + Sync {
         organisation_id: &str,
         reference_id: &str,
     ) -> Result<Option<OutboxOrder>, StoreError>;
+
+    /// Puts a FAILED order back to PENDING under the same `reference_id` (conditional on FAILED),
+    /// with `order` (validated, same organisation and reference) replacing the stored one when
+    /// given; attempts start again from zero and the error is cleared.
+    async fn requeue(
+        &self,
+        organisation_id: &str,
+        reference_id: &str,
+        order: Option<&Order>,
+        now: DateTime<Utc>,
+    ) -> Result<Requeued, StoreError>;
 }
 
 /// ISO 8601 UTC with milliseconds, so stored timestamps sort as strings.

@@ -4,6 +4,11 @@
 //! into the orders outbox. It is all or nothing here: the whole request is validated first
 //! (a dry run of the same intake against an outbox that stores nothing) and if any order is
 //! invalid nothing is stored and every offending field is named (`orders[2].order_currency`).
+//!
+//! `POST /api/orders/{organisation_id}/{reference_id}/requeue` puts a FAILED order back in the
+//! upload queue under the same `reference_id`, with body `{}` (as it was) or `{"order": {...}}`
+//! (corrected; validated like an intake, problems named `order.<field>`), through
+//! `shared::domain::order_intake::requeue_failed_order`.
 
 use crate::body::JsonBody;
 use crate::error::{ApiError, ApiResult, FieldProblem};
@@ -13,10 +18,12 @@ use axum::http::StatusCode;
 use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
-use shared::domain::order_intake::{intake_orders, IntakeReport};
+use shared::domain::order_intake::{
+    intake_orders, requeue_failed_order, IntakeReport, RequeueAnswer,
+};
 use shared::models::order::{Order, PatchOrder};
 use shared::ports::order_outbox::{
-    Enqueued, OrderOutbox, OutboxOrder, PendingPage, UpdateQueued, UploadOutcome,
+    Enqueued, OrderOutbox, OutboxOrder, PendingPage, Requeued, UpdateQueued, UploadOutcome,
 };
 use shared::ports::store_error::StoreError;
 use std::collections::{HashMap, HashSet};
@@ -101,7 +108,10 @@ pub struct UploadView {
     pub error_message: Option<String>,
     pub last_error: Option<String>,
     pub attempts: u32,
+    /// When it is next due for upload (moves later after a transient failure).
     pub queued_at: String,
+    /// When it was taken in (or requeued).
+    pub enqueued_at: String,
     pub updated_at: String,
 }
 
@@ -118,6 +128,7 @@ impl From<&OutboxOrder> for UploadView {
             last_error: o.last_error.clone(),
             attempts: o.attempts,
             queued_at: o.queued_at.clone(),
+            enqueued_at: o.enqueued_at.clone(),
             updated_at: o.updated_at.clone(),
         }
     }
@@ -148,10 +159,19 @@ pub async fn uploads(
 ) -> ApiResult<Json<UploadPage>> {
     let status = q.get("status").cloned();
     if let Some(s) = &status {
-        if !["PENDING", "LEASED", "CREATED", "FAILED", "DUPLICATE"].contains(&s.as_str()) {
+        if ![
+            "PENDING",
+            "LEASED",
+            "CREATED",
+            "FAILED",
+            "DUPLICATE",
+            "RECONCILE",
+        ]
+        .contains(&s.as_str())
+        {
             return Err(ApiError::invalid(
                 "status",
-                "must be PENDING, LEASED, CREATED, FAILED or DUPLICATE",
+                "must be PENDING, LEASED, CREATED, FAILED, DUPLICATE or RECONCILE",
             ));
         }
     }
@@ -185,6 +205,83 @@ pub async fn uploads(
     items.sort_by(|a, b| b.updated_at.cmp(&a.updated_at));
     items.truncate(limit);
     Ok(Json(UploadPage { items }))
+}
+
+/// Requeues a FAILED order (see the module docs). 202 with the order's upload status.
+pub async fn requeue(
+    State(state): State<AppState>,
+    Path((organisation_id, reference_id)): Path<(String, String)>,
+    JsonBody(body): JsonBody<serde_json::Value>,
+) -> ApiResult<(StatusCode, Json<UploadView>)> {
+    let serde_json::Value::Object(mut body) = body else {
+        return Err(ApiError::invalid(
+            "(body)",
+            "must be an object: {} or {\"order\": {...}}",
+        ));
+    };
+    if let Some(key) = body.keys().find(|k| *k != "order") {
+        return Err(ApiError::invalid(
+            key.clone(),
+            "unknown field; the only field is order",
+        ));
+    }
+    let corrected = match body.remove("order") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(order @ serde_json::Value::Object(_)) => Some(order),
+        Some(_) => return Err(ApiError::invalid("order", "must be an order object")),
+    };
+    let raw = corrected.clone();
+    let now = state.clock.now();
+    match requeue_failed_order(
+        state.outbox.as_ref(),
+        &organisation_id,
+        &reference_id,
+        corrected,
+        now,
+    )
+    .await?
+    {
+        RequeueAnswer::Requeued => {}
+        RequeueAnswer::Invalid(problems) => {
+            let mut err = ApiError::problems(
+                problems
+                    .into_iter()
+                    .map(|p| FieldProblem {
+                        field: format!("order.{}", field_of(&p.field, raw.as_ref())),
+                        message: p.message,
+                    })
+                    .collect(),
+            );
+            err.message = format!(
+                "the corrected order is invalid; nothing changed: {}",
+                err.message
+            );
+            return Err(err);
+        }
+        RequeueAnswer::UnknownOrder => {
+            return Err(ApiError::not_found(
+                "order",
+                &format!("{organisation_id}/{reference_id}"),
+            ))
+        }
+        RequeueAnswer::NotFailed(state) => return Err(ApiError::conflict(
+            "order_not_failed",
+            format!(
+                "order {organisation_id}/{reference_id} is {}; only a FAILED order can be requeued",
+                state.as_str()
+            ),
+        )
+        .with_field("state")),
+    }
+    tracing::info!(organisation_id = %organisation_id, reference_id = %reference_id, corrected = raw.is_some(), "failed order requeued");
+    let order = state
+        .outbox
+        .get(&organisation_id, &reference_id)
+        .await?
+        .ok_or_else(|| {
+            ApiError::not_found("order", &format!("{organisation_id}/{reference_id}"))
+        })?;
+    Ok((StatusCode::ACCEPTED, Json(UploadView::from(&order))))
 }
 
 /// The field a problem is about. The intake names `(order)` when the order did not even
@@ -267,5 +364,14 @@ impl OrderOutbox for ValidateOnly {
     }
     async fn get(&self, _o: &str, _r: &str) -> Result<Option<OutboxOrder>, StoreError> {
         Ok(None)
+    }
+    async fn requeue(
+        &self,
+        _o: &str,
+        _r: &str,
+        _order: Option<&Order>,
+        _n: DateTime<Utc>,
+    ) -> Result<Requeued, StoreError> {
+        Ok(Requeued::UnknownOrder)
     }
 }

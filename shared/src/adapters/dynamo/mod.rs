@@ -6,4 +6,5 @@ pub mod enrolments;
 pub mod events;
 pub mod operators;
 pub mod orders;
+pub mod run_state;
 pub mod table;

@@ -10,7 +10,8 @@
 use super::table::{is_condition_failed, Table};
 use crate::models::order::{Order, PatchOrder};
 use crate::ports::order_outbox::{
-    iso, Enqueued, OrderOutbox, OutboxOrder, PendingPage, UpdateQueued, UploadOutcome, UploadState,
+    iso, Enqueued, OrderOutbox, OutboxOrder, PendingPage, Requeued, UpdateQueued, UploadOutcome,
+    UploadState,
 };
 use crate::ports::store_error::StoreError;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
@@ -32,7 +33,11 @@ struct OrderItem {
     reference_id: String,
     state: UploadState,
     order_json: String,
+    /// When the order is next due: the pending-index sort key.
     queued_at: String,
+    /// When it was taken in (absent on items written before it existed: `queued_at`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    enqueued_at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pending_organisation_id: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -72,6 +77,7 @@ impl OrderItem {
             reference_id: self.reference_id,
             state: self.state,
             order,
+            enqueued_at: self.enqueued_at.unwrap_or_else(|| self.queued_at.clone()),
             queued_at: self.queued_at,
             lease_until: self.lease_until,
             lease_owner: self.lease_owner,
@@ -136,6 +142,7 @@ impl DynamoOrderOutbox {
             order_json: serde_json::to_string(order)
                 .map_err(|e| self.table.bad_item("enqueue", e))?,
             queued_at: iso(now),
+            enqueued_at: Some(iso(now)),
             pending_organisation_id: Some(org),
             lease_until: None,
             lease_owner: None,
@@ -189,6 +196,7 @@ impl DynamoOrderOutbox {
         until: DateTime<Utc>,
     ) -> Result<Option<OutboxOrder>, StoreError> {
         let uploaded = order.state.is_uploaded();
+        let lookup = order.state == UploadState::Reconcile;
         let mut request = self
             .table
             .client
@@ -210,13 +218,24 @@ impl DynamoOrderOutbox {
                 )
                 .expression_attribute_values(":created", s("CREATED"))
                 .expression_attribute_values(":duplicate", s("DUPLICATE"))
+        } else if lookup {
+            // A lookup lease: the order stays RECONCILE (it is never POSTed again).
+            request
+                .update_expression("SET lease_until = :until, lease_owner = :owner")
+                .condition_expression(
+                    "#state = :reconcile AND queued_at <= :now \
+                     AND (attribute_not_exists(lease_until) OR lease_until < :now)",
+                )
+                .expression_attribute_values(":reconcile", s("RECONCILE"))
         } else {
             request
                 .update_expression(
                     "SET #state = :leased, lease_until = :until, lease_owner = :owner, updated_at = :now \
                      ADD attempts :one",
                 )
-                .condition_expression("#state = :pending OR (#state = :leased AND lease_until < :now)")
+                .condition_expression(
+                    "(#state = :pending AND queued_at <= :now) OR (#state = :leased AND lease_until < :now)",
+                )
                 .expression_attribute_values(":pending", s("PENDING"))
                 .expression_attribute_values(":leased", s("LEASED"))
                 .expression_attribute_values(":one", AttributeValue::N("1".into()))
@@ -249,10 +268,11 @@ impl DynamoOrderOutbox {
                 .set_key(Some(Self::key(org, reference)))
                 .expression_attribute_names("#state", "state")
                 .expression_attribute_values(":leased", s("LEASED"))
+                .expression_attribute_values(":reconcile", s("RECONCILE"))
                 .expression_attribute_values(":owner", s(owner))
                 .expression_attribute_values(":now", s(iso(now)))
         };
-        let held = "#state = :leased AND lease_owner = :owner";
+        let held = "(#state = :leased OR #state = :reconcile) AND lease_owner = :owner";
         let attempt = match outcome {
             UploadOutcome::Created { order_id } | UploadOutcome::Duplicate { order_id } => {
                 let state = if matches!(outcome, UploadOutcome::Created { .. }) { "CREATED" } else { "DUPLICATE" };
@@ -301,12 +321,38 @@ impl DynamoOrderOutbox {
                     message.clone().map(s).unwrap_or(AttributeValue::Null(true)),
                 )
             }
-            UploadOutcome::Retry { reason } => base()
+            // Due again at `retry_at`: its place in the pending-index moves behind what is due.
+            UploadOutcome::Retry { reason, retry_at } => base()
                 .update_expression(
-                    "SET #state = :pending, last_error = :reason, updated_at = :now REMOVE lease_until, lease_owner",
+                    "SET #state = :pending, last_error = :reason, queued_at = :retry_at, updated_at = :now \
+                     REMOVE lease_until, lease_owner",
                 )
                 .condition_expression(held)
                 .expression_attribute_values(":pending", s("PENDING"))
+                .expression_attribute_values(":reason", s(reason.clone()))
+                .expression_attribute_values(":retry_at", s(iso(*retry_at))),
+            // Never sent: the lease's attempt does not count.
+            UploadOutcome::Unsent { reason } => base()
+                .update_expression(
+                    "SET #state = :pending, last_error = :reason, updated_at = :now \
+                     REMOVE lease_until, lease_owner ADD attempts :minus_one",
+                )
+                .condition_expression(held)
+                .expression_attribute_values(":pending", s("PENDING"))
+                .expression_attribute_values(":reason", s(reason.clone()))
+                .expression_attribute_values(":minus_one", AttributeValue::N("-1".into())),
+            UploadOutcome::Lookup { reason, keep_lease: true } => base()
+                .update_expression("SET #state = :reconcile_state, last_error = :reason, updated_at = :now")
+                .condition_expression(held)
+                .expression_attribute_values(":reconcile_state", s("RECONCILE"))
+                .expression_attribute_values(":reason", s(reason.clone())),
+            UploadOutcome::Lookup { reason, keep_lease: false } => base()
+                .update_expression(
+                    "SET #state = :reconcile_state, last_error = :reason, updated_at = :now \
+                     REMOVE lease_until, lease_owner",
+                )
+                .condition_expression(held)
+                .expression_attribute_values(":reconcile_state", s("RECONCILE"))
                 .expression_attribute_values(":reason", s(reason.clone())),
         };
         self.table.counters.write();
@@ -648,5 +694,52 @@ impl OrderOutbox for DynamoOrderOutbox {
             .await
             .map_err(|e| self.table.error("get", e))?;
         out.item.map(|item| self.parse("get", item)).transpose()
+    }
+
+    async fn requeue(
+        &self,
+        organisation_id: &str,
+        reference_id: &str,
+        order: Option<&Order>,
+        now: DateTime<Utc>,
+    ) -> Result<Requeued, StoreError> {
+        let mut expression = String::from(
+            "SET #state = :pending, attempts = :zero, queued_at = :now, enqueued_at = :now, \
+             pending_organisation_id = :org, last_error = :why, updated_at = :now",
+        );
+        let mut request = self
+            .table
+            .client
+            .update_item()
+            .table_name(&self.table.name)
+            .set_key(Some(Self::key(organisation_id, reference_id)))
+            .condition_expression("#state = :failed")
+            .expression_attribute_names("#state", "state")
+            .expression_attribute_values(":failed", s("FAILED"))
+            .expression_attribute_values(":pending", s("PENDING"))
+            .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+            .expression_attribute_values(":now", s(iso(now)))
+            .expression_attribute_values(":org", s(organisation_id))
+            .expression_attribute_values(":why", s("requeued by an operator"));
+        if let Some(order) = order {
+            expression.push_str(", order_json = :order");
+            request = request.expression_attribute_values(
+                ":order",
+                s(serde_json::to_string(order).map_err(|e| self.table.bad_item("requeue", e))?),
+            );
+        }
+        expression
+            .push_str(" REMOVE error_code, error_field, error_message, lease_until, lease_owner");
+        self.table.counters.write();
+        match request.update_expression(expression).send().await {
+            Ok(_) => Ok(Requeued::Requeued),
+            Err(e) if is_condition_failed(&e) => {
+                Ok(match self.get(organisation_id, reference_id).await? {
+                    None => Requeued::UnknownOrder,
+                    Some(o) => Requeued::NotFailed(o.state),
+                })
+            }
+            Err(e) => Err(self.table.error("requeue", e)),
+        }
     }
 }

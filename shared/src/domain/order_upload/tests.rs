@@ -1,12 +1,14 @@
 //! Unit tests of the upload run over the in-memory outbox and a fake Orders API.
 
 use super::*;
+use crate::adapters::memory::RecordingNotifier;
 use crate::adapters::memory_orders::MemoryOutbox;
 use crate::clock::FixedClock;
 use crate::domain::order_intake::intake_orders;
-use crate::domain::rate_limit::RateLimit;
-use crate::models::order::{OrderError, PatchOrder};
-use crate::ports::order_outbox::UploadState;
+use crate::domain::rate_limit::{OrgRateLimiter, RateLimit};
+use crate::models::order::{Order, OrderBatchResponse, OrderError, OrderErrorCode, PatchOrder};
+use crate::ports::order_api::{OrderApi, OrderApiError};
+use crate::ports::order_outbox::{OrderOutbox, UploadOutcome, UploadState};
 use std::collections::{HashMap, VecDeque};
 
 #[derive(Default)]
@@ -21,6 +23,10 @@ struct FakeOrdersApi {
     refuse: Mutex<HashMap<String, (String, String)>>,
     /// A whole-request 422 whenever the batch carries this reference.
     schema_poison: Mutex<Option<String>>,
+    /// Errors carry only their `index`, no `reference_id` echo (a service that does not echo).
+    omit_reference_echo: std::sync::atomic::AtomicBool,
+    /// Every POST of these references answers 503 (a transient failure that lasts).
+    always_unavailable: Mutex<std::collections::HashSet<String>>,
 }
 
 impl FakeOrdersApi {
@@ -40,6 +46,15 @@ impl OrderApi for FakeOrdersApi {
         if let Some(e) = self.fail_next.lock().unwrap().pop_front() {
             return Err(e);
         }
+        if refs
+            .iter()
+            .any(|r| self.always_unavailable.lock().unwrap().contains(r))
+        {
+            return Err(OrderApiError::Retryable("503".into()));
+        }
+        let echo = !self
+            .omit_reference_echo
+            .load(std::sync::atomic::Ordering::SeqCst);
         if let Some(poison) = self.schema_poison.lock().unwrap().as_ref() {
             if refs.contains(poison) {
                 return Err(OrderApiError::Rejected {
@@ -52,11 +67,13 @@ impl OrderApi for FakeOrdersApi {
         }
         let mut response = OrderBatchResponse::default();
         let mut created = self.created.lock().unwrap();
-        for order in orders {
+        for (index, order) in orders.iter().enumerate() {
             let reference = order.reference_id.clone().unwrap();
+            let echoed = echo.then(|| reference.clone());
             if let Some((code, field)) = self.refuse.lock().unwrap().get(&reference) {
                 response.errors.push(OrderError {
-                    reference_id: Some(reference),
+                    reference_id: echoed,
+                    index: Some(index),
                     code: code.as_str().into(),
                     field: Some(field.clone()),
                     message: Some("refused".into()),
@@ -66,7 +83,8 @@ impl OrderApi for FakeOrdersApi {
             }
             if created.contains_key(&reference) {
                 response.errors.push(OrderError {
-                    reference_id: Some(reference),
+                    reference_id: echoed,
+                    index: Some(index),
                     code: OrderErrorCode::DuplicateOrder,
                     field: Some("reference_id".into()),
                     message: None,
@@ -121,6 +139,7 @@ fn upload(outbox: Arc<MemoryOutbox>, api: Arc<FakeOrdersApi>, batch_size: usize)
     OrderUpload {
         outbox,
         api,
+        notifier: Arc::new(RecordingNotifier::default()),
         limiter: Arc::new(OrgRateLimiter::new(RateLimit {
             requests: 100,
             window: Duration::from_secs(60),
@@ -447,4 +466,327 @@ async fn updates_go_out_as_patch_once_the_order_exists() {
     assert_eq!(api.patches.lock().unwrap().clone(), vec![(order_id, patch)]);
     assert!(!outbox.in_pending_index("org_1", "o-00000"));
     assert_eq!(api.created_count(), 1);
+}
+
+// ------------------------------------------------------------------ duplicates across runs
+
+/// A run as the Lambda makes it: a fresh limiter and a stop time `budget` from now; killed
+/// (dropped, as Lambda ends an invocation) if it is still going 5 s after that.
+async fn budgeted_run(
+    outbox: Arc<MemoryOutbox>,
+    api: Arc<FakeOrdersApi>,
+    clock: Arc<FixedClock>,
+    owner: &str,
+    budget: Duration,
+) -> Option<UploadReport> {
+    let run = OrderUpload {
+        outbox,
+        api,
+        notifier: Arc::new(RecordingNotifier::default()),
+        limiter: Arc::new(OrgRateLimiter::new(RateLimit::CHARGEBACKSTOP)),
+        clock: clock.clone(),
+        config: UploadConfig::default(),
+        owner: owner.into(),
+        stop_at: Instant::now() + budget,
+    };
+    let started = Instant::now();
+    let report = tokio::time::timeout(budget + Duration::from_secs(5), run.run())
+        .await
+        .ok()
+        .map(|r| r.unwrap());
+    clock.advance(chrono::Duration::from_std(started.elapsed()).unwrap());
+    report
+}
+
+/// Defect 2: 100 orders created by a run whose answer was lost are sent again. Each lookup is
+/// recorded as it is answered, a run stops at its budget, and the next run resumes the lookups
+/// (never re-POSTing): all 100 end DUPLICATE with ChargebackStop's ids after a few runs.
+#[tokio::test(start_paused = true)]
+async fn a_resend_of_100_created_orders_is_reconciled_across_budgeted_runs() {
+    let outbox = outbox_with(100).await;
+    let api = Arc::new(FakeOrdersApi::default());
+    for o in outbox.snapshot() {
+        let id = format!("ord_lost_{}", o.reference_id);
+        api.created.lock().unwrap().insert(o.reference_id, id);
+    }
+    let clock = Arc::new(FixedClock::at(now()));
+    let settled = |outbox: &MemoryOutbox| {
+        outbox
+            .snapshot()
+            .iter()
+            .filter(|o| o.state == UploadState::Duplicate)
+            .count()
+    };
+    let mut progress = Vec::new();
+    for run in 0..20 {
+        let report = budgeted_run(
+            outbox.clone(),
+            api.clone(),
+            clock.clone(),
+            &format!("run-{run}"),
+            Duration::from_secs(20),
+        )
+        .await;
+        assert!(
+            report.is_some(),
+            "run {run} overran its budget and was killed: progress so far {progress:?}"
+        );
+        let done = settled(&outbox);
+        assert!(
+            done > progress.last().copied().unwrap_or(0),
+            "run {run} recorded nothing new: {progress:?}"
+        );
+        progress.push(done);
+        // What is not settled waits for a lookup, never for another POST.
+        for o in outbox.snapshot() {
+            assert!(
+                matches!(o.state, UploadState::Duplicate | UploadState::Reconcile),
+                "{}: {:?}",
+                o.reference_id,
+                o.state
+            );
+        }
+        if done == 100 {
+            break;
+        }
+    }
+    assert_eq!(progress.last(), Some(&100), "{progress:?}");
+    assert!(
+        progress.len() > 1,
+        "the budget was short enough to need several runs"
+    );
+    assert_eq!(
+        api.posts.lock().unwrap().len(),
+        1,
+        "POSTed once, then only looked up"
+    );
+    assert_eq!(api.gets.lock().unwrap().len(), 100, "one lookup per order");
+    assert_eq!(api.created_count(), 100, "nothing created twice");
+    for o in outbox.snapshot() {
+        assert_eq!(
+            o.order_id,
+            Some(format!("ord_lost_{}", o.reference_id)),
+            "{}",
+            o.reference_id
+        );
+        assert!(!outbox.in_pending_index("org_1", &o.reference_id));
+    }
+}
+
+/// A run killed in the middle of its lookups leaves RECONCILE orders behind; once their lease
+/// expires the next run looks them up instead of POSTing them again.
+#[tokio::test(start_paused = true)]
+async fn lookups_left_by_a_killed_run_are_resumed_not_resent() {
+    let outbox = outbox_with(30).await;
+    let api = Arc::new(FakeOrdersApi::default());
+    for o in outbox.snapshot() {
+        api.created
+            .lock()
+            .unwrap()
+            .insert(o.reference_id.clone(), format!("ord_{}", o.reference_id));
+    }
+    let clock = Arc::new(FixedClock::at(now()));
+    let mut run = upload(outbox.clone(), api.clone(), 100);
+    run.clock = clock.clone();
+    // Killed after 5 s, long before its stop time: nothing gave the leases back.
+    let killed = tokio::time::timeout(Duration::from_secs(5), run.run()).await;
+    assert!(killed.is_err());
+    let after_kill = states(&outbox);
+    assert!(
+        after_kill
+            .get(&UploadState::Reconcile)
+            .copied()
+            .unwrap_or(0)
+            > 0,
+        "{after_kill:?}"
+    );
+    clock.advance(chrono::Duration::minutes(10));
+    let report = upload(outbox.clone(), api.clone(), 100);
+    let report = OrderUpload {
+        clock: clock.clone(),
+        ..report
+    }
+    .run()
+    .await
+    .unwrap();
+    assert_eq!(states(&outbox).get(&UploadState::Duplicate), Some(&30));
+    assert_eq!(api.posts.lock().unwrap().len(), 1, "{report:?}");
+}
+
+// ------------------------------------------------------------- attempts, backoff, requeue
+
+/// Defect 8: an order that keeps failing transiently is tried by at most `max_attempts` runs,
+/// waits longer before each, never holds up the orders behind it, then ends FAILED with the
+/// reason, notified.
+#[tokio::test(start_paused = true)]
+async fn an_order_that_keeps_failing_ends_failed_after_max_attempts_and_blocks_nobody() {
+    let outbox = outbox_with(1).await; // o-00000 is the oldest: the head of the index
+    let api = Arc::new(FakeOrdersApi::default());
+    api.always_unavailable
+        .lock()
+        .unwrap()
+        .insert("o-00000".into());
+    let clock = Arc::new(FixedClock::at(now()));
+    let notifier = Arc::new(RecordingNotifier::default());
+    let config = UploadConfig {
+        batch_size: 1,
+        max_attempts: 3,
+        attempts_per_run: 2,
+        ..Default::default()
+    };
+    let run = |n: u32| OrderUpload {
+        outbox: outbox.clone(),
+        api: api.clone(),
+        notifier: notifier.clone(),
+        limiter: Arc::new(OrgRateLimiter::new(RateLimit::CHARGEBACKSTOP)),
+        clock: clock.clone(),
+        config: config.clone(),
+        owner: format!("run-{n}"),
+        stop_at: Instant::now() + Duration::from_secs(50),
+    };
+    // Newer orders arrive after the stuck one.
+    let later: Vec<serde_json::Value> = (1..4)
+        .map(|i| crate::domain::order_intake::tests::valid_order(&format!("o-{i:05}")))
+        .collect();
+    intake_orders(&*outbox, later, now() + chrono::Duration::seconds(1))
+        .await
+        .unwrap();
+    clock.advance(chrono::Duration::seconds(2));
+    let first = run(1).run().await.unwrap();
+    assert_eq!(
+        first.created, 3,
+        "the orders behind the stuck one went out: {first:?}"
+    );
+    let stuck = outbox.get("org_1", "o-00000").await.unwrap().unwrap();
+    assert_eq!((stuck.state, stuck.attempts), (UploadState::Pending, 1));
+    assert!(
+        stuck.queued_at > crate::ports::order_outbox::iso(clock.now()),
+        "moved back to its next-attempt time: {}",
+        stuck.queued_at
+    );
+    assert!(stuck.last_error.as_deref().unwrap_or("").contains("503"));
+    // Not due yet: a run right now leaves it alone.
+    let posts = api.posts.lock().unwrap().len();
+    run(2).run().await.unwrap();
+    assert_eq!(
+        api.posts.lock().unwrap().len(),
+        posts,
+        "not sent before it is due"
+    );
+    // Runs at its next-attempt times, until the attempts are used up.
+    let mut reports = Vec::new();
+    for n in 3..10 {
+        clock.advance(chrono::Duration::hours(2));
+        reports.push(run(n).run().await.unwrap());
+        if outbox.get("org_1", "o-00000").await.unwrap().unwrap().state == UploadState::Failed {
+            break;
+        }
+    }
+    let failed = outbox.get("org_1", "o-00000").await.unwrap().unwrap();
+    assert_eq!(failed.state, UploadState::Failed, "{reports:?}");
+    assert_eq!(failed.attempts, 3);
+    assert_eq!(failed.error_code.as_deref(), Some(ATTEMPTS_EXHAUSTED));
+    assert!(failed.error_message.as_deref().unwrap().contains("503"));
+    assert!(!outbox.in_pending_index("org_1", "o-00000"));
+    assert_eq!(reports.last().unwrap().attempts_exhausted, 1);
+    let sent = notifier.sent();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].kind, "order.upload_failed");
+    assert!(sent[0]
+        .note
+        .as_deref()
+        .unwrap()
+        .contains("o-00000 (ATTEMPTS_EXHAUSTED)"));
+    // Nothing else happens to it: a further run leaves it alone.
+    let posts = api.posts.lock().unwrap().len();
+    clock.advance(chrono::Duration::hours(2));
+    run(20).run().await.unwrap();
+    assert_eq!(api.posts.lock().unwrap().len(), posts);
+}
+
+/// A FAILED order is corrected and requeued under the same reference; the next run creates it.
+#[tokio::test(start_paused = true)]
+async fn a_failed_order_corrected_and_requeued_is_created_once() {
+    let outbox = outbox_with(2).await;
+    let api = Arc::new(FakeOrdersApi::default());
+    api.refuse.lock().unwrap().insert(
+        "o-00001".into(),
+        ("INVALID_INTEGRATION".into(), "integration_id".into()),
+    );
+    let report = upload(outbox.clone(), api.clone(), 100)
+        .run()
+        .await
+        .unwrap();
+    assert_eq!((report.created, report.failed), (1, 1));
+    // The operator fixes the integration and requeues it.
+    api.refuse.lock().unwrap().clear();
+    let mut corrected: Order =
+        serde_json::from_value(crate::domain::order_intake::tests::valid_order("o-00001")).unwrap();
+    corrected.integration_id = Some("int_2".into());
+    assert_eq!(
+        outbox
+            .requeue("org_1", "o-00001", Some(&corrected), now())
+            .await
+            .unwrap(),
+        crate::ports::order_outbox::Requeued::Requeued
+    );
+    let again = upload(outbox.clone(), api.clone(), 100)
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(again.created, 1);
+    let o = outbox.get("org_1", "o-00001").await.unwrap().unwrap();
+    assert_eq!(o.state, UploadState::Created);
+    assert_eq!(o.order.integration_id.as_deref(), Some("int_2"));
+    assert_eq!(api.created_count(), 2);
+    let sends = api
+        .posts
+        .lock()
+        .unwrap()
+        .iter()
+        .flatten()
+        .filter(|r| *r == "o-00001")
+        .count();
+    assert_eq!(sends, 2, "refused once, created once");
+    // Only a FAILED order can be requeued.
+    assert_eq!(
+        outbox
+            .requeue("org_1", "o-00001", None, now())
+            .await
+            .unwrap(),
+        crate::ports::order_outbox::Requeued::NotFailed(UploadState::Created)
+    );
+}
+
+// ----------------------------------------------------------------- answers without an echo
+
+/// Issue 11: errors that carry only their `index` are matched to their order by position.
+#[tokio::test(start_paused = true)]
+async fn batch_errors_without_a_reference_echo_are_matched_by_index() {
+    let outbox = outbox_with(6).await;
+    let api = Arc::new(FakeOrdersApi::default());
+    api.omit_reference_echo
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    api.refuse.lock().unwrap().insert(
+        "o-00004".into(),
+        ("INVALID_INTEGRATION".into(), "integration_id".into()),
+    );
+    api.created
+        .lock()
+        .unwrap()
+        .insert("o-00002".into(), "ord_earlier".into());
+    let report = upload(outbox.clone(), api.clone(), 100)
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(
+        (report.created, report.duplicate, report.failed),
+        (4, 1, 1),
+        "{report:?}"
+    );
+    let failed = outbox.get("org_1", "o-00004").await.unwrap().unwrap();
+    assert_eq!(failed.error_field.as_deref(), Some("integration_id"));
+    let dup = outbox.get("org_1", "o-00002").await.unwrap().unwrap();
+    assert_eq!(dup.order_id.as_deref(), Some("ord_earlier"));
+    assert_eq!(api.posts.lock().unwrap().len(), 1, "nothing sent twice");
 }
