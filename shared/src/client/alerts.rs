@@ -13,10 +13,11 @@ use crate::validation::{validate_alert_query, validate_update_alert};
 pub const DEFAULT_PAGE_SIZE: u32 = 50;
 
 impl ChargebackStop {
-    /// One page of `GET /v1/alerts`. The query is sent as given; `validation::validate_alert_query`
-    /// catches an inverted date range before the API's 422 would.
+    /// One page of `GET /v1/alerts/` (the reference's base URL, with its slash). The query is
+    /// sent as given; `validation::validate_alert_query` catches an inverted date range before
+    /// the API's 422 would.
     pub async fn list_alerts(&self, query: &AlertQuery) -> Result<Page<Alert>, ApiError> {
-        let url = self.url(&["v1", "alerts"], false);
+        let url = self.url(&["v1", "alerts"], true);
         checked(&Method::GET, &url, validate_alert_query(query))?;
         self.get(url, Some(query)).await
     }

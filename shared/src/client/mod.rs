@@ -142,7 +142,10 @@ impl ChargebackStop {
     }
 
     /// `base` + the segments, each percent-encoded (ids come from webhooks and operators), with
-    /// a trailing slash where the API writes one (`/v1/organisations/`).
+    /// a trailing slash where the docs write one: collections (`/v1/organisations/`,
+    /// `/v1/orders/`, `/v2/enrolments/`, `/v1/alerts/`) take it; single objects
+    /// (`/v1/alerts/{alert_id}`) and simulations (`/v1/simulate/alerts`) do not. A strict
+    /// server answers only that form.
     pub(crate) fn url(&self, segments: &[&str], trailing_slash: bool) -> Url {
         let mut url = self.base.clone();
         {
@@ -437,10 +440,7 @@ fn status_error(
     let parsed: Option<ApiErrorBody> = serde_json::from_slice(body).ok();
     let detail = match &parsed {
         Some(body) => body.summary(),
-        None => {
-            let text = String::from_utf8_lossy(body);
-            text.chars().take(300).collect::<String>()
-        }
+        None => describe_unparsed_body(body),
     };
     let call = call.clone();
     match status.as_u16() {
@@ -475,6 +475,53 @@ fn status_error(
             detail,
         },
     }
+}
+
+/// A short description of an error body that is not the API's JSON: empty, a proxy's HTML
+/// page (its title, else its text without tags), or the start of the text. Never more than
+/// 300 characters.
+pub(crate) fn describe_unparsed_body(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    if text.is_empty() {
+        return "(empty body)".to_owned();
+    }
+    let lower = text.to_ascii_lowercase();
+    if !(lower.starts_with("<!doctype html") || lower.starts_with("<html")) {
+        return text.chars().take(300).collect();
+    }
+    // `lower` has the same byte offsets as `text` (ASCII lower-casing keeps lengths).
+    let title = lower.find("<title>").and_then(|start| {
+        let from = start + "<title>".len();
+        lower[from..]
+            .find("</title>")
+            .map(|len| text[from..from + len].to_owned())
+    });
+    let shown = title.unwrap_or_else(|| without_tags(text));
+    let shown = shown.split_whitespace().collect::<Vec<_>>().join(" ");
+    if shown.is_empty() {
+        "HTML page".to_owned()
+    } else {
+        format!("HTML page: {}", shown.chars().take(200).collect::<String>())
+    }
+}
+
+/// The text of an HTML page: everything outside `<...>`.
+fn without_tags(html: &str) -> String {
+    let mut out = String::with_capacity(html.len());
+    let mut in_tag = false;
+    for c in html.chars() {
+        match c {
+            '<' => {
+                in_tag = true;
+                out.push(' ');
+            }
+            '>' => in_tag = false,
+            c if !in_tag => out.push(c),
+            _ => {}
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -370,12 +370,23 @@ impl OnboardingApi for ChargebackStop {
         })
     }
 
-    async fn simulate_enable(&self, enrolment_id: &str) -> Result<String, ApiFailure> {
-        let enrolment = self
-            .simulate_enrolment_status(enrolment_id, EnrolmentStatus::Enabled)
+    async fn simulate_enable(&self, enrolment_id: &str) -> Result<Option<String>, ApiFailure> {
+        let answer = self
+            .request_enrolment_status(enrolment_id, EnrolmentStatus::Enabled)
             .await
             .map_err(onboarding_failure)?;
-        Ok(enrolment.status.to_string())
+        if let Some(enrolment) = answer {
+            return Ok(Some(enrolment.status.to_string()));
+        }
+        // The enable happened; its answer said nothing. Ask, but a failure to ask is not a
+        // failure of the enable.
+        match ChargebackStop::get_enrolment(self, enrolment_id).await {
+            Ok(enrolment) => Ok(Some(enrolment.status.to_string())),
+            Err(e) => {
+                tracing::warn!(enrolment_id, error = %e, "enrolment enabled, but its status could not be read");
+                Ok(None)
+            }
+        }
     }
 
     async fn create_ruleset(&self, body: &serde_json::Value) -> Result<String, ApiFailure> {

@@ -646,3 +646,141 @@ fn what_an_update_leaves_on_an_alert() {
         &UpdateAlert::note("n")
     ));
 }
+
+// --- answers the docs do not pin down --------------------------------------------------------
+
+const HTML_502: &str = "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body><center><h1>502 Bad Gateway</h1></center><hr><center>nginx</center></body>\r\n</html>\r\n";
+
+#[test]
+fn html_and_empty_error_bodies_get_a_short_detail_and_stay_retryable() {
+    let html = mapped(502, HTML_502, None);
+    assert!(html.is_retryable());
+    assert_eq!(html.detail(), Some("HTML page: 502 Bad Gateway"));
+    let empty = mapped(503, "", None);
+    assert!(empty.is_retryable());
+    assert_eq!(empty.detail(), Some("(empty body)"));
+    let text = mapped(500, "upstream connect error", None);
+    assert_eq!(text.detail(), Some("upstream connect error"));
+    assert_eq!(
+        describe_unparsed_body(b"<html><body><h1>502</h1> bad   gateway</body></html>"),
+        "HTML page: 502 bad gateway"
+    );
+    let long = describe_unparsed_body("x".repeat(1000).as_bytes());
+    assert_eq!(long.len(), 300);
+    // A 422 whose body carries no code: the codes are empty, nothing is invented.
+    let bare = mapped(
+        422,
+        r#"{"detail": "Resolved alert cannot be actioned."}"#,
+        None,
+    );
+    assert!(bare.codes().is_empty());
+    assert_eq!(bare.detail(), Some("Resolved alert cannot be actioned."));
+}
+
+#[tokio::test]
+async fn a_get_survives_an_html_502_an_empty_503_and_a_429_without_retry_after() {
+    let server = scripted::start(vec![
+        (502, "", HTML_502.into()),
+        (503, "", String::new()),
+        (429, "", "{}".into()),
+        (200, "", alert_json("ACTION_REQUIRED", None, None)),
+    ])
+    .await;
+    let api = ChargebackStop::new(
+        ClientConfig::new(&server.base, Secret::new("cbs_test_scripted")).with_retry(RetryPolicy {
+            max_attempts: 4,
+            base_delay: Duration::from_millis(1),
+            max_delay: Duration::from_millis(5),
+            max_total: Duration::from_secs(30),
+        }),
+    )
+    .unwrap();
+    assert_eq!(api.get_alert("netalrt_1").await.unwrap().id, "netalrt_1");
+    assert_eq!(server.seen.lock().unwrap().len(), 4);
+}
+
+#[tokio::test]
+async fn the_alert_list_uses_the_documented_path_with_its_slash() {
+    let server = scripted::start(vec![(200, "", r#"{"items": [], "count": 0}"#.into())]).await;
+    let api = scripted_client(&server.base);
+    api.list_alerts(&AlertQuery::default()).await.unwrap();
+    assert_eq!(*server.seen.lock().unwrap(), ["GET /v1/alerts/"]);
+}
+
+fn enrolment_json(status: &str) -> String {
+    serde_json::json!({
+        "id": "enrl_1", "organisation_id": "org_1", "merchant_ids": ["mrch_1"],
+        "type": "ETHOCA_ALERT", "status": status,
+        "ethoca_alert": {"descriptors": [{"descriptor": "ACME", "match_type": "STARTS_WITH"}]},
+        "created_at": "2026-02-17T10:03:00Z", "updated_at": "2026-02-17T10:03:00Z", "note": null
+    })
+    .to_string()
+}
+
+/// `PATCH /v1/simulate/enrolments/{id}` may answer the enrolment, an empty 200 or a 204: the
+/// client's answer is the enrolment either way (fetched when the PATCH said nothing), and the
+/// onboarding port reports the enable as done even when that fetch fails.
+#[tokio::test]
+async fn simulating_an_enrolment_status_survives_every_answer() {
+    use crate::domain::onboarding::OnboardingApi;
+    use crate::models::EnrolmentStatus;
+    for (answer, body) in [
+        (200, enrolment_json("ENABLED")),
+        (200, String::new()),
+        (204, String::new()),
+    ] {
+        let mut script = vec![(answer, "", body.clone())];
+        if body.is_empty() {
+            script.push((200, "", enrolment_json("ENABLED")));
+        }
+        let server = scripted::start(script).await;
+        let api = scripted_client(&server.base);
+        let enrolment = api
+            .simulate_enrolment_status("enrl_1", EnrolmentStatus::Enabled)
+            .await
+            .unwrap();
+        assert_eq!(
+            enrolment.status,
+            EnrolmentStatus::Enabled,
+            "{answer} {body:?}"
+        );
+        let expected: &[&str] = if body.is_empty() {
+            &[
+                "PATCH /v1/simulate/enrolments/enrl_1",
+                "GET /v2/enrolments/enrl_1",
+            ]
+        } else {
+            &["PATCH /v1/simulate/enrolments/enrl_1"]
+        };
+        assert_eq!(*server.seen.lock().unwrap(), expected);
+    }
+    // The port: an empty answer and a failing look-up (404 is final, no retries).
+    let server = scripted::start(vec![(204, "", String::new()), (404, "", "{}".into())]).await;
+    let api = scripted_client(&server.base);
+    assert_eq!(
+        OnboardingApi::simulate_enable(&api, "enrl_1")
+            .await
+            .unwrap(),
+        None
+    );
+    let server = scripted::start(vec![
+        (200, "", String::new()),
+        (200, "", enrolment_json("ENABLED")),
+    ])
+    .await;
+    let api = scripted_client(&server.base);
+    assert_eq!(
+        OnboardingApi::simulate_enable(&api, "enrl_1")
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("ENABLED")
+    );
+    // A refused PATCH is still a failure.
+    let server = scripted::start(vec![(403, "", r#"{"detail": "TEST only"}"#.into())]).await;
+    let api = scripted_client(&server.base);
+    let failure = OnboardingApi::simulate_enable(&api, "enrl_1")
+        .await
+        .unwrap_err();
+    assert_eq!(failure.status, Some(403));
+}

@@ -5,7 +5,7 @@ use crate::auth::new_key_value;
 use crate::error::{ApiError, ApiResult, FieldError};
 use crate::fields::{parse_datetime, parse_object, Checker};
 use crate::model::*;
-use crate::state::{Faults, SharedApp};
+use crate::state::{Faults, Profile, SharedApp};
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Path, Query, Request, State};
 use axum::http::StatusCode;
@@ -33,9 +33,10 @@ pub fn router() -> Router<SharedApp> {
         .route("/_sandbox/webhooks/release", post(release_webhooks))
         .route("/_sandbox/webhooks/secrets", put(set_signing_secrets))
         .route("/_sandbox/deliveries", get(deliveries))
-        .route("/_sandbox/events", get(events))
         .route("/_sandbox/events/{event_id}/redeliver", post(redeliver))
         .route("/_sandbox/alerts/{alert_id}", patch(patch_alert))
+        .route("/_sandbox/alerts/{alert_id}/expire", post(expire_alert))
+        .route("/_sandbox/events", get(events).post(emit_event))
         .route(
             "/_sandbox/enrolments/{enrolment_id}",
             patch(patch_enrolment),
@@ -174,17 +175,29 @@ async fn get_faults(State(app): State<SharedApp>) -> Json<Value> {
 /// `PUT /_sandbox/faults`: the fields given replace the current ones; answers the current knobs.
 async fn set_faults(State(app): State<SharedApp>, body: Bytes) -> ApiResult<Json<Value>> {
     let obj = parse_object(&body)?;
-    let mut current = serde_json::to_value(&app.runtime().faults).unwrap_or(json!({}));
-    for (k, v) in obj {
-        current[k] = v;
+    let before = app.runtime().faults.clone();
+    let merge = |base: &Faults| -> ApiResult<Faults> {
+        let mut current = serde_json::to_value(base).unwrap_or(json!({}));
+        for (k, v) in &obj {
+            current[k] = v.clone();
+        }
+        serde_json::from_value(current).map_err(|e| {
+            ApiError::from(FieldError::new(
+                "body",
+                "INVALID_TYPE",
+                format!("bad fault knobs: {e}"),
+            ))
+        })
+    };
+    let mut faults = merge(&before)?;
+    // Switching the profile sets its knobs first; the fields given in this call still win.
+    if faults.profile != before.profile {
+        let base = match faults.profile {
+            Profile::Realistic => before.clone().realistic(),
+            Profile::None => Faults::normal(),
+        };
+        faults = merge(&base)?;
     }
-    let faults: Faults = serde_json::from_value(current).map_err(|e| {
-        ApiError::from(FieldError::new(
-            "body",
-            "INVALID_TYPE",
-            format!("bad fault knobs: {e}"),
-        ))
-    })?;
     if !(0.0..=1.0).contains(&faults.error_rate) {
         return Err(ApiError::unprocessable(
             "INVALID_VALUE",
@@ -201,7 +214,13 @@ async fn set_faults(State(app): State<SharedApp>, body: Bytes) -> ApiResult<Json
     }
     let release_held = !faults.out_of_order;
     let release_hold = !faults.hold_webhooks;
-    app.runtime().faults = faults.clone();
+    {
+        let mut rt = app.runtime();
+        if faults.seed != rt.faults.seed {
+            rt.dice = None;
+        }
+        rt.faults = faults.clone();
+    }
     if release_held {
         app.flush.notify_waiters();
     }
@@ -414,6 +433,8 @@ async fn patch_alert(
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
+    let deadline_or_status_set =
+        obj.contains_key("action_required_deadline") || obj.contains_key("status");
     let object = json!(alert);
     if notify {
         alert.updated_at = chrono::Utc::now();
@@ -430,7 +451,10 @@ async fn patch_alert(
                 previous.insert(field.into(), old[field].clone());
             }
         }
-        store.alerts.insert(id, alert);
+        store.alerts.insert(id.clone(), alert);
+        if deadline_or_status_set {
+            crate::expiry::rearm(&mut store, &id);
+        }
         app.emit(
             &mut store,
             "alert.updated",
@@ -442,10 +466,87 @@ async fn patch_alert(
         app.changed();
         return Ok(Json(after));
     }
-    store.alerts.insert(id, alert);
+    store.alerts.insert(id.clone(), alert);
+    if deadline_or_status_set {
+        crate::expiry::rearm(&mut store, &id);
+    }
     drop(store);
     app.changed();
     Ok(Json(object))
+}
+
+/// `POST /_sandbox/alerts/{id}/expire`: expire an ACTION_REQUIRED alert now, whatever its
+/// deadline, as the expiry ticker would (`alert.updated`, knob `expiry_outcome`). Answers the
+/// alert; an alert that is not ACTION_REQUIRED is left as it is.
+async fn expire_alert(
+    State(app): State<SharedApp>,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    crate::expiry::expire_now(&app, &id)
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("Alert"))
+}
+
+/// Event families the webhooks page lists beside `alert.*` and `enrolment.*`; the sandbox has
+/// no API for their objects, so `POST /_sandbox/events` emits them.
+pub const OTHER_EVENT_FAMILIES: &[(&str, &str)] = &[
+    ("representment", "rep"),
+    ("scheme_notice", "schntc"),
+    ("lookup", "lkp"),
+];
+
+/// `POST /_sandbox/events` `{type, object?, previous_attributes?, api_version?}`: emit a
+/// `representment.*`, `scheme_notice.*` or `lookup.*` event (`.created` or `.updated`), signed
+/// and delivered like every other. `object` defaults to `{id, organisation_id?, created_at,
+/// updated_at}` with the family's id prefix. Answers 201 with the event as sent.
+async fn emit_event(
+    State(app): State<SharedApp>,
+    body: Bytes,
+) -> ApiResult<(StatusCode, Json<Value>)> {
+    let obj = parse_object(&body)?;
+    let mut c = Checker::new();
+    let kind = c.required_str(&obj, "type");
+    let organisation_id = c.optional_str(&obj, "organisation_id");
+    let api_version = c
+        .optional_str(&obj, "api_version")
+        .unwrap_or_else(|| "v1".into());
+    c.finish()?;
+    let kind = kind.unwrap_or_default();
+    let prefix = kind.split_once('.').and_then(|(family, action)| {
+        let prefix = OTHER_EVENT_FAMILIES
+            .iter()
+            .find(|(f, _)| *f == family)
+            .map(|(_, p)| *p)?;
+        ["created", "updated"].contains(&action).then_some(prefix)
+    });
+    let Some(prefix) = prefix else {
+        return Err(ApiError::unprocessable(
+            "INVALID_VALUE",
+            "type",
+            "type must be representment.*, scheme_notice.* or lookup.* (.created or .updated)",
+        ));
+    };
+    let now = ts::format(&chrono::Utc::now());
+    let object = match obj.get("object") {
+        Some(Value::Object(o)) => Value::Object(o.clone()),
+        None | Some(Value::Null) => json!({
+            "id": new_id(prefix),
+            "organisation_id": organisation_id,
+            "created_at": now,
+            "updated_at": now,
+        }),
+        Some(_) => return Err(FieldError::invalid_type("object", "a JSON object").into()),
+    };
+    let previous = obj
+        .get("previous_attributes")
+        .cloned()
+        .unwrap_or(Value::Null);
+    let mut store = app.store();
+    app.emit(&mut store, &kind, &api_version, object, previous);
+    let event = store.events.last().cloned().unwrap_or(Value::Null);
+    drop(store);
+    app.changed();
+    Ok((StatusCode::CREATED, Json(event)))
 }
 
 /// Move an enrolment to any documented status (IN_PROGRESS, ACTION_REQUIRED with a `note`,

@@ -38,6 +38,18 @@ impl Caller {
         }
     }
 
+    /// Onboarding routes other than v2 enrolments (organisations, memberships, merchants,
+    /// integrations): the docs do not say organisation keys are refused there, so they are
+    /// served within their own organisation; under the `strict` knob they get 401 like v2
+    /// enrolments.
+    pub fn partner_only_when_strict(&self) -> ApiResult<()> {
+        if crate::gate::strict() {
+            self.partner_only()
+        } else {
+            Ok(())
+        }
+    }
+
     pub fn can_see(&self, org: &Organisation) -> bool {
         match &self.scope {
             KeyScope::Partner {

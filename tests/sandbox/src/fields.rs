@@ -122,6 +122,36 @@ impl Checker {
         self.check_enum(path, value, allowed)
     }
 
+    /// A value from a list the docs name by example only ("for example GENERIC"): any
+    /// non-empty string, or one of `known` under the `strict` knob.
+    pub fn required_listed(
+        &mut self,
+        obj: &Map<String, Value>,
+        field: &str,
+        known: &[&str],
+    ) -> Option<String> {
+        if crate::gate::strict() {
+            self.required_enum(obj, field, known)
+        } else {
+            self.required_str(obj, field)
+        }
+    }
+
+    /// `required_listed` for an optional field.
+    pub fn optional_listed(
+        &mut self,
+        obj: &Map<String, Value>,
+        field: &str,
+        known: &[&str],
+    ) -> Option<String> {
+        if crate::gate::strict() {
+            self.optional_enum(obj, field, known)
+        } else {
+            self.optional_str(obj, field)
+                .filter(|v| !v.trim().is_empty())
+        }
+    }
+
     pub fn optional_enum(
         &mut self,
         obj: &Map<String, Value>,
@@ -202,16 +232,52 @@ impl Checker {
     }
 }
 
+/// A datetime as the docs describe it: "ISO 8601". Leniently that is RFC 3339 and the other
+/// common ISO 8601 forms (`+0000` offsets, no offset meaning UTC, a bare date meaning its
+/// midnight UTC); under the `strict` knob RFC 3339 only.
 pub fn parse_datetime(field: &str, value: &str) -> Result<DateTime<Utc>, FieldError> {
-    DateTime::parse_from_rfc3339(value)
-        .map(|d| d.with_timezone(&Utc))
-        .map_err(|_| {
-            FieldError::new(
-                field,
-                "INVALID_DATETIME",
-                format!("{field} must be an ISO 8601 datetime"),
-            )
-        })
+    let parsed = if crate::gate::strict() {
+        DateTime::parse_from_rfc3339(value)
+            .ok()
+            .map(|d| d.with_timezone(&Utc))
+    } else {
+        parse_iso_8601(value)
+    };
+    parsed.ok_or_else(|| {
+        FieldError::new(
+            field,
+            "INVALID_DATETIME",
+            format!("{field} must be an ISO 8601 datetime"),
+        )
+    })
+}
+
+/// RFC 3339, then `2026-02-17T10:00:00+0000`, `2026-02-17T10:00:00` (UTC), `2026-02-17 10:00:00`
+/// and `2026-02-17` (midnight UTC).
+pub fn parse_iso_8601(value: &str) -> Option<DateTime<Utc>> {
+    use chrono::{NaiveDate, NaiveDateTime};
+    let value = value.trim();
+    if let Ok(d) = DateTime::parse_from_rfc3339(value) {
+        return Some(d.with_timezone(&Utc));
+    }
+    for format in ["%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%dT%H:%M%z"] {
+        if let Ok(d) = DateTime::parse_from_str(value, format) {
+            return Some(d.with_timezone(&Utc));
+        }
+    }
+    for format in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M:%S%.f",
+    ] {
+        if let Ok(d) = NaiveDateTime::parse_from_str(value, format) {
+            return Some(d.and_utc());
+        }
+    }
+    NaiveDate::parse_from_str(value, "%Y-%m-%d")
+        .ok()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .map(|d| d.and_utc())
 }
 
 /// A 3-letter upper-case code, as ISO 4217 currencies are.
@@ -219,13 +285,19 @@ pub fn looks_like_currency(code: &str) -> bool {
     code.len() == 3 && code.chars().all(|c| c.is_ascii_uppercase())
 }
 
-/// `limit`/`offset` query values: non-negative integers; limit 1..=1000.
+/// The largest page a list answers.
+pub const MAX_PAGE_SIZE: usize = 1000;
+
+/// `limit`/`offset` query values: non-negative integers. A `limit` outside 1..=1000 is brought
+/// into it (the docs give no bounds: a lenient API caps); under the `strict` knob it is a 422.
 pub fn page_params(limit: Option<&str>, offset: Option<&str>) -> Result<(usize, usize), ApiError> {
     let mut errors = Vec::new();
+    let strict = crate::gate::strict();
     let limit = match limit {
         None => 100,
         Some(v) => match v.parse::<usize>() {
-            Ok(n) if (1..=1000).contains(&n) => n,
+            Ok(n) if (1..=MAX_PAGE_SIZE).contains(&n) => n,
+            Ok(n) if !strict => n.clamp(1, MAX_PAGE_SIZE),
             _ => {
                 errors.push(FieldError::new(
                     "limit",

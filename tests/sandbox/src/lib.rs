@@ -7,8 +7,10 @@ pub mod admin;
 pub mod api;
 pub mod auth;
 pub mod error;
+pub mod expiry;
 pub mod fields;
 pub mod gate;
+pub mod matching;
 pub mod model;
 pub mod state;
 pub mod webhooks;
@@ -110,7 +112,10 @@ impl Sandbox {
         };
         let app: SharedApp = Arc::new(App::new(store, settings, tx));
 
-        let mut tasks = vec![tokio::spawn(webhooks::dispatch(app.clone(), rx))];
+        let mut tasks = vec![
+            tokio::spawn(webhooks::dispatch(app.clone(), rx)),
+            tokio::spawn(expiry::ticker(app.clone())),
+        ];
         if let Some(path) = config.state_file.clone() {
             save_state(&app, &path);
             tasks.push(tokio::spawn(save_on_change(app.clone(), path)));

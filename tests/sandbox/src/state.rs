@@ -33,6 +33,17 @@ pub struct Store {
     /// redeliveries of one event to one endpoint carry the same key.
     #[serde(default)]
     pub delivery_keys: BTreeMap<String, String>,
+    /// Ethoca alerts whose deadline has not passed yet: when it does, they expire (leave
+    /// ACTION_REQUIRED, `alert.updated`). An alert given a deadline already in the past (admin
+    /// PATCH, or the simulate extension) is not watched: it describes an overdue alert
+    /// ChargebackStop has not processed yet, until `POST /_sandbox/alerts/{id}/expire`.
+    #[serde(default)]
+    pub expiry_watch: std::collections::BTreeSet<String>,
+    /// Alerts with a subscription associated (the simulate extension `subscription: true`, or a
+    /// matched order with `subscriptions`): CANCEL and REFUND_AND_CANCEL can cancel it when the
+    /// merchant also has a payment processor integration.
+    #[serde(default)]
+    pub subscribed_alerts: std::collections::BTreeSet<String>,
     /// (organisation_id, reference_id) -> order id; rebuilt on load.
     #[serde(skip)]
     pub order_refs: HashMap<(String, String), String>,
@@ -94,6 +105,94 @@ pub struct Faults {
     /// Alert ids whose action PATCHes are refused with 422 `ACTION_NOT_AVAILABLE` while the
     /// alert stays ACTION_REQUIRED (a refusal that resolves nothing; logged as an action).
     pub refuse_alert_actions: Vec<String>,
+
+    // --- Where the docs are silent: each plausible answer (tests/sandbox/README.md,
+    // "Assumptions where the docs are silent"). Defaults are the lenient, documented-as-far-as-
+    // it-goes behaviour.
+    /// `fresh`: every webhook attempt is signed with the time of that attempt; `original`: every
+    /// retry carries the first attempt's `X-Signature` (and so its `t`).
+    pub retry_signature: RetrySignature,
+    /// Send `Retry-After` on 429s (rate limit and `burst_429`).
+    pub retry_after_header: bool,
+    /// Body of injected 5xx answers: `json` (the error shape), `html` (a proxy's error page),
+    /// `empty`.
+    pub error_body: ErrorBody,
+    /// 4xx bodies carry `code` and `errors[].code`; false: `{"detail": "..."}` only, so a test
+    /// proves our code never depends on codes the docs do not show.
+    pub error_codes: bool,
+    /// Order batch errors echo the order's `reference_id` (else only `index` identifies it).
+    pub order_error_reference_id: bool,
+    /// What `PATCH /v1/simulate/enrolments/{id}` answers: the enrolment (200), an empty 200, or
+    /// 204 No Content.
+    pub simulate_enrolment_response: SimulateEnrolmentResponse,
+    /// Only the documented form of each path answers (`/v1/orders/` with its slash,
+    /// `/v1/alerts/{id}` without); the other form gets 404.
+    pub strict_paths: bool,
+    /// Stricter than the docs where the docs are silent: RFC 3339 dates only, `limit` outside
+    /// 1..=1000 refused, closed lists for merchant type, integration type, role and card scheme,
+    /// a ruleset needs a rule, organisation keys refused (401) on every onboarding route.
+    pub strict: bool,
+    /// An Ethoca alert whose deadline passes leaves ACTION_REQUIRED (and `alert.updated` goes
+    /// out); false: it waits for ever, as the sandbox did before.
+    pub alert_expiry: bool,
+    /// What an expired alert becomes (the docs say only "the dispute proceeds").
+    pub expiry_outcome: ExpiryOutcome,
+    /// Simulated alerts are matched to uploaded COMPLETE orders (ARN; auth code + last 4; BIN +
+    /// last 4 + amount + currency + date) and carry `integration_id` and
+    /// `integration_transaction_id`. False: always null, as the Orders guide says the real
+    /// simulator may answer.
+    pub match_orders: bool,
+    /// The `realistic` profile: seeded reordering, duplicates, occasional 5xx and 429, latency.
+    /// Set with `{"profile": "realistic", "seed": 7}`; `{"profile": "none"}` turns it off.
+    pub profile: Profile,
+    /// Seed of the fault dice (error_rate, the realistic profile), so a run can be repeated.
+    pub seed: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RetrySignature {
+    #[default]
+    Fresh,
+    Original,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorBody {
+    #[default]
+    Json,
+    Html,
+    Empty,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SimulateEnrolmentResponse {
+    #[default]
+    Enrolment,
+    Empty200,
+    NoContent,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExpiryOutcome {
+    /// RESOLVED with `transaction_refund_outcome: NOT_REFUNDED` (auto-declined).
+    #[default]
+    ResolvedNotRefunded,
+    /// RESOLVED with no outcome.
+    ResolvedNoOutcome,
+    /// INVALID.
+    Invalid,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Profile {
+    #[default]
+    None,
+    Realistic,
 }
 
 impl Faults {
@@ -101,8 +200,26 @@ impl Faults {
         Faults {
             error_status: 500,
             out_of_order_window_ms: 500,
+            retry_after_header: true,
+            error_codes: true,
+            order_error_reference_id: true,
+            alert_expiry: true,
+            match_orders: true,
             ..Faults::default()
         }
+    }
+
+    /// What the `realistic` profile turns on (each still overridable after it).
+    pub fn realistic(mut self) -> Self {
+        self.profile = Profile::Realistic;
+        self.error_rate = self.error_rate.max(0.02);
+        self.error_status = 503;
+        self.latency_ms = self.latency_ms.max(20);
+        self.out_of_order = true;
+        self.out_of_order_batch = 2;
+        self.out_of_order_window_ms = self.out_of_order_window_ms.min(200);
+        self.seed = self.seed.or(Some(1));
+        self
     }
 }
 
@@ -121,6 +238,22 @@ pub struct Runtime {
     /// Set by `PUT /_sandbox/webhooks/secrets` (rotation tests): every secret here signs each
     /// attempt, one `v1=` entry each. Empty: the configured `--webhook-secret` alone.
     pub signing_secrets: Vec<shared::secret::Secret>,
+    /// The fault dice: seeded from `Faults::seed` when set, so a run can be repeated.
+    pub dice: Option<rand::rngs::StdRng>,
+}
+
+impl Runtime {
+    /// A number in 0..1 from the fault dice (seeded when `Faults::seed` is set).
+    pub fn roll(&mut self) -> f64 {
+        use rand::{Rng, SeedableRng};
+        if self.dice.is_none() {
+            self.dice = Some(match self.faults.seed {
+                Some(seed) => rand::rngs::StdRng::seed_from_u64(seed),
+                None => rand::rngs::StdRng::from_os_rng(),
+            });
+        }
+        self.dice.as_mut().expect("set above").random::<f64>()
+    }
 }
 
 /// How many API requests `GET /_sandbox/requests` remembers (oldest dropped first).

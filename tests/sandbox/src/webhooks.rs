@@ -1,5 +1,6 @@
 //! Webhook delivery, as ChargebackStop does it: POST the event to every configured endpoint with
-//! `X-Signature` (re-signed with the current time at every attempt) and `X-Idempotency-Key` (the
+//! `X-Signature` (re-signed with the current time at every attempt, or with the `retry_signature:
+//! original` knob the first attempt's header on every retry) and `X-Idempotency-Key` (the
 //! delivery id, the same across retries); retry a non-2xx or a failed request after 1 m, 5 m,
 //! 30 m, 2 h and 12 h (scaled by `--time-factor`), then give up. Every attempt is recorded.
 //!
@@ -9,13 +10,17 @@
 //! every first attempt twice, `drop_next`/`drop_webhooks` send nothing.
 
 use crate::model::{ts, DeliveryAttempt};
-use crate::state::SharedApp;
+use crate::state::{Profile, RetrySignature, SharedApp};
 use axum::body::Bytes;
 use chrono::Utc;
 use serde_json::Value;
+use std::sync::OnceLock;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
+
+/// Share of first attempts the `realistic` profile sends twice.
+pub const REALISTIC_DUPLICATE_SHARE: f64 = 0.1;
 
 /// The documented retry schedule, in seconds, before scaling.
 pub const RETRY_SCHEDULE_SECS: [f64; 5] = [60.0, 300.0, 1800.0, 7200.0, 43200.0];
@@ -192,7 +197,12 @@ async fn deliver_event(app: &SharedApp, client: &reqwest::Client, outgoing: Outg
         } else {
             false
         };
-        (dropped, faults.duplicate_deliveries)
+        let duplicate = faults.duplicate_deliveries;
+        let realistic = faults.profile == Profile::Realistic;
+        (
+            dropped,
+            duplicate || (realistic && rt.roll() < REALISTIC_DUPLICATE_SHARE),
+        )
     };
     if dropped {
         let endpoints = app.store().webhook_endpoints.clone();
@@ -244,6 +254,8 @@ struct Delivery {
     kind: String,
     idempotency_key: String,
     redelivery: bool,
+    /// The first attempt's `X-Signature`, which retries repeat under `retry_signature: original`.
+    first_signature: OnceLock<String>,
 }
 
 impl Delivery {
@@ -280,6 +292,7 @@ impl Delivery {
                 .to_string(),
             idempotency_key,
             redelivery: false,
+            first_signature: OnceLock::new(),
         }
     }
 
@@ -303,7 +316,13 @@ impl Delivery {
 
     /// One signed POST; records the attempt and says whether it got a 2xx.
     async fn attempt(&self, n: u32, duplicate: bool) -> bool {
-        let signature = signature_header(&self.app, Utc::now().timestamp(), &self.body);
+        let fresh = signature_header(&self.app, Utc::now().timestamp(), &self.body);
+        let original = self.app.runtime().faults.retry_signature == RetrySignature::Original;
+        let signature = if original {
+            self.first_signature.get_or_init(|| fresh).clone()
+        } else {
+            fresh
+        };
         let result = self
             .client
             .post(&self.url)

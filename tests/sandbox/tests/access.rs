@@ -122,13 +122,69 @@ async fn organisation_keys_see_their_organisation_only_and_get_401_on_partner_en
         404
     );
 
-    // Partner-level endpoints: 401 for an organisation key.
-    assert_eq!(h.get("/v1/merchants/", &org_key).await.status, 401);
+    // v2 enrolments: 401 for an organisation key (documented). Merchants, integrations,
+    // memberships, organisations: served within its own organisation, unless `strict`.
+    let merchants = h.get("/v1/merchants/", &org_key).await;
+    assert_eq!(merchants.status, 200, "{:?}", merchants.body);
+    assert_eq!(merchants.body["count"], 1);
+    assert_eq!(
+        merchants.body["items"][0]["organisation_id"],
+        a.org_id.as_str()
+    );
+    let orgs = h.get("/v1/organisations/", &org_key).await;
+    assert_eq!(orgs.body["count"], 1);
+    let own = h
+        .post(
+            "/v1/merchants/",
+            &org_key,
+            json!({ "organisation_id": a.org_id, "name": "Second", "type": "GENERIC" }),
+        )
+        .await;
+    assert_eq!(own.status, 201, "{:?}", own.body);
+    let foreign = h
+        .post(
+            "/v1/merchants/",
+            &org_key,
+            json!({ "organisation_id": b.org_id, "name": "Theirs", "type": "GENERIC" }),
+        )
+        .await;
+    assert_eq!(foreign.status, 422, "{:?}", foreign.body);
+    let new_org = h
+        .post("/v1/organisations/", &org_key, json!({ "name": "Mine" }))
+        .await;
+    assert_eq!(
+        new_org.status, 403,
+        "only an admin partner key creates organisations"
+    );
     assert_eq!(h.get("/v2/enrolments/", &org_key).await.status, 401);
     let enrol = h
         .post("/v2/enrolments/", &org_key, json!({ "merchant_ids": [a.merchant_id], "type": "VERIFI_RDR", "verifi_rdr": { "arns": ["1"] } }))
         .await;
     assert_eq!(enrol.status, 401);
+    h.admin(
+        Method::PUT,
+        "/_sandbox/faults",
+        Some(json!({ "strict": true })),
+    )
+    .await;
+    for path in [
+        "/v1/merchants/",
+        "/v1/organisations/",
+        "/v1/integrations/",
+        "/v1/memberships/",
+    ] {
+        assert_eq!(
+            h.get(path, &org_key).await.status,
+            401,
+            "{path} under strict"
+        );
+    }
+    h.admin(
+        Method::PUT,
+        "/_sandbox/faults",
+        Some(json!({ "strict": false })),
+    )
+    .await;
 
     // A non-admin partner key sees only its assigned organisations.
     let group = h

@@ -6,20 +6,61 @@ use common::*;
 use reqwest::Method;
 use serde_json::json;
 
+/// The alerts reference: CANCEL and REFUND_AND_CANCEL cancel the subscription only when the
+/// merchant is integrated with a payment provider and a subscription is associated with the
+/// alert; REFUND_AND_CANCEL falls back to refund only.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn each_action_gives_its_outcomes_and_resolves_once() {
     let h = start().await;
     let o = h.onboard(PARTNER_KEY, "Actions").await;
     let e = h.ethoca_enrolment(PARTNER_KEY, &o.merchant_id, true).await;
-    let cases = [
-        ("REFUND", "REFUNDED", None),
-        ("REFUND_AND_CANCEL", "REFUNDED", Some("CANCELLED")),
-        ("CANCEL", "NOT_REFUNDED", Some("CANCELLED")),
-        ("ACCEPT_DISPUTE", "NOT_REFUNDED", None),
+    // (action, subscription on the alert, refund outcome, cancel outcome), with only the
+    // CUSTOM_ORDERS integration: nothing can be cancelled.
+    let orders_only = [
+        ("REFUND", false, "REFUNDED", None),
+        ("REFUND_AND_CANCEL", false, "REFUNDED", None),
+        ("REFUND_AND_CANCEL", true, "REFUNDED", None),
+        ("CANCEL", true, "NOT_REFUNDED", None),
+        ("ACCEPT_DISPUTE", false, "NOT_REFUNDED", None),
     ];
-    for (action, refund, cancel) in cases {
+    check_actions(&h, &o, &e, &orders_only).await;
+
+    // A payment processor integration over the merchant: cancelling works where a
+    // subscription is associated, and only there.
+    let processor = h
+        .post(
+            "/v1/integrations/",
+            PARTNER_KEY,
+            json!({ "organisation_id": o.org_id, "name": "Stripe", "type": "STRIPE",
+                    "status": "ENABLED", "merchant_ids": [o.merchant_id] }),
+        )
+        .await;
+    assert_eq!(processor.status, 201, "{:?}", processor.body);
+    let with_processor = [
+        ("REFUND", true, "REFUNDED", None),
+        ("REFUND_AND_CANCEL", true, "REFUNDED", Some("CANCELLED")),
+        ("REFUND_AND_CANCEL", false, "REFUNDED", None),
+        ("CANCEL", true, "NOT_REFUNDED", Some("CANCELLED")),
+        ("CANCEL", false, "NOT_REFUNDED", None),
+        ("ACCEPT_DISPUTE", true, "NOT_REFUNDED", None),
+    ];
+    check_actions(&h, &o, &e, &with_processor).await;
+}
+
+async fn check_actions(
+    h: &Harness,
+    o: &Onboarded,
+    e: &str,
+    cases: &[(&str, bool, &str, Option<&str>)],
+) {
+    for &(action, subscription, refund, cancel) in cases {
         let alert = h
-            .simulate_alert(PARTNER_KEY, &o.org_id, &e, json!({}))
+            .simulate_alert(
+                PARTNER_KEY,
+                &o.org_id,
+                e,
+                json!({ "subscription": subscription }),
+            )
             .await
             .body;
         assert_eq!(alert["status"], "ACTION_REQUIRED");
@@ -37,7 +78,7 @@ async fn each_action_gives_its_outcomes_and_resolves_once() {
         assert_eq!(
             r.body["subscription_cancel_outcome"],
             json!(cancel),
-            "{action}"
+            "{action} subscription={subscription}"
         );
         assert_eq!(r.body["note"], "done in our platform");
         assert!(r.body["updated_at"].as_str().unwrap() >= alert["updated_at"].as_str().unwrap());
@@ -101,8 +142,17 @@ async fn rdr_alerts_arrive_resolved_and_are_not_actionable() {
     let r = h
         .patch(&path, PARTNER_KEY, json!({ "action": "REFUND" }))
         .await;
+    // The docs' case for it: "resolved alert cannot be actioned", nothing invented.
     assert_eq!(r.status, 422);
-    assert_eq!(r.body["code"], "ALERT_NOT_ACTIONABLE");
+    assert_eq!(r.body["code"], "ALERT_ALREADY_RESOLVED");
+    assert!(
+        r.body["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("Resolved alert cannot be actioned"),
+        "{:?}",
+        r.body
+    );
     let invalid = h
         .simulate_alert(PARTNER_KEY, &o.org_id, &rdr, json!({ "status": "INVALID" }))
         .await;
@@ -220,7 +270,64 @@ async fn bad_list_parameters_are_422() {
         .await;
     assert_eq!(date.status, 422);
     assert_eq!(date.body["errors"][0]["field"], "alert_received_at_gte");
-    assert_eq!(h.get("/v1/alerts?limit=0", PARTNER_KEY).await.status, 422);
+}
+
+/// The docs give `limit` no bounds and dates as "ISO 8601": leniently a limit is capped into
+/// 1..=1000 and ISO 8601 forms beyond RFC 3339 are read; the `strict` knob refuses both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn limits_are_capped_and_iso_8601_dates_read_unless_strict() {
+    let h = start().await;
+    let o = h.onboard(PARTNER_KEY, "Lenient").await;
+    let e = h.ethoca_enrolment(PARTNER_KEY, &o.merchant_id, true).await;
+    for _ in 0..2 {
+        h.simulate_alert(PARTNER_KEY, &o.org_id, &e, json!({}))
+            .await;
+    }
+    let zero = h.get("/v1/alerts/?limit=0", PARTNER_KEY).await;
+    assert_eq!(zero.status, 200, "{:?}", zero.body);
+    assert_eq!(zero.body["items"].as_array().unwrap().len(), 1);
+    assert_eq!(zero.body["count"], 2);
+    let huge = h.get("/v1/alerts/?limit=5000", PARTNER_KEY).await;
+    assert_eq!(huge.status, 200);
+    assert_eq!(huge.body["items"].as_array().unwrap().len(), 2);
+    for date in [
+        "2020-01-01",
+        "2020-01-01T00:00:00",
+        "2020-01-01T00:00:00%2B0000",
+    ] {
+        let r = h
+            .get(
+                &format!("/v1/alerts/?alert_received_at_gte={date}"),
+                PARTNER_KEY,
+            )
+            .await;
+        assert_eq!(r.status, 200, "{date}: {:?}", r.body);
+        assert_eq!(r.body["count"], 2, "{date}");
+    }
+
+    h.admin(
+        Method::PUT,
+        "/_sandbox/faults",
+        Some(json!({ "strict": true })),
+    )
+    .await;
+    assert_eq!(h.get("/v1/alerts/?limit=0", PARTNER_KEY).await.status, 422);
+    assert_eq!(
+        h.get("/v1/alerts/?limit=1001", PARTNER_KEY).await.status,
+        422
+    );
+    let date = h
+        .get("/v1/alerts/?alert_received_at_gte=2020-01-01", PARTNER_KEY)
+        .await;
+    assert_eq!(date.status, 422);
+    assert_eq!(date.body["code"], "INVALID_DATETIME");
+    let rfc = h
+        .get(
+            "/v1/alerts/?alert_received_at_gte=2020-01-01T00:00:00Z",
+            PARTNER_KEY,
+        )
+        .await;
+    assert_eq!(rfc.status, 200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,14 +1,18 @@
 //! `/v1/alerts`: list with filters, sort and paging; get; PATCH a note and/or an action.
 //! Actioning follows the alerts reference: REFUND and REFUND_AND_CANCEL give REFUNDED, CANCEL
-//! and ACCEPT_DISPUTE give NOT_REFUNDED; the cancelling ones set the subscription outcome; the
-//! alert becomes RESOLVED and cannot be actioned again. RDR alerts are not actionable.
+//! and ACCEPT_DISPUTE give NOT_REFUNDED. A subscription is cancelled (CANCEL,
+//! REFUND_AND_CANCEL) only when the merchant has a payment processor integration and the alert
+//! a subscription; otherwise REFUND_AND_CANCEL falls back to refund only and CANCEL cancels
+//! nothing. The alert becomes RESOLVED and cannot be actioned again; RDR alerts arrive resolved,
+//! so they get the same "resolved alert cannot be actioned" 422. Before any alert route runs,
+//! alerts whose deadline has passed expire (`crate::expiry`).
 
 use crate::api::listing::{find_visible, visible, PageRequest};
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, FieldError};
 use crate::fields::{parse_datetime, parse_object, Checker};
 use crate::model::*;
-use crate::state::SharedApp;
+use crate::state::{SharedApp, Store};
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::{Extension, Json};
@@ -60,7 +64,9 @@ pub async fn list(
         }
     }
 
-    let store = app.store();
+    let mut store = app.store();
+    crate::expiry::expire_due(&app, &mut store);
+    let store = store;
     let mut items: Vec<&Alert> = visible(&store, &caller, &q, store.alerts.values())
         .filter(|a| status.as_ref().is_none_or(|s| s == &a.status))
         .filter(|a| q.get("merchant_id").is_none_or(|m| m == &a.merchant_id))
@@ -94,19 +100,62 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     caller.require("alerts:read")?;
-    let store = app.store();
+    let mut store = app.store();
+    crate::expiry::expire_due(&app, &mut store);
     let alert = find_visible(&store, &caller, &store.alerts, &id, "Alert")?;
     Ok(Json(json!(alert)))
 }
 
+/// What ChargebackStop can do for an alert's merchant besides telling the provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MerchantContext {
+    /// The merchant is in an ENABLED payment processor integration (any type but
+    /// CUSTOM_ORDERS): refunds and cancellations can be made for it.
+    pub processor: bool,
+    /// A subscription is associated with the alert (the simulate extension `subscription`, or
+    /// a matched order with `subscriptions`).
+    pub subscription: bool,
+}
+
+impl MerchantContext {
+    pub fn of(store: &Store, alert: &Alert) -> Self {
+        let processor = store.integrations.values().any(|i| {
+            i.status == "ENABLED"
+                && i.kind != "CUSTOM_ORDERS"
+                && i.merchant_ids.contains(&alert.merchant_id)
+        });
+        Self {
+            processor,
+            subscription: store.subscribed_alerts.contains(&alert.id),
+        }
+    }
+
+    /// Whether a cancelling action can cancel the subscription.
+    pub fn can_cancel(self) -> bool {
+        self.processor && self.subscription
+    }
+}
+
 /// The outcomes an action gives: (transaction_refund_outcome, subscription_cancel_outcome).
-pub fn outcome_of(action: &str) -> (&'static str, Option<&'static str>) {
+pub fn outcome_of(action: &str, context: MerchantContext) -> (&'static str, Option<&'static str>) {
+    let cancelled = context.can_cancel().then_some("CANCELLED");
     match action {
         "REFUND" => ("REFUNDED", None),
-        "REFUND_AND_CANCEL" => ("REFUNDED", Some("CANCELLED")),
-        "CANCEL" => ("NOT_REFUNDED", Some("CANCELLED")),
+        // Combined when available, else refund only.
+        "REFUND_AND_CANCEL" => ("REFUNDED", cancelled),
+        "CANCEL" => ("NOT_REFUNDED", cancelled),
         _ => ("NOT_REFUNDED", None),
     }
+}
+
+/// The 422 of the alerts reference's Example 9, "resolved alert cannot be actioned", for every
+/// alert that is not ACTION_REQUIRED (RESOLVED, an RDR alert, INVALID, expired).
+pub fn resolved_alert_error(status: &str) -> ApiError {
+    ApiError::unprocessable(
+        "ALERT_ALREADY_RESOLVED",
+        "action",
+        format!("Resolved alert cannot be actioned (status {status})."),
+    )
 }
 
 pub async fn update(
@@ -121,7 +170,9 @@ pub async fn update(
     let refused =
         obj.contains_key("action") && app.runtime().faults.refuse_alert_actions.contains(&id);
     let mut store = app.store();
+    crate::expiry::expire_due(&app, &mut store);
     let alert = find_visible(&store, &caller, &store.alerts, &id, "Alert")?.clone();
+    let context = MerchantContext::of(&store, &alert);
     let requested = |field: &str| obj.get(field).and_then(Value::as_str).map(str::to_string);
     let mut record = AlertAction {
         alert_id: id.clone(),
@@ -142,7 +193,7 @@ pub async fn update(
             "this action is not available for the alert (injected sandbox fault)",
         ))
     } else {
-        apply(&alert, &obj)
+        apply(&alert, &obj, context)
     };
     match outcome {
         Err(e) => {
@@ -165,6 +216,9 @@ pub async fn update(
             record.transaction_refund_outcome = updated.transaction_refund_outcome.clone();
             record.subscription_cancel_outcome = updated.subscription_cancel_outcome.clone();
             store.alert_actions.push(record);
+            if updated.status != "ACTION_REQUIRED" {
+                store.expiry_watch.remove(&id);
+            }
             store.alerts.insert(id, updated.clone());
             let object = json!(updated);
             app.emit(
@@ -182,10 +236,11 @@ pub async fn update(
 }
 
 /// The alert after a PATCH body and its `previous_attributes`, None when nothing changes, or
-/// the 422 the reference documents (invalid enum value, resolved alert, RDR alert).
+/// the 422 the reference documents (invalid enum value, resolved alert).
 fn apply(
     alert: &Alert,
     obj: &Map<String, Value>,
+    context: MerchantContext,
 ) -> ApiResult<Option<(Alert, Map<String, Value>)>> {
     let mut c = Checker::new();
     let action = c.optional_enum(obj, "action", ALERT_ACTIONS);
@@ -195,31 +250,11 @@ fn apply(
     let mut previous = Map::new();
 
     if let Some(action) = &action {
-        if alert.enrolment_type == VERIFI_RDR {
-            return Err(ApiError::unprocessable(
-                "ALERT_NOT_ACTIONABLE",
-                "action",
-                "Verifi RDR alerts are resolved at the network level and cannot be actioned",
-            ));
+        // RDR alerts arrive RESOLVED (or INVALID): the same answer as any resolved alert.
+        if alert.status != "ACTION_REQUIRED" || alert.enrolment_type == VERIFI_RDR {
+            return Err(resolved_alert_error(&alert.status));
         }
-        match alert.status.as_str() {
-            "ACTION_REQUIRED" => {}
-            "RESOLVED" => {
-                return Err(ApiError::unprocessable(
-                    "ALERT_ALREADY_RESOLVED",
-                    "action",
-                    "alert is already RESOLVED and cannot be actioned again",
-                ))
-            }
-            other => {
-                return Err(ApiError::unprocessable(
-                    "ALERT_NOT_ACTIONABLE",
-                    "action",
-                    format!("an alert in status {other} cannot be actioned"),
-                ))
-            }
-        }
-        let (refund, cancel) = outcome_of(action);
+        let (refund, cancel) = outcome_of(action, context);
         previous.insert("status".into(), json!(alert.status));
         previous.insert(
             "transaction_refund_outcome".into(),

@@ -1,5 +1,6 @@
-//! The ChargebackStop API routes (/v1, /v2). Every route answers with and without a trailing
-//! slash (the guides use both), and passes through `gate::api_gate` first.
+//! The ChargebackStop API routes (/v1, /v2). Every route is registered with and without a
+//! trailing slash; `gate::api_gate` (which every request passes first) refuses the form the docs
+//! do not write when the `strict_paths` knob is on.
 
 pub mod alerts;
 pub mod enrolments;

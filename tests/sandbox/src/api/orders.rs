@@ -301,6 +301,7 @@ pub async fn create(
         return Err(ApiError::validation(schema));
     }
 
+    let echo_reference = app.runtime().faults.order_error_reference_id;
     let mut store = app.store();
     let now = Utc::now();
     let mut results = Vec::new();
@@ -332,14 +333,22 @@ pub async fn create(
                 created.push((key, id.clone(), Value::Object(order.clone())));
                 results.push(Value::Object(order));
             }
-            Err(f) => errors.push(json!({
-                "index": index,
-                "reference_id": order.get("reference_id").cloned().unwrap_or(Value::Null),
-                "code": f.code,
-                "field": f.field,
-                "message": f.detail,
-                "detail": f.detail,
-            })),
+            Err(f) => {
+                let mut error = json!({
+                    "index": index,
+                    "code": f.code,
+                    "field": f.field,
+                    "message": f.detail,
+                    "detail": f.detail,
+                });
+                // The docs show no error item; with the knob off only `index` says which
+                // order it is about.
+                if echo_reference {
+                    error["reference_id"] =
+                        order.get("reference_id").cloned().unwrap_or(Value::Null);
+                }
+                errors.push(error)
+            }
         }
     }
     for (key, id, order) in created {

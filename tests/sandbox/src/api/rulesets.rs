@@ -1,7 +1,9 @@
 //! `/v1/rulesets` (developer preview): one ruleset per enrolment, enrolments of one type and one
-//! organisation, one rule per type, RDR outcomes REFUND or ACCEPT_DISPUTE only, AMOUNT rules in
-//! USD for RDR. Everything is validated before anything is stored, so an invalid rule rolls the
-//! whole create back. Rules change only through `/rules/{rule_id}`.
+//! organisation, one rule per type, RDR outcomes REFUND, ACCEPT_DISPUTE or REFUND_AND_CANCEL
+//! (the Orders guide: published to Verifi as REFUND; never CANCEL), AMOUNT rules in USD for RDR.
+//! Everything is validated before anything is stored, so an invalid rule rolls the whole create
+//! back. Rules change only through `/rules/{rule_id}`. A ruleset with no rules is accepted (it
+//! matches nothing); the `strict` knob refuses it.
 
 use crate::api::listing::{find_visible, visible, PageRequest};
 use crate::auth::Caller;
@@ -18,7 +20,7 @@ use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 
 pub const OUTCOMES: &[&str] = &["REFUND", "CANCEL", "REFUND_AND_CANCEL", "ACCEPT_DISPUTE"];
-pub const RDR_OUTCOMES: &[&str] = &["REFUND", "ACCEPT_DISPUTE"];
+pub const RDR_OUTCOMES: &[&str] = &["REFUND", "ACCEPT_DISPUTE", "REFUND_AND_CANCEL"];
 pub const JOIN_OPERATORS: &[&str] = &["AND", "OR"];
 pub const RULE_TYPES: &[&str] = &["AMOUNT", "DESCRIPTOR"];
 pub const AMOUNT_OPERATORS: &[&str] = &[
@@ -172,7 +174,7 @@ fn check_outcome(kind: &str, outcome: &str) -> ApiResult<()> {
         return Err(ApiError::unprocessable(
             "INVALID_RDR_OUTCOME",
             "outcome",
-            "Verifi RDR rulesets take outcome REFUND or ACCEPT_DISPUTE",
+            "Verifi RDR rulesets take outcome REFUND, ACCEPT_DISPUTE or REFUND_AND_CANCEL (published as REFUND)",
         ));
     }
     Ok(())
@@ -194,7 +196,8 @@ pub async fn create(
         .unwrap_or_else(|| "AND".into());
     let enabled = c.optional_bool(&obj, "is_enabled").unwrap_or(true);
     let rules = match obj.get("rules") {
-        Some(Value::Array(r)) if !r.is_empty() => r.clone(),
+        Some(Value::Array(r)) if !r.is_empty() || !crate::gate::strict() => r.clone(),
+        None | Some(Value::Null) if !crate::gate::strict() => Vec::new(),
         Some(Value::Array(_)) | None | Some(Value::Null) => {
             c.push(FieldError::new(
                 "rules",

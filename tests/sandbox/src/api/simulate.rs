@@ -2,6 +2,8 @@
 //! Enabling an enrolment sends `enrolment.updated`; a simulated alert sends `alert.created`.
 //! Ethoca alerts arrive ACTION_REQUIRED with a 72 h deadline; RDR alerts arrive already RESOLVED
 //! (refunded unless an enabled ruleset on the enrolment says ACCEPT_DISPUTE) or INVALID.
+//! With the `match_orders` knob (default on) a simulated alert is matched to uploaded COMPLETE
+//! orders as the Orders guide describes (`crate::matching`).
 
 use crate::api::alerts::ALERT_STATUSES;
 use crate::api::listing::find_visible;
@@ -9,10 +11,11 @@ use crate::auth::Caller;
 use crate::error::{ApiError, ApiResult, FieldError};
 use crate::fields::{looks_like_currency, parse_datetime, parse_object, Checker};
 use crate::model::*;
-use crate::state::{SharedApp, Store};
+use crate::state::{SharedApp, SimulateEnrolmentResponse, Store};
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use chrono::{Duration, Utc};
 use rand::Rng;
@@ -35,12 +38,22 @@ fn test_mode_only(org: &Organisation) -> ApiResult<()> {
     }
 }
 
+/// The answer of `PATCH /v1/simulate/enrolments/{id}` under the `simulate_enrolment_response`
+/// knob (the docs show none): the enrolment, an empty 200, or 204.
+fn simulate_answer(app: &SharedApp, object: Value) -> Response {
+    match app.runtime().faults.simulate_enrolment_response {
+        SimulateEnrolmentResponse::Enrolment => Json(object).into_response(),
+        SimulateEnrolmentResponse::Empty200 => StatusCode::OK.into_response(),
+        SimulateEnrolmentResponse::NoContent => StatusCode::NO_CONTENT.into_response(),
+    }
+}
+
 pub async fn enrolment_status(
     State(app): State<SharedApp>,
     Extension(caller): Extension<Caller>,
     Path(id): Path<String>,
     body: Bytes,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     caller.require("simulations:enrollments")?;
     let obj = parse_object(&body)?;
     let mut c = Checker::new();
@@ -52,7 +65,8 @@ pub async fn enrolment_status(
     let enrolment = find_visible(&store, &caller, &store.enrolments, &id, "Enrolment")?.clone();
     test_mode_only(&store.organisations[&enrolment.organisation_id])?;
     if enrolment.status == status {
-        return Ok(Json(json!(enrolment)));
+        drop(store);
+        return Ok(simulate_answer(&app, json!(enrolment)));
     }
     let mut updated = enrolment.clone();
     updated.status = status.clone();
@@ -75,7 +89,7 @@ pub async fn enrolment_status(
     );
     drop(store);
     app.changed();
-    Ok(Json(object))
+    Ok(simulate_answer(&app, object))
 }
 
 struct AlertRequest {
@@ -94,6 +108,11 @@ struct AlertRequest {
     /// Sandbox extension: the deadline to give an ACTION_REQUIRED alert instead of now + 72 h, so
     /// deadline scenarios get it in `alert.created` (the real simulator takes no such field).
     deadline: Option<chrono::DateTime<Utc>>,
+    /// Sandbox extension: when the transaction was authorised (default 7 days ago), for BIN +
+    /// last 4 + amount + currency + date matching.
+    authorised_at: Option<chrono::DateTime<Utc>>,
+    /// Sandbox extension: a subscription is associated with the alert.
+    subscription: bool,
 }
 
 fn read_alert_request(obj: &Map<String, Value>) -> ApiResult<AlertRequest> {
@@ -101,7 +120,7 @@ fn read_alert_request(obj: &Map<String, Value>) -> ApiResult<AlertRequest> {
     let organisation_id = c.required_str(obj, "organisation_id");
     let enrolment_id = c.required_str(obj, "enrolment_id");
     let status = c.optional_enum(obj, "status", ALERT_STATUSES);
-    let card_scheme = c.optional_enum(obj, "card_scheme", CARD_SCHEMES);
+    let card_scheme = c.optional_listed(obj, "card_scheme", CARD_SCHEMES);
     let amount_in_cents = c.optional_amount(obj, "amount_in_cents");
     let currency_code = c.optional_str(obj, "currency_code");
     if let Some(cur) = &currency_code {
@@ -130,6 +149,16 @@ fn read_alert_request(obj: &Map<String, Value>) -> ApiResult<AlertRequest> {
                     None
                 }
             });
+    let authorised_at = c
+        .optional_str(obj, "transaction_authorised_at")
+        .and_then(|v| match parse_datetime("transaction_authorised_at", &v) {
+            Ok(t) => Some(t),
+            Err(e) => {
+                c.push(e);
+                None
+            }
+        });
+    let subscription = c.optional_bool(obj, "subscription").unwrap_or(false);
     c.finish()?;
     Ok(AlertRequest {
         organisation_id: organisation_id.unwrap_or_default(),
@@ -145,6 +174,8 @@ fn read_alert_request(obj: &Map<String, Value>) -> ApiResult<AlertRequest> {
         card_last4,
         merchant_id,
         deadline,
+        authorised_at,
+        subscription,
     })
 }
 
@@ -228,7 +259,8 @@ pub async fn alert(
         _ => None,
     };
     let id = new_id("netalrt");
-    let alert = Alert {
+    let match_orders = app.runtime().faults.match_orders;
+    let mut alert = Alert {
         links: self_link(format!("/v1/alerts/{id}")),
         id: id.clone(),
         alert_network_id: format!("SIM{:06}", rand::rng().random_range(0..1_000_000)),
@@ -239,7 +271,7 @@ pub async fn alert(
         status: status.into(),
         transaction_amount_in_cents: req.amount_in_cents,
         transaction_currency_code: req.currency_code,
-        transaction_authorised_at: Some(now - Duration::days(7)),
+        transaction_authorised_at: Some(req.authorised_at.unwrap_or(now - Duration::days(7))),
         action_required_deadline: (status == "ACTION_REQUIRED").then(|| {
             req.deadline
                 .unwrap_or(now + Duration::hours(ETHOCA_ACTION_WINDOW_HOURS))
@@ -260,7 +292,19 @@ pub async fn alert(
         created_at: now,
         updated_at: now,
     };
-    store.alerts.insert(id, alert.clone());
+    let mut subscription = req.subscription;
+    if match_orders {
+        if let Some(found) = crate::matching::find_transaction(&store, &alert) {
+            alert.integration_id = Some(found.integration_id);
+            alert.integration_transaction_id = Some(found.transaction_reference_id);
+            subscription |= found.order_has_subscription;
+        }
+    }
+    if subscription {
+        store.subscribed_alerts.insert(id.clone());
+    }
+    store.alerts.insert(id.clone(), alert.clone());
+    crate::expiry::rearm(&mut store, &id);
     let object = json!(alert);
     app.emit(
         &mut store,
