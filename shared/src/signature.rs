@@ -463,7 +463,8 @@ mod tests {
             fresh_secs: 300,
             retried_delivery_secs: 50 * 3600,
         };
-        let at = |now| verify_delivery(Some(&header(CURRENT_SIG)), BODY, &secrets(), now, tolerance);
+        let at =
+            |now| verify_delivery(Some(&header(CURRENT_SIG)), BODY, &secrets(), now, tolerance);
         assert_eq!(at(T + 300).unwrap().freshness, Freshness::Fresh);
         // The +12 h retry of a delivery first signed at T, 14.6 h later.
         let retried = at(T + 52_560).unwrap();
@@ -506,13 +507,25 @@ mod tests {
         );
         let other = WebhookSecrets::new(Secret::new("whsec_someone_else"), None);
         assert_eq!(
-            verify_delivery(Some(&header(CURRENT_SIG)), BODY, &other, T + 3600, tolerance),
+            verify_delivery(
+                Some(&header(CURRENT_SIG)),
+                BODY,
+                &other,
+                T + 3600,
+                tolerance
+            ),
             Err(SignatureError::Mismatch)
         );
         let mut changed = BODY.to_vec();
         changed[10] ^= 1;
         assert_eq!(
-            verify_delivery(Some(&header(CURRENT_SIG)), &changed, &secrets(), T + 3600, tolerance),
+            verify_delivery(
+                Some(&header(CURRENT_SIG)),
+                &changed,
+                &secrets(),
+                T + 3600,
+                tolerance
+            ),
             Err(SignatureError::Mismatch)
         );
     }
