@@ -119,10 +119,14 @@ impl SignatureHeader {
                     if timestamp.is_some() {
                         return Err(SignatureError::Malformed("more than one t"));
                     }
+                    // Digits as the sender writes them: the MAC covers `t` as formatted here,
+                    // so "+123" or "0123" would verify as a header nobody sent.
+                    let val = val.trim();
                     let t = val
-                        .trim()
                         .parse::<i64>()
-                        .map_err(|_| SignatureError::Malformed("t is not a unix timestamp"))?;
+                        .ok()
+                        .filter(|t| t.to_string() == val)
+                        .ok_or(SignatureError::Malformed("t is not a unix timestamp"))?;
                     timestamp = Some(t);
                 }
                 "v1" => {
@@ -426,6 +430,11 @@ mod tests {
             &format!("t=abc,v1={CURRENT_SIG}"),
             &format!("t={T},v1={}", "zz".repeat(64)),
             &format!("t={T},t={T},v1={CURRENT_SIG}"),
+            // Not as the sender writes `t`: the MAC would cover another text.
+            &format!("t=+{T},v1={CURRENT_SIG}"),
+            &format!("t=0{T},v1={CURRENT_SIG}"),
+            &format!("t=-0,v1={CURRENT_SIG}"),
+            &format!("t={T}.0,v1={CURRENT_SIG}"),
         ];
         for case in cases {
             let result = verify(Some(case), BODY, &secrets(), T, 300);
