@@ -144,12 +144,11 @@ impl PartnerEnv {
             .find_map(|name| optional(name).map(|id| (*name, id)));
         let (api_key, api_key_source) = match secret_id {
             Some((name, id)) => {
-                let initial = read_secret_at_start_up(&id, mode).map_err(|e| {
-                    ConfigError::Invalid {
+                let initial =
+                    read_secret_at_start_up(&id, mode).map_err(|e| ConfigError::Invalid {
                         name,
                         reason: e.to_string(),
-                    }
-                })?;
+                    })?;
                 let loader = crate::client::SecretsManagerKey::new(id, Some(mode));
                 let source = crate::client::ApiKey::reloading(initial.clone(), Arc::new(loader));
                 (initial, source)

@@ -227,7 +227,10 @@ impl ChargebackStop {
         loop {
             attempt += 1;
             let key = self.key.in_use();
-            let err = match self.attempt(&method, &url, body.as_deref(), &call, &key).await {
+            let err = match self
+                .attempt(&method, &url, body.as_deref(), &call, &key)
+                .await
+            {
                 Ok(bytes) => return (decode(&bytes, &call), ambiguous),
                 Err(err) => err,
             };
