@@ -2,7 +2,9 @@
 //! request in Workers; reading them is cheap). Secrets are wrapped at once in `Secret`.
 
 use shared::secret::Secret;
-use shared::signature::{WebhookSecrets, DEFAULT_TOLERANCE_SECS};
+use shared::signature::{
+    Tolerance, WebhookSecrets, DEFAULT_RETRIED_DELIVERY_SECS, DEFAULT_TOLERANCE_SECS,
+};
 use shared::sqs_request::{AwsCredentials, QueueTarget};
 use worker::Env;
 
@@ -13,7 +15,9 @@ pub const DEFAULT_SQS_TIMEOUT_MS: u64 = 5_000;
 
 pub struct Config {
     pub secrets: WebhookSecrets,
-    pub tolerance_secs: i64,
+    /// `SIGNATURE_TOLERANCE_SECS` (300) both ways; `SIGNATURE_RETRY_WINDOW_SECS` (180000, 50 h)
+    /// into the past for a retried delivery carrying its first attempt's signature (0: off).
+    pub tolerance: Tolerance,
     pub queue: QueueTarget,
     pub credentials: AwsCredentials,
     pub sqs_timeout_ms: u64,
@@ -64,7 +68,14 @@ impl Config {
         };
         Ok(Self {
             secrets,
-            tolerance_secs: number(env, "SIGNATURE_TOLERANCE_SECS", DEFAULT_TOLERANCE_SECS),
+            tolerance: Tolerance {
+                fresh_secs: number(env, "SIGNATURE_TOLERANCE_SECS", DEFAULT_TOLERANCE_SECS),
+                retried_delivery_secs: number(
+                    env,
+                    "SIGNATURE_RETRY_WINDOW_SECS",
+                    DEFAULT_RETRIED_DELIVERY_SECS,
+                ),
+            },
             queue,
             credentials,
             sqs_timeout_ms: number(env, "SQS_TIMEOUT_MS", DEFAULT_SQS_TIMEOUT_MS),

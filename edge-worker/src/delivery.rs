@@ -6,7 +6,8 @@ use crate::log::DeliveryLog;
 use crate::message::{self, QueuedEvent};
 use crate::reply;
 use futures_util::StreamExt;
-use shared::signature::{self, SIGNATURE_HEADER};
+use shared::event::WebhookEvent;
+use shared::signature::{self, Freshness, SIGNATURE_HEADER};
 use worker::{Date, Env, Request, Response, Result};
 
 pub async fn receive(mut req: Request, env: &Env) -> Result<Response> {
@@ -50,12 +51,12 @@ pub async fn receive(mut req: Request, env: &Env) -> Result<Response> {
 
     let now_ms = Date::now().as_millis();
     let header = req.headers().get(SIGNATURE_HEADER)?;
-    let verified = match signature::verify(
+    let verified = match signature::verify_delivery(
         header.as_deref(),
         &body,
         &config.secrets,
         (now_ms / 1000) as i64,
-        config.tolerance_secs,
+        config.tolerance,
     ) {
         Ok(verified) => verified,
         Err(err) => {
@@ -67,6 +68,27 @@ pub async fn receive(mut req: Request, env: &Env) -> Result<Response> {
             }
             .emit();
             return reply::error(401, err.code());
+        }
+    };
+
+    // A signature older than the fresh window is accepted only as a retried delivery of a real
+    // event: the HMAC is ChargebackStop's, and the body must be a readable envelope whose id the
+    // processor dedupes on. A signed body that is not one is kept only when it arrives fresh.
+    let retried_age_secs = match verified.freshness {
+        Freshness::Fresh => None,
+        Freshness::RetriedDelivery { age_secs } => {
+            if WebhookEvent::parse(&body).is_err() {
+                DeliveryLog {
+                    outcome: "rejected",
+                    reason: Some("signature_stale_not_an_event"),
+                    signature_age_secs: Some(age_secs),
+                    body_bytes: Some(body.len()),
+                    ..Default::default()
+                }
+                .emit();
+                return reply::error(401, "signature_stale");
+            }
+            Some(age_secs)
         }
     };
 
@@ -86,6 +108,8 @@ pub async fn receive(mut req: Request, env: &Env) -> Result<Response> {
         event_id: Some(&event_id),
         event_type: Some(&event_type),
         matched_previous_secret: verified.matched_previous_secret,
+        retried_delivery: retried_age_secs.is_some(),
+        signature_age_secs: retried_age_secs,
         body_bytes: Some(body.len()),
         ..Default::default()
     };

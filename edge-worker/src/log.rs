@@ -16,6 +16,12 @@ pub struct DeliveryLog<'a> {
     /// True when the previous (rotating-out) webhook secret matched: time to finish the rotation.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub matched_previous_secret: bool,
+    /// True when the signature was older than the fresh window and accepted as a retried
+    /// delivery carrying its first attempt's signature (`signature_age_secs` says how old).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub retried_delivery: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signature_age_secs: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub body_bytes: Option<usize>,
 }

@@ -119,7 +119,7 @@ describe("rejected deliveries", () => {
     ["missing signature", (b) => ({}), "signature_missing"],
     ["malformed signature", (b) => ({ "x-signature": "t=abc,v1=zz" }), "signature_malformed"],
     ["bare v1", (b) => ({ "x-signature": `t=${now()},v1` }), "signature_malformed"],
-    ["stale timestamp", (b) => ({ "x-signature": sign(SECRET, b, now() - 600) }), "signature_stale"],
+    ["stale timestamp (older than the retried-delivery window)", (b) => ({ "x-signature": sign(SECRET, b, now() - 50 * 3600 - 600) }), "signature_stale"],
     ["future timestamp", (b) => ({ "x-signature": sign(SECRET, b, now() + 600) }), "signature_stale"],
     ["mismatch (body changed after signing)", (b) => ({ "x-signature": sign(SECRET, b + " ") }), "signature_mismatch"],
     ["wrong secret", (b) => ({ "x-signature": sign("whsec_someone_else", b) }), "signature_mismatch"],
@@ -192,6 +192,66 @@ describe("rejected deliveries", () => {
     const body = JSON.stringify({ id: "evt_huge", pad: "x".repeat(262_144) });
     const r = await deliver(mf, body, { "x-signature": sign(SECRET, body) });
     assert.equal(r.status, 413, r.text);
+    assert.deepEqual(await moto.sqs.drain(queueUrl), []);
+  });
+});
+
+describe("retried deliveries carrying their first attempt's signature", () => {
+  const now = () => Math.floor(Date.now() / 1000);
+
+  test("are accepted up to the retry window, logged as such, and collapse with the first delivery", async () => {
+    const logs = [];
+    const { mf, queueUrl } = await workerWithQueue({
+      extra: {
+        handleRuntimeStdio(stdout, stderr) {
+          for (const s of [stdout, stderr]) s.on("data", (d) => logs.push(...String(d).split("\n")));
+        },
+      },
+    });
+    const body = alertEvent({ id: "evt_retry_sig_1" });
+    // First attempt at t0; ChargebackStop's retries at +1 m, +5 m, +30 m, +2 h, +12 h all carry
+    // the same signature. Each is accepted; FIFO dedupe (and the processor's) keeps one.
+    const t0 = now() - 52_560;
+    for (const age of [52_560, 45_360, 43_560]) {
+      const r = await deliver(mf, body, { "x-signature": sign(SECRET, body, now() - age) });
+      assert.equal(r.status, 200, r.text);
+    }
+    const r = await deliver(mf, body, { "x-signature": sign(SECRET, body, t0) });
+    assert.equal(r.status, 200, r.text);
+    const messages = await moto.sqs.drain(queueUrl);
+    assert.equal(messages.length, 1);
+    assert.equal(messages[0].Body, body);
+    const line = logs.find((l) => l.includes('"retried_delivery":true'));
+    assert.ok(line, logs.join("\n"));
+    assert.match(line, /"signature_age_secs":\d+/);
+  });
+
+  test("past the window, from the future, or with a body that is not an event: 401", async () => {
+    const { mf, queueUrl } = await workerWithQueue();
+    const body = alertEvent();
+    const old = await deliver(mf, body, { "x-signature": sign(SECRET, body, now() - 50 * 3600 - 60) });
+    assert.equal(old.status, 401);
+    assert.deepEqual(old.json, { error: "signature_stale" });
+    const future = await deliver(mf, body, { "x-signature": sign(SECRET, body, now() + 3600) });
+    assert.equal(future.status, 401);
+    assert.deepEqual(future.json, { error: "signature_stale" });
+    const notAnEvent = '{"not":"an event"}';
+    const r = await deliver(mf, notAnEvent, { "x-signature": sign(SECRET, notAnEvent, now() - 3600) });
+    assert.equal(r.status, 401);
+    assert.deepEqual(r.json, { error: "signature_stale" });
+    // The wider window never excuses the HMAC.
+    const forged = await deliver(mf, body, { "x-signature": sign("whsec_other", body, now() - 3600) });
+    assert.equal(forged.status, 401);
+    assert.deepEqual(forged.json, { error: "signature_mismatch" });
+    assert.deepEqual(await moto.sqs.drain(queueUrl), []);
+  });
+
+  test("SIGNATURE_RETRY_WINDOW_SECS=0 turns the window off", async () => {
+    const { mf, queueUrl } = await workerWithQueue({ bindings: { SIGNATURE_RETRY_WINDOW_SECS: "0" } });
+    const body = alertEvent();
+    const r = await deliver(mf, body, { "x-signature": sign(SECRET, body, now() - 3600) });
+    assert.equal(r.status, 401);
+    assert.deepEqual(r.json, { error: "signature_stale" });
     assert.deepEqual(await moto.sqs.drain(queueUrl), []);
   });
 });

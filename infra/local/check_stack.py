@@ -14,7 +14,10 @@ What it checks, per stack:
 - the Worker's IAM user may only sqs:SendMessage, on the edge queue only;
 - the alarms exist and notify the operations topic (dead-letter depth, function errors, alerts
   near their deadline);
-- no secret value is in the template: the API key is a Secrets Manager dynamic reference;
+- no secret value is in the template nor in any function's configuration: no environment holds a
+  dynamic reference (`{{resolve:...}}`, which CloudFormation would resolve into plain text) or a
+  key; the functions get the API key secret's name (CBS_API_KEY_SECRET_ID) and may only
+  secretsmanager:GetSecretValue that one secret;
 - TEST and LIVE share no physical resource.
 
 moto cannot run functions or resolve every feature: AWS::Lambda::Url and AWS::Events::Rule are
@@ -106,14 +109,22 @@ def check_template_text():
     for pattern in (r"cbs_(test|live)_[A-Za-z0-9]{8,}", r"whsec_[A-Za-z0-9]{8,}", r"AKIA[0-9A-Z]{16}"):
         check(not re.search(pattern, raw), f"template contains what looks like a secret ({pattern})")
     template = sam.load_template()
+    global_env = template.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+    check("{{resolve:" not in json.dumps(global_env), "Globals: a function environment holds a dynamic reference")
     for name, res in template["Resources"].items():
         if res["Type"] != "AWS::Serverless::Function":
             continue
         env = res["Properties"].get("Environment", {}).get("Variables", {})
-        key = json.dumps(env.get("CBS_API_KEY"))
+        # A dynamic reference in an environment is resolved at deploy time into plain text that
+        # anyone with lambda:GetFunctionConfiguration reads.
         check(
-            "{{resolve:secretsmanager:" in key,
-            f"{name}: CBS_API_KEY must be a Secrets Manager dynamic reference, got {key}",
+            "{{resolve:" not in json.dumps(env),
+            f"{name}: its environment holds a dynamic reference (resolved into plain text at deploy)",
+        )
+        check("CBS_API_KEY" not in env, f"{name}: CBS_API_KEY is set; the key must be read at run time")
+        check(
+            env.get("CBS_API_KEY_SECRET_ID") == {"Ref": "CbsApiKeySecretName"},
+            f"{name}: CBS_API_KEY_SECRET_ID must be the secret's name (Ref CbsApiKeySecretName), got {env.get('CBS_API_KEY_SECRET_ID')}",
         )
 
 
@@ -185,13 +196,17 @@ def check_translated(mode, cfn):
             )
 
 
+# The key's value in the emulator: it must appear in no function's configuration.
+EMULATOR_API_KEY = {"TEST": "cbs_test_emulator", "LIVE": "cbs_live_emulator"}
+
+
 def deploy(mode, prefix):
     params = sam.stack_parameters(mode, prefix)
     cfn_template = sam.translate(parameters=params)
     check_translated(mode, cfn_template)
     secrets = boto3.client("secretsmanager", region_name=REGION)
     # The deploy resolves the API key from Secrets Manager by name; an emulator-only value here.
-    secrets.create_secret(Name=params["CbsApiKeySecretName"], SecretString=f"cbs_{mode.lower()}_emulator")
+    secrets.create_secret(Name=params["CbsApiKeySecretName"], SecretString=EMULATOR_API_KEY[mode])
     declared = cfn_template.get("Parameters", {})
     resources = sam.create_stack(
         None, prefix, json.dumps(for_moto(cfn_template)), {k: v for k, v in params.items() if k in declared}
@@ -265,15 +280,31 @@ def check_stack(mode, prefix, template, resources):
 
     # --- one role per function, scoped to its tables
     role_arns = {}
+    secret_name = f"cbs/{mode.lower()}/api-key"
     for f, fname in fn_names.items():
         conf = lam.get_function(FunctionName=fname)["Configuration"]
         role_arns[f] = conf["Role"]
         env = conf.get("Environment", {}).get("Variables", {})
+        # What a reader of the function's configuration sees: the secret's name, never its value.
+        check(env.get("CBS_API_KEY_SECRET_ID") == secret_name, f"{mode}: {fname} CBS_API_KEY_SECRET_ID={env.get('CBS_API_KEY_SECRET_ID')}")
+        for k, v in env.items():
+            check(
+                EMULATOR_API_KEY[mode] not in str(v) and not re.search(r"cbs_(test|live)_", str(v)),
+                f"{mode}: {fname} environment {k} holds the API key in plain text",
+            )
         check(env.get("STACK_MODE") == mode, f"{mode}: {fname} STACK_MODE={env.get('STACK_MODE')}")
         check(env.get("TABLE_PREFIX") == prefix, f"{mode}: {fname} TABLE_PREFIX={env.get('TABLE_PREFIX')}")
     check(len(set(role_arns.values())) == len(role_arns), f"{mode}: functions share a role")
     for f, arn in role_arns.items():
         statements = role_statements(iam, arn.rsplit("/", 1)[-1])
+        check(
+            any(
+                "secretsmanager:GetSecretValue" in as_list(st.get("Action", []))
+                and any(f":secret:{secret_name}-" in str(r) for r in as_list(st.get("Resource", [])))
+                for st in statements
+            ),
+            f"{mode}: {f} cannot read the API key secret {secret_name}",
+        )
         allowed = FUNCTION_TABLES[f]
         for st in statements:
             actions = set(as_list(st.get("Action", [])))
@@ -291,7 +322,15 @@ def check_stack(mode, prefix, template, resources):
                 check(f == "process-events", f"{mode}: {f} has SQS access")
                 check(res == [edge["QueueArn"]], f"{mode}: {f} SQS access beyond the edge queue: {res}")
             if any(a.startswith("secretsmanager:") or a == "*" for a in actions):
-                check(False, f"{mode}: {f} has {sorted(actions)}")
+                check(
+                    actions == {"secretsmanager:GetSecretValue"},
+                    f"{mode}: {f} has {sorted(actions)}; only secretsmanager:GetSecretValue",
+                )
+                for r in res:
+                    check(
+                        f":secret:{secret_name}-" in r or f":secret:${{CbsApiKeySecretName}}-" in r,
+                        f"{mode}: {f} may read secrets beyond the API key: {r}",
+                    )
 
     # --- the Worker's identity exists (its policy is checked in the translated template: moto's
     # CloudFormation does not attach a user's inline policies)

@@ -2,6 +2,7 @@
 //! bad value stops start-up with a message that names the variable.
 
 use crate::secret::Secret;
+use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -113,26 +114,60 @@ pub fn stack_mode() -> Result<StackMode, ConfigError> {
         })
 }
 
+/// Where the partner API key is read from, in this order:
+/// - `CBS_API_KEY_SECRET_ID` (or `CBS_API_KEY_SECRET_ARN`): the name or ARN of a Secrets
+///   Manager secret holding the key as a plain string; the cloud's way. Read once at start-up,
+///   kept in memory, re-read after a 401 (a rotation needs no deploy);
+/// - `CBS_API_KEY`: the key itself, for local runs, tests and the CLI; never re-read.
+pub const API_KEY_SECRET_VARS: [&str; 2] = ["CBS_API_KEY_SECRET_ID", "CBS_API_KEY_SECRET_ARN"];
+
 /// What every entry point that calls ChargebackStop as the partner reads first, in this order:
-/// TABLE_PREFIX, STACK_MODE, CBS_API_BASE_URL, CBS_API_KEY. Whether the key belongs to the other
-/// mode is checked apart: the Lambdas report it as a bad CBS_API_KEY
-/// ([`PartnerEnv::refuse_key_of_other_mode`]), the ops API and the CLI with
-/// `domain::onboarding::refuse_key_of_other_mode`'s own message.
+/// TABLE_PREFIX, STACK_MODE, CBS_API_BASE_URL, then the key (see [`API_KEY_SECRET_VARS`]).
+/// Whether the key belongs to the other mode is checked apart: the Lambdas report it as a bad
+/// CBS_API_KEY ([`PartnerEnv::refuse_key_of_other_mode`]), the ops API and the CLI with
+/// `domain::onboarding::refuse_key_of_other_mode`'s own message. A key re-read from the secret
+/// is checked on every read (`client::SecretsManagerKey`).
 #[derive(Debug, Clone)]
 pub struct PartnerEnv {
     pub tables: TableNames,
     pub mode: StackMode,
     pub api_base_url: String,
+    /// The key as read at start-up.
     pub api_key: Secret,
+    /// The key the clients send: `api_key`, replaced by a newer one from the secret after a 401.
+    pub api_key_source: crate::client::ApiKey,
 }
 
 impl PartnerEnv {
     pub fn from_env() -> Result<Self, ConfigError> {
+        let tables = TableNames::from_env()?;
+        let mode = stack_mode()?;
+        let api_base_url = required("CBS_API_BASE_URL")?;
+        let secret_id = API_KEY_SECRET_VARS
+            .iter()
+            .find_map(|name| optional(name).map(|id| (*name, id)));
+        let (api_key, api_key_source) = match secret_id {
+            Some((name, id)) => {
+                let initial =
+                    read_secret_at_start_up(&id, mode).map_err(|e| ConfigError::Invalid {
+                        name,
+                        reason: e.to_string(),
+                    })?;
+                let loader = crate::client::SecretsManagerKey::new(id, Some(mode));
+                let source = crate::client::ApiKey::reloading(initial.clone(), Arc::new(loader));
+                (initial, source)
+            }
+            None => {
+                let key = required_secret("CBS_API_KEY")?;
+                (key.clone(), crate::client::ApiKey::fixed(key))
+            }
+        };
         Ok(Self {
-            tables: TableNames::from_env()?,
-            mode: stack_mode()?,
-            api_base_url: required("CBS_API_BASE_URL")?,
-            api_key: required_secret("CBS_API_KEY")?,
+            tables,
+            mode,
+            api_base_url,
+            api_key,
+            api_key_source,
         })
     }
 
@@ -146,15 +181,48 @@ impl PartnerEnv {
         })
     }
 
+    /// The client configuration for this base URL and key (the key shared with every client
+    /// made from this environment, so one re-read serves them all).
+    pub fn client_config(&self) -> crate::client::ClientConfig {
+        crate::client::ClientConfig::new(self.api_base_url.clone(), self.api_key_source.clone())
+    }
+
     /// The ChargebackStop client for this base URL and key, retrying as `retry` says
     /// (`RetryPolicy::none()` where the caller decides on 429/5xx itself).
     pub fn client(
         &self,
         retry: crate::client::RetryPolicy,
     ) -> Result<crate::client::ChargebackStop, crate::client::ApiError> {
-        crate::client::ChargebackStop::new(
-            crate::client::ClientConfig::new(self.api_base_url.clone(), self.api_key.clone())
-                .with_retry(retry),
-        )
+        crate::client::ChargebackStop::new(self.client_config().with_retry(retry))
     }
+}
+
+/// Reads the key once, before the function takes work (Lambda's init phase). `from_env` is
+/// synchronous and may run inside the function's runtime, so the read runs on a thread of its
+/// own with its own runtime and SDK client (the loader kept for re-reads makes its client in the
+/// function's runtime).
+fn read_secret_at_start_up(
+    secret_id: &str,
+    mode: StackMode,
+) -> Result<Secret, crate::client::KeyLoadError> {
+    use crate::client::ApiKeyLoader;
+    let secret_id = secret_id.to_string();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| crate::client::KeyLoadError::Unavailable {
+                source_name: secret_id.clone(),
+                reason: format!("no runtime to read it with: {e}"),
+            })?;
+        let loader = crate::client::SecretsManagerKey::new(secret_id, Some(mode));
+        runtime.block_on(loader.load())
+    })
+    .join()
+    .unwrap_or_else(|_| {
+        Err(crate::client::KeyLoadError::Unavailable {
+            source_name: "CBS_API_KEY_SECRET_ID".into(),
+            reason: "the reading thread panicked".into(),
+        })
+    })
 }

@@ -27,9 +27,10 @@ type Api = ChargebackStop;
 /// a short second try, so a batch of ten during an outage stays well inside the function's
 /// timeout.
 fn api(config: &ProcessorConfig) -> anyhow::Result<Api> {
+    // The key shared with the environment's source: re-read from its secret after a 401.
     let client_config = ClientConfig::new(
         config.partner.api_base_url.clone(),
-        config.partner.api_key.clone(),
+        config.partner.api_key_source.clone(),
     )
     .with_timeout(Duration::from_secs(5))
     .with_retry(RetryPolicy {

@@ -14,6 +14,7 @@
 //! created the object, and the caller must look before trying again.
 
 mod alerts;
+mod api_key;
 mod error;
 mod onboarding;
 mod orders;
@@ -23,6 +24,7 @@ mod rulesets;
 mod simulations;
 
 pub use alerts::AlertPager;
+pub use api_key::{ApiKey, ApiKeyLoader, KeyLoadError, SecretsManagerKey};
 pub use error::{ApiError, Call};
 pub use onboarding::ListQuery;
 pub use orders::MAX_ORDERS_PER_POST;
@@ -31,7 +33,7 @@ pub use retry::{parse_retry_after, RetryPolicy};
 
 use std::time::Duration;
 
-use reqwest::header::{HeaderValue, ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
+use reqwest::header::{ACCEPT, AUTHORIZATION, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::{Method, StatusCode, Url};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
@@ -46,8 +48,9 @@ pub struct ClientConfig {
     /// `https://api.chargebackstop.com`, or the sandbox (`http://127.0.0.1:<port>`). A path
     /// prefix is kept.
     pub base_url: String,
-    /// The partner or organisation key (`cbs_...`).
-    pub api_key: Secret,
+    /// The partner or organisation key (`cbs_...`): fixed, or re-read from its secret after a
+    /// 401 (see `api_key`).
+    pub api_key: ApiKey,
     /// For each attempt (connect, send, read the whole body).
     pub timeout: Duration,
     pub retry: RetryPolicy,
@@ -55,10 +58,10 @@ pub struct ClientConfig {
 
 impl ClientConfig {
     /// Defaults: 10 s per attempt, `RetryPolicy::default()`.
-    pub fn new(base_url: impl Into<String>, api_key: Secret) -> Self {
+    pub fn new(base_url: impl Into<String>, api_key: impl Into<ApiKey>) -> Self {
         Self {
             base_url: base_url.into(),
-            api_key,
+            api_key: api_key.into(),
             timeout: Duration::from_secs(10),
             retry: RetryPolicy::default(),
         }
@@ -89,9 +92,9 @@ pub(crate) enum Repeat {
 pub struct ChargebackStop {
     http: reqwest::Client,
     base: Url,
-    auth: HeaderValue,
-    /// Kept only to scrub it from error bodies, should a server ever echo it.
-    api_key: Secret,
+    /// Sent as `Authorization: Bearer`; also scrubbed from error bodies, should a server ever
+    /// echo it.
+    key: ApiKey,
     retry: RetryPolicy,
 }
 
@@ -117,11 +120,9 @@ impl ChargebackStop {
             )));
         }
         // The message must not echo the key, even when it holds a character a header cannot.
-        let mut auth = HeaderValue::from_str(&format!("Bearer {}", config.api_key.expose()))
-            .map_err(|_| {
-                ApiError::Config("the API key contains characters not allowed in a header".into())
-            })?;
-        auth.set_sensitive(true);
+        api_key::header_value(&config.api_key.secret()).ok_or_else(|| {
+            ApiError::Config("the API key contains characters not allowed in a header".into())
+        })?;
         let http = reqwest::Client::builder()
             .timeout(config.timeout)
             .connect_timeout(config.timeout)
@@ -131,8 +132,7 @@ impl ChargebackStop {
         Ok(Self {
             http,
             base,
-            auth,
-            api_key: config.api_key,
+            key: config.api_key,
             retry: config.retry,
         })
     }
@@ -226,12 +226,27 @@ impl ChargebackStop {
         let started = tokio::time::Instant::now();
         let mut attempt = 0u32;
         let mut ambiguous = false;
+        let mut key_reread = false;
         loop {
             attempt += 1;
-            let err = match self.attempt(&method, &url, body.as_deref(), &call).await {
+            let key = self.key.in_use();
+            let err = match self
+                .attempt(&method, &url, body.as_deref(), &call, &key)
+                .await
+            {
                 Ok(bytes) => return (decode(&bytes, &call), ambiguous),
                 Err(err) => err,
             };
+            // A 401 is a refusal before any processing, so sending again is safe for every call;
+            // once per call, and only when a newer key is in use (the secret was rotated).
+            if matches!(err, ApiError::Unauthorized { .. })
+                && !key_reread
+                && self.key.reread_after_unauthorized(key.generation).await
+            {
+                key_reread = true;
+                attempt -= 1;
+                continue;
+            }
             let Some(wait) = plan_retry(&self.retry, repeat, &err, attempt, started.elapsed())
             else {
                 return (Err(err), ambiguous);
@@ -258,11 +273,15 @@ impl ChargebackStop {
         url: &Url,
         body: Option<&[u8]>,
         call: &Call,
+        key: &api_key::InUse,
     ) -> Result<Vec<u8>, ApiError> {
+        let auth = api_key::header_value(&key.secret).ok_or_else(|| {
+            ApiError::Config("the API key contains characters not allowed in a header".into())
+        })?;
         let mut request = self
             .http
             .request(method.clone(), url.clone())
-            .header(AUTHORIZATION, self.auth.clone())
+            .header(AUTHORIZATION, auth)
             .header(ACCEPT, "application/json");
         if let Some(body) = body {
             request = request
@@ -284,7 +303,7 @@ impl ChargebackStop {
             return Ok(bytes.to_vec());
         }
         let error = status_error(status, &bytes, retry_after, call);
-        Err(redact(error, &self.api_key))
+        Err(redact(error, &key.secret))
     }
 }
 

@@ -119,7 +119,7 @@ pub struct Functions {
 impl Functions {
     /// Builds the functions, then starts `cargo lambda watch` in the workspace root with `env`
     /// (TABLE_PREFIX, AWS_ENDPOINT_URL, CBS_API_BASE_URL, CBS_API_KEY, ...) passed to every
-    /// function. Code changes do not reload the functions (other engineers edit the tree).
+    /// function; the key goes through the emulator's Secrets Manager, as in the cloud. Code changes do not reload the functions (other engineers edit the tree).
     pub async fn start(env: Vec<(String, String)>) -> anyhow::Result<Self> {
         build_functions().await?;
         Self::start_prebuilt(env).await
@@ -139,6 +139,7 @@ impl Functions {
         env: Vec<(String, String)>,
         names: &[&str],
     ) -> anyhow::Result<Self> {
+        let env = crate::resources::api_key_via_secrets_manager(env).await?;
         let mut functions = Self::start_watch(env.clone(), true).await?;
         for name in names {
             let binary = paths::debug_binary(name);
@@ -180,7 +181,10 @@ impl Functions {
     }
 
     /// `cargo lambda watch` on a free port; another port if the first is taken in between.
+    /// A `CBS_API_KEY` in `env` is moved into the emulator's Secrets Manager first (see
+    /// [`crate::resources::api_key_via_secrets_manager`]): the functions read it from there.
     async fn start_watch(env: Vec<(String, String)>, only_apis: bool) -> anyhow::Result<Self> {
+        let env = crate::resources::api_key_via_secrets_manager(env).await?;
         let mut last = None;
         for _ in 0..3 {
             match Self::start_watch_once(env.clone(), only_apis).await {

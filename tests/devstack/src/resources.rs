@@ -81,3 +81,76 @@ impl Resources {
         ]
     }
 }
+
+/// The secret the local stack keeps the partner API key in, one per table prefix (as the cloud's
+/// `cbs/<env>/api-key`).
+pub fn api_key_secret_name(table_prefix: &str) -> String {
+    format!("{table_prefix}/cbs-api-key")
+}
+
+/// Puts `key` into the emulator's Secrets Manager as `name`, creating the secret or adding a new
+/// version (a rotation); returns the secret's ARN.
+pub async fn put_api_key_secret(
+    moto_endpoint: &str,
+    name: &str,
+    key: &str,
+) -> anyhow::Result<String> {
+    let client = aws_sdk_secretsmanager::Client::new(&crate::moto::sdk_config(moto_endpoint).await);
+    match client
+        .create_secret()
+        .name(name)
+        .secret_string(key)
+        .send()
+        .await
+    {
+        Ok(out) => Ok(out.arn().unwrap_or(name).to_string()),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_exists_exception()) =>
+        {
+            let out = client
+                .put_secret_value()
+                .secret_id(name)
+                .secret_string(key)
+                .send()
+                .await
+                .with_context(|| format!("put a new value into secret {name}"))?;
+            Ok(out.arn().unwrap_or(name).to_string())
+        }
+        Err(e) => Err(anyhow::Error::new(e).context(format!("create secret {name}"))),
+    }
+}
+
+/// The functions' environment as the cloud has it: a `CBS_API_KEY` (the last one, when overridden)
+/// is put into the emulator's Secrets Manager and replaced by `CBS_API_KEY_SECRET_ID`, so every
+/// local run reads the key the way the deployed functions do. Unchanged when the environment
+/// already names a secret, has no key, or has no emulator.
+pub async fn api_key_via_secrets_manager(
+    env: Vec<(String, String)>,
+) -> anyhow::Result<Vec<(String, String)>> {
+    let last = |name: &str| {
+        env.iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    let names_a_secret = shared::config::API_KEY_SECRET_VARS
+        .iter()
+        .any(|var| last(var).is_some_and(|v| !v.is_empty()));
+    let (Some(key), Some(endpoint), false) = (
+        last("CBS_API_KEY"),
+        last("AWS_ENDPOINT_URL"),
+        names_a_secret,
+    ) else {
+        return Ok(env);
+    };
+    let prefix = last("TABLE_PREFIX").unwrap_or_else(|| unique_prefix("cbs"));
+    let name = api_key_secret_name(&prefix);
+    put_api_key_secret(&endpoint, &name, &key).await?;
+    let mut env: Vec<(String, String)> = env
+        .into_iter()
+        .filter(|(k, _)| k != "CBS_API_KEY")
+        .collect();
+    env.push(("CBS_API_KEY_SECRET_ID".into(), name));
+    Ok(env)
+}
