@@ -508,6 +508,15 @@ impl Driver {
                 self.chaos.dynamo_gate.open();
             }
             Fault::KillProcessor { restart_after } => {
+                // Mid-work: wait (bounded) until it holds a batch.
+                let waited = Instant::now();
+                while self.chaos.relay.busy("process-events") == 0
+                    && waited.elapsed() < Duration::from_secs(20)
+                {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                let busy = self.chaos.relay.busy("process-events") > 0;
+                self.log(name, format!("processor busy at the kill: {busy}"));
                 match self
                     .chaos
                     .kill_and_restart("process-events", Duration::from_secs(restart_after))
@@ -529,7 +538,15 @@ impl Driver {
                         .invoke(function, devstack::scheduler::scheduled_event(function))
                         .await
                 });
+                let waited = Instant::now();
+                while self.chaos.relay.busy(function) == 0
+                    && waited.elapsed() < Duration::from_secs(20)
+                {
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
                 tokio::time::sleep(Duration::from_millis(kill_after_ms)).await;
+                let busy = self.chaos.relay.busy(function) > 0;
+                self.log(name, format!("{function} busy at the kill: {busy}"));
                 match self
                     .chaos
                     .kill_and_restart(function, Duration::from_secs(restart_after))

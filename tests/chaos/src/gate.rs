@@ -104,7 +104,7 @@ async fn accept_loop(
         if !*open.borrow() || target.is_none() {
             count(|s| s.refused += 1);
             // Reset, not a clean close: the caller sees the connection fail at once.
-            let _ = inbound.set_linger(Some(std::time::Duration::ZERO));
+            let _ = inbound.set_zero_linger();
             drop(inbound);
             continue;
         }
@@ -124,7 +124,7 @@ async fn accept_loop(
                     if let Ok(mut s) = stats.lock() {
                         s.cut += 1;
                     }
-                    let _ = inbound.set_linger(Some(std::time::Duration::ZERO));
+                    let _ = inbound.set_zero_linger();
                 }
             }
         });

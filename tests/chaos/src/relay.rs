@@ -59,6 +59,15 @@ impl Relay {
         format!("{}/{instance}/.rt/{function}", self.base_url)
     }
 
+    /// How many instances of `function` are working on an invocation now.
+    pub fn busy(&self, function: &str) -> usize {
+        self.shared
+            .in_flight
+            .lock()
+            .map(|m| m.values().filter(|(f, _)| f == function).count())
+            .unwrap_or(0)
+    }
+
     /// The instance died: fail the invocation it held, if any (true when there was one).
     pub async fn instance_died(&self, instance: &str) -> bool {
         if let Ok(mut dead) = self.shared.dead.lock() {
