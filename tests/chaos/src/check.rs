@@ -331,7 +331,10 @@ fn dlq_reason(message: &Value, event_record: Option<&Value>) -> Option<String> {
         for (name, value) in attrs {
             let n = name.to_ascii_lowercase();
             if (n.contains("reason") || n.contains("error")) && !value.is_null() {
-                let text = value.as_str().map(str::to_string).unwrap_or(value.to_string());
+                let text = value
+                    .as_str()
+                    .map(str::to_string)
+                    .unwrap_or(value.to_string());
                 if !text.is_empty() {
                     return Some(format!("{name}={text}"));
                 }
@@ -434,19 +437,13 @@ fn same(a: Option<&Value>, b: Option<&Value>) -> bool {
     match (norm(a), norm(b)) {
         (None, None) => true,
         (Some(Value::String(x)), Some(Value::String(y))) => {
-            x == y
-                || matches!((instant(Some(&x)), instant(Some(&y))), (Some(p), Some(q)) if p == q)
+            x == y || matches!((instant(Some(&x)), instant(Some(&y))), (Some(p), Some(q)) if p == q)
         }
         (x, y) => x == y,
     }
 }
 
-fn check_equal(
-    theirs: &[Value],
-    ours: &[Value],
-    key: &str,
-    fields: &[&str],
-) -> InvariantResult {
+fn check_equal(theirs: &[Value], ours: &[Value], key: &str, fields: &[&str]) -> InvariantResult {
     let ours: HashMap<&str, &Value> = ours
         .iter()
         .filter_map(|r| Some((str_of(r, key)?, r)))
@@ -498,10 +495,9 @@ fn check_equal(
 fn check_orders(d: &Dumps) -> (InvariantResult, usize, usize) {
     let mut at_cbs: HashMap<(String, String), Vec<String>> = HashMap::new();
     for o in objects(&d.sandbox_state, "orders") {
-        if let (Some(org), Some(reference)) = (
-            str_of(&o, "organisation_id"),
-            str_of(&o, "reference_id"),
-        ) {
+        if let (Some(org), Some(reference)) =
+            (str_of(&o, "organisation_id"), str_of(&o, "reference_id"))
+        {
             at_cbs
                 .entry((org.into(), reference.into()))
                 .or_default()
@@ -537,7 +533,11 @@ fn check_orders(d: &Dumps) -> (InvariantResult, usize, usize) {
             duplicated += 1;
             inv.violations.push(Violation {
                 id,
-                detail: format!("{} orders at ChargebackStop: {}", created.len(), created.join(",")),
+                detail: format!(
+                    "{} orders at ChargebackStop: {}",
+                    created.len(),
+                    created.join(",")
+                ),
             });
             continue;
         }
@@ -582,7 +582,10 @@ fn check_orders(d: &Dumps) -> (InvariantResult, usize, usize) {
             }
             other => inv.violations.push(Violation {
                 id,
-                detail: format!("still {other} (attempts {})", stored.get("attempts").unwrap_or(&Value::Null)),
+                detail: format!(
+                    "still {other} (attempts {})",
+                    stored.get("attempts").unwrap_or(&Value::Null)
+                ),
             }),
         }
     }

@@ -67,9 +67,9 @@ pub async fn dlq_messages(chaos: &ChaosStack) -> anyhow::Result<Vec<Value>> {
                 .unwrap_or_default()
                 .into_iter()
                 .map(|(k, v)| {
-                    let value = v.string_value.clone().map(Value::String).unwrap_or_else(|| {
-                        json!({"data_type": v.data_type(), "binary": v.binary_value.is_some()})
-                    });
+                    let value = v.string_value.clone().map(Value::String).unwrap_or_else(
+                        || json!({"data_type": v.data_type(), "binary": v.binary_value.is_some()}),
+                    );
                     (k, value)
                 })
                 .collect();
@@ -97,9 +97,8 @@ pub async fn edge_queue_depth(chaos: &ChaosStack) -> anyhow::Result<u64> {
         .send()
         .await?;
     let attrs = out.attributes.unwrap_or_default();
-    let n = |a: QueueAttributeName| -> u64 {
-        attrs.get(&a).and_then(|v| v.parse().ok()).unwrap_or(0)
-    };
+    let n =
+        |a: QueueAttributeName| -> u64 { attrs.get(&a).and_then(|v| v.parse().ok()).unwrap_or(0) };
     Ok(n(QueueAttributeName::ApproximateNumberOfMessages)
         + n(QueueAttributeName::ApproximateNumberOfMessagesNotVisible)
         + n(QueueAttributeName::ApproximateNumberOfMessagesDelayed))
@@ -136,7 +135,10 @@ pub async fn dumps_without_dlq(
     })
 }
 
-pub async fn dumps(chaos: &ChaosStack, queued_orders: Vec<(String, String)>) -> anyhow::Result<Dumps> {
+pub async fn dumps(
+    chaos: &ChaosStack,
+    queued_orders: Vec<(String, String)>,
+) -> anyhow::Result<Dumps> {
     let mut d = dumps_without_dlq(chaos, queued_orders).await?;
     d.dlq = dlq_messages(chaos).await?;
     Ok(d)

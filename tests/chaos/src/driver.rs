@@ -66,11 +66,15 @@ impl Driver {
     pub fn log(&self, what: &str, detail: impl Into<String>) {
         let detail = detail.into();
         tracing::info!(what, %detail, "chaos");
-        self.state.lock().expect("run state").timeline.push(Happened {
-            at_secs: (self.started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
-            what: what.into(),
-            detail,
-        });
+        self.state
+            .lock()
+            .expect("run state")
+            .timeline
+            .push(Happened {
+                at_secs: (self.started.elapsed().as_secs_f64() * 10.0).round() / 10.0,
+                what: what.into(),
+                detail,
+            });
     }
 
     fn error(&self, what: &str, e: impl std::fmt::Display) {
@@ -109,21 +113,28 @@ impl Driver {
         Ok(orgs)
     }
 
-    /// Runs every step at its time (each in its own task, so a slow one delays nothing), then
-    /// waits for the steps still running (bounded).
-    pub async fn play(self: &Arc<Self>, plan: Vec<Planned>) {
-        let mut tasks = tokio::task::JoinSet::new();
+    /// Runs every step at its time (each in its own task, so a slow one delays nothing) and
+    /// waits (bounded) for the faults to end. Returns the workload tasks still running
+    /// (operator actions wait for their moment, some near the cutoff): keep them while settling.
+    pub async fn play(self: &Arc<Self>, plan: Vec<Planned>) -> tokio::task::JoinSet<()> {
+        let mut faults = tokio::task::JoinSet::new();
+        let mut workload = tokio::task::JoinSet::new();
         for planned in plan {
             let due = self.started + planned.at();
             tokio::time::sleep_until(due.into()).await;
             let me = self.clone();
-            tasks.spawn(async move { me.step(planned.step).await });
+            let set = match planned.step {
+                Step::Fault(_) => &mut faults,
+                _ => &mut workload,
+            };
+            set.spawn(async move { me.step(planned.step).await });
         }
-        let _ = tokio::time::timeout(Duration::from_secs(240), async {
-            while tasks.join_next().await.is_some() {}
+        let _ = tokio::time::timeout(Duration::from_secs(180), async {
+            while faults.join_next().await.is_some() {}
         })
         .await;
-        tasks.abort_all();
+        faults.abort_all();
+        workload
     }
 
     async fn step(self: Arc<Self>, step: Step) {
@@ -184,7 +195,10 @@ impl Driver {
             }
             tokio::time::sleep(Duration::from_millis(500 + 250 * attempt.min(8) as u64)).await;
         }
-        anyhow::bail!("{method} {path}: still refused: {}", last.unwrap_or_default())
+        anyhow::bail!(
+            "{method} {path}: still refused: {}",
+            last.unwrap_or_default()
+        )
     }
 
     async fn ethoca_alert(
@@ -280,7 +294,12 @@ impl Driver {
         }
     }
 
-    async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> anyhow::Result<Value> {
+    async fn admin(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<Value> {
         let (s, v) = self.chaos.stack.sandbox_admin(method, path, body).await?;
         anyhow::ensure!(s.is_success(), "/_sandbox/{path}: {s} {v}");
         Ok(v)
@@ -303,7 +322,11 @@ impl Driver {
         );
         tokio::time::sleep(Duration::from_secs(back_after)).await;
         match self
-            .admin(Method::PATCH, &path, Some(json!({"status": "ENABLED", "note": null})))
+            .admin(
+                Method::PATCH,
+                &path,
+                Some(json!({"status": "ENABLED", "note": null})),
+            )
             .await
         {
             Ok(_) => self.log(
@@ -552,13 +575,19 @@ impl Driver {
                     .kill_and_restart(function, Duration::from_secs(restart_after))
                     .await
                 {
-                    Ok(k) => self.log(name, format!("{function}: killed {k} instance(s), restarted")),
+                    Ok(k) => self.log(
+                        name,
+                        format!("{function}: killed {k} instance(s), restarted"),
+                    ),
                     Err(e) => self.error("kill scheduled run", e),
                 }
                 let outcome = tokio::time::timeout(Duration::from_secs(120), run).await;
                 self.log(
                     name,
-                    format!("{function}: the killed invoke ended: {}", outcome_text(outcome)),
+                    format!(
+                        "{function}: the killed invoke ended: {}",
+                        outcome_text(outcome)
+                    ),
                 );
             }
             Fault::OverlappingRuns { function } => {

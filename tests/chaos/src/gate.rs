@@ -56,9 +56,7 @@ impl Gate {
 
     /// Where to forward (`http://127.0.0.1:<port>` of the emulator); the first call wins.
     pub fn set_upstream(&self, endpoint: &str) -> anyhow::Result<()> {
-        let host_port = endpoint
-            .trim_start_matches("http://")
-            .trim_end_matches('/');
+        let host_port = endpoint.trim_start_matches("http://").trim_end_matches('/');
         let addr: SocketAddr = host_port.parse()?;
         let _ = self.upstream.set(addr);
         Ok(())

@@ -8,18 +8,22 @@
 //! `chaos --check DIR/dumps.json` re-checks the dumps of an earlier run (no stack).
 
 use chaos::check::{check, Dumps, Report};
+use chaos::collect;
 use chaos::driver::{Driver, RunState};
 use chaos::plan::{self, Step, Timing};
 use chaos::stack::ChaosStack;
-use chaos::collect;
 use clap::Parser;
 use serde_json::json;
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 #[derive(Parser, Debug)]
-#[command(name = "chaos", about = "The platform under seeded faults, checked against ChargebackStop's records")]
+#[command(
+    name = "chaos",
+    about = "The platform under seeded faults, checked against ChargebackStop's records"
+)]
 struct Args {
     /// Length of the fault phase (the workload runs all through it).
     #[arg(long, default_value_t = 3.0)]
@@ -47,6 +51,7 @@ fn main() -> std::process::ExitCode {
                 .unwrap_or_else(|_| "warn,chaos=info,devstack=info".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let args = Args::parse();
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -137,7 +142,7 @@ async fn run_inner(args: &Args) -> anyhow::Result<Report> {
         started: Instant::now(),
         seed: args.seed,
     });
-    driver.play(plan.clone()).await;
+    let mut workload = driver.play(plan.clone()).await;
     let fault_phase = driver.started.elapsed();
     eprintln!(
         "chaos: fault phase over after {:.0}s; faults off, settling",
@@ -146,12 +151,17 @@ async fn run_inner(args: &Args) -> anyhow::Result<Report> {
     driver.log("settle", "faults off");
     driver.all_faults_off().await;
     let settle = settle(&driver, &timing, args.settle_max_secs).await;
+    workload.abort_all();
     let queued_orders = state.lock().expect("run state").queued_orders.clone();
     let dumps = collect::dumps(&chaos, queued_orders).await?;
     let report = check(&dumps);
 
+    let decided_by = decided_by(&dumps);
+    let faults_injected = faults_injected(&plan);
     let s = state.lock().expect("run state");
     let full = json!({
+        "decided_by": decided_by,
+        "faults_injected": faults_injected,
         "seed": args.seed,
         "minutes": args.minutes,
         "timing": timing,
@@ -199,19 +209,52 @@ async fn run_inner(args: &Args) -> anyhow::Result<Report> {
             .map(|d| format!(", dumps in {}", d.display()))
             .unwrap_or_default()
     );
+    println!(
+        "decided by: {}; faults: {}",
+        decided_by
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+        faults_injected
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     println!("{}", report.last_line());
     drop(driver);
     Ok(report)
 }
 
+/// Applied decisions by source (AUTO_POLICY, OPERATOR, SWEEP), from our alerts' audit trails.
+fn decided_by(d: &Dumps) -> BTreeMap<String, usize> {
+    let mut by = BTreeMap::new();
+    for alert in d.tables.get("alerts").into_iter().flatten() {
+        for decision in alert["decisions"].as_array().into_iter().flatten() {
+            if decision["result"] == "APPLIED" {
+                let source = decision["source"].as_str().unwrap_or("?").to_string();
+                *by.entry(source).or_default() += 1;
+            }
+        }
+    }
+    by
+}
+
+fn faults_injected(plan: &[plan::Planned]) -> BTreeMap<&'static str, usize> {
+    let mut by = BTreeMap::new();
+    for p in plan {
+        if let Step::Fault(f) = &p.step {
+            *by.entry(f.name()).or_default() += 1;
+        }
+    }
+    by
+}
+
 /// Waits, faults off, until the outcome can be judged: every Ethoca alert decided (or past its
 /// deadline), the edge queue empty, no delivery still being retried, no order or event in
 /// flight, twice in a row; or every invariant already holds. Bounded.
-async fn settle(
-    driver: &Arc<Driver>,
-    timing: &Timing,
-    max_secs: Option<u64>,
-) -> serde_json::Value {
+async fn settle(driver: &Arc<Driver>, timing: &Timing, max_secs: Option<u64>) -> serde_json::Value {
     let started = Instant::now();
     let last_deadline = driver
         .state
@@ -288,7 +331,9 @@ fn waiting_for(d: &Dumps) -> Vec<String> {
         .map(|alerts| {
             alerts
                 .values()
-                .filter(|a| a["enrolment_type"] == "ETHOCA_ALERT" && a["status"] == "ACTION_REQUIRED")
+                .filter(|a| {
+                    a["enrolment_type"] == "ETHOCA_ALERT" && a["status"] == "ACTION_REQUIRED"
+                })
                 .filter(|a| {
                     a["action_required_deadline"]
                         .as_str()

@@ -77,23 +77,48 @@ pub enum Step {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub enum Fault {
     /// `error_rate` (share of API requests answered `status`) for `secs`.
-    ApiErrors { rate: f64, status: u16, secs: u64 },
+    ApiErrors {
+        rate: f64,
+        status: u16,
+        secs: u64,
+    },
     /// The next `n` API requests get 429.
-    Burst429 { n: u32 },
-    ApiLatency { ms: u64, secs: u64 },
+    Burst429 {
+        n: u32,
+    },
+    ApiLatency {
+        ms: u64,
+        secs: u64,
+    },
     /// The next `n` webhooks are dropped; redelivered late, `late_secs` afterwards.
-    DropWebhooks { n: u32, late_secs: u64 },
-    DuplicateWebhooks { secs: u64 },
+    DropWebhooks {
+        n: u32,
+        late_secs: u64,
+    },
+    DuplicateWebhooks {
+        secs: u64,
+    },
     /// Webhooks delivered in swapped pairs for `secs`.
-    ReorderWebhooks { secs: u64 },
+    ReorderWebhooks {
+        secs: u64,
+    },
     /// ChargebackStop redelivers `n` already delivered events (picked by `pick`).
-    LateRedeliveries { n: u32, pick: u64 },
+    LateRedeliveries {
+        n: u32,
+        pick: u64,
+    },
     /// The edge Worker cannot reach SQS for `secs`.
-    EdgeSqsDown { secs: u64 },
+    EdgeSqsDown {
+        secs: u64,
+    },
     /// The functions cannot reach DynamoDB for `secs`.
-    DynamoDown { secs: u64 },
+    DynamoDown {
+        secs: u64,
+    },
     /// `process-events` killed (SIGKILL) while it works, restarted `restart_after` seconds later.
-    KillProcessor { restart_after: u64 },
+    KillProcessor {
+        restart_after: u64,
+    },
     /// A run of `function` killed `kill_after_ms` into it, restarted `restart_after` s later.
     KillScheduledRun {
         function: &'static str,
@@ -101,7 +126,9 @@ pub enum Fault {
         restart_after: u64,
     },
     /// Two runs of `function` at the same moment.
-    OverlappingRuns { function: &'static str },
+    OverlappingRuns {
+        function: &'static str,
+    },
 }
 
 impl Fault {

@@ -88,7 +88,12 @@ impl Relay {
 
 /// Reports the invocation as failed by a runtime exit, as Lambda does when a runtime dies.
 async fn fail_invocation(s: &Shared, instance: &str, function: &str, request_id: &str) -> bool {
-    tracing::info!(instance, function, request_id, "failing the invocation of a killed instance");
+    tracing::info!(
+        instance,
+        function,
+        request_id,
+        "failing the invocation of a killed instance"
+    );
     {
         let url = format!(
             "{}/.rt/{function}/2018-06-01/runtime/invocation/{request_id}/error",

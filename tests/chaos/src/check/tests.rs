@@ -73,7 +73,8 @@ fn warning(alert: &str, threshold: &str) -> Value {
 fn clean() -> Dumps {
     let a = ethoca("alrt_e1");
     let r = rdr("alrt_r1");
-    let enrolment = json!({"id": "enrl_1", "status": "ENABLED", "updated_at": "2026-11-30T11:00:00.000Z"});
+    let enrolment =
+        json!({"id": "enrl_1", "status": "ENABLED", "updated_at": "2026-11-30T11:00:00.000Z"});
     Dumps {
         sandbox_state: json!({
             "alerts": {"alrt_e1": a, "alrt_r1": r},
@@ -86,7 +87,10 @@ fn clean() -> Dumps {
         dlq: vec![],
         edge_queue_depth: 0,
         tables: BTreeMap::from([
-            ("events".into(), vec![completed("evt_1"), completed("evt_2")]),
+            (
+                "events".into(),
+                vec![completed("evt_1"), completed("evt_2")],
+            ),
             ("alerts".into(), vec![stored(&a), stored(&r)]),
             (
                 "enrolments".into(),
@@ -105,7 +109,10 @@ fn clean() -> Dumps {
             ),
         ]),
         notifications: vec![warning("alrt_e1", "3m"), warning("alrt_e1", "2m")],
-        queued_orders: vec![("org_1".into(), "ref-1".into()), ("org_1".into(), "ref-2".into())],
+        queued_orders: vec![
+            ("org_1".into(), "ref-1".into()),
+            ("org_1".into(), "ref-2".into()),
+        ],
         taken_at: Some("2026-11-30T12:20:00Z".parse().unwrap()),
     }
 }
@@ -130,7 +137,12 @@ fn only_fails(report: &Report, name: &str, id: &str) {
                 inv.violations
             );
         } else {
-            assert!(inv.violations.is_empty(), "{} failed too: {:?}", inv.name, inv.violations);
+            assert!(
+                inv.violations.is_empty(),
+                "{} failed too: {:?}",
+                inv.name,
+                inv.violations
+            );
         }
     }
     assert!(!report.ok());
@@ -144,7 +156,11 @@ fn a_clean_run_passes_every_invariant() {
         report.last_line(),
         "chaos: 2 events, 2 alerts, 2 orders, lost 0, missed deadlines 0, double actions 0, orders duplicated 0"
     );
-    assert!(report.invariants.iter().all(|i| i.checked > 0), "{}", report.table());
+    assert!(
+        report.invariants.iter().all(|i| i.checked > 0),
+        "{}",
+        report.table()
+    );
 }
 
 #[test]
@@ -199,7 +215,8 @@ fn an_action_sent_for_an_rdr_alert_fails_even_when_refused() {
 #[test]
 fn a_note_only_patch_is_not_an_action() {
     let mut d = clean();
-    d.sandbox_actions.push(json!({"alert_id": "alrt_r1", "action": null, "note": "n",
+    d.sandbox_actions
+        .push(json!({"alert_id": "alrt_r1", "action": null, "note": "n",
                                   "accepted": true, "at": "2026-11-30T12:02:00.000Z"}));
     assert!(check(&d).ok());
 }
@@ -226,11 +243,14 @@ fn an_event_left_in_progress_is_lost_and_unsettled() {
 fn a_never_acknowledged_event_is_lost_too() {
     let mut d = clean();
     d.sandbox_events.push(event("evt_3"));
-    d.sandbox_deliveries.push(json!({"event_id": "evt_3", "attempt": 0,
+    d.sandbox_deliveries
+        .push(json!({"event_id": "evt_3", "attempt": 0,
                                      "status_code": null, "outcome": "dropped"}));
     let report = check(&d);
     only_fails(&report, EVENTS, "evt_3");
-    assert!(violations_of(&report, EVENTS)[0].detail.contains("never acknowledged"));
+    assert!(violations_of(&report, EVENTS)[0]
+        .detail
+        .contains("never acknowledged"));
 }
 
 #[test]
@@ -308,9 +328,12 @@ fn messages_left_on_the_queue_or_retries_pending_are_unsettled() {
         json!({"event_id": "evt_1", "attempt": 1, "status_code": 503, "outcome": "retrying"}),
     );
     assert!(check(&d).ok(), "a retry that later delivered is settled");
-    d.sandbox_deliveries.retain(|a| a["outcome"] != "delivered" || a["event_id"] != "evt_1");
+    d.sandbox_deliveries
+        .retain(|a| a["outcome"] != "delivered" || a["event_id"] != "evt_1");
     let report = check(&d);
-    assert!(violations_of(&report, SETTLED).iter().any(|v| v.id == "evt_1"));
+    assert!(violations_of(&report, SETTLED)
+        .iter()
+        .any(|v| v.id == "evt_1"));
 }
 
 #[test]
