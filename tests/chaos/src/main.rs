@@ -42,6 +42,13 @@ struct Args {
     /// Re-check a dumps.json written by an earlier run; no stack is started.
     #[arg(long)]
     check: Option<PathBuf>,
+    /// Print the seeded plan (as JSON) and exit; no stack is started.
+    #[arg(long)]
+    plan_only: bool,
+    /// The edge queue's visibility timeout in seconds (default: infra/template.yaml's). A
+    /// shorter one compresses time for the dead-letter path like the deadlines are compressed.
+    #[arg(long)]
+    visibility_secs: Option<u32>,
 }
 
 fn main() -> std::process::ExitCode {
@@ -59,6 +66,16 @@ fn main() -> std::process::ExitCode {
         .build()
         .expect("tokio runtime");
     let code = runtime.block_on(async {
+        if args.plan_only {
+            let plan = plan::build(args.seed, args.minutes, args.orgs, &Timing::default());
+            let faults = faults_injected(&plan);
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&json!({"faults": faults, "plan": plan}))
+                    .unwrap_or_default()
+            );
+            return 0;
+        }
         match &args.check {
             Some(path) => recheck(path),
             None => run(&args).await,
@@ -117,7 +134,14 @@ async fn run_inner(args: &Args) -> anyhow::Result<Report> {
         args.minutes,
         devstack::log_dir().display()
     );
-    let chaos = Arc::new(ChaosStack::start(&timing, work_dir.join("notifications.jsonl")).await?);
+    let chaos = Arc::new(
+        ChaosStack::start(
+            &timing,
+            work_dir.join("notifications.jsonl"),
+            args.visibility_secs,
+        )
+        .await?,
+    );
     eprintln!(
         "chaos: stack up in {:.0}s; onboarding {} organisations",
         t0.elapsed().as_secs_f64(),

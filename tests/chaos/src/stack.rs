@@ -43,7 +43,11 @@ pub struct ChaosStack {
 }
 
 impl ChaosStack {
-    pub async fn start(timing: &Timing, notify_sink: PathBuf) -> anyhow::Result<Self> {
+    pub async fn start(
+        timing: &Timing,
+        notify_sink: PathBuf,
+        visibility_secs: Option<u32>,
+    ) -> anyhow::Result<Self> {
         let edge_gate = Arc::new(Gate::bind("edge-sqs").await?);
         let dynamo_gate = Arc::new(Gate::bind("functions-aws").await?);
         let (edge, dynamo) = (edge_gate.clone(), dynamo_gate.clone());
@@ -76,6 +80,10 @@ impl ChaosStack {
             table_prefix: Some(devstack::resources::unique_prefix("chaos")),
             function_env: ours.clone(),
             aws_endpoint_via: Some(via),
+            queue: devstack::QueueOptions {
+                visibility_timeout_secs: visibility_secs,
+                max_receive_count: None,
+            },
             ..Default::default()
         })
         .await?;
