@@ -20,6 +20,8 @@ pub struct Gate {
 
 #[derive(Debug, Default, Clone, serde::Serialize)]
 pub struct GateStats {
+    /// How many times the gate was closed.
+    pub closed: u64,
     pub connections: u64,
     pub refused: u64,
     pub cut: u64,
@@ -64,16 +66,89 @@ impl Gate {
 
     pub fn close(&self) {
         tracing::info!(gate = %self.name, "gate closed");
-        let _ = self.open.send(false);
+        if let Ok(mut s) = self.stats.lock() {
+            s.closed += 1;
+        }
+        // send_replace: the value changes even when no connection is open to be told.
+        self.open.send_replace(false);
     }
 
     pub fn open(&self) {
         tracing::info!(gate = %self.name, "gate open");
-        let _ = self.open.send(true);
+        self.open.send_replace(true);
     }
 
     pub fn stats(&self) -> GateStats {
         self.stats.lock().map(|s| s.clone()).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    async fn echo_server() -> SocketAddr {
+        let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move {
+            loop {
+                let (mut s, _) = l.accept().await.unwrap();
+                tokio::spawn(async move {
+                    let mut buf = [0u8; 64];
+                    while let Ok(n) = s.read(&mut buf).await {
+                        if n == 0 || s.write_all(&buf[..n]).await.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        addr
+    }
+
+    async fn round_trip(url: &str) -> std::io::Result<Vec<u8>> {
+        let mut s = TcpStream::connect(url.trim_start_matches("http://")).await?;
+        s.write_all(b"ping").await?;
+        let mut buf = vec![0u8; 4];
+        s.read_exact(&mut buf).await?;
+        Ok(buf)
+    }
+
+    #[tokio::test]
+    async fn a_closed_gate_refuses_and_cuts_then_opens_again() {
+        let upstream = echo_server().await;
+        let gate = Gate::bind("test").await.unwrap();
+        gate.set_upstream(&format!("http://{upstream}")).unwrap();
+        assert_eq!(round_trip(&gate.url()).await.unwrap(), b"ping");
+
+        // A connection open before the gate closes is cut.
+        let mut open = TcpStream::connect(gate.addr).await.unwrap();
+        open.write_all(b"a").await.unwrap();
+        let mut one = [0u8; 1];
+        open.read_exact(&mut one).await.unwrap();
+        gate.close();
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let cut = open.read(&mut one).await;
+        assert!(matches!(cut, Ok(0) | Err(_)), "{cut:?}");
+        assert!(round_trip(&gate.url()).await.is_err());
+
+        gate.open();
+        assert_eq!(round_trip(&gate.url()).await.unwrap(), b"ping");
+        let stats = gate.stats();
+        assert!(stats.refused >= 1 && stats.cut >= 1, "{stats:?}");
+    }
+
+    /// Closing when no connection is open (no one to tell) must still close the gate.
+    #[tokio::test]
+    async fn closing_with_no_connection_open_still_refuses() {
+        let upstream = echo_server().await;
+        let gate = Gate::bind("test").await.unwrap();
+        gate.set_upstream(&format!("http://{upstream}")).unwrap();
+        gate.close();
+        assert!(round_trip(&gate.url()).await.is_err());
+        gate.open();
+        assert_eq!(round_trip(&gate.url()).await.unwrap(), b"ping");
     }
 }
 

@@ -78,7 +78,17 @@ fn main() -> std::process::ExitCode {
         }
         match &args.check {
             Some(path) => recheck(path),
-            None => run(&args).await,
+            None => {
+                // Ctrl-C or SIGTERM: drop the stack (every part it started goes with it).
+                let mut term =
+                    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+                        .expect("SIGTERM handler");
+                tokio::select! {
+                    code = run(&args) => code,
+                    _ = tokio::signal::ctrl_c() => { eprintln!("chaos: interrupted"); 130 }
+                    _ = term.recv() => { eprintln!("chaos: terminated"); 143 }
+                }
+            }
         }
     });
     // Parts left running by an aborted task die with their process groups in ManagedProcess's
