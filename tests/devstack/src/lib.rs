@@ -28,5 +28,5 @@ pub use resources::{QueueOptions, Resources};
 pub use sandbox::{Sandbox, SandboxOptions};
 pub use sandbox_client::SandboxClient;
 pub use scheduler::Scheduler;
-pub use stack::{Customer, Stack, StackOptions, WorkerMode};
+pub use stack::{AwsCaller, AwsEndpointVia, Customer, Stack, StackOptions, WorkerMode};
 pub use worker::{Worker, WorkerOptions};

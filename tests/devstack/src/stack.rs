@@ -15,6 +15,7 @@ use anyhow::Context;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use shared::secret::Secret;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How the Worker runs: the built bundle (tests) or `wrangler dev`, which builds first (bin/dev).
@@ -37,6 +38,28 @@ pub struct StackOptions {
     pub schedule: Vec<(String, Duration)>,
     /// Extra environment for every function (e.g. `DEFAULT_ALERT_POLICY`).
     pub function_env: Vec<(String, String)>,
+    /// The emulator's endpoint as the Worker and the functions see it (e.g. a proxy that can cut
+    /// them off, `bin/chaos`); moto's own endpoint when unset.
+    pub aws_endpoint_via: Option<AwsEndpointVia>,
+}
+
+/// A part of the stack that calls the AWS emulator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AwsCaller {
+    /// The edge Worker (SQS SendMessage).
+    Worker,
+    /// The Lambda functions (DynamoDB, SQS, SNS).
+    Functions,
+}
+
+/// Given the caller and moto's endpoint, the endpoint that caller uses.
+#[derive(Clone)]
+pub struct AwsEndpointVia(pub Arc<dyn Fn(AwsCaller, &str) -> String + Send + Sync>);
+
+impl std::fmt::Debug for AwsEndpointVia {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AwsEndpointVia(..)")
+    }
 }
 
 impl Default for StackOptions {
@@ -48,6 +71,7 @@ impl Default for StackOptions {
             sandbox_time_factor: 0.01,
             schedule: Vec::new(),
             function_env: Vec::new(),
+            aws_endpoint_via: None,
         }
     }
 }
@@ -87,9 +111,16 @@ impl Stack {
             .context("create the resources of infra/template.yaml")?;
         tracing::info!(prefix = %res.table_prefix, "resources created");
 
+        let aws_endpoint = |caller: AwsCaller| match &opts.aws_endpoint_via {
+            Some(via) => (via.0)(caller, &moto.endpoint),
+            None => moto.endpoint.clone(),
+        };
         let webhook_secret = Secret::new(format!("whsec_local_{}", uuid::Uuid::new_v4().simple()));
-        let worker_opts =
-            WorkerOptions::new(&moto.endpoint, &res.edge_queue_url, webhook_secret.expose());
+        let worker_opts = WorkerOptions::new(
+            &aws_endpoint(AwsCaller::Worker),
+            &res.edge_queue_url,
+            webhook_secret.expose(),
+        );
         let worker = match opts.worker {
             WorkerMode::Built => Worker::start_built(&worker_opts).await,
             WorkerMode::WranglerDev => Worker::start_wrangler_dev(&worker_opts).await,
@@ -107,7 +138,7 @@ impl Stack {
         .context("start the sandbox")?;
         tracing::info!(url = %sandbox.base_url, "sandbox up");
 
-        let mut env = moto.env();
+        let mut env = crate::moto::aws_env(&aws_endpoint(AwsCaller::Functions));
         env.extend(res.env());
         env.extend(sandbox.env());
         env.push(("STACK_MODE".into(), "TEST".into()));
