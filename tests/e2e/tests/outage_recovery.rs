@@ -537,7 +537,7 @@ async fn an_api_outage_dead_letters_nothing_and_loses_nothing() {
     for e in &emitted {
         let id = e["id"].as_str().unwrap().to_string();
         devstack::wait::until(&format!("{id} completed"), Duration::from_secs(60), || {
-            let id = id.clone();
+            let (id, s) = (id.clone(), &s);
             async move {
                 let r = s.events.get(&id).await.ok()??;
                 (r.status == EventStatus::Completed).then_some(())
