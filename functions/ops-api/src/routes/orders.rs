@@ -264,14 +264,16 @@ pub async fn requeue(
                 &format!("{organisation_id}/{reference_id}"),
             ))
         }
-        RequeueAnswer::NotFailed(state) => return Err(ApiError::conflict(
-            "order_not_failed",
-            format!(
+        RequeueAnswer::NotFailed(state) => {
+            return Err(ApiError::conflict(
+                "order_not_failed",
+                format!(
                 "order {organisation_id}/{reference_id} is {}; only a FAILED order can be requeued",
                 state.as_str()
             ),
-        )
-        .with_field("state")),
+            )
+            .with_field("state"))
+        }
     }
     tracing::info!(organisation_id = %organisation_id, reference_id = %reference_id, corrected = raw.is_some(), "failed order requeued");
     let order = state

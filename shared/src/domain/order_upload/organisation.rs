@@ -87,9 +87,13 @@ pub(super) async fn upload_organisation(
         cursor = if reached_later { None } else { page.next };
         // Lookups first: those orders exist at ChargebackStop already, only their id is missing.
         while lookups.len() >= batch_size || (cursor.is_none() && !lookups.is_empty()) {
+            let permit = permits.clone().acquire_owned().await.expect("semaphore");
+            // Waiting for a slot may have taken the rest of the run: what is left goes back.
+            if shared.out_of_time(Duration::ZERO) {
+                break;
+            }
             let take = lookups.len().min(batch_size);
             let chunk: Vec<String> = lookups.drain(..take).map(|o| o.reference_id).collect();
-            let permit = permits.clone().acquire_owned().await.expect("semaphore");
             let (shared, org, blocked) = (shared.clone(), org.clone(), blocked.clone());
             tasks.spawn(async move {
                 let _permit = permit;
@@ -97,16 +101,19 @@ pub(super) async fn upload_organisation(
             });
         }
         while creates.len() >= batch_size || (cursor.is_none() && !creates.is_empty()) {
+            let permit = permits.clone().acquire_owned().await.expect("semaphore");
+            if shared.out_of_time(Duration::ZERO) {
+                break;
+            }
             let take = creates.len().min(batch_size);
             let batch: Vec<OutboxOrder> = creates.drain(..take).collect();
-            let permit = permits.clone().acquire_owned().await.expect("semaphore");
             let (shared, org, blocked) = (shared.clone(), org.clone(), blocked.clone());
             tasks.spawn(async move {
                 let _permit = permit;
                 create::send_batch(&shared, &org, batch, &blocked).await
             });
         }
-        if cursor.is_none() {
+        if cursor.is_none() || shared.out_of_time(Duration::ZERO) {
             break;
         }
     }
