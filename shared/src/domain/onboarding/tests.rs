@@ -127,6 +127,16 @@ impl CustomerStore for MemoryCustomers {
     async fn list(&self, _: usize) -> Result<Vec<CustomerRecord>, StoreError> {
         Ok(Vec::new())
     }
+    async fn scan(
+        &self,
+        _: usize,
+    ) -> Result<crate::ports::customer_store::CustomerScan, StoreError> {
+        Ok(crate::ports::customer_store::CustomerScan {
+            records: self.0.lock().unwrap().clone().into_iter().collect(),
+            skipped: Vec::new(),
+            truncated: false,
+        })
+    }
 }
 
 fn spec() -> CustomerSpec {
