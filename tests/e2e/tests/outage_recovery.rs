@@ -242,6 +242,13 @@ impl Stack {
         let functions = Functions::start_prebuilt(env)
             .await
             .expect("cargo lambda watch");
+        // Warm up: the first invoke waits for `cargo lambda watch` to start the binary, which
+        // would otherwise eat into the outage's timings.
+        functions
+            .invoker
+            .invoke(FUNCTION, json!({ "Records": [] }))
+            .await
+            .expect("process-events starts");
         let aws = moto.sdk_config().await;
         let dynamo = aws_sdk_dynamodb::Client::new(&aws);
         let tables = TableNames::new(res.table_prefix.clone());
