@@ -110,7 +110,16 @@ async fn handle(
     let owner = format!("deadline-sweep/{}", event.context.request_id);
     let until = invocation_end(event.context.deadline, now);
     let work = async { Ok::<_, lambda_runtime::Error>(sweep_run(wiring, event).await) };
-    match exclusive(&wiring.run_state, "deadline-sweep", &owner, now, until, work).await? {
+    match exclusive(
+        &wiring.run_state,
+        "deadline-sweep",
+        &owner,
+        now,
+        until,
+        work,
+    )
+    .await?
+    {
         Exclusive::Ran(response) => Ok(response),
         Exclusive::Busy(holder) => {
             tracing::warn!(holder = ?holder, "another deadline-sweep run holds the run lease; this run does nothing");

@@ -456,8 +456,8 @@ impl DeadlineSweep {
             &*self.clock,
             request,
         )
-            .await
-            .map_err(|e| e.to_string())?;
+        .await
+        .map_err(|e| e.to_string())?;
         if outcome.result == DecisionResult::Applied {
             if let Err(e) = self
                 .notify(

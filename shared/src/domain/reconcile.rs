@@ -21,8 +21,8 @@
 //! pass go first, then those whose last pass is oldest.
 
 use super::alert_record::store_fetched_alert_notifying;
-use super::decision::DecisionError;
 use super::deadline_sweep::RunBudget;
+use super::decision::DecisionError;
 use super::enrolment_lifecycle::{merge_fetched as merge_enrolment, EnrolmentMerge};
 use crate::clock::Clock;
 use crate::models::alert::Alert;
