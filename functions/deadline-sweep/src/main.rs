@@ -5,8 +5,8 @@
 //! 3. reconciles with the time left (alerts of every status, enrolments), resuming from each
 //!    organisation's stored cursor (`shared::domain::reconcile`).
 //!
-//! One run at a time: the run takes the `deadline-sweep` run lease until its invocation's end
-//! (`shared::domain::run_lease`), or exits at once naming the holder.
+//! One run at a time: the run takes the `deadline-sweep` run lease for `RUN_LEASE_TTL`, renewed
+//! while it goes on (`shared::domain::run_lease`), or exits at once naming the holder.
 
 mod config;
 

@@ -3,7 +3,8 @@
 //! deadline. Orders it could not finish stay in the outbox for the next run.
 //!
 //! One run at a time: the run takes the `order-upload` run lease (`shared::domain::run_lease`)
-//! until its deadline, or exits at once naming the holder. The rate budget continues from the
+//! for `RUN_LEASE_TTL`, renewed while it goes on (a killed run blocks the next one for that long
+//! at most), or exits at once naming the holder. The rate budget continues from the
 //! last run's (stored per pool in the run-state table), never a fresh burst.
 
 mod config;
@@ -14,10 +15,10 @@ use shared::adapters::dynamo::orders::DynamoOrderOutbox;
 use shared::adapters::dynamo::run_state::DynamoRunState;
 use shared::adapters::dynamo::table::{DynamoCounters, Table};
 use shared::client::{ChargebackStop, RetryPolicy};
-use shared::clock::{Clock, SystemClock};
+use shared::clock::SystemClock;
 use shared::domain::order_upload::{OrderUpload, UploadReport};
 use shared::domain::rate_limit::OrgRateLimiter;
-use shared::domain::run_lease::{exclusive, Exclusive};
+use shared::domain::run_lease::{exclusive_renewed, Exclusive, RUN_LEASE_TTL};
 use shared::ports::notifier::Notifier;
 use std::sync::Arc;
 use std::time::Duration;
@@ -90,11 +91,6 @@ async fn handle(
         "order upload run starting"
     );
     let clock = Arc::new(SystemClock);
-    let now = clock.now();
-    // Held until this invocation's end at the latest: a killed run blocks nobody for longer.
-    let lease_until = now
-        + chrono::Duration::from_std(budget + wiring.config.stop_margin)
-            .unwrap_or(chrono::Duration::minutes(15));
     let run = OrderUpload {
         outbox: wiring.outbox.clone(),
         api: wiring.api.clone(),
@@ -103,18 +99,19 @@ async fn handle(
             OrgRateLimiter::with_scope(wiring.config.rate_limit, wiring.config.pool)
                 .persisted_in(wiring.run_state.clone(), clock.clone()),
         ),
-        clock,
+        clock: clock.clone(),
         notifier: wiring.notifier.clone(),
         config: wiring.config.upload.clone(),
         owner: owner.clone(),
         stop_at: tokio::time::Instant::now() + budget,
     };
-    let report = match exclusive(
+    // Renewed while the run goes on: a killed run blocks the next one for RUN_LEASE_TTL at most.
+    let report = match exclusive_renewed(
         wiring.run_state.as_ref(),
         LEASE,
         &owner,
-        now,
-        lease_until,
+        &*clock,
+        RUN_LEASE_TTL,
         run.run(),
     )
     .await?

@@ -66,6 +66,11 @@ where
     }
 }
 
+/// How long a scheduled run's lease lasts before its renewal: a run killed mid-work (a crash, a
+/// Lambda timeout, a killed process) blocks the next run for at most this long, instead of until
+/// its invocation's deadline.
+pub const RUN_LEASE_TTL: Duration = Duration::from_secs(30);
+
 /// As `exclusive`, for a run with no fixed end (`cbs upload-orders`): the lease lasts `ttl` and
 /// is renewed every `ttl / 3` while `work` goes on, so a killed run blocks the next one for at
 /// most `ttl`.
