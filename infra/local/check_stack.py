@@ -10,7 +10,7 @@ What it checks, per stack:
 - the event source mapping feeds the edge queue to process-events with ReportBatchItemFailures;
 - the two schedules exist; the ops API has a function URL;
 - each function has its own role, and that role reaches only the tables it needs, the operations
-  topic and (process-events only) the edge queue; no role allows a wildcard resource for data;
+  topic and (process-events only) the edge queue and, to send only, its dead-letter queue; no role allows a wildcard resource for data;
 - the Worker's IAM user may only sqs:SendMessage, on the edge queue only;
 - the alarms exist and notify the operations topic (dead-letter depth, function errors, alerts
   near their deadline);
@@ -61,13 +61,20 @@ TABLES = {
     "customers": (["customer_id"], {"organisation-index": ["organisation_id"]}),
     "operators": (["key_hash"], {}),
     "cursors": (["cursor_id"], {}),
+    "run-state": (["name"], {}),
 }
 
 # Which tables each function may touch (least privilege), and whether it may write them.
 FUNCTION_TABLES = {
     "process-events": {"events": "rw", "alerts": "rw", "enrolments": "rw", "customers": "r"},
-    "order-upload": {"orders": "rw", "customers": "r"},
-    "deadline-sweep": {"alerts": "rw", "enrolments": "rw", "cursors": "rw", "customers": "r"},
+    "order-upload": {"orders": "rw", "customers": "r", "run-state": "rw"},
+    "deadline-sweep": {
+        "alerts": "rw",
+        "enrolments": "rw",
+        "cursors": "rw",
+        "customers": "r",
+        "run-state": "rw",
+    },
     "ops-api": {
         "alerts": "rw",
         "enrolments": "rw",
@@ -320,7 +327,17 @@ def check_stack(mode, prefix, template, resources):
                         check(allowed.get(table) == "rw", f"{mode}: {f} may write {table}, which it only reads")
             if any(a.startswith("sqs:") for a in actions):
                 check(f == "process-events", f"{mode}: {f} has SQS access")
-                check(res == [edge["QueueArn"]], f"{mode}: {f} SQS access beyond the edge queue: {res}")
+                # The edge queue (poll, visibility, delete) and its dead-letter queue, where
+                # process-events sends poison messages itself: SendMessage only there.
+                check(
+                    set(res) <= {edge["QueueArn"], dlq["QueueArn"]},
+                    f"{mode}: {f} SQS access beyond the edge queue and its DLQ: {res}",
+                )
+                if dlq["QueueArn"] in res:
+                    check(
+                        actions <= {"sqs:SendMessage", "sqs:SendMessage*"},
+                        f"{mode}: {f} may do more than send to the dead-letter queue: {sorted(actions)}",
+                    )
             if any(a.startswith("secretsmanager:") or a == "*" for a in actions):
                 check(
                     actions == {"secretsmanager:GetSecretValue"},
