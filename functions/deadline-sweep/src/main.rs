@@ -105,17 +105,16 @@ async fn handle(
     wiring: &Wiring,
     event: LambdaEvent<EventBridgeEvent>,
 ) -> Result<Response, lambda_runtime::Error> {
-    use shared::domain::run_lease::{exclusive, invocation_end, Exclusive};
-    let now = chrono::Utc::now();
+    use shared::domain::run_lease::{exclusive_renewed, Exclusive, RUN_LEASE_TTL};
     let owner = format!("deadline-sweep/{}", event.context.request_id);
-    let until = invocation_end(event.context.deadline, now);
     let work = async { Ok::<_, lambda_runtime::Error>(sweep_run(wiring, event).await) };
-    match exclusive(
+    // Renewed while the run goes on: a killed run blocks the next one for RUN_LEASE_TTL at most.
+    match exclusive_renewed(
         &wiring.run_state,
         "deadline-sweep",
         &owner,
-        now,
-        until,
+        &SystemClock,
+        RUN_LEASE_TTL,
         work,
     )
     .await?

@@ -14,16 +14,6 @@ use chrono::{DateTime, Utc};
 use std::future::Future;
 use std::time::Duration;
 
-/// When an invocation ends, from the Lambda context's `deadline` (epoch milliseconds; under
-/// `cargo lambda watch` the timeout itself, e.g. 600000: anything before 2001 is taken as one).
-pub fn invocation_end(deadline_ms: u64, now: DateTime<Utc>) -> DateTime<Utc> {
-    if deadline_ms < 978_307_200_000 {
-        now + chrono::Duration::milliseconds(deadline_ms as i64)
-    } else {
-        DateTime::<Utc>::from_timestamp_millis(deadline_ms as i64).unwrap_or(now)
-    }
-}
-
 /// What a run under a lease did.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Exclusive<T> {
