@@ -146,6 +146,68 @@ pub fn merge_fetched(
     EnrolmentMerge::Updated { record, notify }
 }
 
+/// How many times a lost optimistic-write race is retried before giving up (the caller retries
+/// later: a redelivery, or the next reconciliation pass).
+const WRITE_ATTEMPTS: usize = 5;
+
+/// What [`store_fetched_enrolment`] did.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EnrolmentStored {
+    /// Nothing written: the stored view is newer, or (for a poll) exactly this one.
+    Kept(Option<EnrolmentRecord>),
+    /// Written; `was_known` tells a refresh from an enrolment we did not hold.
+    Written {
+        record: EnrolmentRecord,
+        was_known: bool,
+    },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreEnrolmentError {
+    #[error(transparent)]
+    Store(#[from] crate::ports::store_error::StoreError),
+    #[error(transparent)]
+    Notify(#[from] crate::ports::notifier::NotifyError),
+}
+
+/// Store an enrolment as `GET /v2/enrolments...` returned it, through the versioned merge,
+/// retrying lost races; operations are told before the write when it has just become
+/// ACTION_REQUIRED or FAILED (if the write then fails, the retry tells again: at least once,
+/// never not at all). `event_id` is the webhook event that led here; a poll (`None`) that sees
+/// exactly what is stored writes nothing. The one way event processing and reconciliation
+/// store enrolments.
+pub async fn store_fetched_enrolment(
+    store: &dyn crate::ports::enrolment_store::EnrolmentStore,
+    notifier: &dyn crate::ports::notifier::Notifier,
+    fetched: &Enrolment,
+    event_id: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<EnrolmentStored, StoreEnrolmentError> {
+    use crate::ports::store_error::StoreError;
+    let mut last_conflict = None;
+    for _ in 0..WRITE_ATTEMPTS {
+        let existing = store.get(&fetched.id).await?;
+        let was_known = existing.is_some();
+        if event_id.is_none() && existing.as_ref().is_some_and(|r| r.enrolment == *fetched) {
+            return Ok(EnrolmentStored::Kept(existing));
+        }
+        match merge_fetched(existing, fetched.clone(), event_id, now) {
+            EnrolmentMerge::Stale(stored) => return Ok(EnrolmentStored::Kept(Some(stored))),
+            EnrolmentMerge::Updated { record, notify } => {
+                if let Some(n) = &notify {
+                    notifier.notify(n).await?;
+                }
+                match store.put(&record).await {
+                    Ok(()) => return Ok(EnrolmentStored::Written { record, was_known }),
+                    Err(c @ StoreError::Conflict { .. }) => last_conflict = Some(c),
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+    }
+    Err(last_conflict.expect("at least one attempt").into())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -23,7 +23,7 @@
 use super::alert_record::store_fetched_alert_notifying;
 use super::deadline_sweep::RunBudget;
 use super::decision::DecisionError;
-use super::enrolment_lifecycle::{merge_fetched as merge_enrolment, EnrolmentMerge};
+use super::enrolment_lifecycle::{store_fetched_enrolment, EnrolmentStored, StoreEnrolmentError};
 use crate::clock::Clock;
 use crate::models::alert::Alert;
 use crate::models::enrolment::Enrolment;
@@ -458,40 +458,29 @@ impl Reconciler {
         fetched: &Enrolment,
         report: &mut ReconcileReport,
     ) -> Result<(), PassError> {
-        const WRITE_ATTEMPTS: usize = 5;
-        let mut last_conflict = None;
-        for _ in 0..WRITE_ATTEMPTS {
-            let existing = self.enrolments.get(&fetched.id).await?;
-            let known = existing.is_some();
-            if existing.as_ref().is_some_and(|r| r.enrolment == *fetched) {
-                return Ok(());
+        let stored = store_fetched_enrolment(
+            &*self.enrolments,
+            &*self.notifier,
+            fetched,
+            None,
+            self.clock.now(),
+        )
+        .await
+        .map_err(|e| match e {
+            StoreEnrolmentError::Store(e) => PassError::Store(e),
+            StoreEnrolmentError::Notify(e) => PassError::Notify(e.to_string()),
+        })?;
+        match stored {
+            EnrolmentStored::Written {
+                was_known: true, ..
+            } => report.enrolments_refreshed += 1,
+            EnrolmentStored::Written { .. } => {
+                report.enrolments_recovered.push(fetched.id.clone());
+                tracing::warn!(enrolment_id = %fetched.id, "enrolment found by reconciliation");
             }
-            match merge_enrolment(existing, fetched.clone(), None, self.clock.now()) {
-                EnrolmentMerge::Stale(_) => return Ok(()),
-                EnrolmentMerge::Updated { record, notify } => {
-                    if let Some(n) = &notify {
-                        self.notifier
-                            .notify(n)
-                            .await
-                            .map_err(|e| PassError::Notify(e.to_string()))?;
-                    }
-                    match self.enrolments.put(&record).await {
-                        Ok(()) => {
-                            if known {
-                                report.enrolments_refreshed += 1;
-                            } else {
-                                report.enrolments_recovered.push(fetched.id.clone());
-                                tracing::warn!(enrolment_id = %fetched.id, "enrolment found by reconciliation");
-                            }
-                            return Ok(());
-                        }
-                        Err(c @ StoreError::Conflict { .. }) => last_conflict = Some(c),
-                        Err(e) => return Err(e.into()),
-                    }
-                }
-            }
+            EnrolmentStored::Kept(_) => {}
         }
-        Err(last_conflict.expect("at least one attempt").into())
+        Ok(())
     }
 }
 

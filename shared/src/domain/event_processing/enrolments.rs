@@ -2,11 +2,19 @@
 //! when it needs attention.
 
 use super::{Applied, ApplyError, EventProcessor};
-use crate::domain::enrolment_lifecycle::{merge_fetched, EnrolmentMerge, EnrolmentState};
+use crate::domain::enrolment_lifecycle::{
+    store_fetched_enrolment, EnrolmentState, EnrolmentStored, StoreEnrolmentError,
+};
 use crate::ports::alert_api::ApiCallError;
-use crate::ports::store_error::StoreError;
 
-const ENROLMENT_WRITE_ATTEMPTS: usize = 5;
+impl From<StoreEnrolmentError> for ApplyError {
+    fn from(e: StoreEnrolmentError) -> Self {
+        match e {
+            StoreEnrolmentError::Store(e) => ApplyError::Store(e),
+            StoreEnrolmentError::Notify(e) => ApplyError::Notify(e),
+        }
+    }
+}
 
 impl EventProcessor {
     pub(super) async fn apply_enrolment(
@@ -24,33 +32,20 @@ impl EventProcessor {
             }
             Err(e) => return Err(e.into()),
         };
-        let mut last_conflict = None;
-        for _ in 0..ENROLMENT_WRITE_ATTEMPTS {
-            let existing = self.enrolments.get(enrolment_id).await?;
-            match merge_fetched(existing, fetched.clone(), Some(event_id), self.clock.now()) {
-                EnrolmentMerge::Stale(stored) => {
-                    return Ok(Applied::new(
-                        EnrolmentState::of(&stored.enrolment.status).as_outcome(),
-                    ))
-                }
-                EnrolmentMerge::Updated { record, notify } => {
-                    // Tell operations before writing: if the write fails, the redelivery tells
-                    // them again (at least once) rather than never.
-                    if let Some(n) = &notify {
-                        self.notifier.notify(n).await?;
-                    }
-                    match self.enrolments.put(&record).await {
-                        Ok(()) => {
-                            return Ok(Applied::new(
-                                EnrolmentState::of(&record.enrolment.status).as_outcome(),
-                            ))
-                        }
-                        Err(c @ StoreError::Conflict { .. }) => last_conflict = Some(c),
-                        Err(e) => return Err(e.into()),
-                    }
-                }
-            }
-        }
-        Err(last_conflict.expect("at least one attempt").into())
+        let stored = store_fetched_enrolment(
+            &*self.enrolments,
+            &*self.notifier,
+            &fetched,
+            Some(event_id),
+            self.clock.now(),
+        )
+        .await?;
+        let status = match &stored {
+            EnrolmentStored::Written { record, .. } => &record.enrolment.status,
+            EnrolmentStored::Kept(Some(record)) => &record.enrolment.status,
+            // Not reached with an event id (only a poll keeps without a stored record).
+            EnrolmentStored::Kept(None) => &fetched.status,
+        };
+        Ok(Applied::new(EnrolmentState::of(status).as_outcome()))
     }
 }
