@@ -686,7 +686,7 @@ async fn reset(State(app): State<SharedApp>) -> Json<Value> {
     app.store().reset();
     {
         let mut rt = app.runtime();
-        rt.faults = Faults::normal();
+        rt.faults = app.settings.start_faults.clone();
         rt.rate_windows.clear();
         rt.request_counts.clear();
         rt.requests.clear();

@@ -18,6 +18,7 @@ pub mod webhooks;
 use crate::error::ApiError;
 use crate::model::{ApiKey, KeyScope, Mode, ALL_ABILITIES};
 use crate::state::{App, Settings, SharedApp, Store};
+pub use crate::state::{Faults, Profile};
 use anyhow::Context;
 use axum::response::IntoResponse;
 use shared::secret::Secret;
@@ -47,6 +48,24 @@ pub struct Config {
     pub rate_limit: u32,
     pub rate_window: Duration,
     pub state_file: Option<PathBuf>,
+    /// `Profile::Realistic`: every run starts (and every reset returns) with the realistic
+    /// profile's faults, seeded with `seed`, so a whole test suite can be run under it.
+    pub profile: Profile,
+    pub seed: Option<u64>,
+}
+
+impl Config {
+    /// The knobs the sandbox starts with and returns to on reset.
+    pub fn start_faults(&self) -> Faults {
+        let normal = Faults {
+            seed: self.seed,
+            ..Faults::normal()
+        };
+        match self.profile {
+            Profile::None => normal,
+            Profile::Realistic => normal.realistic(),
+        }
+    }
 }
 
 impl Default for Config {
@@ -61,6 +80,8 @@ impl Default for Config {
             rate_limit: 100,
             rate_window: Duration::from_secs(60),
             state_file: None,
+            profile: Profile::None,
+            seed: None,
         }
     }
 }
@@ -109,6 +130,7 @@ impl Sandbox {
             rate_limit: config.rate_limit,
             rate_window: config.rate_window,
             state_file: config.state_file.clone(),
+            start_faults: config.start_faults(),
         };
         let app: SharedApp = Arc::new(App::new(store, settings, tx));
 

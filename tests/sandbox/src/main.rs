@@ -1,7 +1,7 @@
 //! `cbs-sandbox`: the local ChargebackStop. Prints exactly one line to stdout,
 //! `SANDBOX_LISTENING http://127.0.0.1:PORT`, once it accepts connections; logs go to stderr.
 
-use cbs_sandbox::{serve, Config, DEFAULT_WEBHOOK_SECRET};
+use cbs_sandbox::{serve, Config, Profile, DEFAULT_WEBHOOK_SECRET};
 use clap::Parser;
 use shared::secret::Secret;
 use std::io::Write;
@@ -49,6 +49,19 @@ struct Cli {
     /// Load the state from this JSON file at start and save it there on every change.
     #[arg(long, env = "CBS_SANDBOX_STATE_FILE")]
     state_file: Option<PathBuf>,
+    /// `realistic`: start (and return on reset) with production's faults on, seeded: events out
+    /// of order, duplicates, occasional 5xx and 429, latency. `none`: the documented behaviour.
+    #[arg(long, env = "CBS_SANDBOX_PROFILE", default_value = "none")]
+    profile: ProfileArg,
+    /// Seed of the fault dice, so a run under `--profile realistic` can be repeated.
+    #[arg(long, env = "CBS_SANDBOX_SEED")]
+    seed: Option<u64>,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum ProfileArg {
+    None,
+    Realistic,
 }
 
 #[tokio::main]
@@ -81,6 +94,11 @@ async fn main() -> anyhow::Result<()> {
             None => Duration::from_secs(cli.rate_window_secs.max(1)),
         },
         state_file: cli.state_file,
+        profile: match cli.profile {
+            ProfileArg::None => Profile::None,
+            ProfileArg::Realistic => Profile::Realistic,
+        },
+        seed: cli.seed,
     };
     serve(config, |addr| {
         let mut out = std::io::stdout().lock();

@@ -284,6 +284,9 @@ pub struct Settings {
     pub rate_limit: u32,
     pub rate_window: std::time::Duration,
     pub state_file: Option<PathBuf>,
+    /// The knobs at start and after `POST /_sandbox/reset`: `Faults::normal()`, or the
+    /// `realistic` profile when the sandbox was started with `--profile realistic`.
+    pub start_faults: Faults,
 }
 
 /// What a handler gets: the store, the runtime, and a way to emit webhook events.
@@ -307,7 +310,7 @@ impl App {
         events: mpsc::UnboundedSender<crate::webhooks::Outgoing>,
     ) -> Self {
         let runtime = Runtime {
-            faults: Faults::normal(),
+            faults: settings.start_faults.clone(),
             ..Runtime::default()
         };
         Self {
