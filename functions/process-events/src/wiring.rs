@@ -17,6 +17,7 @@ use shared::domain::alert_policy::CustomerPolicies;
 use shared::domain::event_processing::EventProcessor;
 use shared::domain::onboarding::refuse_key_of_other_mode;
 use shared::ports::decision_inputs::NoPartnerRecords;
+use shared::ports::notifier::Notifier;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -78,6 +79,7 @@ pub async fn from_env() -> anyhow::Result<Wired> {
         config.partner.tables.customers(),
     )));
 
+    let notifier: Arc<dyn Notifier> = Arc::from(notify.build(Some(&aws)));
     let processor = EventProcessor {
         events: Arc::new(DynamoEventLog::new(table(config.partner.tables.events()))),
         alerts: Arc::new(DynamoAlertStore::new(table(config.partner.tables.alerts()))),
@@ -86,8 +88,11 @@ pub async fn from_env() -> anyhow::Result<Wired> {
         ))),
         alert_api: api.clone(),
         enrolment_api: api.clone(),
-        notifier: Arc::from(notify.build(Some(&aws))),
-        policies: Arc::new(CustomerPolicies::new(customers, config.default_policy)),
+        notifier: notifier.clone(),
+        policies: Arc::new(
+            CustomerPolicies::new(customers, config.default_policy)
+                .notifying(notifier, Arc::new(SystemClock)),
+        ),
         // The orders table cannot yet be searched by transaction reference: amount rules only.
         partner_records: Arc::new(NoPartnerRecords),
         clock: Arc::new(SystemClock),

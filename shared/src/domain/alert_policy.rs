@@ -14,10 +14,12 @@
 //! 3. amount > `accept_dispute_above_cents` → ACCEPT_DISPUTE;
 //! 4. otherwise a person decides; the deadline sweep applies `cutoff_action` at the cutoff.
 
+use crate::clock::Clock;
 use crate::domain::onboarding::CustomerRecord;
 use crate::models::alert::{Alert, AlertAction};
 use crate::ports::customer_store::CustomerStore;
 use crate::ports::decision_inputs::{PartnerEvidence, PolicyCatalogue, PolicySource};
+use crate::ports::notifier::{Notifier, OpsNotification};
 use crate::ports::store_error::StoreError;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -301,11 +303,61 @@ pub fn decide(alert: &Alert, policy: &AlertPolicy, evidence: &PartnerEvidence) -
 pub struct CustomerPolicies {
     customers: Arc<dyn CustomerStore>,
     default: AlertPolicy,
+    /// Told when a stored policy is invalid and the default decides instead (process-events;
+    /// the sweep reports its run's load problems itself).
+    notifier: Option<(Arc<dyn Notifier>, Arc<dyn Clock>)>,
 }
 
 impl CustomerPolicies {
     pub fn new(customers: Arc<dyn CustomerStore>, default: AlertPolicy) -> Self {
-        Self { customers, default }
+        Self {
+            customers,
+            default,
+            notifier: None,
+        }
+    }
+
+    /// Each look-up that meets an invalid stored policy notifies `policy.invalid` (the default
+    /// decided this alert instead of the customer's own policy).
+    pub fn notifying(mut self, notifier: Arc<dyn Notifier>, clock: Arc<dyn Clock>) -> Self {
+        self.notifier = Some((notifier, clock));
+        self
+    }
+}
+
+impl PolicyLoadProblem {
+    /// What a person is told about this problem (the sweep's run and process-events' look-ups
+    /// say it the same way).
+    pub fn notification(&self, at: String) -> OpsNotification {
+        let (kind, subject, organisation_id, object_id, reason) = match self {
+            PolicyLoadProblem::InvalidPolicy {
+                customer_id,
+                organisation_id,
+                reason,
+            } => (
+                "customer.invalid_decision_policy",
+                format!("Customer {customer_id}: decision_policy is invalid; the default policy applies"),
+                Some(organisation_id.clone()),
+                customer_id,
+                reason,
+            ),
+            PolicyLoadProblem::UndecodableCustomer { key, reason } => (
+                "customer.undecodable_item",
+                format!("Customer item {key} does not decode; skipped"),
+                None,
+                key,
+                reason,
+            ),
+        };
+        OpsNotification {
+            kind: kind.into(),
+            subject,
+            organisation_id,
+            object_id: object_id.clone(),
+            status: None,
+            note: Some(reason.clone()),
+            at,
+        }
     }
 }
 
@@ -345,7 +397,16 @@ pub fn policy_of_records<'a>(
 impl PolicySource for CustomerPolicies {
     async fn policy_for(&self, organisation_id: &str) -> Result<AlertPolicy, StoreError> {
         let records = self.customers.by_organisation(organisation_id).await?;
-        Ok(policy_of_records(organisation_id, &records, &self.default).0)
+        let (policy, problems) = policy_of_records(organisation_id, &records, &self.default);
+        if let Some((notifier, clock)) = &self.notifier {
+            for problem in &problems {
+                let at = crate::ports::event_log::iso(clock.now());
+                if let Err(e) = notifier.notify(&problem.notification(at)).await {
+                    tracing::error!(organisation_id, error = %e, "invalid decision_policy not notified");
+                }
+            }
+        }
+        Ok(policy)
     }
 }
 

@@ -25,7 +25,7 @@ pub use scheduled_run::{RunReport, ScheduledSweep};
 
 use super::alert_policy::{AlertPolicy, PolicyLoad};
 use super::alert_record::{update_alert_record, AlertRecord, PendingWarning};
-use super::decision::{apply_action, ActionRequest, DecisionResult, DecisionSource};
+use super::decision::{apply_action, ActionRequest, DecisionError, DecisionResult, DecisionSource};
 use crate::clock::Clock;
 use crate::models::alert::AlertAction;
 use crate::ports::alert_api::AlertApi;
@@ -160,6 +160,9 @@ pub struct SweepReport {
     pub deferred: usize,
     /// Work abandoned in flight at the run's end: the next run resumes it.
     pub interrupted: usize,
+    /// Due alerts someone else was actioning (their claim held) or had decided already: nothing
+    /// sent, and not an error.
+    pub decided_elsewhere: usize,
 }
 
 impl SweepReport {
@@ -174,6 +177,7 @@ impl SweepReport {
         self.skipped_items += other.skipped_items;
         self.deferred = other.deferred;
         self.interrupted += other.interrupted;
+        self.decided_elsewhere += other.decided_elsewhere;
     }
 }
 
@@ -201,6 +205,11 @@ enum Outcome {
     Warned,
     WarningInFlight,
     Decided(DecisionResult),
+    /// An operator or the automatic policy holds the alert's action claim right now: nothing
+    /// sent, not an error; the next run looks again if it is still waiting.
+    ClaimedElsewhere,
+    /// Decided already (by someone else since the index copy was read): nothing sent.
+    AlreadyDecided,
     Failed(String),
 }
 
@@ -324,6 +333,9 @@ impl DeadlineSweep {
                 Ok((_, Ok(Outcome::Decided(DecisionResult::Applied)))) => report.actioned += 1,
                 Ok((_, Ok(Outcome::Decided(DecisionResult::Rejected)))) => report.rejected += 1,
                 Ok((_, Ok(Outcome::Decided(_)))) => report.not_actionable += 1,
+                Ok((_, Ok(Outcome::ClaimedElsewhere | Outcome::AlreadyDecided))) => {
+                    report.decided_elsewhere += 1
+                }
                 Ok((id, Ok(Outcome::Failed(e)))) => {
                     report.errors += 1;
                     tracing::error!(alert_id = %id, error = %e, "deadline sweep could not handle an alert");
@@ -355,6 +367,7 @@ impl DeadlineSweep {
             skipped_items = report.skipped_items,
             deferred = report.deferred,
             interrupted = report.interrupted,
+            decided_elsewhere = report.decided_elsewhere,
             "deadline sweep pass finished"
         );
         Ok(report)
@@ -369,7 +382,9 @@ impl DeadlineSweep {
             }
             SweepStep::Act => match self.act_at_cutoff(&work, now).await {
                 Ok(result) => Outcome::Decided(result),
-                Err(e) => Outcome::Failed(e),
+                Err(DecisionError::ClaimHeld { .. }) => Outcome::ClaimedElsewhere,
+                Err(DecisionError::AlreadyDecided { .. }) => Outcome::AlreadyDecided,
+                Err(e) => Outcome::Failed(e.to_string()),
             },
         }
     }
@@ -421,7 +436,7 @@ impl DeadlineSweep {
         &self,
         work: &Work,
         now: DateTime<Utc>,
-    ) -> Result<DecisionResult, String> {
+    ) -> Result<DecisionResult, DecisionError> {
         let record = &work.record;
         let action = work
             .policy
@@ -456,8 +471,7 @@ impl DeadlineSweep {
             &*self.clock,
             request,
         )
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
         if outcome.result == DecisionResult::Applied {
             if let Err(e) = self
                 .notify(

@@ -138,7 +138,13 @@ async fn representment_scheme_notice_lookup_and_unknown_types_are_accepted_and_k
     // ChargebackStop's side: every attempt at each emitted event answered 2xx, none retried.
     for event in &emitted {
         let id = event["id"].as_str().unwrap();
-        let attempts = admin(&stack, Method::GET, &format!("deliveries?event_id={id}"), None).await;
+        let attempts = admin(
+            &stack,
+            Method::GET,
+            &format!("deliveries?event_id={id}"),
+            None,
+        )
+        .await;
         let attempts = attempts.as_array().unwrap();
         assert!(!attempts.is_empty(), "{id} was never delivered");
         for a in attempts {

@@ -308,3 +308,43 @@ async fn one_read_for_every_policy_invalid_ones_fall_back_and_are_reported() {
         .collect();
     assert_eq!(kinds, vec!["broken", "bad"]);
 }
+
+#[tokio::test]
+async fn a_look_up_that_meets_an_invalid_stored_policy_notifies_and_uses_the_default() {
+    let scan = CustomerScan {
+        records: vec![customer(
+            "bad",
+            "org_bad",
+            serde_json::json!({"cutoff_action": "SHRUG"}),
+        )],
+        skipped: vec![],
+        truncated: false,
+    };
+    let notifier = Arc::new(crate::adapters::memory::RecordingNotifier::default());
+    let policies = CustomerPolicies::new(Arc::new(Customers(scan)), AlertPolicy::default())
+        .notifying(
+            notifier.clone(),
+            Arc::new(crate::clock::FixedClock::at(
+                "2026-11-24T10:00:00Z".parse().unwrap(),
+            )),
+        );
+    let policy = policies.policy_for("org_bad").await.unwrap();
+    assert_eq!(policy, AlertPolicy::default());
+    let sent = notifier.sent();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].kind, "customer.invalid_decision_policy");
+    assert_eq!(sent[0].object_id, "bad");
+    assert_eq!(sent[0].organisation_id.as_deref(), Some("org_bad"));
+    assert!(
+        sent[0]
+            .note
+            .as_deref()
+            .unwrap_or("")
+            .contains("cutoff_action"),
+        "{:?}",
+        sent[0].note
+    );
+    // A valid policy is looked up without a word.
+    assert!(policies.policy_for("org_other").await.is_ok());
+    assert_eq!(notifier.sent().len(), 1);
+}

@@ -10,7 +10,6 @@ use super::{DeadlineSweep, RunBudget, SweepReport};
 use crate::domain::alert_policy::PolicyLoadProblem;
 use crate::domain::reconcile::{ReconcileReport, Reconciler};
 use crate::ports::event_log::iso;
-use crate::ports::notifier::OpsNotification;
 use std::collections::BTreeSet;
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -89,41 +88,10 @@ impl ScheduledSweep {
     }
 
     async fn report_policy_problem(&self, problem: &PolicyLoadProblem) {
-        let (kind, subject, organisation_id, object_id, note) = match problem {
-            PolicyLoadProblem::InvalidPolicy {
-                customer_id,
-                organisation_id,
-                reason,
-            } => (
-                "customer.invalid_decision_policy",
-                format!("Customer {customer_id}: decision_policy is invalid; the default policy applies"),
-                Some(organisation_id.clone()),
-                customer_id.clone(),
-                reason.clone(),
-            ),
-            PolicyLoadProblem::UndecodableCustomer { key, reason } => (
-                "customer.undecodable_item",
-                format!("Customer item {key} does not decode; skipped"),
-                None,
-                key.clone(),
-                reason.clone(),
-            ),
-        };
-        tracing::error!(kind, object_id = %object_id, reason = %note, "customer record not usable");
-        let sent = self
-            .sweep
-            .notifier
-            .notify(&OpsNotification {
-                kind: kind.into(),
-                subject,
-                organisation_id,
-                object_id,
-                status: None,
-                note: Some(note),
-                at: iso(self.sweep.clock.now()),
-            })
-            .await;
-        if let Err(e) = sent {
+        let notification = problem.notification(iso(self.sweep.clock.now()));
+        tracing::error!(kind = %notification.kind, object_id = %notification.object_id,
+            reason = ?notification.note, "customer record not usable");
+        if let Err(e) = self.sweep.notifier.notify(&notification).await {
             tracing::error!(error = %e, "could not notify a customer record problem");
         }
     }

@@ -615,3 +615,41 @@ async fn an_index_item_that_does_not_decode_is_skipped_and_reported() {
         .iter()
         .any(|n| n.kind == "alert.undecodable_item" && n.object_id == "netalrt_bad"));
 }
+
+#[tokio::test]
+async fn an_alert_an_operator_is_actioning_is_left_to_them_and_not_counted_as_an_error() {
+    let w = World::with(vec![alert_due_in(
+        "netalrt_1",
+        "ETHOCA_ALERT",
+        "ACTION_REQUIRED",
+        0.5,
+    )])
+    .await;
+    // An operator's apply_action holds the claim right now.
+    update_alert_record(&*w.store, "netalrt_1", |current| {
+        let mut record = current?;
+        record.revision += 1;
+        record.action_claim = Some(crate::records::alert::ActionClaim {
+            owner: "op-call-1".into(),
+            source: DecisionSource::Operator,
+            actor: "ops@partner".into(),
+            until: iso(ts(NOW) + Duration::minutes(1)),
+        });
+        Some(record)
+    })
+    .await
+    .unwrap();
+
+    let report = run(&w.sweep(AlertPolicy::default())).await;
+    assert_eq!(
+        (report.actioned, report.errors, report.decided_elsewhere),
+        (0, 0, 1),
+        "{report:?}"
+    );
+    assert!(w.api.patches("netalrt_1").is_empty(), "nothing sent");
+
+    // The operator's call died without deciding: once the claim lapses the sweep acts.
+    w.clock.advance(Duration::minutes(2));
+    let report = run(&w.sweep(AlertPolicy::default())).await;
+    assert_eq!((report.actioned, report.errors), (1, 0), "{report:?}");
+}
