@@ -83,7 +83,8 @@ impl ClientConfig {
 pub(crate) enum Repeat {
     /// GET, PATCH, POST /v1/orders/.
     Safe,
-    /// Creates: sent once.
+    /// Creates: sent again only after a 429, which the API answers before it does anything
+    /// (a rate limit refuses the request); never after a 5xx or a timeout, which may have landed.
     Never,
 }
 
@@ -332,7 +333,11 @@ pub(crate) fn plan_retry(
     attempt: u32,
     elapsed: Duration,
 ) -> Option<Duration> {
-    if repeat != Repeat::Safe || !err.is_retryable() || attempt >= policy.max_attempts {
+    let may_repeat = match repeat {
+        Repeat::Safe => err.is_retryable(),
+        Repeat::Never => matches!(err, ApiError::RateLimited { .. }),
+    };
+    if !may_repeat || attempt >= policy.max_attempts {
         return None;
     }
     let wait = err.retry_after().unwrap_or_else(|| policy.backoff(attempt));

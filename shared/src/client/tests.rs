@@ -135,14 +135,29 @@ fn safe_calls_retry_retryable_errors_with_bounded_jittered_backoff() {
 }
 
 #[test]
-fn creates_are_never_repeated() {
+fn creates_are_repeated_after_a_429_only() {
     let p = policy();
+    // A 429 refused the request before anything was created: safe to send again.
+    let limited = ApiError::RateLimited {
+        call: get_call(),
+        retry_after: Some(Duration::from_secs(1)),
+    };
+    assert_eq!(
+        plan_retry(&p, Repeat::Never, &limited, 1, Duration::ZERO),
+        Some(Duration::from_secs(1))
+    );
+    assert_eq!(
+        plan_retry(&p, Repeat::Never, &limited, 4, Duration::ZERO),
+        None,
+        "still bounded"
+    );
+    // A 5xx or a timeout may have created it: never sent twice.
     for e in [
         server_error(),
         ApiError::Timeout { call: get_call() },
-        ApiError::RateLimited {
+        ApiError::Transport {
             call: get_call(),
-            retry_after: Some(Duration::from_secs(1)),
+            reason: "reset".into(),
         },
     ] {
         assert_eq!(
@@ -543,6 +558,8 @@ async fn a_get_is_retried_a_create_is_not_and_retry_after_is_read() {
         (503, "", "{}".into()),
         (429, "retry-after: 0\r\n", "{}".into()),
         (200, "", alert_json("ACTION_REQUIRED", None, None)),
+        // The create: rate limited (sent again), then a 503 (it may have landed: not again).
+        (429, "retry-after: 0\r\n", "{}".into()),
         (503, "", "{}".into()),
     ])
     .await;
@@ -566,6 +583,7 @@ async fn a_get_is_retried_a_create_is_not_and_retry_after_is_read() {
             "GET /v1/alerts/netalrt_1",
             "GET /v1/alerts/netalrt_1",
             "GET /v1/alerts/netalrt_1",
+            "POST /v1/simulate/alerts",
             "POST /v1/simulate/alerts"
         ]
     );

@@ -280,7 +280,21 @@ impl Stack {
 
     /// Onboards the customer `spec` describes (e.g. [`customer_spec`] with a `decision_policy`).
     pub async fn onboard_spec(&self, spec: Value) -> anyhow::Result<Customer> {
-        let (status, record) = self.ops(Method::POST, "api/onboarding", Some(spec)).await?;
+        // A 502 says ChargebackStop failed a step and progress is saved: run it again, as the
+        // answer tells an operator to (the realistic profile injects such failures).
+        let mut attempt = 0;
+        let (status, record) = loop {
+            let (status, record) = self
+                .ops(Method::POST, "api/onboarding", Some(spec.clone()))
+                .await?;
+            attempt += 1;
+            if status == StatusCode::BAD_GATEWAY && attempt < 5 {
+                tracing::warn!(%record, "onboarding stopped at a ChargebackStop failure; resuming");
+                tokio::time::sleep(Duration::from_millis(500 * attempt)).await;
+                continue;
+            }
+            break (status, record);
+        };
         anyhow::ensure!(status.is_success(), "onboarding: {status} {record}");
         Customer::from_record(&record)
     }

@@ -79,6 +79,8 @@ impl Stack {
                 ("ORDER_STOP_MARGIN_SECS", "1".into()),
                 ("ORDER_MAX_RUN_SECS", "3".into()),
                 ("ORDER_BATCH_SIZE", "1".into()),
+                // An order a 5xx sent back (the realistic profile) is due again within a run.
+                ("ORDER_RETRY_SECS", "1".into()),
                 ("ORDER_IN_FLIGHT", "4".into()),
             ]
             .map(|(k, v)| (k.to_string(), v)),
