@@ -333,3 +333,35 @@ async fn the_fault_knobs_are_listed_with_their_defaults() {
         assert_eq!(knobs[knob], default, "{knob}");
     }
 }
+
+/// `--profile realistic` (CBS_SANDBOX_PROFILE): a whole test suite runs under production's
+/// faults. The profile is on from the start and a reset returns to it, not to the calm defaults;
+/// `{"profile": "none"}` is the explicit way out.
+#[tokio::test]
+async fn a_sandbox_started_realistic_stays_realistic_across_resets() {
+    let h = start_with(Config {
+        profile: cbs_sandbox::Profile::Realistic,
+        seed: Some(9),
+        ..config()
+    })
+    .await;
+    let knobs = h.admin(Method::GET, "/_sandbox/faults", None).await.body;
+    assert_eq!(knobs["profile"], "realistic", "{knobs}");
+    assert_eq!(knobs["seed"], 9, "{knobs}");
+    assert!(knobs["error_rate"].as_f64().unwrap() > 0.0, "{knobs}");
+    let r = h.admin(Method::POST, "/_sandbox/reset", None).await;
+    assert_eq!(r.status, 200);
+    let knobs = h.admin(Method::GET, "/_sandbox/faults", None).await.body;
+    assert_eq!(
+        knobs["profile"], "realistic",
+        "reset keeps the start profile: {knobs}"
+    );
+    let calm = h.faults(json!({ "profile": "none" })).await;
+    assert_eq!(calm["profile"], "none");
+    assert_eq!(calm["error_rate"], 0.0);
+
+    // The default start is the documented behaviour.
+    let h = start().await;
+    let knobs = h.admin(Method::GET, "/_sandbox/faults", None).await.body;
+    assert_eq!(knobs["profile"], "none", "{knobs}");
+}
