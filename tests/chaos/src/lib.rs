@@ -12,7 +12,7 @@
 pub mod check;
 pub mod collect;
 pub mod driver;
-pub mod gate;
+pub use devstack::gate;
 pub mod plan;
 pub mod relay;
 pub mod stack;

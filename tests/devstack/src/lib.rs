@@ -8,6 +8,7 @@
 
 pub mod bridge;
 pub mod functions;
+pub mod gate;
 pub mod moto;
 pub mod paths;
 pub mod process;

@@ -65,7 +65,12 @@ struct Stack {
     events: DynamoEventLog,
     notifications: PathBuf,
     gate: Arc<NotFoundGate>,
+    /// Between process-events and DynamoDB only (SQS stays reachable): closed, DynamoDB is down.
+    dynamo_gate: devstack::gate::Gate,
 }
+
+/// The outages take turns: each needs the whole machine's timing.
+static ONE_OUTAGE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// An HTTP/1.1 gate in front of the sandbox that answers `GET /v1/alerts/{id}` with the
 /// sandbox's own 404 while the id is hidden, and forwards everything else.
@@ -225,6 +230,12 @@ impl Stack {
         env.extend(sandbox.env());
         env.retain(|(k, _)| k != "NOTIFY_TOPIC_ARN" && k != "CBS_API_BASE_URL");
         env.push(("CBS_API_BASE_URL".into(), gate_url));
+        let dynamo_gate = devstack::gate::Gate::bind("process-events-dynamodb")
+            .await
+            .expect("a loopback port for the DynamoDB gate");
+        dynamo_gate.set_upstream(&moto.endpoint).expect("gate upstream");
+        // The SDK's service-specific endpoint: only DynamoDB goes through the gate.
+        env.push(("AWS_ENDPOINT_URL_DYNAMODB".into(), dynamo_gate.url()));
         env.extend(
             [
                 ("STACK_MODE", "TEST".to_string()),
@@ -268,6 +279,7 @@ impl Stack {
             functions,
             notifications,
             gate,
+            dynamo_gate,
         }
     }
 
@@ -437,6 +449,7 @@ fn reason_of(m: &aws_sdk_sqs::types::Message) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_api_outage_dead_letters_nothing_and_loses_nothing() {
+    let _turn = ONE_OUTAGE_AT_A_TIME.lock().await;
     let s = Stack::start().await;
 
     // The arithmetic, with the template's maxReceiveCount.
@@ -687,5 +700,98 @@ async fn a_404_that_becomes_200_is_processed(s: &Stack) {
     eprintln!(
         "404 then 200: {} answers of 404, then applied",
         s.gate.not_found_answers(&alert)
+    );
+}
+
+/// DynamoDB unreachable (every connection refused or cut) for the scaled 2 hours, while SQS and
+/// the API stay up: process-events can neither claim nor record an event. Nothing but the poison
+/// message reaches the DLQ, and once DynamoDB is back every event is COMPLETED and each alert
+/// actioned exactly once.
+#[tokio::test]
+async fn a_dynamodb_outage_dead_letters_nothing_and_loses_nothing() {
+    let _turn = ONE_OUTAGE_AT_A_TIME.lock().await;
+    let s = Stack::start().await;
+    let (org, enrolment) = s.enrolled("ddb-outage").await;
+    let mut alerts = Vec::new();
+    for _ in 0..3 {
+        alerts.push(s.simulate_alert(&org, &enrolment).await);
+    }
+    let emitted = s.emitted().await;
+    assert!(emitted.len() >= 5, "{} events", emitted.len());
+
+    s.dynamo_gate.close();
+    let outage_started = Instant::now();
+    for e in &emitted {
+        let id = e["id"].as_str().unwrap();
+        let group = e["data"]["object"]["id"].as_str().unwrap_or(id);
+        s.enqueue(&e.to_string(), id, group).await;
+    }
+    let poison = "{\"id\": \"evt_cut_off";
+    s.enqueue(poison, "poison-ddb", "g-poison").await;
+    let bridge = Bridge::start(
+        s.sqs.clone(),
+        s.functions.invoker.clone(),
+        BridgeOptions::new(&s.res.edge_queue_url, &s.res.edge_queue_arn, FUNCTION),
+    );
+    devstack::wait::until(
+        "the poison message in the DLQ",
+        Duration::from_secs(30),
+        || async {
+            let dead = s.dead_letters().await;
+            dead.iter()
+                .any(|m| m.body.as_deref() == Some(poison))
+                .then_some(())
+        },
+    )
+    .await
+    .expect("poison dead-lettered while DynamoDB is down");
+    while outage_started.elapsed() < Duration::from_secs(OUTAGE_SECS) {
+        let dead = s.dead_letters().await;
+        assert_eq!(
+            dead.len(),
+            1,
+            "dead-lettered during the DynamoDB outage after {:?}: {:?}",
+            outage_started.elapsed(),
+            dead.iter().map(reason_of).collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+    let refused = s.dynamo_gate.stats();
+    s.dynamo_gate.open();
+    let recovery_started = Instant::now();
+    assert!(
+        refused.refused + refused.cut > 0,
+        "process-events met the outage: {refused:?}"
+    );
+
+    for e in &emitted {
+        let id = e["id"].as_str().unwrap().to_string();
+        devstack::wait::until(&format!("{id} completed"), Duration::from_secs(60), || {
+            let (id, s) = (id.clone(), &s);
+            async move {
+                let r = s.events.get(&id).await.ok()??;
+                (r.status == EventStatus::Completed).then_some(())
+            }
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
+    for a in &alerts {
+        assert_eq!(s.patches_of(a).await, 1, "{a} actioned exactly once");
+    }
+    assert_eq!(s.dead_letters().await.len(), 1, "only the poison message");
+    drop(bridge);
+    let most_receives = s
+        .log_lines()
+        .iter()
+        .filter_map(|l| l["fields"]["receive_count"].as_u64())
+        .max()
+        .unwrap_or(0);
+    eprintln!(
+        "DynamoDB outage {OUTAGE_SECS} s: {} connections refused, {} cut; at most {most_receives} receives of one message; \
+         every event COMPLETED {:?} after DynamoDB came back",
+        refused.refused,
+        refused.cut,
+        recovery_started.elapsed()
     );
 }
