@@ -4,16 +4,16 @@ use crate::config::{self, Config};
 use crate::enqueue::{self, EnqueueError};
 use crate::log::DeliveryLog;
 use crate::message::{self, QueuedEvent};
-use crate::reply;
-use futures_util::StreamExt;
+use crate::{js, reply};
 use shared::event::WebhookEvent;
 use shared::signature::{self, Freshness, SIGNATURE_HEADER};
-use worker::{Date, Env, Request, Response, Result};
+use web_sys::{Request, Response};
+use worker::{Env, Result};
 
-pub async fn receive(mut req: Request, env: &Env) -> Result<Response> {
+pub async fn receive(req: Request, env: &Env) -> Result<Response> {
     let limit = config::max_body_bytes(env);
-    let declared = req
-        .headers()
+    let headers = req.headers();
+    let declared = headers
         .get("content-length")?
         .and_then(|v| v.trim().parse::<u64>().ok());
     // A declared size over the limit is refused without reading; a moderately oversized one is
@@ -21,7 +21,7 @@ pub async fn receive(mut req: Request, env: &Env) -> Result<Response> {
     if declared.is_some_and(|len| len > limit.max(DISCARD_AT_MOST) as u64) {
         return too_large();
     }
-    let body = match read_body(&mut req, limit).await {
+    let body = match read_body(&req, limit).await {
         Ok(Some(body)) => body,
         Ok(None) => return too_large(),
         Err(_) => {
@@ -49,8 +49,8 @@ pub async fn receive(mut req: Request, env: &Env) -> Result<Response> {
         }
     };
 
-    let now_ms = Date::now().as_millis();
-    let header = req.headers().get(SIGNATURE_HEADER)?;
+    let now_ms = js_sys::Date::now() as u64;
+    let header = headers.get(SIGNATURE_HEADER)?;
     let verified = match signature::verify_delivery(
         header.as_deref(),
         &body,
@@ -92,7 +92,7 @@ pub async fn receive(mut req: Request, env: &Env) -> Result<Response> {
         }
     };
 
-    let idempotency_key = req.headers().get("x-idempotency-key")?;
+    let idempotency_key = headers.get("x-idempotency-key")?;
     let QueuedEvent {
         message,
         event_id,
@@ -121,10 +121,7 @@ pub async fn receive(mut req: Request, env: &Env) -> Result<Response> {
                 ..log
             }
             .emit();
-            reply::json(
-                200,
-                &serde_json::json!({ "status": "enqueued", "event_id": event_id }),
-            )
+            reply::enqueued(&event_id)
         }
         Err(err) => {
             let reason = err.reason();
@@ -160,27 +157,22 @@ const DISCARD_AT_MOST: usize = 1 << 20;
 /// bytes, whatever Content-Length says or omits. Past the limit the rest is read and dropped (up
 /// to `DISCARD_AT_MOST`), so the sender gets a clean 413 rather than a connection reset while it
 /// is still uploading.
-async fn read_body(req: &mut Request, limit: usize) -> Result<Option<Vec<u8>>> {
+async fn read_body(req: &Request, limit: usize) -> Result<Option<Vec<u8>>> {
     let mut body = Vec::new();
-    let mut stream = match req.stream() {
-        Ok(stream) => stream,
-        // No body at all: the signature check will refuse it.
-        Err(_) => return Ok(Some(body)),
-    };
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk?;
-        if body.len() + chunk.len() > limit {
-            let mut discarded = body.len() + chunk.len();
-            drop(body);
-            while discarded <= DISCARD_AT_MOST {
-                match stream.next().await {
-                    Some(Ok(chunk)) => discarded += chunk.len(),
-                    _ => break,
-                }
-            }
-            return Ok(None);
+    let mut discarded = 0usize;
+    js::for_each_chunk(req, |chunk| {
+        let len = chunk.length() as usize;
+        if discarded == 0 && body.len() + len <= limit {
+            let start = body.len();
+            body.resize(start + len, 0);
+            chunk.copy_to(&mut body[start..]);
+            return true;
         }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(Some(body))
+        // Over the limit: drop what we kept and count the rest, up to DISCARD_AT_MOST.
+        discarded += body.len() + len;
+        body = Vec::new();
+        discarded <= DISCARD_AT_MOST
+    })
+    .await?;
+    Ok((discarded == 0).then_some(body))
 }
