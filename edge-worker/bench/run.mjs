@@ -11,7 +11,7 @@
 // rounds divided by the requests it served (timers inside a Worker do not advance while it computes).
 import { createHmac } from "node:crypto";
 import { readdirSync, readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import { gzipSync } from "node:zlib";
@@ -72,17 +72,24 @@ const common = {
     stderr.resume();
   },
 };
-const wasmWorker = (dir) => ({
-  rootPath: dir,
-  scriptPath: join(dir, "build/index.js"),
+const wasmWorker = (buildDir) => ({
+  rootPath: buildDir,
+  scriptPath: join(buildDir, "index.js"),
   modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
 });
 const specs = {
-  rust: wasmWorker(edgeDir),
-  "rust-noop": wasmWorker(join(edgeDir, "bench/rust-noop")),
+  rust: wasmWorker(join(edgeDir, "build")),
+  "rust-noop": wasmWorker(join(edgeDir, "bench/rust-noop/build")),
   js: { scriptPath: join(edgeDir, "bench/js-verify.js") },
   noop: { scriptPath: join(edgeDir, "bench/noop.js") },
 };
+// --also NAME=DIR (repeatable): another build of the Worker (DIR/index.js + wasm), e.g. a copy of
+// the previous build, as an extra row in the same interleaved rounds: an A/B under the same noise.
+process.argv.forEach((a, i) => {
+  if (a !== "--also") return;
+  const [name, dir] = process.argv[i + 1].split("=");
+  specs[name] = wasmWorker(resolve(dir));
+});
 
 // Linux only: the workerd processes this process started, and their CPU time in seconds.
 const TICKS_PER_SECOND = 100; // USER_HZ, 100 on every Linux ABI node runs on
@@ -218,6 +225,9 @@ console.log(`rust vs rust-noop: ${ratio("rust", "rust-noop")}`);
 console.log(`rust vs js:        ${ratio("rust", "js")}`);
 console.log(`js vs noop:        ${ratio("js", "noop")}`);
 console.log(`rust-noop vs noop: ${ratio("rust-noop", "noop")}`);
+for (const name of Object.keys(stats).filter((n) => !["rust", "rust-noop", "js", "noop"].includes(n))) {
+  console.log(`rust vs ${name}: ${ratio("rust", name)}`);
+}
 
 const wasm = readFileSync(join(edgeDir, "build/index_bg.wasm"));
 const glue = readFileSync(join(edgeDir, "build/index.js"));

@@ -21,7 +21,13 @@ pub async fn receive(req: Request, env: &Env) -> Result<Response> {
     if declared.is_some_and(|len| len > limit.max(DISCARD_AT_MOST) as u64) {
         return too_large();
     }
-    let body = match read_body(&req, limit).await {
+    // A declared length within the limit is read in one piece; the runtime holds the body to that
+    // length. Without one (chunked) it is read in chunks so no more than the limit is kept.
+    let read = match declared {
+        Some(len) if len <= limit as u64 => js::request_bytes(&req).await.map(Some).map_err(Into::into),
+        _ => read_body(&req, limit).await,
+    };
+    let body = match read.map(|body| body.filter(|b| b.len() <= limit)) {
         Ok(Some(body)) => body,
         Ok(None) => return too_large(),
         Err(_) => {
