@@ -1,6 +1,6 @@
 //! `POST /webhooks/chargebackstop`: size limit, signature, envelope, enqueue, answer.
 
-use crate::config::{self, Config};
+use crate::config;
 use crate::enqueue::{self, EnqueueError};
 use crate::log::DeliveryLog;
 use crate::message::{self, QueuedEvent};
@@ -11,7 +11,8 @@ use web_sys::{Request, Response};
 use worker::{Env, Result};
 
 pub async fn receive(req: Request, env: &Env) -> Result<Response> {
-    let limit = config::max_body_bytes(env);
+    let settings = config::settings(env);
+    let limit = settings.max_body_bytes;
     let headers = req.headers();
     let declared = headers
         .get("content-length")?
@@ -24,7 +25,9 @@ pub async fn receive(req: Request, env: &Env) -> Result<Response> {
     // A declared length within the limit is read in one piece; the runtime holds the body to that
     // length. Without one (chunked) it is read in chunks so no more than the limit is kept.
     let read = match declared {
-        Some(len) if len <= limit as u64 => js::request_bytes(&req).await.map(Some).map_err(Into::into),
+        Some(len) if len <= limit as u64 => {
+            js::request_bytes(&req).await.map(Some).map_err(Into::into)
+        }
         _ => read_body(&req, limit).await,
     };
     let body = match read.map(|body| body.filter(|b| b.len() <= limit)) {
@@ -41,7 +44,7 @@ pub async fn receive(req: Request, env: &Env) -> Result<Response> {
         }
     };
 
-    let config = match Config::from_env(env) {
+    let config = match &settings.config {
         Ok(config) => config,
         Err(config::Missing(name)) => {
             // A retryable answer: ChargebackStop redelivers once the binding is fixed.
@@ -120,7 +123,7 @@ pub async fn receive(req: Request, env: &Env) -> Result<Response> {
         ..Default::default()
     };
 
-    match enqueue::send(&config, &message, now_ms).await {
+    match enqueue::send(config, &message, now_ms).await {
         Ok(_message_id) => {
             DeliveryLog {
                 outcome: "enqueued",

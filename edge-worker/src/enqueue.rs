@@ -3,8 +3,7 @@
 
 use crate::config::Config;
 use crate::js;
-use shared::sqs_request::{self, read_send_message_response, OutgoingMessage, SendOutcome};
-use std::time::Duration;
+use shared::sqs_request::{read_send_message_response, OutgoingMessage, SendOutcome};
 use web_sys::{AbortSignal, Headers, RequestInit};
 
 pub enum EnqueueError {
@@ -36,13 +35,13 @@ pub async fn send(
     message: &OutgoingMessage,
     now_ms: u64,
 ) -> Result<String, EnqueueError> {
-    let signed = sqs_request::send_message(
-        &config.credentials,
-        &config.queue,
-        message,
-        Duration::from_millis(now_ms),
-    )
-    .map_err(|e| EnqueueError::Request(e.to_string()))?;
+    let signer = config
+        .signer
+        .as_ref()
+        .map_err(|e| EnqueueError::Request(e.to_string()))?;
+    let signed = signer
+        .send_message(message, (now_ms / 1000) as i64)
+        .map_err(|e| EnqueueError::Request(e.to_string()))?;
 
     let headers = Headers::new().map_err(|_| EnqueueError::Request("headers".to_string()))?;
     for (name, value) in &signed.headers {

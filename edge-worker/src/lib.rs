@@ -15,6 +15,7 @@ mod js;
 mod log;
 mod message;
 mod reply;
+mod sigv4;
 
 use web_sys::{Request, Response};
 use worker::{event, Context, Env, Result};
@@ -53,7 +54,10 @@ mod tests {
 
     #[test]
     fn path_of_takes_only_the_path() {
-        assert_eq!(path_of("https://edge.example/webhooks/chargebackstop"), "/webhooks/chargebackstop");
+        assert_eq!(
+            path_of("https://edge.example/webhooks/chargebackstop"),
+            "/webhooks/chargebackstop"
+        );
         assert_eq!(path_of("http://127.0.0.1:8787/healthz?x=1#y"), "/healthz");
         assert_eq!(path_of("http://edge.test"), "/");
         assert_eq!(path_of("http://edge.test?q=/a"), "/");
