@@ -1,11 +1,10 @@
 //! `POST /webhooks/chargebackstop`: size limit, signature, envelope, enqueue, answer.
 
-use crate::config;
 use crate::enqueue::{self, EnqueueError};
 use crate::log::DeliveryLog;
 use crate::message::{self, QueuedEvent};
+use crate::{config, envelope};
 use crate::{js, reply};
-use shared::event::WebhookEvent;
 use shared::signature::{self, Freshness, SIGNATURE_HEADER};
 use web_sys::{Request, Response};
 use worker::{Env, Result};
@@ -86,7 +85,7 @@ pub async fn receive(req: Request, env: &Env) -> Result<Response> {
     let retried_age_secs = match verified.freshness {
         Freshness::Fresh => None,
         Freshness::RetriedDelivery { age_secs } => {
-            if WebhookEvent::parse(&body).is_err() {
+            if envelope::read(&body).is_err() {
                 DeliveryLog {
                     outcome: "rejected",
                     reason: Some("signature_stale_not_an_event"),

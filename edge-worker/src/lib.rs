@@ -11,6 +11,7 @@
 mod config;
 mod delivery;
 mod enqueue;
+mod envelope;
 mod js;
 mod log;
 mod message;
