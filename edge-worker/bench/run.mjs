@@ -5,6 +5,8 @@
 //   rust-noop  bench/rust-noop: a workers-rs `#[event(fetch)]` that answers 200 (the glue's cost)
 //   js         bench/js-verify.js: the same work in JavaScript with WebCrypto
 //   noop       bench/noop.js: answers 200
+//   forward    bench/forward.js: reads the body and POSTs it to SQS unsigned (the subrequest's
+//              cost in workerd, which neither no-op pays: the floor for any Worker doing this job)
 // SQS is a local endpoint (in a worker thread) that accepts every message at once. Each delivery
 // is a signed event envelope padded to --body-bytes (default 16 KiB). CPU per request is measured
 // from outside: the workerd process's user + system time (/proc/<pid>/stat) over the measured
@@ -82,6 +84,7 @@ const specs = {
   "rust-noop": wasmWorker(join(edgeDir, "bench/rust-noop/build")),
   js: { scriptPath: join(edgeDir, "bench/js-verify.js") },
   noop: { scriptPath: join(edgeDir, "bench/noop.js") },
+  forward: { scriptPath: join(edgeDir, "bench/forward.js") },
 };
 // --also NAME=DIR (repeatable): another build of the Worker (DIR/index.js + wasm), e.g. a copy of
 // the previous build, as an extra row in the same interleaved rounds: an A/B under the same noise.
@@ -113,6 +116,14 @@ function cpuSeconds(pid) {
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
   // fields[11] is utime, fields[12] stime (fields 14 and 15 of proc(5), counted from pid)
   return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+}
+
+// --rows a,b,... runs only those rows (an A/B between two builds, say); the ratio lines that
+// name a missing row are left out.
+const rowsArg = process.argv.indexOf("--rows");
+if (rowsArg > 0) {
+  const keep = new Set(process.argv[rowsArg + 1].split(","));
+  for (const name of Object.keys(specs)) if (!keep.has(name)) delete specs[name];
 }
 
 // One at a time, so each Worker's workerd process is known.
@@ -218,14 +229,19 @@ for (const [name, s] of Object.entries(stats)) {
   );
 }
 const ratio = (a, b) =>
-  `req/s x${f(stats[a].rps / stats[b].rps)}, p50 x${f(stats[a].p50 / stats[b].p50)}, p99 x${f(stats[a].p99 / stats[b].p99)}, ` +
+  !stats[a] || !stats[b]
+    ? "(not run)"
+    : `req/s x${f(stats[a].rps / stats[b].rps)}, p50 x${f(stats[a].p50 / stats[b].p50)}, p99 x${f(stats[a].p99 / stats[b].p99)}, ` +
   `cpu ${stats[a].cpuMs >= stats[b].cpuMs ? "+" : ""}${f(stats[a].cpuMs - stats[b].cpuMs, 3)} ms/req`;
 console.log(`rust vs noop:      ${ratio("rust", "noop")}`);
 console.log(`rust vs rust-noop: ${ratio("rust", "rust-noop")}`);
 console.log(`rust vs js:        ${ratio("rust", "js")}`);
 console.log(`js vs noop:        ${ratio("js", "noop")}`);
 console.log(`rust-noop vs noop: ${ratio("rust-noop", "noop")}`);
-for (const name of Object.keys(stats).filter((n) => !["rust", "rust-noop", "js", "noop"].includes(n))) {
+console.log(`forward vs noop:   ${ratio("forward", "noop")}`);
+console.log(`rust vs forward:   ${ratio("rust", "forward")}`);
+console.log(`js vs forward:     ${ratio("js", "forward")}`);
+for (const name of Object.keys(stats).filter((n) => !["rust", "rust-noop", "js", "noop", "forward"].includes(n))) {
   console.log(`rust vs ${name}: ${ratio("rust", name)}`);
 }
 
