@@ -88,6 +88,8 @@ const specs = {
 };
 // --also NAME=DIR (repeatable): another build of the Worker (DIR/index.js + wasm), e.g. a copy of
 // the previous build, as an extra row in the same interleaved rounds: an A/B under the same noise.
+// DIR must be inside edge-worker/ (workerd refuses module paths that climb out of the working
+// directory); bench/ab/ is git-ignored for such copies.
 process.argv.forEach((a, i) => {
   if (a !== "--also") return;
   const [name, dir] = process.argv[i + 1].split("=");
