@@ -46,6 +46,7 @@ REGION = os.environ["AWS_DEFAULT_REGION"]
 # README "State in DynamoDB": table -> (keys, {index: keys})
 TABLES = {
     "events": (["event_id"], {}),
+    "archive": (["event_id", "delivery_id"], {"received-index": ["received_day", "received_at"]}),
     "alerts": (
         ["alert_id"],
         {
@@ -66,7 +67,13 @@ TABLES = {
 
 # Which tables each function may touch (least privilege), and whether it may write them.
 FUNCTION_TABLES = {
-    "process-events": {"events": "rw", "alerts": "rw", "enrolments": "rw", "customers": "r"},
+    "process-events": {
+        "archive": "rw",
+        "events": "rw",
+        "alerts": "rw",
+        "enrolments": "rw",
+        "customers": "r",
+    },
     "order-upload": {"orders": "rw", "customers": "r", "run-state": "rw"},
     "deadline-sweep": {
         "alerts": "rw",
