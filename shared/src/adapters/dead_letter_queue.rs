@@ -3,6 +3,11 @@
 use crate::ports::dead_letters::{DeadLetterMessage, DeadLetterQueue, QueueError};
 use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName};
 
+/// An SQS client for the environment's AWS configuration (so callers need no SQS crate).
+pub fn aws_sdk_sqs_client(aws: &aws_config::SdkConfig) -> aws_sdk_sqs::Client {
+    aws_sdk_sqs::Client::new(aws)
+}
+
 #[derive(Debug, Clone)]
 pub struct SqsDeadLetterQueue {
     pub client: aws_sdk_sqs::Client,
