@@ -338,7 +338,7 @@ def check_stack(mode, prefix, template, resources):
                 # The page reads the DLQ's depth and reasons: nothing else, nowhere else.
                 check(set(res) == {dlq["QueueArn"]}, f"{mode}: ops-api SQS access beyond the DLQ: {res}")
                 check(
-                    actions <= {"sqs:GetQueueAttributes", "sqs:ReceiveMessage"},
+                    actions <= {"sqs:GetQueueAttributes", "sqs:ReceiveMessage", "sqs:ChangeMessageVisibility"},
                     f"{mode}: ops-api may do more than read the DLQ: {sorted(actions)}",
                 )
             elif any(a.startswith("sqs:") for a in actions):

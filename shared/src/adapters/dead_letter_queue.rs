@@ -164,6 +164,24 @@ impl DeadLetterQueue for SqsDeadLetterQueue {
         Ok(())
     }
 
+    async fn release(&self, message: &DeadLetterMessage) -> Result<(), QueueError> {
+        self.client
+            .change_message_visibility()
+            .queue_url(&self.dlq_url)
+            .receipt_handle(&message.receipt_handle)
+            .visibility_timeout(0)
+            .send()
+            .await
+            .map_err(|e| {
+                self.failed(
+                    "ChangeMessageVisibility",
+                    &self.dlq_url,
+                    aws_sdk_sqs::error::DisplayErrorContext(e),
+                )
+            })?;
+        Ok(())
+    }
+
     async fn delete(&self, message: &DeadLetterMessage) -> Result<(), QueueError> {
         self.client
             .delete_message()

@@ -200,6 +200,17 @@ impl DeadLetterQueue for MemoryDeadLetterQueue {
         Ok(())
     }
 
+    async fn release(&self, m: &DeadLetterMessage) -> Result<(), QueueError> {
+        let mut s = self.state.lock().unwrap();
+        let now = s.now;
+        for (x, visible_at) in s.dlq.iter_mut() {
+            if x.receipt_handle == m.receipt_handle {
+                *visible_at = now;
+            }
+        }
+        Ok(())
+    }
+
     async fn delete(&self, m: &DeadLetterMessage) -> Result<(), QueueError> {
         if take(&self.fail_deletes) {
             return Err(qerr("DeleteMessage"));

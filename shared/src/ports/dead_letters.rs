@@ -47,6 +47,9 @@ pub trait DeadLetterQueue: Send + Sync {
         deduplication_id: &str,
     ) -> Result<(), QueueError>;
 
+    /// Makes a received message visible again now (ChangeMessageVisibility 0).
+    async fn release(&self, message: &DeadLetterMessage) -> Result<(), QueueError>;
+
     /// Deletes the message from the DLQ (by the receipt of its last receive).
     async fn delete(&self, message: &DeadLetterMessage) -> Result<(), QueueError>;
 }

@@ -93,6 +93,7 @@ const EMPTY_RECEIVES: u32 = 2;
 pub async fn list(dlq: &dyn DeadLetterQueue, max: u32) -> Result<Vec<DeadLetterView>, QueueError> {
     let mut seen = std::collections::BTreeSet::new();
     let mut out = Vec::new();
+    let mut looked_at = Vec::new();
     let mut empty = 0;
     // Bounded: at most max/10 + EMPTY_RECEIVES + a few receives.
     for _ in 0..(max / 10 + 10) {
@@ -110,6 +111,13 @@ pub async fn list(dlq: &dyn DeadLetterQueue, max: u32) -> Result<Vec<DeadLetterV
             if seen.insert(m.message_id.clone()) {
                 out.push(view(&m));
             }
+            looked_at.push(m);
+        }
+    }
+    // Back in the queue at once: a look takes nothing (a failed release only delays them).
+    for m in &looked_at {
+        if let Err(e) = dlq.release(m).await {
+            tracing::warn!(message_id = %m.message_id, error = %e, "could not release a listed message; visible again in seconds");
         }
     }
     Ok(out)
@@ -140,6 +148,7 @@ pub async fn redrive(
     let mut report = RedriveReport::default();
     let mut empty = 0;
     let mut handled = std::collections::BTreeSet::new();
+    let mut left = Vec::new();
     for _ in 0..(max / 10 + 20) {
         if report.moved.len() as u32 >= max || empty >= EMPTY_RECEIVES {
             break;
@@ -155,8 +164,9 @@ pub async fn redrive(
                 continue;
             }
             if reason.is_some_and(|r| !v.reason.contains(r)) || report.moved.len() as u32 >= max {
-                // Hidden for a minute, then back in the DLQ untouched.
+                // Left in the DLQ untouched (released below).
                 report.skipped += 1;
+                left.push(m);
                 continue;
             }
             let dedup = format!("redrive-{}", m.message_id);
@@ -174,6 +184,11 @@ pub async fn redrive(
                 Err(e) => report.failed.push((m.message_id.clone(), e.clone())),
             }
             progress(&v, &result);
+        }
+    }
+    for m in &left {
+        if let Err(e) = dlq.release(m).await {
+            tracing::warn!(message_id = %m.message_id, error = %e, "could not release a skipped message; visible again in a minute");
         }
     }
     report.drained = dlq.depth().await? == 0;
