@@ -5,4 +5,5 @@ pub mod dynamo;
 pub mod memory;
 pub mod memory_orders;
 pub mod memory_run_state;
+pub mod memory_transactions;
 pub mod notify;
