@@ -62,11 +62,18 @@ TABLES = {
     "operators": (["key_hash"], {}),
     "cursors": (["cursor_id"], {}),
     "run-state": (["name"], {}),
+    "transactions": (["lookup", "entry"], {}),
 }
 
 # Which tables each function may touch (least privilege), and whether it may write them.
 FUNCTION_TABLES = {
-    "process-events": {"events": "rw", "alerts": "rw", "enrolments": "rw", "customers": "r"},
+    "process-events": {
+        "events": "rw",
+        "alerts": "rw",
+        "enrolments": "rw",
+        "customers": "r",
+        "transactions": "rw",
+    },
     "order-upload": {"orders": "rw", "customers": "r", "run-state": "rw"},
     "deadline-sweep": {
         "alerts": "rw",
@@ -79,6 +86,7 @@ FUNCTION_TABLES = {
         "alerts": "rw",
         "enrolments": "rw",
         "orders": "rw",
+        "transactions": "rw",
         "customers": "rw",
         "operators": "r",
         "events": "r",

@@ -9,8 +9,8 @@ use shared::adapters::dynamo::alerts::DynamoAlertStore;
 use shared::adapters::dynamo::customers::DynamoCustomerStore;
 use shared::adapters::dynamo::enrolments::DynamoEnrolmentStore;
 use shared::adapters::dynamo::operators::DynamoOperatorKeys;
-use shared::adapters::dynamo::orders::DynamoOrderOutbox;
 use shared::adapters::dynamo::table::{DynamoCounters, Table};
+use shared::adapters::dynamo::transactions::indexed_outbox;
 use shared::adapters::notify::NotifyTarget;
 use shared::client::RetryPolicy;
 use shared::clock::SystemClock;
@@ -32,7 +32,8 @@ pub async fn from_env() -> anyhow::Result<AppState> {
     let table = |name: String| Table::new(client.clone(), name, counters.clone());
     // One typed client for every ChargebackStop call (alerts, enrolments, onboarding).
     let http = Arc::new(partner.client(RetryPolicy::default())?);
-    let outbox: Arc<dyn OrderOutbox> = Arc::new(DynamoOrderOutbox::new(table(tables.orders())));
+    // Orders enter the outbox with their transactions indexed for matching alerts.
+    let outbox: Arc<dyn OrderOutbox> = Arc::new(indexed_outbox(&client, tables, counters.clone()));
     Ok(AppState {
         mode: partner.mode,
         urgent_hours,

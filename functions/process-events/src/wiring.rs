@@ -10,13 +10,14 @@ use shared::adapters::dynamo::customers::DynamoCustomerStore;
 use shared::adapters::dynamo::enrolments::DynamoEnrolmentStore;
 use shared::adapters::dynamo::events::DynamoEventLog;
 use shared::adapters::dynamo::table::{DynamoCounters, Table};
+use shared::adapters::dynamo::transactions::DynamoTransactionIndex;
 use shared::adapters::notify::NotifyTarget;
 use shared::client::{ChargebackStop, ClientConfig, RetryPolicy};
 use shared::clock::SystemClock;
 use shared::domain::alert_policy::CustomerPolicies;
 use shared::domain::event_processing::EventProcessor;
+use shared::domain::matching::IndexedPartnerRecords;
 use shared::domain::onboarding::refuse_key_of_other_mode;
-use shared::ports::decision_inputs::NoPartnerRecords;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -88,8 +89,13 @@ pub async fn from_env() -> anyhow::Result<Wired> {
         enrolment_api: api.clone(),
         notifier: Arc::from(notify.build(Some(&aws))),
         policies: Arc::new(CustomerPolicies::new(customers, config.default_policy)),
-        // The orders table cannot yet be searched by transaction reference: amount rules only.
-        partner_records: Arc::new(NoPartnerRecords),
+        // Alerts matched to the partner's own transactions (the index written at order intake).
+        partner_records: Arc::new(IndexedPartnerRecords::new(
+            Arc::new(DynamoTransactionIndex::new(table(
+                config.partner.tables.transactions(),
+            ))),
+            Arc::new(SystemClock),
+        )),
         clock: Arc::new(SystemClock),
         not_found_retry_for: config.not_found_retry_for,
     };

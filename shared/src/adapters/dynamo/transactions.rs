@@ -113,3 +113,19 @@ impl TransactionIndex for DynamoTransactionIndex {
             .collect()
     }
 }
+
+/// The order outbox of `tables`, writing the transaction index with every order and update it
+/// takes in: what every door into the outbox (ops API, `cbs import-orders`, `cbs orders`) uses.
+pub fn indexed_outbox(
+    client: &aws_sdk_dynamodb::Client,
+    tables: &crate::config::TableNames,
+    counters: std::sync::Arc<super::table::DynamoCounters>,
+) -> crate::domain::matching::IndexedOutbox {
+    let table = |name: String| Table::new(client.clone(), name, counters.clone());
+    crate::domain::matching::IndexedOutbox::new(
+        std::sync::Arc::new(super::orders::DynamoOrderOutbox::new(table(
+            tables.orders(),
+        ))),
+        std::sync::Arc::new(DynamoTransactionIndex::new(table(tables.transactions()))),
+    )
+}
