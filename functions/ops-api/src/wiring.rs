@@ -1,7 +1,8 @@
 //! Builds the state from the environment (README "Configuration"): TABLE_PREFIX, STACK_MODE,
 //! CBS_API_BASE_URL, CBS_API_KEY, NOTIFY_TOPIC_ARN or NOTIFY_SINK, and OPS_URGENT_HOURS
-//! (default 24). A missing or bad value stops start-up with a message naming the variable; a
-//! partner key of the other mode too.
+//! (default 24), DEFAULT_ALERT_POLICY (optional: the policy late order data is re-evaluated
+//! with for organisations without their own). A missing or bad value stops start-up with a
+//! message naming the variable; a partner key of the other mode too.
 
 use crate::state::AppState;
 use crate::upload_status::DynamoUploadStatus;
@@ -10,11 +11,13 @@ use shared::adapters::dynamo::customers::DynamoCustomerStore;
 use shared::adapters::dynamo::enrolments::DynamoEnrolmentStore;
 use shared::adapters::dynamo::operators::DynamoOperatorKeys;
 use shared::adapters::dynamo::table::{DynamoCounters, Table};
-use shared::adapters::dynamo::transactions::indexed_outbox;
+use shared::adapters::dynamo::transactions::{indexed_outbox, DynamoTransactionIndex};
 use shared::adapters::notify::NotifyTarget;
 use shared::client::RetryPolicy;
 use shared::clock::SystemClock;
 use shared::config::{self, PartnerEnv};
+use shared::domain::alert_policy::{AlertPolicy, CustomerPolicies};
+use shared::domain::matching::late::Reevaluator;
 use shared::domain::onboarding::refuse_key_of_other_mode;
 use shared::ports::order_outbox::OrderOutbox;
 use std::sync::Arc;
@@ -32,15 +35,31 @@ pub async fn from_env() -> anyhow::Result<AppState> {
     let table = |name: String| Table::new(client.clone(), name, counters.clone());
     // One typed client for every ChargebackStop call (alerts, enrolments, onboarding).
     let http = Arc::new(partner.client(RetryPolicy::default())?);
-    // Orders enter the outbox with their transactions indexed for matching alerts.
-    let outbox: Arc<dyn OrderOutbox> = Arc::new(indexed_outbox(&client, tables, counters.clone()));
+    let notifier: Arc<dyn shared::ports::notifier::Notifier> = Arc::from(notify.build(Some(&aws)));
+    let customers = Arc::new(DynamoCustomerStore::new(table(tables.customers())));
+    let alerts = Arc::new(DynamoAlertStore::new(table(tables.alerts())));
+    // Orders enter the outbox with their transactions indexed for matching alerts; an alert
+    // waiting for them is re-evaluated on arrival (late data), with the organisation's policy.
+    let late = Arc::new(Reevaluator {
+        alert_api: http.clone(),
+        alerts: alerts.clone(),
+        notifier: notifier.clone(),
+        policies: Arc::new(CustomerPolicies::new(
+            customers.clone(),
+            AlertPolicy::default_from_env()?,
+        )),
+        index: Arc::new(DynamoTransactionIndex::new(table(tables.transactions()))),
+        clock: Arc::new(SystemClock),
+    });
+    let outbox: Arc<dyn OrderOutbox> =
+        Arc::new(indexed_outbox(&client, tables, counters.clone()).with_late_matches(late));
     Ok(AppState {
         mode: partner.mode,
         urgent_hours,
         clock: Arc::new(SystemClock),
         operators: Arc::new(DynamoOperatorKeys::new(table(tables.operators()))),
-        customers: Arc::new(DynamoCustomerStore::new(table(tables.customers()))),
-        alerts: Arc::new(DynamoAlertStore::new(table(tables.alerts()))),
+        customers,
+        alerts,
         enrolments: Arc::new(DynamoEnrolmentStore::new(table(tables.enrolments()))),
         upload_status: Arc::new(DynamoUploadStatus {
             client: client.clone(),
@@ -51,6 +70,6 @@ pub async fn from_env() -> anyhow::Result<AppState> {
         alert_api: http.clone(),
         enrolment_api: http.clone(),
         onboarding_api: http,
-        notifier: std::sync::Arc::from(notify.build(Some(&aws))),
+        notifier,
     })
 }

@@ -101,4 +101,14 @@ impl TransactionIndex for MemoryTransactionIndex {
             .take(limit)
             .collect())
     }
+
+    async fn delete(&self, lookup: &str, entry: &str) -> Result<(), StoreError> {
+        self.injected("delete index entry")?;
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        self.items
+            .lock()
+            .unwrap()
+            .remove(&(lookup.to_string(), entry.to_string()));
+        Ok(())
+    }
 }

@@ -50,6 +50,16 @@ impl PartnerEvidence {
 pub trait PartnerRecords: Send + Sync {
     /// Looks the transaction up by ARN / authorisation code / integration transaction id.
     async fn evidence_for(&self, alert: &Alert) -> Result<PartnerEvidence, StoreError>;
+
+    /// The alert was left waiting with this match: an unmatched or ambiguous one is kept where
+    /// a later order can find it (late data). Nothing by default.
+    async fn left_waiting(
+        &self,
+        _alert: &Alert,
+        _matching: &crate::records::matching::MatchRecord,
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
 /// Knows nothing, so only the amount rules apply: for tests and for a deployment without the

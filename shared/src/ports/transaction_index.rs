@@ -19,4 +19,15 @@ pub trait TransactionIndex: Send + Sync {
         between: Option<(&str, &str)>,
         limit: usize,
     ) -> Result<Vec<IndexItem>, StoreError>;
+
+    /// Removes one entry (absent is fine).
+    async fn delete(&self, lookup: &str, entry: &str) -> Result<(), StoreError>;
+}
+
+/// Told when orders taken in (or an order's update) may change an alert that waits: an
+/// unmatched alert one of whose lookups a new transaction answers, or an alert matched to the
+/// updated order. It re-evaluates them (`domain::matching::late`).
+#[async_trait::async_trait]
+pub trait LateMatchHandler: Send + Sync {
+    async fn rematch(&self, organisation_id: &str, alert_ids: &[String]);
 }

@@ -107,9 +107,55 @@ pub struct IndexItem {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum IndexBody {
-    Transaction { transaction: IndexedTransaction },
-    Order { facts: OrderFacts },
-    CustomerAlert { alert: CustomerAlert },
+    Transaction {
+        transaction: IndexedTransaction,
+    },
+    Order {
+        facts: OrderFacts,
+    },
+    /// An alert matched to an order: under the customer's partition (repeat customers) and the
+    /// order's (an update to the order re-evaluates the alert while it waits).
+    CustomerAlert {
+        alert: CustomerAlert,
+    },
+    /// An unmatched or ambiguous alert still waiting, under `waiting#<org>`: an order taken in
+    /// later that fits one of its lookups re-evaluates it.
+    WaitingAlert {
+        alert: WaitingAlert,
+    },
+}
+
+/// The lookups an unmatched alert made, kept so that a later transaction can be checked
+/// against them without a read per transaction.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WaitingAlert {
+    pub alert_id: String,
+    pub lookups: Vec<WaitKey>,
+    /// ISO 8601 UTC.
+    pub since: String,
+}
+
+/// One lookup: a partition, and for the card lookup the `entry` range.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WaitKey {
+    pub lookup: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+}
+
+impl WaitKey {
+    /// Whether an index entry answers this lookup.
+    pub fn answered_by(&self, item: &IndexItem) -> bool {
+        item.lookup == self.lookup
+            && matches!(item.body, IndexBody::Transaction { .. })
+            && self
+                .from
+                .as_deref()
+                .is_none_or(|f| f <= item.entry.as_str())
+            && self.to.as_deref().is_none_or(|t| item.entry.as_str() <= t)
+    }
 }
 
 /// Which method found the transaction, strongest first (the order they are tried in).

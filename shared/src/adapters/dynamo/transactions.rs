@@ -112,6 +112,20 @@ impl TransactionIndex for DynamoTransactionIndex {
             })
             .collect()
     }
+
+    async fn delete(&self, lookup: &str, entry: &str) -> Result<(), StoreError> {
+        self.table.counters.write();
+        self.table
+            .client
+            .delete_item()
+            .table_name(&self.table.name)
+            .key("lookup", AttributeValue::S(lookup.to_string()))
+            .key("entry", AttributeValue::S(entry.to_string()))
+            .send()
+            .await
+            .map_err(|e| self.table.error("delete index entry", e))?;
+        Ok(())
+    }
 }
 
 /// The order outbox of `tables`, writing the transaction index with every order and update it

@@ -63,6 +63,10 @@ impl EventProcessor {
                 Some(record)
             })
             .await?;
+            // Unmatched or ambiguous: kept where an order taken in later finds it (late data).
+            if matching.matched.status != crate::records::matching::MatchStatus::Matched {
+                self.partner_records.left_waiting(alert, &matching).await?;
+            }
         }
         match evaluation.decision {
             PolicyDecision::Act { action, reason } => {

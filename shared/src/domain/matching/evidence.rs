@@ -108,6 +108,19 @@ pub async fn gather_evidence(
         .collect();
     facts.sort_by(|a, b| a.recorded_at.cmp(&b.recorded_at));
     let mut evidence = evidence_of(transaction, alert, &facts);
+    let seen = CustomerAlert {
+        alert_id: alert.id.clone(),
+        order_reference_id: transaction.order_reference_id.clone(),
+        at: alert.alert_received_at.map(iso).unwrap_or_else(|| iso(now)),
+    };
+    // The alert under its order: an update of the order re-evaluates it while it waits.
+    let mut writes = vec![IndexItem {
+        lookup: order_key(org, &transaction.order_reference_id),
+        entry: format!("alert#{}", alert.id),
+        body: IndexBody::CustomerAlert {
+            alert: seen.clone(),
+        },
+    }];
     if let Some(customer) = facts.iter().rev().find_map(|f| f.customer_key.clone()) {
         let partition = customer_key_partition(org, &customer);
         let earlier: Vec<String> = index
@@ -121,20 +134,13 @@ pub async fn gather_evidence(
             .collect();
         evidence.earlier_alerts = earlier.len() as u32;
         evidence.earlier_alert_ids = earlier;
-        index
-            .put(&[IndexItem {
-                lookup: partition,
-                entry: format!("alert#{}", alert.id),
-                body: IndexBody::CustomerAlert {
-                    alert: CustomerAlert {
-                        alert_id: alert.id.clone(),
-                        order_reference_id: transaction.order_reference_id.clone(),
-                        at: alert.alert_received_at.map(iso).unwrap_or_else(|| iso(now)),
-                    },
-                },
-            }])
-            .await?;
+        writes.push(IndexItem {
+            lookup: partition,
+            entry: format!("alert#{}", alert.id),
+            body: IndexBody::CustomerAlert { alert: seen },
+        });
     }
+    index.put(&writes).await?;
     Ok(evidence)
 }
 
@@ -176,5 +182,9 @@ pub async fn evidence_for_alert(
 impl PartnerRecords for IndexedPartnerRecords {
     async fn evidence_for(&self, alert: &Alert) -> Result<PartnerEvidence, StoreError> {
         evidence_for_alert(&*self.index, alert, self.clock.now()).await
+    }
+
+    async fn left_waiting(&self, alert: &Alert, matching: &MatchRecord) -> Result<(), StoreError> {
+        super::late::keep_waiting(&*self.index, alert, matching, self.clock.now()).await
     }
 }

@@ -91,6 +91,21 @@ fn lookups(alert: &Alert) -> Vec<Lookup> {
     ]
 }
 
+/// The lookups the alert allows, to keep while it waits for a late order.
+pub fn wait_keys(alert: &Alert) -> Vec<crate::records::matching::WaitKey> {
+    lookups(alert)
+        .into_iter()
+        .filter_map(|l| {
+            let lookup = l.key.ok()?;
+            let (from, to) = match l.between {
+                Some((a, b)) => (Some(a), Some(b)),
+                None => (None, None),
+            };
+            Some(crate::records::matching::WaitKey { lookup, from, to })
+        })
+        .collect()
+}
+
 /// Transaction references are the partner's own: compared exactly, only trimmed.
 fn normalise_reference(value: Option<&str>) -> Option<String> {
     let v = value?.trim();

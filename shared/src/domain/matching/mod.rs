@@ -15,11 +15,14 @@
 pub mod evidence;
 pub mod indexed_outbox;
 pub mod keys;
+pub mod late;
 pub mod matcher;
 
 pub use evidence::{evidence_for_alert, IndexedPartnerRecords};
 pub use indexed_outbox::IndexedOutbox;
 pub use matcher::match_alert;
 
+#[cfg(test)]
+mod late_tests;
 #[cfg(test)]
 mod tests;
