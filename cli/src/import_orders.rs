@@ -14,8 +14,7 @@
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Map, Value};
-use shared::adapters::dynamo::orders::DynamoOrderOutbox;
-use shared::adapters::dynamo::table::{DynamoCounters, Table};
+use shared::adapters::dynamo::table::DynamoCounters;
 use shared::config::TableNames;
 use shared::domain::order_intake::{intake_orders, IntakeReport, RejectedOrder};
 use std::path::{Path, PathBuf};
@@ -188,11 +187,12 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<()> {
     );
     let tables = TableNames::from_env()?;
     let aws = shared::adapters::aws::load_config().await;
-    let outbox = DynamoOrderOutbox::new(Table::new(
-        aws_sdk_dynamodb::Client::new(&aws),
-        tables.orders(),
+    // Orders enter the outbox with their transactions indexed for matching alerts.
+    let outbox = shared::adapters::dynamo::transactions::indexed_outbox(
+        &aws_sdk_dynamodb::Client::new(&aws),
+        &tables,
         Arc::new(DynamoCounters::default()),
-    ));
+    );
 
     let bar = if args.quiet {
         ProgressBar::hidden()

@@ -6,8 +6,7 @@
 //! Environment: TABLE_PREFIX (and the AWS variables).
 
 use anyhow::Context;
-use shared::adapters::dynamo::orders::DynamoOrderOutbox;
-use shared::adapters::dynamo::table::{DynamoCounters, Table};
+use shared::adapters::dynamo::table::DynamoCounters;
 use shared::config::TableNames;
 use shared::domain::order_intake::{requeue_failed_order, RequeueAnswer};
 use shared::ports::order_outbox::OrderOutbox;
@@ -54,11 +53,12 @@ async fn requeue(args: RequeueArgs) -> anyhow::Result<()> {
     };
     let tables = TableNames::from_env()?;
     let aws = shared::adapters::aws::load_config().await;
-    let outbox = DynamoOrderOutbox::new(Table::new(
-        aws_sdk_dynamodb::Client::new(&aws),
-        tables.orders(),
+    // Orders enter the outbox with their transactions indexed for matching alerts.
+    let outbox = shared::adapters::dynamo::transactions::indexed_outbox(
+        &aws_sdk_dynamodb::Client::new(&aws),
+        &tables,
         Arc::new(DynamoCounters::default()),
-    ));
+    );
     let key = format!("{}/{}", args.organisation_id, args.reference_id);
     match requeue_failed_order(
         &outbox,

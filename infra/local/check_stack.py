@@ -64,6 +64,7 @@ TABLES = {
     "operators": (["key_hash"], {}),
     "cursors": (["cursor_id"], {}),
     "run-state": (["name"], {}),
+    "transactions": (["lookup", "entry"], {}),
 }
 
 # Which tables each function may touch (least privilege), and whether it may write them.
@@ -74,6 +75,7 @@ FUNCTION_TABLES = {
         "alerts": "rw",
         "enrolments": "rw",
         "customers": "r",
+        "transactions": "rw",
     },
     "order-upload": {"orders": "rw", "customers": "r", "run-state": "rw"},
     "deadline-sweep": {
@@ -87,6 +89,7 @@ FUNCTION_TABLES = {
         "alerts": "rw",
         "enrolments": "rw",
         "orders": "rw",
+        "transactions": "rw",
         "customers": "rw",
         "operators": "r",
         "events": "rw",

@@ -102,6 +102,11 @@ impl TableNames {
     pub fn archive(&self) -> String {
         format!("{}-archive", self.prefix)
     }
+
+    /// The partner's transactions indexed for matching alerts (`domain::matching`).
+    pub fn transactions(&self) -> String {
+        format!("{}-transactions", self.prefix)
+    }
     /// Run leases and rate-limit budgets of the scheduled functions.
     pub fn run_state(&self) -> String {
         format!("{}-run-state", self.prefix)

@@ -1,7 +1,8 @@
 //! Builds the state from the environment (README "Configuration"): TABLE_PREFIX, STACK_MODE,
 //! CBS_API_BASE_URL, CBS_API_KEY, NOTIFY_TOPIC_ARN or NOTIFY_SINK, and OPS_URGENT_HOURS
-//! (default 24). A missing or bad value stops start-up with a message naming the variable; a
-//! partner key of the other mode too.
+//! (default 24), DEFAULT_ALERT_POLICY (optional: the policy late order data is re-evaluated
+//! with for organisations without their own). A missing or bad value stops start-up with a
+//! message naming the variable; a partner key of the other mode too.
 
 use crate::state::AppState;
 use crate::upload_status::DynamoUploadStatus;
@@ -12,13 +13,14 @@ use shared::adapters::dynamo::customers::DynamoCustomerStore;
 use shared::adapters::dynamo::enrolments::DynamoEnrolmentStore;
 use shared::adapters::dynamo::events::DynamoEventLog;
 use shared::adapters::dynamo::operators::DynamoOperatorKeys;
-use shared::adapters::dynamo::orders::DynamoOrderOutbox;
 use shared::adapters::dynamo::table::{DynamoCounters, Table};
+use shared::adapters::dynamo::transactions::{indexed_outbox, DynamoTransactionIndex};
 use shared::adapters::notify::NotifyTarget;
 use shared::client::RetryPolicy;
 use shared::clock::SystemClock;
 use shared::config::{self, PartnerEnv};
 use shared::domain::alert_policy::{AlertPolicy, CustomerPolicies};
+use shared::domain::matching::late::Reevaluator;
 use shared::domain::onboarding::refuse_key_of_other_mode;
 use shared::ports::order_outbox::OrderOutbox;
 use std::sync::Arc;
@@ -36,12 +38,25 @@ pub async fn from_env() -> anyhow::Result<AppState> {
     let table = |name: String| Table::new(client.clone(), name, counters.clone());
     // One typed client for every ChargebackStop call (alerts, enrolments, onboarding).
     let http = Arc::new(partner.client(RetryPolicy::default())?);
-    let outbox: Arc<dyn OrderOutbox> = Arc::new(DynamoOrderOutbox::new(table(tables.orders())));
-    let notifier: Arc<dyn shared::ports::notifier::Notifier> =
-        std::sync::Arc::from(notify.build(Some(&aws)));
+    let notifier: Arc<dyn shared::ports::notifier::Notifier> = Arc::from(notify.build(Some(&aws)));
+    let customers = Arc::new(DynamoCustomerStore::new(table(tables.customers())));
     let alerts = Arc::new(DynamoAlertStore::new(table(tables.alerts())));
     let enrolments = Arc::new(DynamoEnrolmentStore::new(table(tables.enrolments())));
-    let customers = Arc::new(DynamoCustomerStore::new(table(tables.customers())));
+    // Orders enter the outbox with their transactions indexed for matching alerts; an alert
+    // waiting for them is re-evaluated on arrival (late data), with the organisation's policy.
+    let late = Arc::new(Reevaluator {
+        alert_api: http.clone(),
+        alerts: alerts.clone(),
+        notifier: notifier.clone(),
+        policies: Arc::new(CustomerPolicies::new(
+            customers.clone(),
+            AlertPolicy::default_from_env()?,
+        )),
+        index: Arc::new(DynamoTransactionIndex::new(table(tables.transactions()))),
+        clock: Arc::new(SystemClock),
+    });
+    let outbox: Arc<dyn OrderOutbox> =
+        Arc::new(indexed_outbox(&client, tables, counters.clone()).with_late_matches(late));
     // Replay runs the processor exactly as process-events does (same stores, policy, client).
     let recovery = crate::routes::recovery::Recovery {
         replayer: shared::domain::recovery::replay::Replayer {
@@ -56,7 +71,13 @@ pub async fn from_env() -> anyhow::Result<AppState> {
                     customers.clone(),
                     AlertPolicy::default_from_env()?,
                 )),
-                partner_records: Arc::new(shared::ports::decision_inputs::NoPartnerRecords),
+                // Replayed alerts are matched to the partner's transactions as process-events does.
+                partner_records: Arc::new(
+                    shared::domain::matching::IndexedPartnerRecords::new(
+                        Arc::new(DynamoTransactionIndex::new(table(tables.transactions()))),
+                        Arc::new(SystemClock),
+                    ),
+                ),
                 clock: Arc::new(SystemClock),
                 not_found_retry_for: chrono::Duration::seconds(config::parsed(
                     "EVENT_NOT_FOUND_RETRY_SECS",

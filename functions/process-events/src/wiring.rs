@@ -11,13 +11,14 @@ use shared::adapters::dynamo::customers::DynamoCustomerStore;
 use shared::adapters::dynamo::enrolments::DynamoEnrolmentStore;
 use shared::adapters::dynamo::events::DynamoEventLog;
 use shared::adapters::dynamo::table::{DynamoCounters, Table};
+use shared::adapters::dynamo::transactions::DynamoTransactionIndex;
 use shared::adapters::notify::NotifyTarget;
 use shared::client::{ChargebackStop, ClientConfig, RetryPolicy};
 use shared::clock::SystemClock;
 use shared::domain::alert_policy::CustomerPolicies;
 use shared::domain::event_processing::EventProcessor;
+use shared::domain::matching::IndexedPartnerRecords;
 use shared::domain::onboarding::refuse_key_of_other_mode;
-use shared::ports::decision_inputs::NoPartnerRecords;
 use shared::ports::notifier::Notifier;
 use std::sync::Arc;
 use std::time::Duration;
@@ -95,8 +96,13 @@ pub async fn from_env() -> anyhow::Result<Wired> {
             CustomerPolicies::new(customers, config.default_policy)
                 .notifying(notifier, Arc::new(SystemClock)),
         ),
-        // The orders table cannot yet be searched by transaction reference: amount rules only.
-        partner_records: Arc::new(NoPartnerRecords),
+        // Alerts matched to the partner's own transactions (the index written at order intake).
+        partner_records: Arc::new(IndexedPartnerRecords::new(
+            Arc::new(DynamoTransactionIndex::new(table(
+                config.partner.tables.transactions(),
+            ))),
+            Arc::new(SystemClock),
+        )),
         clock: Arc::new(SystemClock),
         not_found_retry_for: config.not_found_retry_for,
     };

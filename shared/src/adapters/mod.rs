@@ -7,4 +7,5 @@ pub mod memory;
 pub mod memory_orders;
 pub mod memory_recovery;
 pub mod memory_run_state;
+pub mod memory_transactions;
 pub mod notify;

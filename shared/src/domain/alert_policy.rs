@@ -9,10 +9,19 @@
 //!  "cutoff_action": "ACCEPT_DISPUTE", "cutoff_minutes_before_deadline": 120}
 //! ```
 //! Amounts are minor units of the alert's own currency. Rules, first match wins:
-//! 1. the partner's records show the transaction refunded → `refund_action`;
-//! 2. amount ≤ `refund_at_or_below_cents` → `refund_action`;
-//! 3. amount > `accept_dispute_above_cents` → ACCEPT_DISPUTE;
-//! 4. otherwise a person decides; the deadline sweep applies `cutoff_action` at the cutoff.
+//! 1. the partner's records show the matched transaction fully refunded → `refund_action`
+//!    (`refund_when_partner_refunded`);
+//! 2. the policy's own `rules`, in order (see `rules`: card scheme, BIN ranges, descriptor
+//!    prefix, per-currency amounts, match status, refunds, dispute, cancellation, subscription,
+//!    repeat customer), each deciding an action or `PERSON`;
+//! 3. amount ≤ `refund_at_or_below_cents` → `refund_action`;
+//! 4. amount > `accept_dispute_above_cents` → ACCEPT_DISPUTE;
+//! 5. otherwise a person decides; the deadline sweep applies `cutoff_action` at the cutoff.
+//!
+//! Every decision names the rule that made it (`<policy>/<rule>`) and the evidence it rested on
+//! ([`evaluate`]); a policy without `rules` decides exactly as before they existed.
+
+pub mod rules;
 
 use crate::clock::Clock;
 use crate::domain::onboarding::CustomerRecord;
@@ -41,6 +50,9 @@ pub struct AlertPolicy {
     /// deadline. `None` leaves them to expire (ChargebackStop then auto-declines).
     pub cutoff_action: Option<AlertAction>,
     pub cutoff_minutes_before_deadline: i64,
+    /// The policy's own rules, tried in order after the partner-refunded rule (`rules`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rules: Vec<rules::PolicyRule>,
 }
 
 impl Default for AlertPolicy {
@@ -55,6 +67,7 @@ impl Default for AlertPolicy {
             note: None,
             cutoff_action: None,
             cutoff_minutes_before_deadline: 120,
+            rules: Vec::new(),
         }
     }
 }
@@ -73,6 +86,7 @@ const POLICY_FIELDS: &[&str] = &[
     "note",
     "cutoff_action",
     "cutoff_minutes_before_deadline",
+    "rules",
 ];
 
 /// One thing wrong with a policy, naming the field it is about.
@@ -125,6 +139,21 @@ impl AlertPolicy {
                 "note" => serde_json::from_value::<Option<String>>(v.clone()).err(),
                 "cutoff_action" => serde_json::from_value::<Option<AlertAction>>(v.clone()).err(),
                 "cutoff_minutes_before_deadline" => serde_json::from_value::<i64>(v.clone()).err(),
+                "rules" => {
+                    match v.as_array() {
+                        None => problems.push(problem("rules", "must be a list of rules")),
+                        Some(list) => {
+                            for (i, rule) in list.iter().enumerate() {
+                                if let Err(e) =
+                                    serde_json::from_value::<rules::PolicyRule>(rule.clone())
+                                {
+                                    problems.push(problem(&format!("rules[{i}]"), e.to_string()));
+                                }
+                            }
+                        }
+                    }
+                    None
+                }
                 _ => {
                     problems.push(problem(
                         key,
@@ -205,6 +234,18 @@ impl AlertPolicy {
                 ));
             }
         }
+        let mut names = std::collections::HashSet::new();
+        for (i, rule) in self.rules.iter().enumerate() {
+            for (field, message) in rules::rule_problems(rule) {
+                problems.push(problem(&format!("rules[{i}].{field}"), message));
+            }
+            if !names.insert(rule.name.as_str()) {
+                problems.push(problem(
+                    &format!("rules[{i}].name"),
+                    format!("{:?} is used by an earlier rule", rule.name),
+                ));
+            }
+        }
         if self.note.as_ref().is_some_and(|n| n.chars().count() > 1000) {
             problems.push(problem("note", "must be at most 1000 characters"));
         }
@@ -254,46 +295,125 @@ pub enum PolicyDecision {
     LeaveToPerson { reason: String },
 }
 
+/// What the policy decided, which rule decided it, and what that rested on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Evaluation {
+    pub decision: PolicyDecision,
+    /// `<policy>/<rule>`: a rule's name, or one of `refund_when_partner_refunded`,
+    /// `refund_at_or_below_cents`, `accept_dispute_above_cents`, `no_amount`, `no_rule_matched`.
+    pub rule: String,
+    /// The conditions that held, and the match and evidence, in words.
+    pub evidence: Vec<String>,
+}
+
 /// Decide for an actionable Ethoca alert (pure; the caller checks `alert.is_actionable()`).
 pub fn decide(alert: &Alert, policy: &AlertPolicy, evidence: &PartnerEvidence) -> PolicyDecision {
+    evaluate(alert, policy, evidence).decision
+}
+
+/// The match and evidence in words, for reasons and the audit trail.
+fn evidence_words(evidence: &PartnerEvidence) -> Vec<String> {
+    let Some(m) = &evidence.matching else {
+        return Vec::new();
+    };
+    let mut words = vec![match (&m.matched.transaction, m.matched.method) {
+        (Some(t), Some(method)) => format!(
+            "matched {} / {} by {method:?} ({}%)",
+            t.order_reference_id, t.transaction_reference_id, m.matched.confidence
+        ),
+        _ => format!(
+            "{} ({} candidate(s))",
+            m.matched.status.as_str().to_lowercase(),
+            m.matched.candidates.len()
+        ),
+    }];
+    if let Some(e) = &m.evidence {
+        words.push(e.summary());
+    }
+    words
+}
+
+/// [`decide`], with the rule that decided and the evidence it rested on.
+pub fn evaluate(alert: &Alert, policy: &AlertPolicy, evidence: &PartnerEvidence) -> Evaluation {
+    let words = evidence_words(evidence);
+    let context = if words.is_empty() {
+        String::new()
+    } else {
+        format!(" [{}]", words.join("; "))
+    };
+    let named = |rule: &str| format!("{}/{rule}", policy.name);
+    let act = |rule: &str, action: AlertAction, why: String, held: Vec<String>| Evaluation {
+        decision: PolicyDecision::Act {
+            action,
+            reason: format!("{}: {why}{context}", named(rule)),
+        },
+        rule: named(rule),
+        evidence: held.into_iter().chain(words.iter().cloned()).collect(),
+    };
+    let person = |rule: &str, why: String, held: Vec<String>| Evaluation {
+        decision: PolicyDecision::LeaveToPerson {
+            reason: format!("{}: {why}{context}", named(rule)),
+        },
+        rule: named(rule),
+        evidence: held.into_iter().chain(words.iter().cloned()).collect(),
+    };
     if policy.refund_when_partner_refunded && evidence.refunded == Some(true) {
-        return PolicyDecision::Act {
-            action: policy.refund_action.clone(),
-            reason: "the partner's records show the transaction refunded".into(),
-        };
+        return act(
+            "refund_when_partner_refunded",
+            policy.refund_action.clone(),
+            "the partner's records show the transaction refunded".into(),
+            vec!["partner refunded".into()],
+        );
+    }
+    for rule in &policy.rules {
+        if let Ok(held) = rule.when.check(alert, evidence) {
+            let why = if held.is_empty() {
+                "applies to every alert".to_string()
+            } else {
+                held.join(", ")
+            };
+            return match rule.then.action() {
+                Some(action) => act(&rule.name, action, why, held),
+                None => person(&rule.name, why, held),
+            };
+        }
     }
     let Some(amount) = alert.transaction_amount_in_cents else {
-        return PolicyDecision::LeaveToPerson {
-            reason: "the alert has no amount; no amount rule applies".into(),
-        };
+        return person(
+            "no_amount",
+            "the alert has no amount; no amount rule applies".into(),
+            Vec::new(),
+        );
     };
     let currency = alert.transaction_currency_code.as_deref().unwrap_or("");
     if let Some(limit) = policy.refund_at_or_below_cents {
         if amount <= limit {
-            return PolicyDecision::Act {
-                action: policy.refund_action.clone(),
-                reason: format!(
-                    "amount {amount} {currency} is at most the refund threshold {limit}"
-                ),
-            };
+            return act(
+                "refund_at_or_below_cents",
+                policy.refund_action.clone(),
+                format!("amount {amount} {currency} is at most the refund threshold {limit}"),
+                vec![format!("amount {amount} {currency}")],
+            );
         }
     }
     if let Some(limit) = policy.accept_dispute_above_cents {
         if amount > limit {
-            return PolicyDecision::Act {
-                action: AlertAction::AcceptDispute,
-                reason: format!(
-                    "amount {amount} {currency} is above the dispute threshold {limit}"
-                ),
-            };
+            return act(
+                "accept_dispute_above_cents",
+                AlertAction::AcceptDispute,
+                format!("amount {amount} {currency} is above the dispute threshold {limit}"),
+                vec![format!("amount {amount} {currency}")],
+            );
         }
     }
-    PolicyDecision::LeaveToPerson {
-        reason: format!(
+    person(
+        "no_rule_matched",
+        format!(
             "no rule of policy {} matched amount {amount} {currency}",
             policy.name
         ),
-    }
+        Vec::new(),
+    )
 }
 
 /// Policies from the customers table (`decision_policy` of the organisation's customer record),

@@ -87,6 +87,7 @@ fn merge_view(
             informational: false,
             action_claim: None,
             no_deadline_notified_at: None,
+            alert_match: None,
             revision: 0,
         },
     };

@@ -25,21 +25,45 @@ pub trait PolicyCatalogue: Send + Sync {
 }
 
 /// The partner's own view of the alerted transaction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct PartnerEvidence {
-    /// `Some(true)` when the partner's records show the transaction already refunded;
+    /// `Some(true)` when the partner's records show the transaction fully refunded;
     /// `None` when they do not know the transaction.
     pub refunded: Option<bool>,
+    /// The match (method, confidence, candidates) and the evidence of the matched order, when
+    /// the partner's transactions were searched.
+    pub matching: Option<crate::records::matching::MatchRecord>,
+}
+
+impl PartnerEvidence {
+    pub fn evidence(&self) -> Option<&crate::records::matching::Evidence> {
+        self.matching.as_ref()?.evidence.as_ref()
+    }
+
+    /// MATCHED / AMBIGUOUS / UNMATCHED, when the transactions were searched.
+    pub fn match_status(&self) -> Option<crate::records::matching::MatchStatus> {
+        self.matching.as_ref().map(|m| m.matched.status)
+    }
 }
 
 #[async_trait::async_trait]
 pub trait PartnerRecords: Send + Sync {
     /// Looks the transaction up by ARN / authorisation code / integration transaction id.
     async fn evidence_for(&self, alert: &Alert) -> Result<PartnerEvidence, StoreError>;
+
+    /// The alert was left waiting with this match: an unmatched or ambiguous one is kept where
+    /// a later order can find it (late data). Nothing by default.
+    async fn left_waiting(
+        &self,
+        _alert: &Alert,
+        _matching: &crate::records::matching::MatchRecord,
+    ) -> Result<(), StoreError> {
+        Ok(())
+    }
 }
 
-/// The seam until the orders table can be searched by transaction reference: knows nothing,
-/// so only the amount rules apply.
+/// Knows nothing, so only the amount rules apply: for tests and for a deployment without the
+/// transactions index (`domain::matching::IndexedPartnerRecords` is the real one).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct NoPartnerRecords;
 

@@ -15,3 +15,4 @@ pub mod order_outbox;
 pub mod reconcile_cursors;
 pub mod run_state;
 pub mod store_error;
+pub mod transaction_index;

@@ -129,6 +129,10 @@ pub struct AlertRecord {
     /// `action_required_deadline` (so the sweep cannot act on it): told once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub no_deadline_notified_at: Option<String>,
+    /// The match to the partner's transaction, its evidence and the rule that decided
+    /// (`domain::matching`), written when the policy looks at the alert.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub alert_match: Option<crate::records::matching::MatchRecord>,
     /// Optimistic-concurrency counter, +1 on every write.
     pub revision: u64,
 }

@@ -2,3 +2,4 @@
 //! store them (so neither imports the other in a circle). Plain data and simple questions about
 //! it; the rules that change them live in `domain`.
 pub mod alert;
+pub mod matching;

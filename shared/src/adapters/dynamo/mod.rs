@@ -9,3 +9,4 @@ pub mod operators;
 pub mod orders;
 pub mod run_state;
 pub mod table;
+pub mod transactions;

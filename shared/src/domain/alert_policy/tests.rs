@@ -69,6 +69,7 @@ fn amounts_in_between_go_to_a_person() {
 fn a_refund_in_the_partners_records_wins_over_amount_rules() {
     let evidence = PartnerEvidence {
         refunded: Some(true),
+        ..PartnerEvidence::default()
     };
     let d = decide(
         &alert("a", "ETHOCA_ALERT", "ACTION_REQUIRED", 90_000),

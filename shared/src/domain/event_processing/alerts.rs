@@ -2,8 +2,10 @@
 //! a person.
 
 use super::{Applied, ApplyError, EventProcessor};
-use crate::domain::alert_policy::{decide, PolicyDecision};
-use crate::domain::alert_record::{append_decision, store_fetched_alert_notifying};
+use crate::domain::alert_policy::{evaluate, PolicyDecision};
+use crate::domain::alert_record::{
+    append_decision, store_fetched_alert_notifying, update_alert_record,
+};
 use crate::domain::decision::{
     apply_action, ActionRequest, Decision, DecisionError, DecisionResult, DecisionSource,
 };
@@ -46,7 +48,27 @@ impl EventProcessor {
         let alert = &record.alert;
         let policy = self.policies.policy_for(&alert.organisation_id).await?;
         let evidence = self.partner_records.evidence_for(alert).await?;
-        match decide(alert, &policy, &evidence) {
+        let evaluation = evaluate(alert, &policy, &evidence);
+        if let Some(mut matching) = evidence.matching.clone() {
+            // The match, its evidence and the deciding rule, on the record before anything is
+            // sent: the audit trail shows what the decision rested on even if the action fails.
+            matching.rule = Some(evaluation.rule.clone());
+            update_alert_record(&*self.alerts, alert_id, |current| {
+                let mut record = current?;
+                if record.alert_match.as_ref() == Some(&matching) {
+                    return None;
+                }
+                record.alert_match = Some(matching.clone());
+                record.revision += 1;
+                Some(record)
+            })
+            .await?;
+            // Unmatched or ambiguous: kept where an order taken in later finds it (late data).
+            if matching.matched.status != crate::records::matching::MatchStatus::Matched {
+                self.partner_records.left_waiting(alert, &matching).await?;
+            }
+        }
+        match evaluation.decision {
             PolicyDecision::Act { action, reason } => {
                 let report = match apply_action(
                     &*self.alert_api,

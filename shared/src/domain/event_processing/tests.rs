@@ -297,6 +297,7 @@ async fn partner_refund_records_drive_a_refund() {
         ) -> Result<PartnerEvidence, StoreError> {
             Ok(PartnerEvidence {
                 refunded: Some(true),
+                ..PartnerEvidence::default()
             })
         }
     }

@@ -1,0 +1,145 @@
+//! The `transactions` table: the partner's transactions indexed for matching alerts (see
+//! `ports::transaction_index`). pk `lookup`, sk `entry`; items mapped with serde_dynamo.
+//! Writes go in BatchWriteItem requests of 25 (unprocessed items are sent again, a bounded
+//! number of times, then a transient error); each lookup is one Query.
+
+use super::table::Table;
+use crate::ports::store_error::StoreError;
+use crate::ports::transaction_index::TransactionIndex;
+use crate::records::matching::IndexItem;
+use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+use std::collections::HashMap;
+
+/// BatchWriteItem's maximum.
+const BATCH: usize = 25;
+/// Rounds of resending unprocessed items before giving up (transient: the caller retries).
+const UNPROCESSED_ROUNDS: u32 = 5;
+
+#[derive(Debug, Clone)]
+pub struct DynamoTransactionIndex {
+    table: Table,
+}
+
+impl DynamoTransactionIndex {
+    pub fn new(table: Table) -> Self {
+        Self { table }
+    }
+}
+
+#[async_trait::async_trait]
+impl TransactionIndex for DynamoTransactionIndex {
+    async fn put(&self, items: &[IndexItem]) -> Result<(), StoreError> {
+        // The same key twice in one batch is refused by DynamoDB: keep the last.
+        let mut unique: HashMap<(String, String), &IndexItem> = HashMap::new();
+        for item in items {
+            unique.insert((item.lookup.clone(), item.entry.clone()), item);
+        }
+        let mut requests = Vec::with_capacity(unique.len());
+        for item in unique.into_values() {
+            let attrs: HashMap<String, AttributeValue> = serde_dynamo::to_item(item)
+                .map_err(|e| self.table.bad_item("put index entries", e))?;
+            let put = PutRequest::builder()
+                .set_item(Some(attrs))
+                .build()
+                .map_err(|e| self.table.bad_item("put index entries", e))?;
+            requests.push(WriteRequest::builder().put_request(put).build());
+        }
+        for chunk in requests.chunks(BATCH) {
+            let mut pending = chunk.to_vec();
+            let mut round = 0;
+            while !pending.is_empty() {
+                if round == UNPROCESSED_ROUNDS {
+                    return Err(StoreError::Transient {
+                        operation: "put index entries",
+                        table: self.table.name.clone(),
+                        detail: format!("{} items still unprocessed", pending.len()),
+                    });
+                }
+                if round > 0 {
+                    tokio::time::sleep(std::time::Duration::from_millis(50 << round)).await;
+                }
+                round += 1;
+                self.table.counters.write();
+                let out = self
+                    .table
+                    .client
+                    .batch_write_item()
+                    .request_items(&self.table.name, pending)
+                    .send()
+                    .await
+                    .map_err(|e| self.table.error("put index entries", e))?;
+                pending = out
+                    .unprocessed_items
+                    .and_then(|mut m| m.remove(&self.table.name))
+                    .unwrap_or_default();
+            }
+        }
+        Ok(())
+    }
+
+    async fn query(
+        &self,
+        lookup: &str,
+        between: Option<(&str, &str)>,
+        limit: usize,
+    ) -> Result<Vec<IndexItem>, StoreError> {
+        let mut request = self
+            .table
+            .client
+            .query()
+            .table_name(&self.table.name)
+            .expression_attribute_names("#pk", "lookup")
+            .expression_attribute_values(":pk", AttributeValue::S(lookup.to_string()))
+            .limit(limit.clamp(1, 1000) as i32);
+        request = match between {
+            Some((from, to)) => request
+                .key_condition_expression("#pk = :pk AND #sk BETWEEN :from AND :to")
+                .expression_attribute_names("#sk", "entry")
+                .expression_attribute_values(":from", AttributeValue::S(from.to_string()))
+                .expression_attribute_values(":to", AttributeValue::S(to.to_string())),
+            None => request.key_condition_expression("#pk = :pk"),
+        };
+        self.table.counters.read();
+        let out = request
+            .send()
+            .await
+            .map_err(|e| self.table.error("query index", e))?;
+        out.items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|item| {
+                serde_dynamo::from_item(item).map_err(|e| self.table.bad_item("query index", e))
+            })
+            .collect()
+    }
+
+    async fn delete(&self, lookup: &str, entry: &str) -> Result<(), StoreError> {
+        self.table.counters.write();
+        self.table
+            .client
+            .delete_item()
+            .table_name(&self.table.name)
+            .key("lookup", AttributeValue::S(lookup.to_string()))
+            .key("entry", AttributeValue::S(entry.to_string()))
+            .send()
+            .await
+            .map_err(|e| self.table.error("delete index entry", e))?;
+        Ok(())
+    }
+}
+
+/// The order outbox of `tables`, writing the transaction index with every order and update it
+/// takes in: what every door into the outbox (ops API, `cbs import-orders`, `cbs orders`) uses.
+pub fn indexed_outbox(
+    client: &aws_sdk_dynamodb::Client,
+    tables: &crate::config::TableNames,
+    counters: std::sync::Arc<super::table::DynamoCounters>,
+) -> crate::domain::matching::IndexedOutbox {
+    let table = |name: String| Table::new(client.clone(), name, counters.clone());
+    crate::domain::matching::IndexedOutbox::new(
+        std::sync::Arc::new(super::orders::DynamoOrderOutbox::new(table(
+            tables.orders(),
+        ))),
+        std::sync::Arc::new(DynamoTransactionIndex::new(table(tables.transactions()))),
+    )
+}
