@@ -3,6 +3,7 @@
 pub mod aws;
 pub mod dynamo;
 pub mod memory;
+pub mod memory_insights;
 pub mod memory_orders;
 pub mod memory_run_state;
 pub mod notify;

@@ -6,6 +6,7 @@ pub mod deadline_sweep;
 pub mod decision;
 pub mod enrolment_lifecycle;
 pub mod event_processing;
+pub mod insights;
 pub mod onboarding;
 pub mod order_intake;
 pub mod order_upload;
