@@ -188,11 +188,17 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<()> {
     );
     let tables = TableNames::from_env()?;
     let aws = shared::adapters::aws::load_config().await;
-    let outbox = DynamoOrderOutbox::new(Table::new(
-        aws_sdk_dynamodb::Client::new(&aws),
-        tables.orders(),
-        Arc::new(DynamoCounters::default()),
-    ));
+    let client = aws_sdk_dynamodb::Client::new(&aws);
+    let table =
+        |name: String| Table::new(client.clone(), name, Arc::new(DynamoCounters::default()));
+    // Orders taken in are counted into the insights table (identifiers carried, settled cards).
+    let outbox = shared::domain::insights::CountingOrderOutbox::new(
+        Arc::new(DynamoOrderOutbox::new(table(tables.orders()))),
+        Arc::new(
+            shared::adapters::dynamo::insights::DynamoInsightsStore::new(table(tables.insights())),
+        ),
+        Arc::new(shared::clock::SystemClock),
+    );
 
     let bar = if args.quiet {
         ProgressBar::hidden()

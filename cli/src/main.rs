@@ -2,6 +2,7 @@
 //! shared function.
 
 mod import_orders;
+mod insights;
 mod onboard;
 mod operator_key;
 mod orders;
@@ -30,6 +31,9 @@ enum Command {
     /// Orders in the outbox: requeue a FAILED one.
     #[command(subcommand)]
     Orders(orders::OrdersCommand),
+    /// The insights counters: `backfill` builds them from stored records.
+    #[command(subcommand)]
+    Insights(insights::InsightsCommand),
 }
 
 #[tokio::main]
@@ -41,5 +45,6 @@ async fn main() -> anyhow::Result<()> {
         Command::ImportOrders(args) => import_orders::run(args).await,
         Command::UploadOrders(args) => upload_orders::run(args).await,
         Command::Orders(cmd) => orders::run(cmd).await,
+        Command::Insights(cmd) => insights::run(cmd).await,
     }
 }

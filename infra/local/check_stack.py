@@ -62,18 +62,26 @@ TABLES = {
     "operators": (["key_hash"], {}),
     "cursors": (["cursor_id"], {}),
     "run-state": (["name"], {}),
+    "insights": (["pk", "sk"], {}),
 }
 
 # Which tables each function may touch (least privilege), and whether it may write them.
 FUNCTION_TABLES = {
-    "process-events": {"events": "rw", "alerts": "rw", "enrolments": "rw", "customers": "r"},
-    "order-upload": {"orders": "rw", "customers": "r", "run-state": "rw"},
+    "process-events": {
+        "events": "rw",
+        "alerts": "rw",
+        "enrolments": "rw",
+        "customers": "r",
+        "insights": "rw",
+    },
+    "order-upload": {"orders": "rw", "customers": "r", "run-state": "rw", "insights": "rw"},
     "deadline-sweep": {
         "alerts": "rw",
         "enrolments": "rw",
         "cursors": "rw",
         "customers": "r",
         "run-state": "rw",
+        "insights": "rw",
     },
     "ops-api": {
         "alerts": "rw",
@@ -82,6 +90,7 @@ FUNCTION_TABLES = {
         "customers": "rw",
         "operators": "r",
         "events": "r",
+        "insights": "rw",
     },
 }
 WRITE_ACTIONS = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}

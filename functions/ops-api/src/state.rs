@@ -32,4 +32,6 @@ pub struct AppState {
     pub onboarding_api: Arc<dyn OnboardingApi>,
     /// Operations notifications (an action ChargebackStop refused while the alert still waits).
     pub notifier: Arc<dyn Notifier>,
+    /// The insights counters (read by `routes::insights`; `alerts` and `outbox` count into it).
+    pub insights: Arc<dyn shared::ports::insights_store::InsightsStore>,
 }

@@ -32,14 +32,27 @@ pub async fn from_env() -> anyhow::Result<AppState> {
     let table = |name: String| Table::new(client.clone(), name, counters.clone());
     // One typed client for every ChargebackStop call (alerts, enrolments, onboarding).
     let http = Arc::new(partner.client(RetryPolicy::default())?);
-    let outbox: Arc<dyn OrderOutbox> = Arc::new(DynamoOrderOutbox::new(table(tables.orders())));
+    let insights: Arc<dyn shared::ports::insights_store::InsightsStore> = Arc::new(
+        shared::adapters::dynamo::insights::DynamoInsightsStore::new(table(tables.insights())),
+    );
+    // Orders taken in and operator decisions are counted into the insights table as written.
+    let outbox: Arc<dyn OrderOutbox> =
+        Arc::new(shared::domain::insights::CountingOrderOutbox::new(
+            Arc::new(DynamoOrderOutbox::new(table(tables.orders()))),
+            insights.clone(),
+            Arc::new(SystemClock),
+        ));
     Ok(AppState {
         mode: partner.mode,
         urgent_hours,
         clock: Arc::new(SystemClock),
         operators: Arc::new(DynamoOperatorKeys::new(table(tables.operators()))),
         customers: Arc::new(DynamoCustomerStore::new(table(tables.customers()))),
-        alerts: Arc::new(DynamoAlertStore::new(table(tables.alerts()))),
+        alerts: Arc::new(shared::domain::insights::CountingAlertStore::new(
+            Arc::new(DynamoAlertStore::new(table(tables.alerts()))),
+            insights.clone(),
+            Arc::new(SystemClock),
+        )),
         enrolments: Arc::new(DynamoEnrolmentStore::new(table(tables.enrolments()))),
         upload_status: Arc::new(DynamoUploadStatus {
             client: client.clone(),
@@ -51,5 +64,6 @@ pub async fn from_env() -> anyhow::Result<AppState> {
         enrolment_api: http.clone(),
         onboarding_api: http,
         notifier: std::sync::Arc::from(notify.build(Some(&aws))),
+        insights,
     })
 }
