@@ -71,7 +71,8 @@ impl Backfill {
                         (s, page.skipped, page.next, n)
                     }
                 };
-                for chunk in subjects.chunks(25) {
+                // The store packs a call into transactions of at most 100 actions itself.
+                for chunk in subjects.chunks(80) {
                     let counted = self.insights.count(chunk).await?;
                     state.facts_counted += counted.new_facts as u64;
                 }
