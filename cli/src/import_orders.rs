@@ -14,7 +14,7 @@
 use anyhow::Context;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde_json::{Map, Value};
-use shared::adapters::dynamo::table::DynamoCounters;
+use shared::adapters::dynamo::table::{DynamoCounters, Table};
 use shared::config::TableNames;
 use shared::domain::order_intake::{intake_orders, IntakeReport, RejectedOrder};
 use std::path::{Path, PathBuf};
@@ -187,11 +187,21 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<()> {
     );
     let tables = TableNames::from_env()?;
     let aws = shared::adapters::aws::load_config().await;
-    // Orders enter the outbox with their transactions indexed for matching alerts.
-    let outbox = shared::adapters::dynamo::transactions::indexed_outbox(
-        &aws_sdk_dynamodb::Client::new(&aws),
-        &tables,
-        Arc::new(DynamoCounters::default()),
+    let client = aws_sdk_dynamodb::Client::new(&aws);
+    let table =
+        |name: String| Table::new(client.clone(), name, Arc::new(DynamoCounters::default()));
+    // Orders enter the outbox with their transactions indexed for matching alerts, and are
+    // counted into the insights table (identifiers carried, settled cards).
+    let outbox = shared::domain::insights::CountingOrderOutbox::new(
+        Arc::new(shared::adapters::dynamo::transactions::indexed_outbox(
+            &client,
+            &tables,
+            Arc::new(DynamoCounters::default()),
+        )),
+        Arc::new(
+            shared::adapters::dynamo::insights::DynamoInsightsStore::new(table(tables.insights())),
+        ),
+        Arc::new(shared::clock::SystemClock),
     );
 
     let bar = if args.quiet {

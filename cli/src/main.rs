@@ -4,6 +4,7 @@
 mod dlq;
 mod events;
 mod import_orders;
+mod insights;
 mod onboard;
 mod operator_key;
 mod orders;
@@ -46,6 +47,9 @@ enum Command {
     Reconcile(reconcile::ReconcileArgs),
     /// Rebuild the alerts and enrolments tables from the archive and ChargebackStop.
     Rebuild(rebuild::RebuildArgs),
+    /// The insights counters: `backfill` builds them from stored records.
+    #[command(subcommand)]
+    Insights(insights::InsightsCommand),
 }
 
 #[tokio::main]
@@ -63,6 +67,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Dlq(cmd) => dlq::run(cmd).await,
         Command::Reconcile(args) => reconcile::run(args).await,
         Command::Rebuild(args) => rebuild::run(args).await,
+        Command::Insights(cmd) => insights::run(cmd).await,
     };
     result.map_err(|e| stack_env::explain(e, env_file.as_ref()))
 }

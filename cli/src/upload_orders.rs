@@ -29,7 +29,7 @@ const LEASE: &str = "order-upload";
 
 /// What a run from here needs besides its arguments.
 pub struct Wiring {
-    pub outbox: Arc<DynamoOrderOutbox>,
+    pub outbox: Arc<dyn shared::ports::order_outbox::OrderOutbox>,
     pub run_state: Arc<DynamoRunState>,
     pub api: ChargebackStop,
     pub notifier: Arc<dyn Notifier>,
@@ -104,11 +104,22 @@ pub async fn wiring_from_env() -> anyhow::Result<Wiring> {
         Err(_) => Arc::new(shared::adapters::notify::LogNotifier),
     };
     Ok(Wiring {
-        outbox: Arc::new(DynamoOrderOutbox::new(Table::new(
-            dynamo.clone(),
-            partner.tables.orders(),
-            counters.clone(),
-        ))),
+        // Counts upload outcomes into the insights table as they are recorded.
+        outbox: Arc::new(shared::domain::insights::CountingOrderOutbox::new(
+            Arc::new(DynamoOrderOutbox::new(Table::new(
+                dynamo.clone(),
+                partner.tables.orders(),
+                counters.clone(),
+            ))),
+            Arc::new(
+                shared::adapters::dynamo::insights::DynamoInsightsStore::new(Table::new(
+                    dynamo.clone(),
+                    partner.tables.insights(),
+                    counters.clone(),
+                )),
+            ),
+            Arc::new(shared::clock::SystemClock),
+        )),
         run_state: Arc::new(DynamoRunState::new(Table::new(
             dynamo,
             partner.tables.run_state(),

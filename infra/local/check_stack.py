@@ -65,6 +65,7 @@ TABLES = {
     "cursors": (["cursor_id"], {}),
     "run-state": (["name"], {}),
     "transactions": (["lookup", "entry"], {}),
+    "insights": (["pk", "sk"], {}),
 }
 
 # Which tables each function may touch (least privilege), and whether it may write them.
@@ -76,14 +77,16 @@ FUNCTION_TABLES = {
         "enrolments": "rw",
         "customers": "r",
         "transactions": "rw",
+        "insights": "rw",
     },
-    "order-upload": {"orders": "rw", "customers": "r", "run-state": "rw"},
+    "order-upload": {"orders": "rw", "customers": "r", "run-state": "rw", "insights": "rw"},
     "deadline-sweep": {
         "alerts": "rw",
         "enrolments": "rw",
         "cursors": "rw",
         "customers": "r",
         "run-state": "rw",
+        "insights": "rw",
     },
     "ops-api": {
         "alerts": "rw",
@@ -94,6 +97,7 @@ FUNCTION_TABLES = {
         "operators": "r",
         "events": "rw",
         "archive": "r",
+        "insights": "rw",
     },
 }
 WRITE_ACTIONS = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}

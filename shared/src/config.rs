@@ -111,6 +111,10 @@ impl TableNames {
     pub fn run_state(&self) -> String {
         format!("{}-run-state", self.prefix)
     }
+    /// The insights counters (per organisation per day) and their idempotency markers.
+    pub fn insights(&self) -> String {
+        format!("{}-insights", self.prefix)
+    }
 }
 
 /// STACK_MODE, required: TEST or LIVE.

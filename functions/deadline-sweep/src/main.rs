@@ -54,7 +54,15 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let table = |name: String| Table::new(dynamo.clone(), name, counters.clone());
     let tables = &config.partner.tables;
     let api = config.partner.client(RetryPolicy::default())?;
-    let alerts = Arc::new(DynamoAlertStore::new(table(tables.alerts())));
+    // Counts what each alert write records (decisions at the cutoff, reconciled alerts) into
+    // the insights table.
+    let alerts = Arc::new(shared::domain::insights::CountingAlertStore::new(
+        Arc::new(DynamoAlertStore::new(table(tables.alerts()))),
+        Arc::new(
+            shared::adapters::dynamo::insights::DynamoInsightsStore::new(table(tables.insights())),
+        ),
+        Arc::new(SystemClock),
+    ));
     let customers = Arc::new(DynamoCustomerStore::new(table(tables.customers())));
     let notifier: Arc<dyn Notifier> = Arc::from(config.notify.build(Some(&aws)));
     let clock = Arc::new(SystemClock);

@@ -38,6 +38,11 @@ pub fn router(state: AppState) -> Router {
             "/api/orders/{organisation_id}/{reference_id}/requeue",
             post(routes::orders::requeue),
         )
+        .route("/api/insights", get(routes::insights::overview))
+        .route(
+            "/api/insights/alerts.csv",
+            get(routes::insights::alerts_csv),
+        )
         .route("/api/onboarding", post(routes::onboarding::onboard))
         .route(
             "/api/customers/{customer_id}",
@@ -58,6 +63,8 @@ pub fn router(state: AppState) -> Router {
         .route("/assets/app.js", get(routes::meta::app_js))
         .route("/assets/app.css", get(routes::meta::app_css))
         .route("/assets/dlq.js", get(routes::recovery::dlq_js))
+        .route("/assets/insights.js", get(routes::meta::insights_js))
+        .route("/assets/insights.css", get(routes::meta::insights_css))
         .merge(api)
         .fallback(|| async {
             error::ApiError::new(

@@ -34,4 +34,6 @@ pub struct AppState {
     pub notifier: Arc<dyn Notifier>,
     /// Replay and the dead-letter queue (`routes::recovery`); `None` answers 503.
     pub recovery: Option<crate::routes::recovery::Recovery>,
+    /// The insights counters (read by `routes::insights`; `alerts` and `outbox` count into it).
+    pub insights: Arc<dyn shared::ports::insights_store::InsightsStore>,
 }

@@ -39,8 +39,18 @@ pub async fn from_env() -> anyhow::Result<AppState> {
     // One typed client for every ChargebackStop call (alerts, enrolments, onboarding).
     let http = Arc::new(partner.client(RetryPolicy::default())?);
     let notifier: Arc<dyn shared::ports::notifier::Notifier> = Arc::from(notify.build(Some(&aws)));
+    let insights: Arc<dyn shared::ports::insights_store::InsightsStore> = Arc::new(
+        shared::adapters::dynamo::insights::DynamoInsightsStore::new(table(tables.insights())),
+    );
     let customers = Arc::new(DynamoCustomerStore::new(table(tables.customers())));
-    let alerts = Arc::new(DynamoAlertStore::new(table(tables.alerts())));
+    // Every alert write (operator decisions, late-data re-evaluation, replay) also counts its
+    // facts into the insights table.
+    let alerts: Arc<dyn shared::ports::alert_store::AlertStore> =
+        Arc::new(shared::domain::insights::CountingAlertStore::new(
+            Arc::new(DynamoAlertStore::new(table(tables.alerts()))),
+            insights.clone(),
+            Arc::new(SystemClock),
+        ));
     let enrolments = Arc::new(DynamoEnrolmentStore::new(table(tables.enrolments())));
     // Orders enter the outbox with their transactions indexed for matching alerts; an alert
     // waiting for them is re-evaluated on arrival (late data), with the organisation's policy.
@@ -55,8 +65,13 @@ pub async fn from_env() -> anyhow::Result<AppState> {
         index: Arc::new(DynamoTransactionIndex::new(table(tables.transactions()))),
         clock: Arc::new(SystemClock),
     });
+    // Orders taken in are counted into the insights table as written.
     let outbox: Arc<dyn OrderOutbox> =
-        Arc::new(indexed_outbox(&client, tables, counters.clone()).with_late_matches(late));
+        Arc::new(shared::domain::insights::CountingOrderOutbox::new(
+            Arc::new(indexed_outbox(&client, tables, counters.clone()).with_late_matches(late)),
+            insights.clone(),
+            Arc::new(SystemClock),
+        ));
     // Replay runs the processor exactly as process-events does (same stores, policy, client).
     let recovery = crate::routes::recovery::Recovery {
         replayer: shared::domain::recovery::replay::Replayer {
@@ -115,5 +130,6 @@ pub async fn from_env() -> anyhow::Result<AppState> {
         onboarding_api: http,
         notifier,
         recovery: Some(recovery),
+        insights,
     })
 }

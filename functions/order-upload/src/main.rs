@@ -29,7 +29,7 @@ const LEASE: &str = "order-upload";
 /// What every invocation shares (built once per container).
 struct Wiring {
     config: config::Config,
-    outbox: Arc<DynamoOrderOutbox>,
+    outbox: Arc<dyn shared::ports::order_outbox::OrderOutbox>,
     run_state: Arc<DynamoRunState>,
     api: Arc<ChargebackStop>,
     notifier: Arc<dyn Notifier>,
@@ -47,9 +47,18 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     // each call once.
     let api = config.partner.client(RetryPolicy::none())?;
     let wiring = Arc::new(Wiring {
-        outbox: Arc::new(DynamoOrderOutbox::new(table(
-            config.partner.tables.orders(),
-        ))),
+        // Counts upload outcomes into the insights table as they are recorded.
+        outbox: Arc::new(shared::domain::insights::CountingOrderOutbox::new(
+            Arc::new(DynamoOrderOutbox::new(table(
+                config.partner.tables.orders(),
+            ))),
+            Arc::new(
+                shared::adapters::dynamo::insights::DynamoInsightsStore::new(table(
+                    config.partner.tables.insights(),
+                )),
+            ),
+            Arc::new(shared::clock::SystemClock),
+        )),
         run_state: Arc::new(DynamoRunState::new(table(
             config.partner.tables.run_state(),
         ))),

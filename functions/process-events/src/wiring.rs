@@ -85,7 +85,16 @@ pub async fn from_env() -> anyhow::Result<Wired> {
     let notifier: Arc<dyn Notifier> = Arc::from(notify.build(Some(&aws)));
     let processor = EventProcessor {
         events: Arc::new(DynamoEventLog::new(table(config.partner.tables.events()))),
-        alerts: Arc::new(DynamoAlertStore::new(table(config.partner.tables.alerts()))),
+        // Every alert write also counts its facts into the insights table (idempotent).
+        alerts: Arc::new(shared::domain::insights::CountingAlertStore::new(
+            Arc::new(DynamoAlertStore::new(table(config.partner.tables.alerts()))),
+            Arc::new(
+                shared::adapters::dynamo::insights::DynamoInsightsStore::new(table(
+                    config.partner.tables.insights(),
+                )),
+            ),
+            Arc::new(SystemClock),
+        )),
         enrolments: Arc::new(DynamoEnrolmentStore::new(table(
             config.partner.tables.enrolments(),
         ))),

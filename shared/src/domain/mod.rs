@@ -7,6 +7,7 @@ pub mod decision;
 pub mod enrolment_lifecycle;
 pub mod event_processing;
 pub mod matching;
+pub mod insights;
 pub mod onboarding;
 pub mod order_intake;
 pub mod order_upload;

@@ -8,6 +8,7 @@ pub mod enrolment_api;
 pub mod enrolment_store;
 pub mod event_archive;
 pub mod event_log;
+pub mod insights_store;
 pub mod notifier;
 pub mod operator_keys;
 pub mod order_api;

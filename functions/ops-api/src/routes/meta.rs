@@ -12,6 +12,8 @@ use axum::Json;
 const INDEX_HTML: &str = include_str!("../../assets/index.html");
 const APP_JS: &str = include_str!("../../assets/app.js");
 const APP_CSS: &str = include_str!("../../assets/app.css");
+const INSIGHTS_JS: &str = include_str!("../../assets/insights.js");
+const INSIGHTS_CSS: &str = include_str!("../../assets/insights.css");
 const OPENAPI_JSON: &str = include_str!("../../assets/openapi.json");
 
 /// Scripts and styles only from this function; no inline script, so an alert field that
@@ -61,6 +63,28 @@ pub async fn app_css() -> Response {
         .into_response()
 }
 
+pub async fn insights_js() -> Response {
+    (
+        [
+            (CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (CACHE_CONTROL, "no-cache"),
+        ],
+        INSIGHTS_JS,
+    )
+        .into_response()
+}
+
+pub async fn insights_css() -> Response {
+    (
+        [
+            (CONTENT_TYPE, "text/css; charset=utf-8"),
+            (CACHE_CONTROL, "no-cache"),
+        ],
+        INSIGHTS_CSS,
+    )
+        .into_response()
+}
+
 /// Who the key belongs to; the page calls this first to check the key.
 pub async fn me(
     State(state): State<AppState>,
@@ -91,6 +115,8 @@ mod tests {
             "/api/orders/uploads",
             "/api/onboarding",
             "/api/customers/{customer_id}",
+            "/api/insights",
+            "/api/insights/alerts.csv",
         ] {
             assert!(doc["paths"].get(path).is_some(), "{path} missing");
         }

@@ -46,7 +46,7 @@ impl DynamoAlertStore {
         Ok(item)
     }
 
-    fn from_item(
+    pub(crate) fn from_item(
         &self,
         operation: &'static str,
         mut item: Value,

@@ -5,6 +5,7 @@ pub mod cursors;
 pub mod customers;
 pub mod enrolments;
 pub mod events;
+pub mod insights;
 pub mod operators;
 pub mod orders;
 pub mod run_state;

@@ -114,7 +114,7 @@ impl DynamoOrderOutbox {
         ])
     }
 
-    fn parse(
+    pub(crate) fn parse(
         &self,
         operation: &'static str,
         item: HashMap<String, AttributeValue>,

@@ -1,0 +1,307 @@
+// Insights: alert outcomes per day, deadline performance, who decided, order-feed health, card
+// scheme gauges and enrolments, per customer or across all (GET /api/insights). Charts are SVG
+// drawn here; colours are the Okabe-Ito palette (readable with the common colour-vision
+// deficiencies) and every mark also carries its number as text or an accessible label. Each chart
+// is one tab stop; arrow keys move between its marks and the readout says what the mark counts.
+// Uses `api`, `$` and `showLogin` from app.js. Every value goes in through textContent.
+"use strict";
+
+const SVG_NS = "http://www.w3.org/2000/svg";
+// Okabe-Ito.
+const OUTCOME_COLOURS = {
+  refunded: "#009E73", accepted: "#E69F00", cancelled: "#56B4E9", expired: "#D55E00",
+  invalid: "#999999", rdr_refunded: "#0072B2", rdr_declined: "#CC79A7", pending: "#F0E442",
+};
+const OUTCOME_LABELS = {
+  refunded: "Refunded", accepted: "Accepted (dispute)", cancelled: "Cancelled", expired: "Expired",
+  invalid: "Invalid", rdr_refunded: "RDR refunded", rdr_declined: "RDR declined", pending: "Still waiting",
+};
+const ORDER_COLOURS = { accepted: "#009E73", duplicate: "#56B4E9", failed: "#D55E00", rate_limited: "#E69F00" };
+const insights = { scope: "", data: null, loading: false };
+
+function el(tag, attrs = {}, text) {
+  const isSvg = ["svg", "g", "rect", "line", "text", "title", "path"].includes(tag);
+  const e = isSvg ? document.createElementNS(SVG_NS, tag) : document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) if (v !== undefined && v !== null) e.setAttribute(k, String(v));
+  if (text !== undefined) e.textContent = String(text);
+  return e;
+}
+const pct = (r, digits = 2) => (r === null || r === undefined ? "—" : `${(r * 100).toFixed(digits)} %`);
+const num = (n) => Number(n || 0).toLocaleString("en-GB");
+
+// A chart's marks are reachable with the keyboard: the chart is one tab stop, arrows move, the
+// readout (aria-live) says what the focused mark counts.
+function keyboardMarks(svg, marks, readout) {
+  let at = -1;
+  const show = (i) => {
+    marks.forEach((m, j) => m.classList.toggle("focused", j === i));
+    at = i;
+    readout.textContent = marks[i] ? marks[i].getAttribute("aria-label") : "";
+  };
+  svg.setAttribute("tabindex", "0");
+  svg.addEventListener("focus", () => { if (at < 0 && marks.length) show(marks.length - 1); });
+  svg.addEventListener("keydown", (ev) => {
+    if (!marks.length) return;
+    if (ev.key === "ArrowRight" || ev.key === "ArrowDown") show(Math.min(marks.length - 1, at + 1));
+    else if (ev.key === "ArrowLeft" || ev.key === "ArrowUp") show(Math.max(0, at - 1));
+    else if (ev.key === "Home") show(0);
+    else if (ev.key === "End") show(marks.length - 1);
+    else return;
+    ev.preventDefault();
+    ev.stopPropagation();
+  });
+  marks.forEach((m, i) => m.addEventListener("mouseenter", () => show(i)));
+}
+
+function legend(list, entries) {
+  list.replaceChildren();
+  for (const [key, label, colour, count] of entries) {
+    const li = el("li", { "data-key": key, "data-count": count });
+    li.append(el("span", { class: "swatch", style: `background:${colour}` }), el("span", {}, `${label} `), el("b", {}, num(count)));
+    list.append(li);
+  }
+}
+
+function stackedDays(container, days, keys, colours, labels, valueOf, title) {
+  container.replaceChildren();
+  const W = 1180, H = 220, left = 40, bottom = 22, top = 8;
+  const totals = days.map((d) => keys.reduce((s, k) => s + valueOf(d, k), 0));
+  const max = Math.max(1, ...totals);
+  const step = (W - left) / Math.max(1, days.length);
+  const bw = Math.max(2, step - 2);
+  const svg = el("svg", { viewBox: `0 0 ${W} ${H}`, role: "group", "aria-label": title, class: "chart" });
+  for (const f of [0, 0.5, 1]) {
+    const y = top + (H - top - bottom) * (1 - f);
+    svg.append(el("line", { x1: left, x2: W, y1: y, y2: y, class: "gridline" }));
+    svg.append(el("text", { x: left - 4, y: y + 4, class: "axis", "text-anchor": "end" }, num(Math.round(max * f))));
+  }
+  const marks = [];
+  days.forEach((d, i) => {
+    const x = left + i * step;
+    const g = el("g", { class: "mark", "data-day": d.day, "data-total": totals[i] });
+    let y = H - bottom;
+    const parts = [];
+    for (const k of keys) {
+      const v = valueOf(d, k);
+      if (!v) continue;
+      const h = (H - top - bottom) * (v / max);
+      y -= h;
+      g.append(el("rect", { x, y, width: bw, height: Math.max(h, 0.5), fill: colours[k], "data-key": k, "data-count": v }));
+      parts.push(`${labels[k]} ${v}`);
+    }
+    g.append(el("rect", { x, y: top, width: bw, height: H - top - bottom, class: "hit" }));
+    g.setAttribute("aria-label", `${d.day}: ${totals[i]} in all${parts.length ? "; " + parts.join(", ") : ""}`);
+    if (i % 15 === 0 || i === days.length - 1) {
+      svg.append(el("text", { x: x + bw / 2, y: H - 6, class: "axis", "text-anchor": "middle" }, d.day.slice(5)));
+    }
+    svg.append(g);
+    marks.push(g);
+  });
+  const readout = el("p", { class: "readout", "aria-live": "polite" }, "Focus the chart and use the arrow keys, or point at a day.");
+  container.append(svg, readout);
+  keyboardMarks(svg, marks, readout);
+}
+
+function hbars(container, rows, title, colourOf) {
+  container.replaceChildren();
+  const max = Math.max(1, ...rows.map((r) => r.count));
+  const rowH = 24, W = 520, labelW = 190;
+  const svg = el("svg", { viewBox: `0 0 ${W} ${Math.max(rowH, rows.length * rowH)}`, role: "group", "aria-label": title, class: "chart hbars" });
+  const marks = [];
+  rows.forEach((r, i) => {
+    const y = i * rowH;
+    const g = el("g", { class: "mark", "data-key": r.key, "data-count": r.count, "aria-label": `${r.label}: ${r.count}` });
+    g.append(el("text", { x: labelW - 6, y: y + 16, "text-anchor": "end", class: "label" }, r.label));
+    const w = (W - labelW - 60) * (r.count / max);
+    g.append(el("rect", { x: labelW, y: y + 4, width: Math.max(w, r.count ? 2 : 0), height: rowH - 8, fill: colourOf(r) }));
+    g.append(el("text", { x: labelW + w + 6, y: y + 16, class: "value" }, num(r.count)));
+    svg.append(g);
+    marks.push(g);
+  });
+  const readout = el("p", { class: "readout", "aria-live": "polite" });
+  container.append(svg, readout);
+  keyboardMarks(svg, marks, readout);
+}
+
+// A bullet gauge: the ratio on a scale with the scheme's threshold lines.
+function gauge(label, ratio, thresholds, level, detail, attrs) {
+  const box = el("div", { class: `gauge level-${level}`, ...attrs });
+  const scaleMax = Math.max(thresholds[thresholds.length - 1] * 1.6, (ratio || 0) * 1.15);
+  const W = 260, H = 34;
+  const svg = el("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": `${label}: ${pct(ratio)} (${level.replaceAll("_", " ")})` });
+  svg.append(el("rect", { x: 0, y: 8, width: W, height: 14, class: "track" }));
+  const w = ratio ? Math.min(W, W * (ratio / scaleMax)) : 0;
+  svg.append(el("rect", { x: 0, y: 8, width: w, height: 14, class: "fill" }));
+  for (const t of thresholds) {
+    const x = W * (t / scaleMax);
+    svg.append(el("line", { x1: x, x2: x, y1: 3, y2: 27, class: "threshold" }));
+    svg.append(el("text", { x, y: 34, "text-anchor": "middle", class: "axis" }, `${(t * 100).toFixed(1)} %`));
+  }
+  const head = el("div", { class: "gauge-head" });
+  head.append(el("span", {}, label), el("b", { class: "ratio" }, pct(ratio)), el("span", { class: `badge lvl` }, level.replaceAll("_", " ")));
+  box.append(head, svg, el("div", { class: "muted small" }, detail));
+  return box;
+}
+
+const VAMP_TEXT = { above: "ABOVE VAMP", ratio_above_few_cases: "ratio above, ≤ 1,500 cases", below: "below", no_settled_transactions: "no settled Visa transactions uploaded" };
+const ECM_TEXT = { high_excessive: "HIGH EXCESSIVE", excessive: "EXCESSIVE (ECM)", below: "below", no_settled_transactions: "no settled Mastercard transactions uploaded" };
+
+function renderGauges(list, gauges) {
+  list.replaceChildren();
+  for (const g of gauges) {
+    const row = el("div", { class: `gauge-row${g.flagged ? " flagged" : ""}`, "data-org": g.organisation_id, "data-customer": g.customer, "data-flagged": g.flagged });
+    const name = el("h4", {}, g.customer);
+    if (g.flagged) name.append(el("span", { class: "flag", role: "img", "aria-label": "over a scheme threshold" }, " ⚠ over a scheme threshold"));
+    row.append(name);
+    for (const [which, m] of [["current", g.current], ["previous", g.previous]]) {
+      const v = m.visa, mc = m.mastercard;
+      row.append(gauge(`Visa VAMP · ${m.month}`, v.ratio, [0.015], v.level,
+        `${num(v.cases)} cases (${num(v.alerts)} alerts − ${num(v.rdr_resolved)} RDR-resolved) / ${num(v.settled)} settled · ${VAMP_TEXT[v.level]}`,
+        { "data-scheme": "visa", "data-month": which, "data-level": v.level, "data-cases": v.cases, "data-settled": v.settled, "data-ratio": v.ratio ?? "" }));
+      row.append(gauge(`Mastercard ECM · ${m.month}`, mc.ratio, [0.015, 0.03], mc.level,
+        `${num(mc.chargebacks)} chargebacks / ${num(mc.settled)} settled · ${ECM_TEXT[mc.level]}`,
+        { "data-scheme": "mastercard", "data-month": which, "data-level": mc.level, "data-cases": mc.chargebacks, "data-settled": mc.settled, "data-ratio": mc.ratio ?? "" }));
+    }
+    list.append(row);
+  }
+}
+
+function render() {
+  const d = insights.data;
+  if (!d) return;
+  const v = d.view;
+  const sel = $("insights-org");
+  if (sel.options.length !== d.organisations.length + 1) {
+    sel.replaceChildren(el("option", { value: "" }, "All customers"));
+    for (const o of d.organisations) sel.append(el("option", { value: o.organisation_id }, o.customer));
+  }
+  sel.value = insights.scope;
+  $("insights-range").textContent = `${v.from} – ${v.to} (UTC), by the day each alert was received`;
+
+  // Alerts per day by outcome.
+  const outcomeKeys = Object.keys(OUTCOME_COLOURS);
+  const val = (day, k) => (k === "pending" ? day.pending : day.outcomes[k] || 0);
+  stackedDays($("chart-alerts"), v.days, outcomeKeys, OUTCOME_COLOURS, OUTCOME_LABELS, val, "Alerts per day by outcome");
+  const totals = outcomeKeys.map((k) => [k, OUTCOME_LABELS[k], OUTCOME_COLOURS[k], k === "pending" ? v.pending : v.outcomes[k] || 0]);
+  legend($("legend-alerts"), totals);
+  $("alerts-total").textContent = `${num(v.received.ETHOCA_ALERT)} Ethoca · ${num(v.received.VERIFI_RDR)} RDR`;
+
+  // Deadline performance.
+  const dl = v.deadline;
+  hbars($("chart-deadline"), dl.buckets.map((b) => ({ key: b.label, label: b.label === "late" ? "after the deadline" : `${b.label} % of the time allowed`, count: b.count })),
+    "Decision time against the time the deadline allowed", (r) => (r.key === "late" ? "#D55E00" : "#0072B2"));
+  $("early-share").textContent = pct(dl.early_share, 1);
+  $("early-count").textContent = `${num(dl.decided_24h_early)} of ${num(dl.tracked)}`;
+  const missed = $("missed");
+  missed.replaceChildren();
+  missed.className = dl.missed ? "missed loud" : "missed ok";
+  missed.dataset.count = dl.missed;
+  if (dl.missed) {
+    missed.setAttribute("role", "alert");
+    missed.append(el("strong", {}, `${num(dl.missed)} missed deadline${dl.missed === 1 ? "" : "s"} (target: 0)`));
+    const ul = el("ul");
+    for (const m of dl.missed_alerts) {
+      const li = el("li", { "data-alert-id": m.alert_id });
+      li.append(el("code", {}, m.alert_id), el("span", { class: "muted" }, ` received ${m.day}`));
+      ul.append(li);
+    }
+    missed.append(ul);
+  } else {
+    missed.removeAttribute("role");
+    missed.append(el("strong", {}, "No missed deadlines."));
+  }
+
+  // Who decided.
+  const kindLabel = { policy: "Policy", operator: "Operator", sweep: "Sweep at the cutoff", elsewhere: "Resolved elsewhere", nobody: "Nobody (expired)" };
+  const kindColour = { policy: "#0072B2", operator: "#009E73", sweep: "#E69F00", elsewhere: "#999999", nobody: "#D55E00" };
+  hbars($("chart-who"), v.decided_by.map((w) => ({ key: `${w.kind}:${w.name}`, label: w.name ? `${kindLabel[w.kind] || w.kind}: ${w.name}` : (kindLabel[w.kind] || w.kind), count: w.count, kind: w.kind })),
+    "Who decided", (r) => kindColour[r.kind] || "#999999");
+  const cents = Object.entries(v.refunded_cents).map(([c, n]) => `${(n / 100).toLocaleString("en-GB", { minimumFractionDigits: 2 })} ${c}`).join(" · ");
+  $("refunds").textContent = `${num(v.refunds)} refunded, disputes headed off${cents ? ": " + cents : ""}`;
+
+  // Order feed.
+  const orderKeys = Object.keys(ORDER_COLOURS);
+  const orderLabels = { accepted: "Accepted", duplicate: "Duplicate", failed: "Failed", rate_limited: "Rate-limited (429)" };
+  stackedDays($("chart-orders"), v.days, orderKeys, ORDER_COLOURS, orderLabels, (day, k) => day.orders[k] || 0, "Orders per day by upload outcome");
+  legend($("legend-orders"), orderKeys.map((k) => [k, orderLabels[k], ORDER_COLOURS[k], v.orders[k]]));
+  const o = v.orders;
+  const share = (n) => (o.card_txns ? n / o.card_txns : null);
+  const ids = $("identifiers");
+  ids.replaceChildren();
+  for (const [k, label, n] of [["arn", "ARN", o.with_arn], ["auth_code", "Authorisation code", o.with_auth_code], ["bin", "BIN", o.with_bin]]) {
+    const li = el("li", { "data-key": k, "data-count": n, "data-share": share(n) ?? "" });
+    const bar = el("span", { class: "meter" });
+    bar.append(el("span", { style: `width:${((share(n) || 0) * 100).toFixed(1)}%` }));
+    li.append(el("span", { class: "k" }, label), bar, el("b", {}, pct(share(n), 1)), el("span", { class: "muted" }, ` ${num(n)} of ${num(o.card_txns)}`));
+    ids.append(li);
+  }
+  const m = v.matching;
+  $("match-rate").textContent = m.rate === null ? "no match verdicts recorded yet" : `${pct(m.rate, 1)} matched (${num(m.matched)} matched, ${num(m.unmatched)} unmatched, ${num(m.ambiguous)} ambiguous)`;
+  $("match-rate").dataset.rate = m.rate ?? "";
+
+  renderGauges($("gauges"), d.gauges);
+
+  const tbody = $("insights-enrolments").querySelector("tbody");
+  tbody.replaceChildren();
+  for (const e of d.enrolments) {
+    const tr = el("tr");
+    for (const t of [e.customer, e.type, e.status, e.live ? "live" : "not live", e.enrolment_id]) tr.append(el("td", {}, t));
+    tbody.append(tr);
+  }
+  const counted = $("counted");
+  counted.replaceChildren(...d.counted.map((t) => el("li", {}, t)));
+  $("not-counted").replaceChildren(...d.not_counted.map((t) => el("li", {}, t)));
+}
+
+async function loadInsights() {
+  insights.loading = true;
+  $("insights-status").textContent = "Loading…";
+  try {
+    const q = insights.scope ? `?organisation_id=${encodeURIComponent(insights.scope)}` : "";
+    insights.data = await api(`api/insights${q}`);
+    render();
+    $("insights-status").textContent = "";
+  } catch (e) {
+    $("insights-status").textContent = e.message;
+  } finally {
+    insights.loading = false;
+    $("insights").dataset.loaded = insights.data ? "true" : "false";
+  }
+}
+
+async function downloadCsv() {
+  const q = insights.scope ? `?organisation_id=${encodeURIComponent(insights.scope)}` : "";
+  const res = await fetch(BASE + `api/insights/alerts.csv${q}`, { headers: { Authorization: `Bearer ${state.key}` } });
+  if (!res.ok) { $("insights-status").textContent = `CSV export failed (${res.status})`; return; }
+  const url = URL.createObjectURL(await res.blob());
+  const a = el("a", { href: url, download: "alerts-with-decisions.csv" });
+  document.body.append(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 5000);
+}
+
+function showInsights(on) {
+  $("insights").hidden = !on;
+  $("app").hidden = on;
+  const b = $("insights-toggle");
+  b.textContent = on ? "Queue" : "Insights";
+  b.setAttribute("aria-pressed", String(on));
+  if (on) { loadInsights(); $("insights-title").focus(); }
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("insights-toggle").addEventListener("click", () => showInsights($("insights").hidden));
+  $("insights-org").addEventListener("change", (ev) => { insights.scope = ev.target.value; loadInsights(); });
+  $("insights-csv").addEventListener("click", downloadCsv);
+  document.addEventListener("keydown", (ev) => {
+    const t = ev.target;
+    if (t instanceof HTMLInputElement || t instanceof HTMLTextAreaElement || t instanceof HTMLSelectElement) return;
+    if (ev.ctrlKey || ev.metaKey || ev.altKey || !$("login").hidden) return;
+    if (ev.key === "i") { showInsights($("insights").hidden); ev.preventDefault(); }
+    else if (ev.key === "Escape" && !$("insights").hidden) { showInsights(false); ev.preventDefault(); }
+  });
+  // Signing out hides the insights too.
+  const login = $("login");
+  new MutationObserver(() => { if (!login.hidden) $("insights").hidden = true; }).observe(login, { attributes: true });
+});

@@ -1,0 +1,563 @@
+//! The `insights` table (pk `pk`, sk `sk`):
+//! - day items: pk `day#<organisation id | ALL>`, sk `YYYY-MM-DD`; one number attribute per
+//!   counter (`n_<counter>`) and the string set `missed_alert_ids`;
+//! - markers: pk `counted#<subject>` (`alert#<id>`, `order#<org>#<ref>`), sk `-`; the string
+//!   set `facts` names the facts of the subject already counted;
+//! - backfill progress: pk `backfill`, sk the source table.
+//!
+//! `count` reads the markers (BatchGetItem, consistent), then writes each group of subjects in
+//! one TransactWriteItems: every marker `ADD facts :new` conditional on none of the new facts
+//! being there yet, and each day item touched `ADD n_<counter> :inc` (merged per day and
+//! scope). A lost race (another writer counted a fact meanwhile, or a transaction conflict on a
+//! busy day item) cancels the whole transaction, nothing is added, and the group is read and
+//! tried again.
+
+use super::alerts::DynamoAlertStore;
+use super::orders::DynamoOrderOutbox;
+use super::table::Table;
+use crate::ports::insights_store::{
+    BackfillProgress, Counted, DayCounters, Fact, InsightsStore, RecordPage, StoredRecords,
+    Subject, ALL_ORGANISATIONS,
+};
+use crate::ports::order_outbox::OutboxOrder;
+use crate::ports::store_error::{StoreError, UndecodableItem};
+use crate::records::alert::AlertRecord;
+use aws_sdk_dynamodb::error::ProvideErrorMetadata;
+use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, TransactWriteItem, Update};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::Duration;
+
+/// TransactWriteItems takes at most 100 actions; stay below.
+const MAX_ACTIONS: usize = 90;
+const ATTEMPTS: u32 = 8;
+const COUNTER_PREFIX: &str = "n_";
+
+fn s(v: impl Into<String>) -> AttributeValue {
+    AttributeValue::S(v.into())
+}
+
+fn key(pk: impl Into<String>, sk: impl Into<String>) -> HashMap<String, AttributeValue> {
+    HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])
+}
+
+fn marker_pk(subject: &str) -> String {
+    format!("counted#{subject}")
+}
+
+fn day_pk(scope: &str) -> String {
+    format!("day#{scope}")
+}
+
+#[derive(Debug, Clone)]
+pub struct DynamoInsightsStore {
+    table: Table,
+}
+
+#[derive(Default)]
+struct DayAdd {
+    add: BTreeMap<String, i64>,
+    ids: BTreeSet<String>,
+}
+
+impl DynamoInsightsStore {
+    pub fn new(table: Table) -> Self {
+        Self { table }
+    }
+
+    /// The facts already counted for each subject (consistent reads).
+    async fn markers(
+        &self,
+        subjects: &[&str],
+    ) -> Result<HashMap<String, BTreeSet<String>>, StoreError> {
+        let mut found = HashMap::new();
+        for chunk in subjects.chunks(100) {
+            let keys: Vec<_> = chunk.iter().map(|k| key(marker_pk(k), "-")).collect();
+            let mut request = Some(
+                KeysAndAttributes::builder()
+                    .set_keys(Some(keys))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| self.table.bad_item("read insights markers", e))?,
+            );
+            let mut round = 0;
+            while let Some(req) = request.take() {
+                self.table.counters.read();
+                let out = self
+                    .table
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table.name, req)
+                    .send()
+                    .await
+                    .map_err(|e| self.table.error("read insights markers", e))?;
+                for item in out
+                    .responses
+                    .unwrap_or_default()
+                    .remove(&self.table.name)
+                    .unwrap_or_default()
+                {
+                    let Some(AttributeValue::S(pk)) = item.get("pk") else {
+                        continue;
+                    };
+                    let subject = pk.trim_start_matches("counted#").to_string();
+                    let facts = match item.get("facts") {
+                        Some(AttributeValue::Ss(f)) => f.iter().cloned().collect(),
+                        _ => BTreeSet::new(),
+                    };
+                    found.insert(subject, facts);
+                }
+                request = out
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&self.table.name))
+                    .filter(|k| !k.keys.is_empty());
+                if request.is_some() {
+                    round += 1;
+                    tokio::time::sleep(Duration::from_millis(20 * round)).await;
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    fn marker_action(&self, subject: &str, new: &[&Fact]) -> Result<TransactWriteItem, StoreError> {
+        let mut condition = Vec::new();
+        let mut update = Update::builder()
+            .table_name(&self.table.name)
+            .set_key(Some(key(marker_pk(subject), "-")))
+            .update_expression("ADD #f :new")
+            .expression_attribute_names("#f", "facts")
+            .expression_attribute_values(
+                ":new",
+                AttributeValue::Ss(new.iter().map(|f| f.name.clone()).collect()),
+            );
+        for (i, fact) in new.iter().enumerate() {
+            condition.push(format!("NOT contains(#f, :c{i})"));
+            update = update.expression_attribute_values(format!(":c{i}"), s(fact.name.clone()));
+        }
+        let update = update
+            .condition_expression(format!(
+                "attribute_not_exists(#f) OR ({})",
+                condition.join(" AND ")
+            ))
+            .build()
+            .map_err(|e| self.table.bad_item("count insights", e))?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    fn day_action(
+        &self,
+        scope: &str,
+        day: &str,
+        add: &DayAdd,
+    ) -> Result<TransactWriteItem, StoreError> {
+        let mut parts = Vec::new();
+        let mut update = Update::builder()
+            .table_name(&self.table.name)
+            .set_key(Some(key(day_pk(scope), day)));
+        for (i, (counter, by)) in add.add.iter().enumerate() {
+            parts.push(format!("#a{i} :a{i}"));
+            update = update
+                .expression_attribute_names(format!("#a{i}"), format!("{COUNTER_PREFIX}{counter}"))
+                .expression_attribute_values(format!(":a{i}"), AttributeValue::N(by.to_string()));
+        }
+        if !add.ids.is_empty() {
+            parts.push("#m :m".into());
+            update = update
+                .expression_attribute_names("#m", "missed_alert_ids")
+                .expression_attribute_values(
+                    ":m",
+                    AttributeValue::Ss(add.ids.iter().cloned().collect()),
+                );
+        }
+        let update = update
+            .update_expression(format!("ADD {}", parts.join(", ")))
+            .build()
+            .map_err(|e| self.table.bad_item("count insights", e))?;
+        Ok(TransactWriteItem::builder().update(update).build())
+    }
+
+    /// One transaction: the markers of `group` and the day items their new facts touch.
+    async fn write_group(
+        &self,
+        group: &[(&str, Vec<&Fact>)],
+    ) -> Result<
+        (),
+        aws_sdk_dynamodb::error::SdkError<
+            aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
+        >,
+    > {
+        let mut days: BTreeMap<(String, String), DayAdd> = BTreeMap::new();
+        let mut actions = Vec::new();
+        for (subject, facts) in group {
+            // Built from our own values: cannot fail to build.
+            if let Ok(a) = self.marker_action(subject, facts) {
+                actions.push(a);
+            }
+            for fact in facts {
+                for scope in [fact.organisation_id.as_str(), ALL_ORGANISATIONS] {
+                    let d = days
+                        .entry((scope.to_string(), fact.day.clone()))
+                        .or_default();
+                    for (k, v) in &fact.add {
+                        *d.add.entry(k.clone()).or_default() += v;
+                    }
+                    d.ids.extend(fact.missed_alert_ids.iter().cloned());
+                }
+            }
+        }
+        for ((scope, day), add) in &days {
+            if add.add.is_empty() && add.ids.is_empty() {
+                continue;
+            }
+            if let Ok(a) = self.day_action(scope, day, add) {
+                actions.push(a);
+            }
+        }
+        self.table.counters.write();
+        self.table
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(actions))
+            .send()
+            .await
+            .map(|_| ())
+    }
+
+    /// Actions a subject's new facts need: its marker and up to two day items per fact.
+    fn actions_of(facts: &[&Fact]) -> usize {
+        let days: BTreeSet<(&str, &str)> = facts
+            .iter()
+            .map(|f| (f.organisation_id.as_str(), f.day.as_str()))
+            .collect();
+        1 + days.len() * 2
+    }
+}
+
+#[async_trait::async_trait]
+impl InsightsStore for DynamoInsightsStore {
+    async fn count(&self, subjects: &[Subject]) -> Result<Counted, StoreError> {
+        // One entry per subject, facts merged (a transaction may not touch an item twice).
+        let mut merged: BTreeMap<&str, BTreeMap<&str, &Fact>> = BTreeMap::new();
+        for subject in subjects {
+            for fact in &subject.facts {
+                merged
+                    .entry(subject.key.as_str())
+                    .or_default()
+                    .entry(fact.name.as_str())
+                    .or_insert(fact);
+            }
+        }
+        let mut counted = Counted::default();
+        let mut todo: Vec<&str> = merged.keys().copied().collect();
+        for attempt in 0..ATTEMPTS {
+            if todo.is_empty() {
+                return Ok(counted);
+            }
+            let markers = self.markers(&todo).await?;
+            let mut pending: Vec<(&str, Vec<&Fact>)> = Vec::new();
+            for subject in &todo {
+                let known = markers.get(*subject);
+                let mut new = Vec::new();
+                for (name, fact) in &merged[subject] {
+                    if known.is_some_and(|k| k.contains(*name)) {
+                        counted.already_counted += 1;
+                    } else {
+                        new.push(*fact);
+                    }
+                }
+                if !new.is_empty() {
+                    pending.push((subject, new));
+                }
+            }
+            // Greedy groups under the action limit.
+            let mut groups: Vec<Vec<(&str, Vec<&Fact>)>> = Vec::new();
+            let mut size = 0;
+            for entry in pending {
+                let n = Self::actions_of(&entry.1);
+                if groups.is_empty() || size + n > MAX_ACTIONS {
+                    groups.push(Vec::new());
+                    size = 0;
+                }
+                size += n;
+                groups.last_mut().expect("just pushed").push(entry);
+            }
+            let mut retry: Vec<&str> = Vec::new();
+            let mut last_error = None;
+            for group in groups {
+                match self.write_group(&group).await {
+                    Ok(()) => {
+                        counted.new_facts += group.iter().map(|(_, f)| f.len()).sum::<usize>()
+                    }
+                    Err(e) => {
+                        let code = e.code().unwrap_or_default().to_string();
+                        let mapped = self.table.error("count insights", e);
+                        if code == "TransactionCanceledException" || mapped.is_retryable() {
+                            // Someone counted one of these meanwhile, or a busy day item: read
+                            // again and retry (facts found counted are then skipped).
+                            retry.extend(group.iter().map(|(k, _)| *k));
+                            last_error = Some(mapped);
+                        } else {
+                            return Err(mapped);
+                        }
+                    }
+                }
+            }
+            if retry.is_empty() {
+                return Ok(counted);
+            }
+            // Subjects retried are read again: their facts count as "already" or "new" then.
+            counted.already_counted -= retry
+                .iter()
+                .map(|k| {
+                    let known = markers.get(*k);
+                    merged[k]
+                        .keys()
+                        .filter(|n| known.is_some_and(|m| m.contains(**n)))
+                        .count()
+                })
+                .sum::<usize>();
+            todo = retry;
+            let jitter = rand::random::<u64>() % 50;
+            tokio::time::sleep(Duration::from_millis((25 << attempt.min(6)) + jitter)).await;
+            if attempt + 1 == ATTEMPTS {
+                return Err(last_error.unwrap_or(StoreError::Conflict {
+                    operation: "count insights",
+                    table: self.table.name.clone(),
+                    key: todo.join(","),
+                }));
+            }
+        }
+        Ok(counted)
+    }
+
+    async fn days(
+        &self,
+        scope: &str,
+        from: &str,
+        to: &str,
+    ) -> Result<Vec<DayCounters>, StoreError> {
+        let mut found = Vec::new();
+        let mut start = None;
+        loop {
+            self.table.counters.read();
+            let out = self
+                .table
+                .client
+                .query()
+                .table_name(&self.table.name)
+                .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
+                .expression_attribute_values(":pk", s(day_pk(scope)))
+                .expression_attribute_values(":from", s(from))
+                .expression_attribute_values(":to", s(to))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| self.table.error("read insights days", e))?;
+            for item in out.items.unwrap_or_default() {
+                let mut day = DayCounters::default();
+                for (name, value) in item {
+                    match (name.as_str(), value) {
+                        ("sk", AttributeValue::S(d)) => day.day = d,
+                        ("missed_alert_ids", AttributeValue::Ss(ids)) => {
+                            day.missed_alert_ids = ids.into_iter().collect()
+                        }
+                        (n, AttributeValue::N(v)) if n.starts_with(COUNTER_PREFIX) => {
+                            day.counters.insert(
+                                n[COUNTER_PREFIX.len()..].to_string(),
+                                v.parse().unwrap_or(0),
+                            );
+                        }
+                        _ => {}
+                    }
+                }
+                found.push(day);
+            }
+            match out.last_evaluated_key {
+                Some(k) => start = Some(k),
+                None => return Ok(found),
+            }
+        }
+    }
+
+    async fn backfill_progress(&self, name: &str) -> Result<Option<BackfillProgress>, StoreError> {
+        self.table.counters.read();
+        let out = self
+            .table
+            .client
+            .get_item()
+            .table_name(&self.table.name)
+            .set_key(Some(key("backfill", name)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| self.table.error("read backfill progress", e))?;
+        let Some(item) = out.item else {
+            return Ok(None);
+        };
+        match item.get("progress") {
+            Some(AttributeValue::S(json)) => serde_json::from_str(json)
+                .map(Some)
+                .map_err(|e| self.table.bad_item("read backfill progress", e)),
+            _ => Ok(None),
+        }
+    }
+
+    async fn save_backfill_progress(
+        &self,
+        name: &str,
+        progress: &BackfillProgress,
+    ) -> Result<(), StoreError> {
+        let json = serde_json::to_string(progress)
+            .map_err(|e| self.table.bad_item("save backfill progress", e))?;
+        let mut item = key("backfill", name);
+        item.insert("progress".into(), s(json));
+        self.table.counters.write();
+        self.table
+            .client
+            .put_item()
+            .table_name(&self.table.name)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| self.table.error("save backfill progress", e))?;
+        Ok(())
+    }
+}
+
+/// The alerts and orders tables, scanned page by page for the backfill.
+#[derive(Debug, Clone)]
+pub struct DynamoStoredRecords {
+    pub alerts: DynamoAlertStore,
+    pub alerts_table: Table,
+    pub orders: DynamoOrderOutbox,
+    pub orders_table: Table,
+}
+
+impl DynamoStoredRecords {
+    pub fn new(alerts_table: Table, orders_table: Table) -> Self {
+        Self {
+            alerts: DynamoAlertStore::new(alerts_table.clone()),
+            alerts_table,
+            orders: DynamoOrderOutbox::new(orders_table.clone()),
+            orders_table,
+        }
+    }
+
+    async fn scan(
+        &self,
+        table: &Table,
+        operation: &'static str,
+        after: Option<&str>,
+        limit: i32,
+    ) -> Result<(Vec<HashMap<String, AttributeValue>>, Option<String>), StoreError> {
+        let start = match after {
+            None => None,
+            Some(raw) => {
+                let k: BTreeMap<String, String> = serde_json::from_str(raw)
+                    .map_err(|e| table.bad_item(operation, format!("bad backfill cursor: {e}")))?;
+                Some(k.into_iter().map(|(n, v)| (n, s(v))).collect())
+            }
+        };
+        table.counters.read();
+        let out = table
+            .client
+            .scan()
+            .table_name(&table.name)
+            .limit(limit.max(1))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(|e| table.error(operation, e))?;
+        let next = out.last_evaluated_key.map(|k| {
+            let plain: BTreeMap<String, String> = k
+                .into_iter()
+                .filter_map(|(n, v)| match v {
+                    AttributeValue::S(v) => Some((n, v)),
+                    _ => None,
+                })
+                .collect();
+            serde_json::to_string(&plain).unwrap_or_default()
+        });
+        Ok((out.items.unwrap_or_default(), next))
+    }
+}
+
+fn key_of(item: &HashMap<String, AttributeValue>, names: &[&str]) -> String {
+    names
+        .iter()
+        .map(|n| match item.get(*n) {
+            Some(AttributeValue::S(v)) => v.clone(),
+            _ => "?".into(),
+        })
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+#[async_trait::async_trait]
+impl StoredRecords for DynamoStoredRecords {
+    async fn alerts_page(
+        &self,
+        after: Option<&str>,
+        limit: i32,
+    ) -> Result<RecordPage<AlertRecord>, StoreError> {
+        let (items, next) = self
+            .scan(&self.alerts_table, "backfill alerts", after, limit)
+            .await?;
+        let mut page = RecordPage {
+            records: Vec::new(),
+            skipped: Vec::new(),
+            next,
+        };
+        for item in items {
+            let name = key_of(&item, &["alert_id"]);
+            let decoded = serde_dynamo::from_item::<_, serde_json::Value>(item)
+                .map_err(|e| e.to_string())
+                .and_then(|v| {
+                    self.alerts
+                        .from_item("backfill alerts", v)
+                        .map_err(|e| e.to_string())
+                });
+            match decoded {
+                Ok(r) => page.records.push(r),
+                Err(reason) => page.skipped.push(UndecodableItem {
+                    table: self.alerts_table.name.clone(),
+                    key: name,
+                    reason,
+                }),
+            }
+        }
+        Ok(page)
+    }
+
+    async fn orders_page(
+        &self,
+        after: Option<&str>,
+        limit: i32,
+    ) -> Result<RecordPage<OutboxOrder>, StoreError> {
+        let (items, next) = self
+            .scan(&self.orders_table, "backfill orders", after, limit)
+            .await?;
+        let mut page = RecordPage {
+            records: Vec::new(),
+            skipped: Vec::new(),
+            next,
+        };
+        for item in items {
+            // The organisation directory items (`#organisations`) are not orders.
+            if matches!(item.get("organisation_id"), Some(AttributeValue::S(o)) if o.starts_with('#'))
+            {
+                continue;
+            }
+            let name = key_of(&item, &["organisation_id", "reference_id"]);
+            match self.orders.parse("backfill orders", item) {
+                Ok(o) => page.records.push(o),
+                Err(e) => page.skipped.push(UndecodableItem {
+                    table: self.orders_table.name.clone(),
+                    key: name,
+                    reason: e.to_string(),
+                }),
+            }
+        }
+        Ok(page)
+    }
+}

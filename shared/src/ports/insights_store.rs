@@ -1,0 +1,134 @@
+//! The insights aggregates (`<prefix>-insights`, README "State in DynamoDB"): counters per
+//! organisation per day (and the same across all organisations), kept current as alerts and
+//! orders are recorded, so a 90-day view reads one item per day instead of scanning tables.
+//!
+//! Counting is idempotent per *fact*: every counted thing has a subject (`alert#<id>`,
+//! `order#<org>#<ref>`) and a fact name (`received`, `outcome`, ...). The store counts a fact of
+//! a subject at most once, ever: the marker of the subject and the counter items change in one
+//! write (a DynamoDB transaction whose marker update is conditional on the fact not being in the
+//! marker yet). So recording the same alert again, a redelivered event, a retried write that
+//! landed the first time, or a backfill over records already counted add nothing.
+
+use super::store_error::StoreError;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// The scope of the counters that sum every organisation.
+pub const ALL_ORGANISATIONS: &str = "ALL";
+
+/// One thing to count once: counter increments on one day of one organisation (and of
+/// [`ALL_ORGANISATIONS`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fact {
+    /// Unique within its subject (`received`, `outcome`, `settled@2026-11-03`...).
+    pub name: String,
+    pub organisation_id: String,
+    /// `YYYY-MM-DD` (UTC).
+    pub day: String,
+    /// Counter name → increment.
+    pub add: BTreeMap<String, i64>,
+    /// Alert ids to add to the day's `missed_alert_ids`.
+    pub missed_alert_ids: BTreeSet<String>,
+}
+
+impl Fact {
+    pub fn new(name: impl Into<String>, organisation_id: &str, day: &str) -> Self {
+        Self {
+            name: name.into(),
+            organisation_id: organisation_id.to_string(),
+            day: day.to_string(),
+            add: BTreeMap::new(),
+            missed_alert_ids: BTreeSet::new(),
+        }
+    }
+
+    pub fn inc(mut self, counter: impl Into<String>, by: i64) -> Self {
+        *self.add.entry(counter.into()).or_default() += by;
+        self
+    }
+}
+
+/// A subject and the facts it has now. Facts already counted are skipped by the store.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Subject {
+    /// `alert#<alert_id>`, `order#<organisation_id>#<reference_id>`.
+    pub key: String,
+    pub facts: Vec<Fact>,
+}
+
+/// The counters of one scope on one day, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct DayCounters {
+    /// `YYYY-MM-DD`.
+    pub day: String,
+    pub counters: BTreeMap<String, i64>,
+    pub missed_alert_ids: BTreeSet<String>,
+}
+
+/// What one `count` call did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Counted {
+    /// Facts counted now.
+    pub new_facts: usize,
+    /// Facts found already counted (skipped).
+    pub already_counted: usize,
+}
+
+/// Where a backfill over one table stands (saved after every page, so a killed run resumes).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct BackfillProgress {
+    /// The opaque position after the last page done; `None` before the first page.
+    pub after: Option<String>,
+    pub records_seen: u64,
+    pub facts_counted: u64,
+    pub done: bool,
+    /// ISO 8601 UTC of the last save.
+    pub updated_at: String,
+}
+
+#[async_trait::async_trait]
+pub trait InsightsStore: Send + Sync {
+    /// Counts each fact of each subject that was never counted before, once, together with its
+    /// subject's marker. Safe to call again with the same subjects (nothing is added twice).
+    async fn count(&self, subjects: &[Subject]) -> Result<Counted, StoreError>;
+
+    /// The day items of one scope (an organisation id or [`ALL_ORGANISATIONS`]) from `from` to
+    /// `to` inclusive (`YYYY-MM-DD`), oldest first; days with nothing counted are absent. One
+    /// query: O(days) items.
+    async fn days(&self, scope: &str, from: &str, to: &str)
+        -> Result<Vec<DayCounters>, StoreError>;
+
+    async fn backfill_progress(&self, name: &str) -> Result<Option<BackfillProgress>, StoreError>;
+
+    async fn save_backfill_progress(
+        &self,
+        name: &str,
+        progress: &BackfillProgress,
+    ) -> Result<(), StoreError>;
+}
+
+/// One page of stored records for the backfill, and where the next page starts.
+#[derive(Debug, Clone)]
+pub struct RecordPage<T> {
+    pub records: Vec<T>,
+    /// Items that do not decode: skipped (named in the backfill's report), never the end of it.
+    pub skipped: Vec<super::store_error::UndecodableItem>,
+    /// `None` at the end of the table.
+    pub next: Option<String>,
+}
+
+/// The stored alerts and orders, page by page (a Scan: the backfill only, never a view).
+#[async_trait::async_trait]
+pub trait StoredRecords: Send + Sync {
+    async fn alerts_page(
+        &self,
+        after: Option<&str>,
+        limit: i32,
+    ) -> Result<RecordPage<crate::records::alert::AlertRecord>, StoreError>;
+
+    async fn orders_page(
+        &self,
+        after: Option<&str>,
+        limit: i32,
+    ) -> Result<RecordPage<super::order_outbox::OutboxOrder>, StoreError>;
+}

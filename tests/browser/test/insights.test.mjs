@@ -1,0 +1,201 @@
+// The insights view of the operations page in headless Chromium over the real local stack.
+// tests/e2e/tests/insights_page.rs (`serve_insights_stack_for_the_browser_test`) starts moto, the
+// sandbox and the ops API, onboards four customers, stores a realistic month (~2,500 alerts of
+// both providers with every outcome and decider, ~34,000 uploaded orders with and without
+// identifiers, one customer above Visa's VAMP threshold), builds the counters with the real
+// `cbs insights backfill`, takes a few orders in live, and prints one `INSIGHTS_STACK {...}` line
+// with what the seeded data implies (from the seed plan, not from the counters).
+//
+// Checks that each chart and gauge shows exactly that, that the over-threshold customer is
+// flagged and no other, that the charts work from the keyboard, that the queue keeps every
+// column in view at 1280 and 1400 px, and saves tests/browser/output/insights.png.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { spawn } from "node:child_process";
+import { mkdirSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = path.resolve(here, "../../..");
+const OUTPUT = path.resolve(here, "../output");
+const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
+const STACK_TIMEOUT_MS = 25 * 60 * 1000;
+const UI_TIMEOUT_MS = 120 * 1000;
+
+let stack = null;
+let browser = null;
+
+function startStack() {
+  const args = [
+    "test", "-q", "-p", "e2e", "--test", "insights_page", "--",
+    "--ignored", "--exact", "serve_insights_stack_for_the_browser_test", "--nocapture",
+  ];
+  const proc = spawn("cargo", args, { cwd: ROOT, stdio: ["pipe", "pipe", "pipe"] });
+  let stderrTail = "";
+  proc.stderr.on("data", (d) => {
+    const s = d.toString();
+    stderrTail = (stderrTail + s).slice(-4000);
+    for (const line of s.split("\n")) if (line.startsWith("insights stack:")) console.log(line.slice(0, 300));
+  });
+  return new Promise((resolve, reject) => {
+    let buffer = "";
+    const timer = setTimeout(() => reject(new Error(`no INSIGHTS_STACK line after ${STACK_TIMEOUT_MS / 1000}s; stderr: ${stderrTail}`)), STACK_TIMEOUT_MS);
+    proc.stdout.on("data", (d) => {
+      buffer += d.toString();
+      const at = buffer.indexOf("INSIGHTS_STACK ");
+      if (at < 0) return;
+      const end = buffer.indexOf("\n", at);
+      if (end < 0) return;
+      clearTimeout(timer);
+      try { resolve({ proc, info: JSON.parse(buffer.slice(at + "INSIGHTS_STACK ".length, end)) }); } catch (e) { reject(e); }
+    });
+    proc.on("exit", (code) => { clearTimeout(timer); reject(new Error(`the stack harness exited (${code}); stderr: ${stderrTail}`)); });
+  });
+}
+
+function stopStack(proc) {
+  return new Promise((resolve) => {
+    if (proc.exitCode !== null) return resolve();
+    const timer = setTimeout(() => { proc.kill("SIGTERM"); resolve(); }, 60000);
+    proc.on("exit", () => { clearTimeout(timer); resolve(); });
+    proc.stdin.end();
+  });
+}
+
+before(async () => {
+  mkdirSync(OUTPUT, { recursive: true });
+  stack = await startStack();
+  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: ["--no-sandbox", "--disable-dev-shm-usage"] });
+});
+
+after(async () => {
+  if (browser) await browser.close();
+  if (stack) await stopStack(stack.proc);
+});
+
+const attr = (page, sel, name) => page.$eval(sel, (e, n) => e.getAttribute(n), name);
+const count = async (page, sel) => Number(await attr(page, sel, "data-count"));
+
+// Does the queue table fit its scroll box (no column cut off)?
+const queueFits = (page) => page.$eval("#queue", (t) => t.scrollWidth <= t.parentElement.clientWidth + 1);
+
+test("insights: every chart and gauge shows what the seeded month implies", async () => {
+  const { info } = stack;
+  const x = info.expected;
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  page.setDefaultTimeout(UI_TIMEOUT_MS);
+  const pageErrors = [];
+  page.on("pageerror", (e) => pageErrors.push(e.message));
+  try {
+    await page.goto(info.page_url);
+    await page.fill("#key-input", info.operator_key);
+    await page.click("#login-form button[type=submit]");
+    await page.waitForFunction(() => document.querySelectorAll("#queue tbody tr").length > 0);
+    // The queue keeps its last column in view at 1280 and 1400 px.
+    assert.ok(await queueFits(page), "queue cut off at 1280 px");
+    await page.setViewportSize({ width: 1400, height: 900 });
+    assert.ok(await queueFits(page), "queue cut off at 1400 px");
+    await page.setViewportSize({ width: 1280, height: 900 });
+
+    // One click away.
+    await page.click("#insights-toggle");
+    await page.waitForSelector("#insights[data-loaded=true]");
+    assert.equal(await page.isVisible("#app"), false);
+
+    // Alerts per day by outcome: totals and every day.
+    for (const k of ["refunded", "accepted", "cancelled", "expired", "invalid", "rdr_refunded", "rdr_declined"]) {
+      assert.equal(await count(page, `#legend-alerts li[data-key="${k}"]`), x.outcomes[k] || 0, `outcome ${k}`);
+      assert.ok((x.outcomes[k] || 0) > 0, `the seed has ${k}`);
+    }
+    assert.equal(await count(page, `#legend-alerts li[data-key="pending"]`), x.pending);
+    const shown = await page.$$eval("#chart-alerts g.mark", (gs) => Object.fromEntries(gs.map((g) => [g.dataset.day,
+      Object.fromEntries([...g.querySelectorAll("rect[data-key]")].map((r) => [r.dataset.key, Number(r.dataset.count)]))])));
+    assert.equal(Object.keys(shown).length, 90, "90 days drawn");
+    for (const [day, byOutcome] of Object.entries(x.per_day)) assert.deepEqual(shown[day], byOutcome, `day ${day}`);
+    assert.match(await page.textContent("#alerts-total"), new RegExp(`${x.received.ETHOCA_ALERT.toLocaleString("en-GB")} Ethoca · ${x.received.VERIFI_RDR.toLocaleString("en-GB")} RDR`));
+
+    // Deadline performance, missed deadlines loudly with their ids.
+    for (const b of ["0-10", "10-25", "25-50", "50-75", "75-90", "90-100", "late"]) {
+      assert.equal(await count(page, `#chart-deadline g.mark[data-key="${b}"]`), x.buckets[b] || 0, `bucket ${b}`);
+    }
+    assert.equal(await page.textContent("#early-count"), `${x.early.toLocaleString("en-GB")} of ${x.tracked.toLocaleString("en-GB")}`);
+    assert.equal(await count(page, "#missed"), x.missed.length);
+    assert.match(await attr(page, "#missed", "class"), /loud/);
+    assert.equal(await attr(page, "#missed", "role"), "alert");
+    const missedIds = await page.$$eval("#missed li", (lis) => lis.map((l) => l.dataset.alertId).sort());
+    assert.deepEqual(missedIds, [...x.missed].sort());
+
+    // Who decided.
+    for (const [key, n] of Object.entries(x.decided_by)) {
+      assert.equal(await count(page, `#chart-who g.mark[data-key="${key}"]`), n, `decided by ${key}`);
+    }
+    assert.match(await page.textContent("#refunds"), new RegExp(`^${x.refunds.toLocaleString("en-GB")} refunded`));
+    assert.match(await page.textContent("#refunds"), new RegExp((x.refunded_cents / 100).toLocaleString("en-GB", { minimumFractionDigits: 2 }).replace(".", "\\.")));
+
+    // Order feed health and identifiers.
+    for (const k of ["accepted", "failed", "duplicate", "rate_limited"]) {
+      assert.equal(await count(page, `#legend-orders li[data-key="${k}"]`), x.orders[k] || 0, `orders ${k}`);
+      assert.ok((x.orders[k] || 0) > 0, `the seed has ${k} orders`);
+    }
+    for (const [k, e] of [["arn", "with_arn"], ["auth_code", "with_auth_code"], ["bin", "with_bin"]]) {
+      assert.equal(await count(page, `#identifiers li[data-key="${k}"]`), x.orders[e], k);
+    }
+    assert.match(await page.textContent("#identifiers"), new RegExp(`of ${x.orders.card_txns.toLocaleString("en-GB")}`));
+
+    // Scheme gauges per customer for the seeded month; the VAMP customer flagged, no other.
+    const which = info.month_is_current ? "current" : "previous";
+    for (const c of info.customers) {
+      const m = (x.months[c.organisation_id] || {})[info.month] || {};
+      const row = `.gauge-row[data-org="${c.organisation_id}"]`;
+      const visaCases = (m["alerts:VISA"] || 0) - (m["rdr_resolved:VISA"] || 0);
+      const visa = `${row} .gauge[data-scheme=visa][data-month=${which}]`;
+      assert.equal(Number(await attr(page, visa, "data-cases")), visaCases, `${c.name} Visa cases`);
+      assert.equal(Number(await attr(page, visa, "data-settled")), m["settled:VISA"] || 0, `${c.name} Visa settled`);
+      const mc = `${row} .gauge[data-scheme=mastercard][data-month=${which}]`;
+      assert.equal(Number(await attr(page, mc, "data-cases")), m["disputes:MASTERCARD"] || 0, `${c.name} MC chargebacks`);
+      assert.equal(Number(await attr(page, mc, "data-settled")), m["settled:MASTERCARD"] || 0, `${c.name} MC settled`);
+      const ratio = visaCases / (m["settled:VISA"] || 1);
+      const above = ratio >= 0.015 && visaCases > 1500;
+      assert.equal(await attr(page, visa, "data-level"), above ? "above" : ratio >= 0.015 ? "ratio_above_few_cases" : "below", `${c.name} VAMP level`);
+      assert.equal(await attr(page, row, "data-flagged"), String(c.name === info.vamp_customer), `${c.name} flagged`);
+    }
+    assert.match(await page.textContent(`.gauge-row[data-flagged=true] h4`), new RegExp(`${info.vamp_customer}.*over a scheme threshold`));
+    assert.match(await page.textContent("#counted"), /RDR-resolved cases do not count/);
+    assert.ok((await page.textContent("#not-counted")).length > 40);
+    const enrolmentText = await page.textContent("#insights-enrolments tbody");
+    for (const c of info.customers) assert.match(enrolmentText, new RegExp(c.name));
+
+    // Keyboard: the chart is a tab stop and arrows move between days.
+    await page.focus("#chart-alerts svg");
+    await page.keyboard.press("ArrowLeft");
+    assert.match(await page.textContent("#chart-alerts .readout"), /^\d{4}-\d{2}-\d{2}: \d+ in all/);
+
+    const shot = path.join(OUTPUT, "insights.png");
+    await page.screenshot({ path: shot, fullPage: true });
+    console.log(`screenshot: ${shot}`);
+
+    // The CSV export: one row per alert, with decisions.
+    const csv = await page.evaluate(async (key) => (await fetch("api/insights/alerts.csv", { headers: { Authorization: `Bearer ${key}` } })).text(), info.operator_key);
+    const rows = csv.trim().split("\n");
+    assert.match(rows[0], /^customer,organisation_id,alert_id,provider,status,outcome/);
+    const total = x.received.ETHOCA_ALERT + x.received.VERIFI_RDR;
+    assert.equal(rows.length - 1, total);
+    assert.ok(rows.some((r) => r.includes("Dana Whitfield") && r.includes("REFUND")));
+
+    // One customer: its own figures and only its gauges.
+    await page.selectOption("#insights-org", { label: info.vamp_customer });
+    await page.waitForFunction(() => document.querySelectorAll(".gauge-row").length === 1);
+    assert.equal(await attr(page, ".gauge-row", "data-customer"), info.vamp_customer);
+    // Back to the queue with Escape.
+    await page.keyboard.press("Escape");
+    assert.equal(await page.isVisible("#app"), true);
+    assert.deepEqual(pageErrors, []);
+  } catch (e) {
+    await page.screenshot({ path: path.join(OUTPUT, "insights-failure.png"), fullPage: true }).catch(() => {});
+    throw e;
+  } finally {
+    await page.close();
+  }
+});
