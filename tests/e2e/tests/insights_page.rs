@@ -339,6 +339,7 @@ fn plan_alert(
         informational: rdr,
         action_claim: None,
         no_deadline_notified_at: None,
+        alert_match: None,
         revision: 1,
         alert,
     }

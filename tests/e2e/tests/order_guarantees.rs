@@ -38,7 +38,9 @@ const BUDGET: usize = 95;
 const DUPLICATES: usize = 40;
 
 struct Stack {
+    #[allow(dead_code)]
     moto: Moto,
+    #[allow(dead_code)]
     res: Resources,
     sandbox: Sandbox,
     functions: Functions,
