@@ -9,6 +9,11 @@
 // Checks that each chart and gauge shows exactly that, that the over-threshold customer is
 // flagged and no other, that the charts work from the keyboard, that the queue keeps every
 // column in view at 1280 and 1400 px, and saves tests/browser/output/insights.png.
+//
+// NOT YET IN `npm test`: not seen passing. On the 2-core machine under load the harness took
+// 5 min to onboard and store the records, and `cbs insights backfill` over 34,000 orders in moto
+// did not finish within 11 minutes. Run by hand:
+//   node --test test/insights.test.mjs
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";

@@ -541,6 +541,14 @@ async fn serve_insights_stack_for_the_browser_test() {
         .build()
         .unwrap();
 
+    // The first request waits for cargo lambda to start the function.
+    for attempt in 1..=4 {
+        match http.get(format!("{api}health")).send().await {
+            Ok(r) if r.status().is_success() => break,
+            other if attempt == 4 => panic!("the ops API never answered: {other:?}"),
+            _ => tokio::time::sleep(std::time::Duration::from_secs(2)).await,
+        }
+    }
     let dynamo = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
     let tables = TableNames::new(res.table_prefix.clone());
     let table = |name: String| Table::new(dynamo.clone(), name, Default::default());
