@@ -89,6 +89,7 @@ pub async fn gather_evidence(
     alert: &Alert,
     transaction: &IndexedTransaction,
     now: chrono::DateTime<chrono::Utc>,
+    record: bool,
 ) -> Result<Evidence, StoreError> {
     let org = &alert.organisation_id;
     let entries = index
@@ -140,7 +141,9 @@ pub async fn gather_evidence(
             body: IndexBody::CustomerAlert { alert: seen },
         });
     }
-    index.put(&writes).await?;
+    if record {
+        index.put(&writes).await?;
+    }
     Ok(evidence)
 }
 
@@ -157,15 +160,37 @@ impl IndexedPartnerRecords {
     }
 }
 
-/// Match and evidence for one alert (what [`IndexedPartnerRecords`] answers).
+/// Match and evidence for one alert (what [`IndexedPartnerRecords`] answers); records the
+/// alert under its order and customer.
 pub async fn evidence_for_alert(
     index: &dyn TransactionIndex,
     alert: &Alert,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<PartnerEvidence, StoreError> {
+    evidence_with(index, alert, now, true).await
+}
+
+/// [`evidence_for_alert`] writing nothing (dry runs): the alert itself is not counted among
+/// its customer's alerts unless an earlier run recorded it.
+pub async fn evidence_read_only(
+    index: &dyn TransactionIndex,
+    alert: &Alert,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<PartnerEvidence, StoreError> {
+    evidence_with(index, alert, now, false).await
+}
+
+async fn evidence_with(
+    index: &dyn TransactionIndex,
+    alert: &Alert,
+    now: chrono::DateTime<chrono::Utc>,
+    record: bool,
+) -> Result<PartnerEvidence, StoreError> {
     let matched: AlertMatch = match_alert(index, alert, now).await?;
     let evidence = match (&matched.status, &matched.transaction) {
-        (MatchStatus::Matched, Some(t)) => Some(gather_evidence(index, alert, t, now).await?),
+        (MatchStatus::Matched, Some(t)) => {
+            Some(gather_evidence(index, alert, t, now, record).await?)
+        }
         _ => None,
     };
     Ok(PartnerEvidence {

@@ -289,3 +289,55 @@ async fn late_data_for_a_still_unmatched_alert_is_told_to_a_person_once() {
     assert_eq!(w.notifier.sent().len(), told + 1);
     assert!(w.api.patches("a1").is_empty());
 }
+
+#[tokio::test]
+async fn a_dry_run_shows_what_another_policy_would_decide_and_writes_nothing() {
+    let w = world();
+    intake_orders(&w.outbox, vec![order("o-1", "ARN1", true)], w.clock.now())
+        .await
+        .unwrap();
+    w.arrive(&alert("a1", "ARN1")).await; // refunded: REFUND
+    w.arrive(&alert("a2", "ARN2")).await; // unmatched: a person's
+    let writes = w.index.writes();
+    let other =
+        AlertPolicy::from_json(&json!({"name": "other", "refund_at_or_below_cents": 10000}))
+            .unwrap();
+    let lines = super::dry_run::policy_dry_run(
+        &*w.alerts,
+        &*w.index,
+        &other,
+        "org_1",
+        None,
+        100,
+        w.clock.now(),
+    )
+    .await
+    .unwrap();
+    let by_id = |id: &str| lines.iter().find(|l| l.alert_id == id).unwrap().clone();
+    let a1 = by_id("a1");
+    assert_eq!(
+        (a1.would.as_str(), a1.decided.as_str(), a1.same),
+        ("REFUND", "REFUND", true)
+    );
+    assert_eq!(a1.rule, "other/refund_when_partner_refunded");
+    assert_eq!(a1.matched, "MATCHED Arn");
+    let a2 = by_id("a2");
+    assert_eq!(
+        (a2.would.as_str(), a2.decided.as_str(), a2.same),
+        ("REFUND", "PERSON", false)
+    );
+    assert_eq!(a2.matched, "UNMATCHED");
+    assert_eq!(w.index.writes(), writes, "a dry run writes nothing");
+    let since = super::dry_run::policy_dry_run(
+        &*w.alerts,
+        &*w.index,
+        &other,
+        "org_1",
+        Some(ts("2026-11-25T00:00:00Z")),
+        100,
+        w.clock.now(),
+    )
+    .await
+    .unwrap();
+    assert!(since.is_empty(), "both alerts were received before --since");
+}
