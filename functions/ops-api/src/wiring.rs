@@ -87,12 +87,10 @@ pub async fn from_env() -> anyhow::Result<AppState> {
                     AlertPolicy::default_from_env()?,
                 )),
                 // Replayed alerts are matched to the partner's transactions as process-events does.
-                partner_records: Arc::new(
-                    shared::domain::matching::IndexedPartnerRecords::new(
-                        Arc::new(DynamoTransactionIndex::new(table(tables.transactions()))),
-                        Arc::new(SystemClock),
-                    ),
-                ),
+                partner_records: Arc::new(shared::domain::matching::IndexedPartnerRecords::new(
+                    Arc::new(DynamoTransactionIndex::new(table(tables.transactions()))),
+                    Arc::new(SystemClock),
+                )),
                 clock: Arc::new(SystemClock),
                 not_found_retry_for: chrono::Duration::seconds(config::parsed(
                     "EVENT_NOT_FOUND_RETRY_SECS",
