@@ -21,6 +21,7 @@ struct State {
     refuse: u32,
     lose_answers: u32,
     count_calls: u32,
+    bulk_calls: u32,
 }
 
 #[derive(Default)]
@@ -51,6 +52,11 @@ impl MemoryInsightsStore {
         self.state.lock().unwrap().count_calls
     }
 
+    /// Calls of `count_bulk`.
+    pub fn bulk_calls(&self) -> u32 {
+        self.state.lock().unwrap().bulk_calls
+    }
+
     /// One counter of a scope summed over every day.
     pub fn total(&self, scope: &str, counter: &str) -> i64 {
         let s = self.state.lock().unwrap();
@@ -71,11 +77,9 @@ impl MemoryInsightsStore {
     }
 }
 
-#[async_trait::async_trait]
-impl InsightsStore for MemoryInsightsStore {
-    async fn count(&self, subjects: &[Subject]) -> Result<Counted, StoreError> {
+impl MemoryInsightsStore {
+    fn count_now(&self, subjects: &[Subject]) -> Result<Counted, StoreError> {
         let mut s = self.state.lock().unwrap();
-        s.count_calls += 1;
         if s.refuse > 0 {
             s.refuse -= 1;
             return Err(transient("refused (fault injected)"));
@@ -110,6 +114,25 @@ impl InsightsStore for MemoryInsightsStore {
             return Err(transient("answer lost after the write (fault injected)"));
         }
         Ok(counted)
+    }
+}
+
+#[async_trait::async_trait]
+impl InsightsStore for MemoryInsightsStore {
+    async fn count(&self, subjects: &[Subject]) -> Result<Counted, StoreError> {
+        self.state.lock().unwrap().count_calls += 1;
+        self.count_now(subjects)
+    }
+
+    async fn count_bulk(&self, _kind: &str, subjects: &[Subject]) -> Result<Counted, StoreError> {
+        // Like DynamoDB's bulk path: the counters and the markers of the batch land together or
+        // not at all (the journal finishes what a crash cut short).
+        self.state.lock().unwrap().bulk_calls += 1;
+        self.count_now(subjects)
+    }
+
+    async fn finish_open_batches(&self) -> Result<usize, StoreError> {
+        Ok(0)
     }
 
     async fn days(

@@ -16,6 +16,10 @@ use std::collections::{BTreeMap, BTreeSet};
 /// The scope of the counters that sum every organisation.
 pub const ALL_ORGANISATIONS: &str = "ALL";
 
+/// The kinds of bulk counting, each with its own marker item per subject (so two kinds never
+/// overwrite each other's marker): orders taken in, and upload outcomes.
+pub const BULK_KINDS: [&str; 2] = ["intake", "upload"];
+
 /// One thing to count once: counter increments on one day of one organisation (and of
 /// [`ALL_ORGANISATIONS`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -91,6 +95,18 @@ pub trait InsightsStore: Send + Sync {
     /// Counts each fact of each subject that was never counted before, once, together with its
     /// subject's marker. Safe to call again with the same subjects (nothing is added twice).
     async fn count(&self, subjects: &[Subject]) -> Result<Counted, StoreError>;
+
+    /// Bulk counting (an import, an upload run's outcomes): the same exactly-once counting of
+    /// facts as [`InsightsStore::count`], for many subjects in few requests. The day counters of
+    /// a whole batch are added in one idempotent write together with a journal of the batch;
+    /// the subjects' markers (`kind`: which bulk marker of a subject, [`BULK_KINDS`]) follow by
+    /// plain batched writes, and the journal is closed. A journal left open (a crash between the
+    /// two) is finished by the next bulk count or backfill ([`InsightsStore::finish_open_batches`]).
+    async fn count_bulk(&self, kind: &str, subjects: &[Subject]) -> Result<Counted, StoreError>;
+
+    /// Finishes the batches a bulk count left open (writes their markers, closes them):
+    /// returns how many. The backfill calls it before reading markers.
+    async fn finish_open_batches(&self) -> Result<usize, StoreError>;
 
     /// The day items of one scope (an organisation id or [`ALL_ORGANISATIONS`]) from `from` to
     /// `to` inclusive (`YYYY-MM-DD`), oldest first; days with nothing counted are absent. One

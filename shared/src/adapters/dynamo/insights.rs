@@ -2,7 +2,9 @@
 //! - day items: pk `day#<organisation id | ALL>`, sk `YYYY-MM-DD`; one number attribute per
 //!   counter (`n_<counter>`) and the string set `missed_alert_ids`;
 //! - markers: pk `counted#<subject>` (`alert#<id>`, `order#<org>#<ref>`), sk `-`; the string
-//!   set `facts` names the facts of the subject already counted;
+//!   set `facts` names the facts of the subject already counted; an order's facts counted in
+//!   bulk are in sk `bulk#intake` / `bulk#upload` (`insights_bulk.rs`);
+//! - open bulk journals: pk `bulk-open`, sk the batch id (`insights_bulk.rs`);
 //! - backfill progress: pk `backfill`, sk the source table.
 //!
 //! `count` reads the markers (BatchGetItem, consistent), then writes each group of subjects in
@@ -17,7 +19,7 @@ use super::orders::DynamoOrderOutbox;
 use super::table::Table;
 use crate::ports::insights_store::{
     BackfillProgress, Counted, DayCounters, Fact, InsightsStore, RecordPage, StoredRecords,
-    Subject, ALL_ORGANISATIONS,
+    Subject, ALL_ORGANISATIONS, BULK_KINDS,
 };
 use crate::ports::order_outbox::OutboxOrder;
 use crate::ports::store_error::{StoreError, UndecodableItem};
@@ -26,6 +28,9 @@ use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, TransactWriteItem, Update};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Duration;
+
+#[path = "insights_bulk.rs"]
+mod bulk;
 
 /// TransactWriteItems takes at most 100 actions; stay below.
 const MAX_ACTIONS: usize = 90;
@@ -59,19 +64,59 @@ struct DayAdd {
     ids: BTreeSet<String>,
 }
 
+/// The increments of `facts` per (scope, day): each fact's organisation and [`ALL_ORGANISATIONS`].
+fn day_adds<'a>(facts: impl IntoIterator<Item = &'a Fact>) -> BTreeMap<(String, String), DayAdd> {
+    let mut days: BTreeMap<(String, String), DayAdd> = BTreeMap::new();
+    for fact in facts {
+        for scope in [fact.organisation_id.as_str(), ALL_ORGANISATIONS] {
+            let d = days
+                .entry((scope.to_string(), fact.day.clone()))
+                .or_default();
+            for (k, v) in &fact.add {
+                *d.add.entry(k.clone()).or_default() += v;
+            }
+            d.ids.extend(fact.missed_alert_ids.iter().cloned());
+        }
+    }
+    days
+}
+
 impl DynamoInsightsStore {
     pub fn new(table: Table) -> Self {
         Self { table }
     }
 
-    /// The facts already counted for each subject (consistent reads).
+    /// The facts already counted for each subject (consistent reads): its marker item and, for
+    /// an order, its bulk marker items, merged.
     async fn markers(
         &self,
         subjects: &[&str],
     ) -> Result<HashMap<String, BTreeSet<String>>, StoreError> {
+        let items = self.marker_items(subjects).await?;
+        let mut merged: HashMap<String, BTreeSet<String>> = HashMap::new();
+        for ((subject, _), facts) in items {
+            merged.entry(subject).or_default().extend(facts);
+        }
+        Ok(merged)
+    }
+
+    /// Every marker item of `subjects`, by (subject, sort key).
+    async fn marker_items(
+        &self,
+        subjects: &[&str],
+    ) -> Result<HashMap<(String, String), BTreeSet<String>>, StoreError> {
+        let mut wanted: Vec<(String, String)> = Vec::new();
+        for subject in subjects {
+            wanted.push((marker_pk(subject), "-".to_string()));
+            if subject.starts_with("order#") {
+                for kind in BULK_KINDS {
+                    wanted.push((marker_pk(subject), bulk::bulk_marker_sk(kind)));
+                }
+            }
+        }
         let mut found = HashMap::new();
-        for chunk in subjects.chunks(100) {
-            let keys: Vec<_> = chunk.iter().map(|k| key(marker_pk(k), "-")).collect();
+        for chunk in wanted.chunks(100) {
+            let keys: Vec<_> = chunk.iter().map(|(pk, sk)| key(pk, sk)).collect();
             let mut request = Some(
                 KeysAndAttributes::builder()
                     .set_keys(Some(keys))
@@ -96,7 +141,9 @@ impl DynamoInsightsStore {
                     .remove(&self.table.name)
                     .unwrap_or_default()
                 {
-                    let Some(AttributeValue::S(pk)) = item.get("pk") else {
+                    let (Some(AttributeValue::S(pk)), Some(AttributeValue::S(sk))) =
+                        (item.get("pk"), item.get("sk"))
+                    else {
                         continue;
                     };
                     let subject = pk.trim_start_matches("counted#").to_string();
@@ -104,7 +151,7 @@ impl DynamoInsightsStore {
                         Some(AttributeValue::Ss(f)) => f.iter().cloned().collect(),
                         _ => BTreeSet::new(),
                     };
-                    found.insert(subject, facts);
+                    found.insert((subject, sk.clone()), facts);
                 }
                 request = out
                     .unprocessed_keys
@@ -176,6 +223,15 @@ impl DynamoInsightsStore {
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
+    /// The updates of the day items `days` (those with something to add).
+    fn day_actions(&self, days: &BTreeMap<(String, String), DayAdd>) -> Vec<TransactWriteItem> {
+        days.iter()
+            .filter(|(_, add)| !add.add.is_empty() || !add.ids.is_empty())
+            // Built from our own values: cannot fail to build.
+            .filter_map(|((scope, day), add)| self.day_action(scope, day, add).ok())
+            .collect()
+    }
+
     /// One transaction: the markers of `group` and the day items their new facts touch.
     async fn write_group(
         &self,
@@ -186,33 +242,16 @@ impl DynamoInsightsStore {
             aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
         >,
     > {
-        let mut days: BTreeMap<(String, String), DayAdd> = BTreeMap::new();
         let mut actions = Vec::new();
         for (subject, facts) in group {
             // Built from our own values: cannot fail to build.
             if let Ok(a) = self.marker_action(subject, facts) {
                 actions.push(a);
             }
-            for fact in facts {
-                for scope in [fact.organisation_id.as_str(), ALL_ORGANISATIONS] {
-                    let d = days
-                        .entry((scope.to_string(), fact.day.clone()))
-                        .or_default();
-                    for (k, v) in &fact.add {
-                        *d.add.entry(k.clone()).or_default() += v;
-                    }
-                    d.ids.extend(fact.missed_alert_ids.iter().cloned());
-                }
-            }
         }
-        for ((scope, day), add) in &days {
-            if add.add.is_empty() && add.ids.is_empty() {
-                continue;
-            }
-            if let Ok(a) = self.day_action(scope, day, add) {
-                actions.push(a);
-            }
-        }
+        actions.extend(self.day_actions(&day_adds(
+            group.iter().flat_map(|(_, facts)| facts.iter().copied()),
+        )));
         self.table.counters.write();
         self.table
             .client
@@ -328,6 +367,14 @@ impl InsightsStore for DynamoInsightsStore {
             }
         }
         Ok(counted)
+    }
+
+    async fn count_bulk(&self, kind: &str, subjects: &[Subject]) -> Result<Counted, StoreError> {
+        self.count_in_bulk(kind, subjects).await
+    }
+
+    async fn finish_open_batches(&self) -> Result<usize, StoreError> {
+        self.finish_open().await
     }
 
     async fn days(

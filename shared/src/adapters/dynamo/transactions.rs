@@ -15,6 +15,45 @@ const BATCH: usize = 25;
 /// Rounds of resending unprocessed items before giving up (transient: the caller retries).
 const UNPROCESSED_ROUNDS: u32 = 5;
 
+/// Sends `requests` in BatchWriteItem calls of 25, sending unprocessed items again with backoff
+/// a bounded number of rounds; items still unprocessed then are an error (never dropped).
+pub(crate) async fn batch_write(
+    table: &Table,
+    requests: Vec<WriteRequest>,
+    operation: &'static str,
+) -> Result<(), StoreError> {
+    for chunk in requests.chunks(BATCH) {
+        let mut pending = chunk.to_vec();
+        let mut round = 0;
+        while !pending.is_empty() {
+            if round == UNPROCESSED_ROUNDS {
+                return Err(StoreError::Transient {
+                    operation,
+                    table: table.name.clone(),
+                    detail: format!("{} items still unprocessed", pending.len()),
+                });
+            }
+            if round > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(50 << round)).await;
+            }
+            round += 1;
+            table.counters.write();
+            let out = table
+                .client
+                .batch_write_item()
+                .request_items(&table.name, pending)
+                .send()
+                .await
+                .map_err(|e| table.error(operation, e))?;
+            pending = out
+                .unprocessed_items
+                .and_then(|mut m| m.remove(&table.name))
+                .unwrap_or_default();
+        }
+    }
+    Ok(())
+}
+
 #[derive(Debug, Clone)]
 pub struct DynamoTransactionIndex {
     table: Table,
@@ -44,37 +83,7 @@ impl TransactionIndex for DynamoTransactionIndex {
                 .map_err(|e| self.table.bad_item("put index entries", e))?;
             requests.push(WriteRequest::builder().put_request(put).build());
         }
-        for chunk in requests.chunks(BATCH) {
-            let mut pending = chunk.to_vec();
-            let mut round = 0;
-            while !pending.is_empty() {
-                if round == UNPROCESSED_ROUNDS {
-                    return Err(StoreError::Transient {
-                        operation: "put index entries",
-                        table: self.table.name.clone(),
-                        detail: format!("{} items still unprocessed", pending.len()),
-                    });
-                }
-                if round > 0 {
-                    tokio::time::sleep(std::time::Duration::from_millis(50 << round)).await;
-                }
-                round += 1;
-                self.table.counters.write();
-                let out = self
-                    .table
-                    .client
-                    .batch_write_item()
-                    .request_items(&self.table.name, pending)
-                    .send()
-                    .await
-                    .map_err(|e| self.table.error("put index entries", e))?;
-                pending = out
-                    .unprocessed_items
-                    .and_then(|mut m| m.remove(&self.table.name))
-                    .unwrap_or_default();
-            }
-        }
-        Ok(())
+        batch_write(&self.table, requests, "put index entries").await
     }
 
     async fn query(

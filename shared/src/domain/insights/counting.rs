@@ -44,6 +44,31 @@ pub async fn count_logged(insights: &dyn InsightsStore, clock: &dyn Clock, subje
     }
 }
 
+/// Count in bulk (`kind`: `ports::insights_store::BULK_KINDS`), logging (never returning) a
+/// failure like [`count_logged`].
+pub async fn count_bulk_logged(
+    insights: &dyn InsightsStore,
+    clock: &dyn Clock,
+    kind: &str,
+    subjects: &[Subject],
+) {
+    if subjects.iter().all(|s| s.facts.is_empty()) {
+        return;
+    }
+    if let Err(e) = insights.count_bulk(kind, subjects).await {
+        let first = subjects.first().map(|s| s.key.as_str()).unwrap_or("");
+        tracing::error!(kind, subject = first, subjects = subjects.len(), error = %e,
+            "insights not counted (the next write of the record or a backfill counts it)");
+        println!(
+            "{}",
+            crate::telemetry::emf_counts_line(
+                &[("InsightsCountFailed", 1)],
+                clock.now().timestamp_millis()
+            )
+        );
+    }
+}
+
 /// The matching work's verdict for an alert: counted once per alert (the first verdict), on the
 /// alert's received day, under `match:<matched|unmatched|ambiguous>`. The match rate on the
 /// insights page comes from these counters.
@@ -159,9 +184,9 @@ impl OrderOutbox for CountingOrderOutbox {
                 ))
             })
             .collect();
-        for chunk in subjects.chunks(25) {
-            count_logged(&*self.insights, &*self.clock, chunk).await;
-        }
+        // Orders come in batches (an import: hundreds at a time): counted in bulk, a few
+        // requests per batch rather than a transactional write per order.
+        count_bulk_logged(&*self.insights, &*self.clock, "intake", &subjects).await;
         Ok(results)
     }
 
@@ -246,9 +271,7 @@ impl OrderOutbox for CountingOrderOutbox {
             }
             subjects.push(subject);
         }
-        for chunk in subjects.chunks(25) {
-            count_logged(&*self.insights, &*self.clock, chunk).await;
-        }
+        count_bulk_logged(&*self.insights, &*self.clock, "upload", &subjects).await;
         Ok(recorded)
     }
 

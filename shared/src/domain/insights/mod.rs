@@ -5,6 +5,8 @@
 pub mod backfill;
 pub mod counting;
 pub mod facts;
+#[cfg(test)]
+mod intake_cost_tests;
 pub mod report;
 #[cfg(test)]
 mod tests;

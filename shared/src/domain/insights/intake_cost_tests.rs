@@ -1,0 +1,198 @@
+//! What taking in 1,000 orders costs DynamoDB, counted request by request: the real wiring of
+//! `cbs import-orders` (the outbox, the transaction index, the insights counters; the real
+//! DynamoDB adapters) against a stand-in for DynamoDB on a local port that answers every
+//! request with an empty success and counts it by operation. Items written inside
+//! TransactWriteItems are counted apart: each is a transactional write (twice the write cost
+//! in DynamoDB; in moto, a copy of the whole table per item, which is what made an import of
+//! 10,000 orders take more than 14 minutes when each order's marker was written that way).
+
+use crate::adapters::dynamo::insights::DynamoInsightsStore;
+use crate::adapters::dynamo::table::{DynamoCounters, Table};
+use crate::adapters::dynamo::transactions::indexed_outbox;
+use crate::clock::{Clock, SystemClock};
+use crate::config::TableNames;
+use crate::domain::insights::CountingOrderOutbox;
+use crate::domain::order_intake::intake_orders;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+
+#[derive(Default, Debug)]
+struct Seen {
+    /// Operation (`PutItem`, `BatchWriteItem`...) → requests.
+    requests: BTreeMap<String, u64>,
+    /// Items written inside TransactWriteItems.
+    transactional_items: u64,
+}
+
+impl Seen {
+    fn total(&self) -> u64 {
+        self.requests.values().sum()
+    }
+}
+
+/// A DynamoDB stand-in on 127.0.0.1: every request succeeds, reads find nothing.
+async fn fake_dynamodb() -> (String, Arc<Mutex<Seen>>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endpoint = format!("http://{}", listener.local_addr().unwrap());
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let counted = seen.clone();
+    tokio::spawn(async move {
+        loop {
+            let Ok((socket, _)) = listener.accept().await else {
+                return;
+            };
+            let seen = counted.clone();
+            tokio::spawn(async move {
+                let (read, mut write) = socket.into_split();
+                let mut reader = BufReader::new(read);
+                loop {
+                    let mut target = String::new();
+                    let mut length = 0usize;
+                    let mut line = String::new();
+                    // Request line, then headers up to the empty line.
+                    if reader.read_line(&mut line).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                    loop {
+                        line.clear();
+                        if reader.read_line(&mut line).await.unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let header = line.trim_end();
+                        if header.is_empty() {
+                            break;
+                        }
+                        if let Some((name, value)) = header.split_once(':') {
+                            match name.to_ascii_lowercase().as_str() {
+                                "x-amz-target" => target = value.trim().to_string(),
+                                "content-length" => length = value.trim().parse().unwrap_or(0),
+                                _ => {}
+                            }
+                        }
+                    }
+                    let mut body = vec![0u8; length];
+                    if reader.read_exact(&mut body).await.is_err() {
+                        return;
+                    }
+                    let operation = target.rsplit('.').next().unwrap_or("?").to_string();
+                    let answer = {
+                        let mut s = seen.lock().unwrap();
+                        *s.requests.entry(operation.clone()).or_default() += 1;
+                        if operation == "TransactWriteItems" {
+                            let parsed: Value = serde_json::from_slice(&body).unwrap_or_default();
+                            s.transactional_items += parsed["TransactItems"]
+                                .as_array()
+                                .map(|a| a.len() as u64)
+                                .unwrap_or(0);
+                        }
+                        match operation.as_str() {
+                            "BatchGetItem" => r#"{"Responses":{},"UnprocessedKeys":{}}"#,
+                            "Query" | "Scan" => r#"{"Items":[],"Count":0,"ScannedCount":0}"#,
+                            _ => "{}",
+                        }
+                    };
+                    let response = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/x-amz-json-1.0\r\nContent-Length: {}\r\n\r\n{answer}",
+                        answer.len()
+                    );
+                    if write.write_all(response.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    (endpoint, seen)
+}
+
+fn order(reference: &str) -> Value {
+    json!({
+        "type": "COMPLETE",
+        "organisation_id": "org_import",
+        "integration_id": "int_import",
+        "reference_id": reference,
+        "order_datetime": "2026-02-17T09:59:00Z",
+        "order_number": format!("AF-{reference}"),
+        "order_subtotal_amount_in_cents": 4900,
+        "order_currency": "USD",
+        "order_total_amount_in_cents": 4900,
+        "order_status": "CLOSED_COMPLETE",
+        "transactions": [{
+            "reference_id": format!("txn-{reference}"),
+            "amount_in_cents": 4900,
+            "currency": "USD",
+            "payment_method_type": "CARD",
+            "authorisation_status": "SETTLED",
+            "payment_method_reference_id": format!("pi-{reference}"),
+            "authorised_at": "2026-02-17T09:59:05Z",
+            "payment_method_card_brand": "VISA",
+            "payment_method_card_last_4": "4242",
+            "payment_method_card_bin": "424242",
+            "authorisation_code": format!("A{reference}"),
+            "acquirer_reference_number": format!("7{reference:0>22}")
+        }]
+    })
+}
+
+#[tokio::test]
+async fn importing_1000_orders_costs_few_requests_and_no_transactional_write_per_order() {
+    let (endpoint, seen) = fake_dynamodb().await;
+    let config = aws_sdk_dynamodb::Config::builder()
+        .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+        .region(aws_sdk_dynamodb::config::Region::new("eu-west-1"))
+        .endpoint_url(&endpoint)
+        .credentials_provider(aws_credential_types::Credentials::new(
+            "AKIDTEST", "secret", None, None, "test",
+        ))
+        .build();
+    let client = aws_sdk_dynamodb::Client::from_conf(config);
+    let tables = TableNames::new("cost");
+    let counters = Arc::new(DynamoCounters::default());
+    // The wiring of `cbs import-orders` (cli/src/import_orders.rs).
+    let outbox = CountingOrderOutbox::new(
+        Arc::new(indexed_outbox(&client, &tables, counters.clone())),
+        Arc::new(DynamoInsightsStore::new(Table::new(
+            client.clone(),
+            tables.insights(),
+            counters,
+        ))),
+        Arc::new(SystemClock),
+    );
+    const ORDERS: usize = 1000;
+    let raw: Vec<Value> = (0..ORDERS).map(|i| order(&format!("o-{i:05}"))).collect();
+    // The import takes the file in chunks of 500 (`--chunk`).
+    for chunk in raw.chunks(500) {
+        let report = intake_orders(&outbox, chunk.to_vec(), SystemClock.now())
+            .await
+            .unwrap();
+        assert_eq!(report.stored.len(), chunk.len(), "{:?}", report.rejected);
+    }
+    let seen = seen.lock().unwrap();
+    println!(
+        "1,000 orders: {} requests {:?}, {} items written in transactions",
+        seen.total(),
+        seen.requests,
+        seen.transactional_items
+    );
+    // The outbox writes each order once (a conditional put, as before matching and insights);
+    // everything else is batched.
+    assert_eq!(
+        seen.requests.get("PutItem").copied(),
+        Some(ORDERS as u64 + 10)
+    );
+    let besides_the_outbox = seen.total() - ORDERS as u64;
+    assert!(
+        besides_the_outbox <= 350,
+        "index and insights: {besides_the_outbox} requests for {ORDERS} orders: {:?}",
+        seen.requests
+    );
+    // One small transaction per batch of orders (its journal and the day counters it adds),
+    // never one transactional write per order.
+    assert!(
+        seen.transactional_items <= 60,
+        "{} items written in transactions for {ORDERS} orders",
+        seen.transactional_items
+    );
+}
