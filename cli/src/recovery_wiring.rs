@@ -8,12 +8,14 @@ use shared::adapters::dynamo::customers::DynamoCustomerStore;
 use shared::adapters::dynamo::enrolments::DynamoEnrolmentStore;
 use shared::adapters::dynamo::events::DynamoEventLog;
 use shared::adapters::dynamo::table::{DynamoCounters, Table};
+use shared::adapters::dynamo::transactions::DynamoTransactionIndex;
 use shared::adapters::notify::NotifyTarget;
 use shared::client::RetryPolicy;
 use shared::clock::SystemClock;
 use shared::config::{PartnerEnv, TableNames};
 use shared::domain::alert_policy::{AlertPolicy, CustomerPolicies};
 use shared::domain::event_processing::EventProcessor;
+use shared::domain::matching::IndexedPartnerRecords;
 use shared::domain::onboarding::refuse_key_of_other_mode;
 use shared::domain::reconcile::ClientListing;
 use shared::domain::recovery::rebuild::StateSources;
@@ -68,6 +70,17 @@ pub async fn from_env() -> anyhow::Result<Recovery> {
     let archive: Arc<dyn EventArchive> =
         Arc::new(DynamoEventArchive::new(tables(&client, names.archive())));
     let api = Arc::new(api);
+    let policies: Arc<CustomerPolicies> =
+        Arc::new(CustomerPolicies::new(customers, default_policy));
+    // Alerts matched to the partner's own transactions, as process-events does: a replayed or
+    // rebuilt alert carries the same match as the one process-events stored.
+    let partner_records = Arc::new(IndexedPartnerRecords::new(
+        Arc::new(DynamoTransactionIndex::new(tables(
+            &client,
+            names.transactions(),
+        ))),
+        Arc::new(SystemClock),
+    ));
     let processor = EventProcessor {
         events: Arc::new(DynamoEventLog::new(tables(&client, names.events()))),
         alerts: alerts.clone(),
@@ -75,8 +88,8 @@ pub async fn from_env() -> anyhow::Result<Recovery> {
         alert_api: api.clone(),
         enrolment_api: api.clone(),
         notifier: notifier.clone(),
-        policies: Arc::new(CustomerPolicies::new(customers, default_policy)),
-        partner_records: Arc::new(shared::ports::decision_inputs::NoPartnerRecords),
+        policies: policies.clone(),
+        partner_records: partner_records.clone(),
         clock: Arc::new(SystemClock),
         not_found_retry_for: chrono::Duration::seconds(shared::config::parsed(
             "EVENT_NOT_FOUND_RETRY_SECS",
@@ -96,6 +109,8 @@ pub async fn from_env() -> anyhow::Result<Recovery> {
             alerts,
             enrolments,
             notifier,
+            policies,
+            partner_records,
             clock: Arc::new(SystemClock),
             page_size: 100,
         },

@@ -2,13 +2,12 @@
 //! a person.
 
 use super::{Applied, ApplyError, EventProcessor};
-use crate::domain::alert_policy::{evaluate, PolicyDecision};
-use crate::domain::alert_record::{
-    append_decision, store_fetched_alert_notifying, update_alert_record,
-};
+use crate::domain::alert_policy::PolicyDecision;
+use crate::domain::alert_record::{append_decision, store_fetched_alert_notifying};
 use crate::domain::decision::{
     apply_action, ActionRequest, Decision, DecisionError, DecisionResult, DecisionSource,
 };
+use crate::domain::matching::record_match;
 use crate::ports::alert_api::ApiCallError;
 use crate::ports::event_log::iso;
 use crate::ports::notifier::OpsNotification;
@@ -47,27 +46,9 @@ impl EventProcessor {
 
         let alert = &record.alert;
         let policy = self.policies.policy_for(&alert.organisation_id).await?;
-        let evidence = self.partner_records.evidence_for(alert).await?;
-        let evaluation = evaluate(alert, &policy, &evidence);
-        if let Some(mut matching) = evidence.matching.clone() {
-            // The match, its evidence and the deciding rule, on the record before anything is
-            // sent: the audit trail shows what the decision rested on even if the action fails.
-            matching.rule = Some(evaluation.rule.clone());
-            update_alert_record(&*self.alerts, alert_id, |current| {
-                let mut record = current?;
-                if record.alert_match.as_ref() == Some(&matching) {
-                    return None;
-                }
-                record.alert_match = Some(matching.clone());
-                record.revision += 1;
-                Some(record)
-            })
-            .await?;
-            // Unmatched or ambiguous: kept where an order taken in later finds it (late data).
-            if matching.matched.status != crate::records::matching::MatchStatus::Matched {
-                self.partner_records.left_waiting(alert, &matching).await?;
-            }
-        }
+        // The match on the record first (the same path `cbs rebuild` runs).
+        let evaluation =
+            record_match(&*self.alerts, &*self.partner_records, &policy, alert).await?;
         match evaluation.decision {
             PolicyDecision::Act { action, reason } => {
                 let report = match apply_action(

@@ -18,10 +18,12 @@ pub mod indexed_outbox;
 pub mod keys;
 pub mod late;
 pub mod matcher;
+pub mod on_record;
 
 pub use evidence::{evidence_for_alert, IndexedPartnerRecords};
 pub use indexed_outbox::IndexedOutbox;
 pub use matcher::match_alert;
+pub use on_record::record_match;
 
 #[cfg(test)]
 mod late_tests;

@@ -4,21 +4,25 @@
 //! Rebuild reads every archived delivery within the retention, re-fetches each alert and
 //! enrolment it names from ChargebackStop, and stores it through the normal versioned writes;
 //! then a full reconciliation pass of every organisation seen (all statuses, every page, the
-//! whole retention) adds what never had a webhook. No action is ever sent: the processor's
-//! decision policy is not run, only the stores are written. What ChargebackStop holds comes
-//! back exactly; our own bookkeeping on a record (the decision audit trail, warnings sent,
-//! enrolment status history with event ids) is not in the archive nor at ChargebackStop and
-//! starts again empty.
+//! whole retention) adds what never had a webhook. No action is ever sent: only the stores are
+//! written. An archived alert gets back the match (and the rule that would decide) that
+//! process-events recorded, by the same code (`domain::matching::record_match`). What
+//! ChargebackStop holds comes back exactly; our own bookkeeping on a record (the decision audit
+//! trail, warnings sent, enrolment status history with event ids) is not in the archive nor at
+//! ChargebackStop and starts again empty.
 
 use crate::clock::Clock;
 use crate::domain::alert_record::store_fetched_alert_notifying;
 use crate::domain::deadline_sweep::RunBudget;
 use crate::domain::enrolment_lifecycle::store_fetched_enrolment;
+use crate::domain::matching::record_match;
 use crate::domain::reconcile::{ReconcileCursor, ReconcileListing, ReconcileReport, Reconciler};
 use crate::event::EventCategory;
 use crate::event::WebhookEvent;
+use crate::models::alert::Alert;
 use crate::ports::alert_api::{AlertApi, ApiCallError};
 use crate::ports::alert_store::AlertStore;
+use crate::ports::decision_inputs::{PartnerRecords, PolicySource};
 use crate::ports::enrolment_api::EnrolmentApi;
 use crate::ports::enrolment_store::EnrolmentStore;
 use crate::ports::event_archive::EventArchive;
@@ -59,6 +63,9 @@ pub struct StateSources {
     pub alerts: Arc<dyn AlertStore>,
     pub enrolments: Arc<dyn EnrolmentStore>,
     pub notifier: Arc<dyn Notifier>,
+    /// The policy and the partner's records, for the match a rebuilt alert carries.
+    pub policies: Arc<dyn PolicySource>,
+    pub partner_records: Arc<dyn PartnerRecords>,
     pub clock: Arc<dyn Clock>,
     pub page_size: u32,
 }
@@ -108,6 +115,38 @@ struct Named {
     organisations: BTreeSet<String>,
 }
 
+/// Stores an alert an archived delivery names, with the match process-events put on it
+/// (`domain::matching::record_match`, the same code; no action is sent): every alert of an
+/// enrolment that takes decisions (not informational) was matched when its event was processed.
+/// Fails with the reason, for the report.
+async fn store_archived_alert(sources: &StateSources, alert: &Alert) -> Result<(), String> {
+    let (record, _stale) = store_fetched_alert_notifying(
+        &*sources.alerts,
+        &*sources.notifier,
+        alert,
+        sources.clock.now(),
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    if record.informational {
+        return Ok(());
+    }
+    let policy = sources
+        .policies
+        .policy_for(&alert.organisation_id)
+        .await
+        .map_err(|e| e.to_string())?;
+    record_match(
+        &*sources.alerts,
+        &*sources.partner_records,
+        &policy,
+        &record.alert,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
+    Ok(())
+}
+
 /// `cbs rebuild`: the alerts and enrolments tables from the archive (received since `since`)
 /// plus re-fetches, then a reconciliation pass of every organisation (those seen in the
 /// archive and `organisations`).
@@ -154,16 +193,9 @@ pub async fn rebuild(
         match sources.alert_api.get_alert(id).await {
             Ok(alert) => {
                 named.organisations.insert(alert.organisation_id.clone());
-                match store_fetched_alert_notifying(
-                    &*sources.alerts,
-                    &*sources.notifier,
-                    &alert,
-                    sources.clock.now(),
-                )
-                .await
-                {
-                    Ok(_) => report.alerts_refetched += 1,
-                    Err(e) => report.errors.push((id.clone(), e.to_string())),
+                match store_archived_alert(sources, &alert).await {
+                    Ok(()) => report.alerts_refetched += 1,
+                    Err(e) => report.errors.push((id.clone(), e)),
                 }
             }
             Err(ApiCallError::NotFound { .. }) => report.not_found.push(id.clone()),

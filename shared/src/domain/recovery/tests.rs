@@ -556,6 +556,8 @@ fn sources(
         alerts,
         enrolments,
         notifier: Arc::new(RecordingNotifier::default()),
+        policies: w.processor.policies.clone(),
+        partner_records: w.processor.partner_records.clone(),
         clock: w.processor.clock.clone(),
         page_size: 2,
     }
