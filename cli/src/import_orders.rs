@@ -20,6 +20,9 @@ use shared::domain::order_intake::{intake_orders, IntakeReport, RejectedOrder};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+/// Orders taken in are counted into the insights once this many are waiting (and at the end).
+const COUNT_EVERY: usize = 1000;
+
 #[derive(clap::Args)]
 pub struct ImportArgs {
     /// A `.json` or `.csv` file of orders.
@@ -188,15 +191,17 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<()> {
     let tables = TableNames::from_env()?;
     let aws = shared::adapters::aws::load_config().await;
     let client = aws_sdk_dynamodb::Client::new(&aws);
-    let table =
-        |name: String| Table::new(client.clone(), name, Arc::new(DynamoCounters::default()));
+    // One count of DynamoDB requests for the whole import (printed in the summary).
+    let counters = Arc::new(DynamoCounters::default());
+    let table = |name: String| Table::new(client.clone(), name, counters.clone());
     // Orders enter the outbox with their transactions indexed for matching alerts, and are
     // counted into the insights table (identifiers carried, settled cards).
-    let outbox = shared::domain::insights::CountingOrderOutbox::new(
+    // Counted in bulk per thousand orders or so (`flush`), not per intake call.
+    let outbox = shared::domain::insights::CountingOrderOutbox::deferring(
         Arc::new(shared::adapters::dynamo::transactions::indexed_outbox(
             &client,
             &tables,
-            Arc::new(DynamoCounters::default()),
+            counters.clone(),
         )),
         Arc::new(
             shared::adapters::dynamo::insights::DynamoInsightsStore::new(table(tables.insights())),
@@ -217,8 +222,11 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<()> {
     let mut rejected = Vec::new();
     for chunk in orders.chunks(args.chunk.max(1)) {
         let raw: Vec<Value> = chunk.iter().map(|o| o.order.clone()).collect();
-        let report = intake_orders(&outbox, raw, chrono::Utc::now())
-            .await
+        let stored = intake_orders(&outbox, raw, chrono::Utc::now()).await;
+        if stored.is_err() || outbox.deferred_len() >= COUNT_EVERY {
+            outbox.flush().await;
+        }
+        let report = stored
             .context("store orders in the outbox (nothing after the last progress point was stored; re-run to resume)")?;
         for r in report.rejected {
             rejected.push((chunk[r.index].origin.clone(), r));
@@ -233,6 +241,7 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<()> {
             rejected.len()
         ));
     }
+    outbox.flush().await;
     bar.finish();
     if !rejected.is_empty() {
         eprint!("{}", describe_rejections(&rejected));
@@ -244,6 +253,8 @@ pub async fn run(args: ImportArgs) -> anyhow::Result<()> {
             "stored": total.stored.len(),
             "already_queued": total.already_queued.len(),
             "refused": rejected.len(),
+            "dynamodb_reads": counters.reads(),
+            "dynamodb_writes": counters.writes(),
         })
     );
     if !rejected.is_empty() {

@@ -374,7 +374,7 @@ impl InsightsStore for DynamoInsightsStore {
     }
 
     async fn finish_open_batches(&self) -> Result<usize, StoreError> {
-        self.finish_open().await
+        Ok(self.finish_open().await?.0)
     }
 
     async fn days(

@@ -14,7 +14,8 @@
 //! The counters and the journal land together or not at all. A crash after (2) leaves the
 //! journal open: the next bulk count or backfill finishes it (3, 4) before reading markers, so
 //! nothing is counted twice; writing a journal's markers again writes the same items. A
-//! journal younger than `RESUME_AFTER_SECS` is left to the run that opened it.
+//! journal younger than `RESUME_AFTER_SECS` is left to the run that opened it, and its facts
+//! are taken as counted by a bulk count meanwhile.
 
 use super::super::transactions::batch_write;
 use super::{day_adds, key, marker_pk, DynamoInsightsStore, ATTEMPTS};
@@ -36,8 +37,8 @@ const OPEN_BATCHES: &str = "bulk-open";
 const RESUME_AFTER_SECS: i64 = 60;
 /// Open journals finished per call.
 const RESUME_LIMIT: i32 = 100;
-/// Subjects per batch (a journal stays far below DynamoDB's 400 KB item limit).
-const BULK_SUBJECTS: usize = 500;
+/// Subjects per batch (a journal of orders stays near 100 KB, below DynamoDB's 400 KB).
+const BULK_SUBJECTS: usize = 1000;
 /// Day items per batch: the transaction's 100 actions, less the journal.
 const BULK_DAY_ITEMS: usize = 98;
 
@@ -95,8 +96,9 @@ impl DynamoInsightsStore {
                 format!("unknown bulk kind {kind:?}"),
             ));
         }
-        // An open journal's markers are not written yet: finish them before reading markers.
-        self.finish_open().await?;
+        // An open journal's markers are not written yet: finish the stale ones before reading
+        // markers, and take a young one's (its run is writing them) as counted.
+        let (_, in_flight) = self.finish_open().await?;
         let mut merged: BTreeMap<&str, BTreeMap<&str, &Fact>> = BTreeMap::new();
         for subject in subjects {
             for fact in &subject.facts {
@@ -120,6 +122,7 @@ impl DynamoInsightsStore {
                 .iter()
                 .filter(|((s, _), _)| s == subject)
                 .flat_map(|(_, f)| f)
+                .chain(in_flight.get(*subject).into_iter().flatten())
                 .collect();
             let mut new = Vec::new();
             for (name, fact) in facts {
@@ -262,8 +265,11 @@ impl DynamoInsightsStore {
         .await
     }
 
-    /// Finishes the journals left open longer than `RESUME_AFTER_SECS` (one Query).
-    pub(super) async fn finish_open(&self) -> Result<usize, StoreError> {
+    /// Finishes the journals left open longer than `RESUME_AFTER_SECS` (one Query); returns
+    /// how many, and the facts of the younger ones (subject → facts), still being written.
+    pub(super) async fn finish_open(
+        &self,
+    ) -> Result<(usize, HashMap<String, BTreeSet<String>>), StoreError> {
         self.table.counters.read();
         let out = self
             .table
@@ -279,6 +285,7 @@ impl DynamoInsightsStore {
             .map_err(|e| self.table.error("read open insights bulk journals", e))?;
         let stale_before = SystemClock.now() - chrono::Duration::seconds(RESUME_AFTER_SECS);
         let mut finished = 0;
+        let mut in_flight: HashMap<String, BTreeSet<String>> = HashMap::new();
         for item in out.items.unwrap_or_default() {
             let journal = parse_journal(&item)
                 .map_err(|e| self.table.bad_item("read open insights bulk journals", e))?;
@@ -289,6 +296,9 @@ impl DynamoInsightsStore {
                 continue;
             };
             if opened > stale_before {
+                for (subject, facts) in journal.markers {
+                    in_flight.entry(subject).or_default().extend(facts);
+                }
                 continue;
             }
             tracing::info!(
@@ -299,7 +309,7 @@ impl DynamoInsightsStore {
             self.close_batch(batch, &journal).await?;
             finished += 1;
         }
-        Ok(finished)
+        Ok((finished, in_flight))
     }
 }
 
@@ -328,7 +338,7 @@ mod tests {
         let groups = batches(pending);
         assert_eq!(
             groups.iter().map(|g| g.len()).collect::<Vec<_>>(),
-            vec![500, 500, 200]
+            vec![1000, 200]
         );
 
         // 60 days: two day items each, so a batch holds 49 days at most.

@@ -147,6 +147,8 @@ pub struct CountingOrderOutbox {
     inner: Arc<dyn OrderOutbox>,
     insights: Arc<dyn InsightsStore>,
     clock: Arc<dyn Clock>,
+    /// Deferring (an import): orders taken in are kept here and counted by [`Self::flush`].
+    deferred: Option<std::sync::Mutex<Vec<Subject>>>,
 }
 
 impl CountingOrderOutbox {
@@ -159,7 +161,41 @@ impl CountingOrderOutbox {
             inner,
             insights,
             clock,
+            deferred: None,
         }
+    }
+
+    /// For an import: orders taken in are counted when the caller calls [`Self::flush`] (in
+    /// bulk, a few requests per thousand orders), not per call of `enqueue`. Orders found
+    /// already queued are counted too, so re-running an import that was killed before its
+    /// flush counts what it missed (facts already counted are skipped by the store).
+    pub fn deferring(
+        inner: Arc<dyn OrderOutbox>,
+        insights: Arc<dyn InsightsStore>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        Self {
+            deferred: Some(std::sync::Mutex::new(Vec::new())),
+            ..Self::new(inner, insights, clock)
+        }
+    }
+
+    /// Orders taken in and not counted yet (deferring only).
+    pub fn deferred_len(&self) -> usize {
+        self.deferred
+            .as_ref()
+            .map(|d| d.lock().expect("not poisoned").len())
+            .unwrap_or(0)
+    }
+
+    /// Counts the orders deferred so far (a failure is logged and counted, never returned:
+    /// `cbs insights backfill` or a re-run of the import counts them).
+    pub async fn flush(&self) {
+        let Some(deferred) = &self.deferred else {
+            return;
+        };
+        let subjects = std::mem::take(&mut *deferred.lock().expect("not poisoned"));
+        count_bulk_logged(&*self.insights, &*self.clock, "intake", &subjects).await;
     }
 }
 
@@ -174,7 +210,7 @@ impl OrderOutbox for CountingOrderOutbox {
         let subjects: Vec<Subject> = orders
             .iter()
             .zip(&results)
-            .filter(|(_, r)| **r == Enqueued::Stored)
+            .filter(|(_, r)| **r == Enqueued::Stored || self.deferred.is_some())
             .filter_map(|(o, _)| {
                 Some(order_taken_in_facts(
                     o.organisation_id.as_deref()?,
@@ -184,8 +220,12 @@ impl OrderOutbox for CountingOrderOutbox {
                 ))
             })
             .collect();
-        // Orders come in batches (an import: hundreds at a time): counted in bulk, a few
-        // requests per batch rather than a transactional write per order.
+        if let Some(deferred) = &self.deferred {
+            deferred.lock().expect("not poisoned").extend(subjects);
+            return Ok(results);
+        }
+        // Orders come in batches (the ops API: up to hundreds at a time): counted in bulk, a
+        // few requests per batch rather than a transactional write per order.
         count_bulk_logged(&*self.insights, &*self.clock, "intake", &subjects).await;
         Ok(results)
     }

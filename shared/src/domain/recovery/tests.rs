@@ -569,7 +569,13 @@ fn budget() -> RunBudget {
 
 #[tokio::test]
 async fn rebuild_restores_what_chargebackstop_holds_from_the_archive_and_a_pass() {
-    let w = world();
+    let mut w = world();
+    // Alerts matched against the partner's transactions, as process-events does: the match
+    // process-events stored comes back with the rebuilt alert.
+    w.processor.partner_records = Arc::new(crate::domain::matching::IndexedPartnerRecords::new(
+        Arc::new(crate::adapters::memory_transactions::MemoryTransactionIndex::default()),
+        w.processor.clock.clone(),
+    ));
     let a1 = alert("a1", "ETHOCA_ALERT", "ACTION_REQUIRED", 100);
     let a2 = alert("a2", "VERIFI_RDR", "RESOLVED", 200);
     // Never had a webhook: only the reconciliation pass finds it.
@@ -629,7 +635,18 @@ async fn rebuild_restores_what_chargebackstop_holds_from_the_archive_and_a_pass(
         let after = alerts.get(id).await.unwrap().unwrap();
         assert_eq!(after.alert, before.alert, "{id}");
         assert_eq!(after.informational, before.informational, "{id}");
+        assert_eq!(after.alert_match, before.alert_match, "{id}");
     }
+    assert!(
+        alerts
+            .get("a1")
+            .await
+            .unwrap()
+            .unwrap()
+            .alert_match
+            .is_some(),
+        "a1 was matched when processed, and again when rebuilt"
+    );
     let before = w.enrolments.get("e1").await.unwrap().unwrap();
     let after = enrolments.get("e1").await.unwrap().unwrap();
     assert_eq!(
