@@ -39,6 +39,8 @@ const RESUME_AFTER_SECS: i64 = 60;
 const RESUME_LIMIT: i32 = 100;
 /// Subjects per batch (a journal of orders stays near 100 KB, below DynamoDB's 400 KB).
 const BULK_SUBJECTS: usize = 1000;
+/// Facts per batch: with the subjects' keys, a journal stays near 150 KB at most.
+const BULK_FACTS: usize = 3000;
 /// Day items per batch: the transaction's 100 actions, less the journal.
 const BULK_DAY_ITEMS: usize = 98;
 
@@ -62,6 +64,7 @@ struct BulkJournal {
 fn batches<'a>(pending: Vec<(&'a str, Vec<&'a Fact>)>) -> Vec<Vec<(&'a str, Vec<&'a Fact>)>> {
     let mut groups: Vec<Vec<(&str, Vec<&Fact>)>> = Vec::new();
     let mut days: BTreeSet<(&str, &str)> = BTreeSet::new();
+    let mut facts = 0;
     for entry in pending {
         let mine: BTreeSet<(&str, &str)> = entry
             .1
@@ -72,12 +75,16 @@ fn batches<'a>(pending: Vec<(&'a str, Vec<&'a Fact>)>) -> Vec<Vec<(&'a str, Vec<
         let all_days: BTreeSet<&str> = days.iter().chain(&mine).map(|(_, d)| *d).collect();
         let orgs_days = days.union(&mine).count();
         let full = groups.last().is_none_or(|g| {
-            g.len() >= BULK_SUBJECTS || orgs_days + all_days.len() > BULK_DAY_ITEMS
+            g.len() >= BULK_SUBJECTS
+                || facts + entry.1.len() > BULK_FACTS
+                || orgs_days + all_days.len() > BULK_DAY_ITEMS
         });
         if full {
             groups.push(Vec::new());
             days.clear();
+            facts = 0;
         }
+        facts += entry.1.len();
         days.extend(mine);
         groups.last_mut().expect("just pushed").push(entry);
     }
@@ -355,6 +362,19 @@ mod tests {
         assert_eq!(
             groups.iter().map(|g| g.len()).collect::<Vec<_>>(),
             vec![49, 11]
+        );
+
+        // Four facts each: the journal's facts bound the batch first.
+        let fact = Fact::new("taken_in", "org_1", "2026-01-01");
+        let keys: Vec<String> = (0..1000).map(|i| format!("order#org_1#{i}")).collect();
+        let pending = keys
+            .iter()
+            .map(|k| (k.as_str(), vec![&fact, &fact, &fact, &fact]))
+            .collect();
+        let groups = batches(pending);
+        assert_eq!(
+            groups.iter().map(|g| g.len()).collect::<Vec<_>>(),
+            vec![750, 250]
         );
     }
 }

@@ -1,7 +1,7 @@
 //! The `transactions` table: the partner's transactions indexed for matching alerts (see
 //! `ports::transaction_index`). pk `lookup`, sk `entry`; items mapped with serde_dynamo.
-//! Writes go in BatchWriteItem requests of 25 (unprocessed items are sent again, a bounded
-//! number of times, then a transient error); each lookup is one Query.
+//! Writes go in BatchWriteItem requests of 25, a few in flight at once (unprocessed items are
+//! sent again, a bounded number of times, then a transient error); each lookup is one Query.
 
 use super::table::Table;
 use crate::ports::store_error::StoreError;
@@ -15,41 +15,75 @@ const BATCH: usize = 25;
 /// Rounds of resending unprocessed items before giving up (transient: the caller retries).
 const UNPROCESSED_ROUNDS: u32 = 5;
 
-/// Sends `requests` in BatchWriteItem calls of 25, sending unprocessed items again with backoff
-/// a bounded number of rounds; items still unprocessed then are an error (never dropped).
+/// BatchWriteItem calls in flight at once.
+const BATCH_CONCURRENCY: usize = 4;
+
+/// Sends `requests` in BatchWriteItem calls of 25 (a few at once), sending unprocessed items
+/// again with backoff a bounded number of rounds; items still unprocessed then are an error
+/// (never dropped). Every call is waited for before an error is returned.
 pub(crate) async fn batch_write(
     table: &Table,
     requests: Vec<WriteRequest>,
     operation: &'static str,
 ) -> Result<(), StoreError> {
-    for chunk in requests.chunks(BATCH) {
-        let mut pending = chunk.to_vec();
-        let mut round = 0;
-        while !pending.is_empty() {
-            if round == UNPROCESSED_ROUNDS {
-                return Err(StoreError::Transient {
+    let chunks: Vec<Vec<WriteRequest>> = requests.chunks(BATCH).map(|c| c.to_vec()).collect();
+    let mut first_error = None;
+    for wave in chunks.chunks(BATCH_CONCURRENCY) {
+        let mut calls = tokio::task::JoinSet::new();
+        for chunk in wave {
+            calls.spawn(write_one_batch(table.clone(), chunk.clone(), operation));
+        }
+        while let Some(done) = calls.join_next().await {
+            let outcome = done.unwrap_or_else(|e| {
+                Err(StoreError::Transient {
                     operation,
                     table: table.name.clone(),
-                    detail: format!("{} items still unprocessed", pending.len()),
-                });
+                    detail: format!("batch write task ended: {e}"),
+                })
+            });
+            if let Err(e) = outcome {
+                first_error.get_or_insert(e);
             }
-            if round > 0 {
-                tokio::time::sleep(std::time::Duration::from_millis(50 << round)).await;
-            }
-            round += 1;
-            table.counters.write();
-            let out = table
-                .client
-                .batch_write_item()
-                .request_items(&table.name, pending)
-                .send()
-                .await
-                .map_err(|e| table.error(operation, e))?;
-            pending = out
-                .unprocessed_items
-                .and_then(|mut m| m.remove(&table.name))
-                .unwrap_or_default();
         }
+        if let Some(e) = first_error {
+            return Err(e);
+        }
+    }
+    Ok(())
+}
+
+/// One BatchWriteItem of up to 25 requests, unprocessed items sent again.
+async fn write_one_batch(
+    table: Table,
+    chunk: Vec<WriteRequest>,
+    operation: &'static str,
+) -> Result<(), StoreError> {
+    let mut pending = chunk;
+    let mut round = 0;
+    while !pending.is_empty() {
+        if round == UNPROCESSED_ROUNDS {
+            return Err(StoreError::Transient {
+                operation,
+                table: table.name.clone(),
+                detail: format!("{} items still unprocessed", pending.len()),
+            });
+        }
+        if round > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(50 << round)).await;
+        }
+        round += 1;
+        table.counters.write();
+        let out = table
+            .client
+            .batch_write_item()
+            .request_items(&table.name, pending)
+            .send()
+            .await
+            .map_err(|e| table.error(operation, e))?;
+        pending = out
+            .unprocessed_items
+            .and_then(|mut m| m.remove(&table.name))
+            .unwrap_or_default();
     }
     Ok(())
 }

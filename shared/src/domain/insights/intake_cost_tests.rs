@@ -34,6 +34,11 @@ impl Seen {
 
 /// A DynamoDB stand-in on 127.0.0.1: every request succeeds, reads find nothing.
 async fn fake_dynamodb() -> (String, Arc<Mutex<Seen>>) {
+    fake_dynamodb_with(false).await
+}
+
+/// `throttled`: every BatchWriteItem comes back with all its items unprocessed.
+async fn fake_dynamodb_with(throttled: bool) -> (String, Arc<Mutex<Seen>>) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let endpoint = format!("http://{}", listener.local_addr().unwrap());
     let seen = Arc::new(Mutex::new(Seen::default()));
@@ -88,9 +93,14 @@ async fn fake_dynamodb() -> (String, Arc<Mutex<Seen>>) {
                                 .unwrap_or(0);
                         }
                         match operation.as_str() {
-                            "BatchGetItem" => r#"{"Responses":{},"UnprocessedKeys":{}}"#,
-                            "Query" | "Scan" => r#"{"Items":[],"Count":0,"ScannedCount":0}"#,
-                            _ => "{}",
+                            "BatchGetItem" => r#"{"Responses":{},"UnprocessedKeys":{}}"#.into(),
+                            "Query" | "Scan" => r#"{"Items":[],"Count":0,"ScannedCount":0}"#.into(),
+                            "BatchWriteItem" if throttled => {
+                                let parsed: Value =
+                                    serde_json::from_slice(&body).unwrap_or_default();
+                                json!({"UnprocessedItems": parsed["RequestItems"]}).to_string()
+                            }
+                            _ => "{}".to_string(),
                         }
                     };
                     let response = format!(
@@ -136,18 +146,55 @@ fn order(reference: &str) -> Value {
     })
 }
 
-#[tokio::test]
-async fn importing_1000_orders_costs_few_requests_and_no_transactional_write_per_order() {
-    let (endpoint, seen) = fake_dynamodb().await;
+fn client(endpoint: &str) -> aws_sdk_dynamodb::Client {
     let config = aws_sdk_dynamodb::Config::builder()
         .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
         .region(aws_sdk_dynamodb::config::Region::new("eu-west-1"))
-        .endpoint_url(&endpoint)
+        .endpoint_url(endpoint)
         .credentials_provider(aws_credential_types::Credentials::new(
             "AKIDTEST", "secret", None, None, "test",
         ))
         .build();
-    let client = aws_sdk_dynamodb::Client::from_conf(config);
+    aws_sdk_dynamodb::Client::from_conf(config)
+}
+
+#[tokio::test]
+async fn index_entries_left_unprocessed_are_sent_again_then_reported_never_dropped() {
+    use crate::ports::transaction_index::TransactionIndex;
+    use crate::records::matching::{IndexBody, IndexItem, WaitingAlert};
+    let (endpoint, seen) = fake_dynamodb_with(true).await;
+    let index = crate::adapters::dynamo::transactions::DynamoTransactionIndex::new(Table::new(
+        client(&endpoint),
+        "t-transactions",
+        Arc::new(DynamoCounters::default()),
+    ));
+    let items: Vec<IndexItem> = (0..30)
+        .map(|i| IndexItem {
+            lookup: format!("waiting#org_{i}"),
+            entry: format!("alert#a-{i}"),
+            body: IndexBody::WaitingAlert {
+                alert: WaitingAlert {
+                    alert_id: format!("a-{i}"),
+                    lookups: Vec::new(),
+                    since: "2026-11-30T00:00:00Z".into(),
+                },
+            },
+        })
+        .collect();
+    let err = index.put(&items).await.unwrap_err();
+    assert!(err.is_retryable(), "{err}");
+    assert!(err.to_string().contains("unprocessed"), "{err}");
+    // Two batches (25 + 5), each sent 5 times (the first and 4 resends with backoff).
+    assert_eq!(
+        seen.lock().unwrap().requests.get("BatchWriteItem"),
+        Some(&10)
+    );
+}
+
+#[tokio::test]
+async fn importing_1000_orders_costs_few_requests_and_no_transactional_write_per_order() {
+    let (endpoint, seen) = fake_dynamodb().await;
+    let client = client(&endpoint);
     let tables = TableNames::new("cost");
     let counters = Arc::new(DynamoCounters::default());
     // The wiring of `cbs import-orders` (cli/src/import_orders.rs): counted when flushed.
