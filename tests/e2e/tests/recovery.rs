@@ -223,8 +223,9 @@ async fn delete_item(stack: &Stack, table: &str, key: &str, id: &str) {
         .unwrap();
 }
 
-/// What ChargebackStop holds of a stored alert or enrolment: the record without our own
-/// bookkeeping (audit trail, warnings, claims, fetch time, revision, history).
+/// What ChargebackStop holds of a stored alert or enrolment, and the match we made of it: the
+/// record without our own bookkeeping (audit trail, warnings, claims, fetch and match times,
+/// revision, history).
 fn chargebackstop_view(record: &Value) -> Value {
     let mut v = record.clone();
     if let Some(map) = v.as_object_mut() {
@@ -239,6 +240,12 @@ fn chargebackstop_view(record: &Value) -> Value {
             "status_history",
         ] {
             map.remove(k);
+        }
+        // The match is compared whole (status, method, candidates, evidence, rule), except the
+        // time it was computed: our bookkeeping, like `fetched_at` (a rebuild matches again).
+        if let Some(Value::Object(m)) = map.get_mut("alert_match").and_then(|m| m.get_mut("match"))
+        {
+            m.remove("matched_at");
         }
     }
     v

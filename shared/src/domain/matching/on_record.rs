@@ -12,7 +12,7 @@ use crate::records::matching::MatchStatus;
 
 /// Matches `alert` (the partner's records: the match and its evidence), lets `policy` evaluate
 /// it, and stores the match, its evidence and the deciding rule on the alert's record (written
-/// only when it changed). An unmatched or ambiguous alert is kept where an order taken in
+/// only when it changed; `matched_at` is when that match was first made). An unmatched or ambiguous alert is kept where an order taken in
 /// later finds it (late data). Returns the evaluation, for the caller to act on or not.
 pub async fn record_match(
     alerts: &dyn AlertStore,
@@ -28,8 +28,14 @@ pub async fn record_match(
         matching.rule = Some(evaluation.rule.clone());
         update_alert_record(alerts, &alert.id, |current| {
             let mut record = current?;
-            if record.alert_match.as_ref() == Some(&matching) {
-                return None;
+            if let Some(stored) = &record.alert_match {
+                // The same match found again (a redelivered event): it keeps the time it was
+                // first made, and the record is not written again.
+                let mut again = matching.clone();
+                again.matched.matched_at = stored.matched.matched_at.clone();
+                if *stored == again {
+                    return None;
+                }
             }
             record.alert_match = Some(matching.clone());
             record.revision += 1;
@@ -41,4 +47,40 @@ pub async fn record_match(
         }
     }
     Ok(evaluation)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::memory::MemoryAlertStore;
+    use crate::adapters::memory_transactions::MemoryTransactionIndex;
+    use crate::clock::{Clock, FixedClock};
+    use crate::domain::alert_record::store_fetched_alert;
+    use crate::domain::matching::IndexedPartnerRecords;
+    use crate::domain::test_support::{alert, ts};
+    use std::sync::Arc;
+
+    #[tokio::test]
+    async fn the_same_match_found_again_keeps_its_time_and_writes_nothing() {
+        let clock = Arc::new(FixedClock::at(ts("2026-11-24T10:00:00Z")));
+        let alerts = MemoryAlertStore::default();
+        let records =
+            IndexedPartnerRecords::new(Arc::new(MemoryTransactionIndex::default()), clock.clone());
+        let a = alert("a1", "ETHOCA_ALERT", "ACTION_REQUIRED", 100);
+        store_fetched_alert(&alerts, &a, clock.now()).await.unwrap();
+        let policy = AlertPolicy::default();
+        record_match(&alerts, &records, &policy, &a).await.unwrap();
+        let first = alerts.get("a1").await.unwrap().unwrap();
+        let matched = first
+            .alert_match
+            .clone()
+            .expect("matched (unmatched is a result)");
+        assert_eq!(matched.matched.matched_at, "2026-11-24T10:00:00.000Z");
+
+        clock.advance(chrono::Duration::minutes(5));
+        record_match(&alerts, &records, &policy, &a).await.unwrap();
+        let again = alerts.get("a1").await.unwrap().unwrap();
+        assert_eq!(again.alert_match, first.alert_match, "first time kept");
+        assert_eq!(again.revision, first.revision, "not written again");
+    }
 }
