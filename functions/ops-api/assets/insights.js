@@ -78,9 +78,9 @@ function niceScale(max) {
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 const dayLabel = (iso) => `${Number(iso.slice(8, 10))} ${MONTHS[Number(iso.slice(5, 7)) - 1]}`;
 
-function stackedDays(container, days, keys, colours, labels, valueOf, title, extra) {
+function stackedDays(container, days, keys, colours, labels, valueOf, title, extra, H = 220) {
   container.replaceChildren();
-  const W = 1180, H = 220, left = 48, right = 8, bottom = 22, top = 10;
+  const W = 1180, left = 48, right = 8, bottom = 22, top = 10;
   const totals = days.map((d) => keys.reduce((s, k) => s + valueOf(d, k), 0));
   const scale = niceScale(Math.max(...totals, 0));
   const max = scale.top;
@@ -156,12 +156,13 @@ function hbars(container, rows, title, colourOf) {
 function gauge(label, ratio, thresholds, level, badge, detail, attrs) {
   const box = el("div", { class: `gauge level-${level}`, ...attrs });
   const head = el("div", { class: "gauge-head" });
-  head.append(el("span", { class: "gauge-label" }, label), el("b", { class: "ratio" }, pct(ratio)), el("span", { class: "badge lvl" }, badge));
+  head.append(el("span", { class: "gauge-label" }, label));
   box.append(head);
   if (ratio === null || ratio === undefined) {
     box.append(el("div", { class: "muted small" }, detail));
     return box;
   }
+  head.append(el("b", { class: "ratio" }, pct(ratio)), el("span", { class: "badge lvl" }, badge));
   const scaleMax = Math.max(thresholds[thresholds.length - 1] * 1.6, ratio * 1.15);
   const W = 260, H = 40;
   const svg = el("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": `${label}: ${pct(ratio)}, ${badge}` });
@@ -265,6 +266,10 @@ function render() {
   const orderLabels = { accepted: "Accepted", duplicate: "Duplicate", failed: "Failed", rate_limited: "Rate-limited attempts (429)" };
   stackedDays($("chart-orders"), v.days, orderKeys, ORDER_COLOURS, orderLabels, (day, k) => day.orders[k] || 0, "Orders per day by upload outcome",
     (day) => (day.orders.rate_limited ? `; rate-limited attempts ${day.orders.rate_limited}` : ""));
+  // Failed and duplicate uploads are a sliver next to the accepted ones: drawn again on their
+  // own scale.
+  stackedDays($("chart-order-problems"), v.days, ["failed", "duplicate"], ORDER_COLOURS, orderLabels, (day, k) => day.orders[k] || 0,
+    "Failed and duplicate uploads per day", (day) => (day.orders.rate_limited ? `; rate-limited attempts ${day.orders.rate_limited}` : ""), 130);
   const outcomesTotal = orderKeys.reduce((t, k) => t + (v.orders[k] || 0), 0);
   legend($("legend-orders"), ["accepted", "duplicate", "failed", "rate_limited"].map((k) => [k, orderLabels[k], ORDER_COLOURS[k], v.orders[k] || 0]),
     (n) => (outcomesTotal ? `(${pct(n / outcomesTotal, 1)})` : ""));

@@ -161,6 +161,8 @@ test("insights: every chart and gauge shows what the seeded month implies", asyn
       assert.equal(await count(page, `#identifiers li[data-key="${k}"]`), x.orders[e], k);
     }
     assert.match(await page.textContent("#identifiers"), new RegExp(`of ${x.orders.card_txns.toLocaleString("en-GB")}`));
+    const problemTotal = await page.$$eval("#chart-order-problems g.mark", (gs) => gs.reduce((t, g) => t + Number(g.dataset.total), 0));
+    assert.equal(problemTotal, x.orders.failed + x.orders.duplicate, "failed and duplicate uploads drawn on their own");
     const mt = x.matching;
     assert.equal(await page.textContent("#match-rate"),
       `${(100 * mt.matched / (mt.matched + mt.unmatched + mt.ambiguous)).toFixed(1)} % matched (${mt.matched.toLocaleString("en-GB")} matched, ${mt.unmatched} unmatched, ${mt.ambiguous} ambiguous)`);
@@ -204,6 +206,11 @@ test("insights: every chart and gauge shows what the seeded month implies", asyn
       assert.ok(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth), `insights wider than ${width} px`);
     }
 
+    await page.evaluate(() => window.scrollTo(0, 0));
+    const shot = path.join(OUTPUT, "insights.png");
+    await page.screenshot({ path: shot, fullPage: true });
+    console.log(`screenshot: ${shot}`);
+
     // Keyboard: each chart is one tab stop; arrows move between its marks and the readout says
     // what the focused one counts.
     const readout = (id) => page.textContent(`#${id} .readout`);
@@ -229,10 +236,12 @@ test("insights: every chart and gauge shows what the seeded month implies", asyn
     assert.match(await readout("chart-who"), new RegExp(`: ${top[1]}$`));
     await page.keyboard.press("Tab");
     assert.equal(await page.evaluate(() => document.activeElement.closest(".chart-box")?.id), "chart-orders");
+    await page.keyboard.press("Tab");
+    assert.equal(await page.evaluate(() => document.activeElement.closest(".chart-box")?.id), "chart-order-problems");
+    await page.keyboard.press("End");
+    const problems = await page.$eval("#chart-order-problems g.mark:last-of-type", (g) => g.dataset.total);
+    assert.match(await readout("chart-order-problems"), new RegExp(`^${lastShown}: ${problems} in all`));
 
-    const shot = path.join(OUTPUT, "insights.png");
-    await page.screenshot({ path: shot, fullPage: true });
-    console.log(`screenshot: ${shot}`);
 
     // The CSV export through its button: one row per alert, each in the outcome the seed gave it.
     const [download] = await Promise.all([page.waitForEvent("download"), page.click("#insights-csv")]);
