@@ -78,7 +78,9 @@ function niceScale(max) {
 const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
 const dayLabel = (iso) => `${Number(iso.slice(8, 10))} ${MONTHS[Number(iso.slice(5, 7)) - 1]}`;
 
-function stackedDays(container, days, keys, colours, labels, valueOf, title, extra, H = 220) {
+// `countedFrom`: the index of the first day with anything counted for this chart's source (a
+// series of rare events, like failures, starts later than its source's counting).
+function stackedDays(container, days, keys, colours, labels, valueOf, title, extra, H = 220, countedFrom) {
   container.replaceChildren();
   const W = 1180, left = 48, right = 8, bottom = 22, top = 10;
   const totals = days.map((d) => keys.reduce((s, k) => s + valueOf(d, k), 0));
@@ -93,7 +95,7 @@ function stackedDays(container, days, keys, colours, labels, valueOf, title, ext
     svg.append(el("text", { x: left - 6, y: y + 4, class: "axis", "text-anchor": "end" }, num(v)));
   }
   // A long run of days with nothing counted at the start says so, rather than look like zero.
-  const firstCounted = totals.findIndex((t) => t > 0);
+  const firstCounted = countedFrom ?? totals.findIndex((t) => t > 0);
   if (firstCounted > 6 || firstCounted < 0) {
     const upTo = firstCounted < 0 ? days.length : firstCounted;
     const text = firstCounted < 0 ? "Nothing counted in this period" : `Nothing counted before ${dayLabel(days[firstCounted].day)}`;
@@ -199,7 +201,8 @@ function renderGauges(list, gauges) {
       const mcDetail = mc.settled
         ? `${num(mc.chargebacks)} chargebacks / ${num(mc.settled)} settled; ECM from 100 chargebacks, high from 300`
         : `No settled Mastercard transactions uploaded for ${month}${mc.chargebacks ? ` (${num(mc.chargebacks)} chargebacks)` : ""}.`;
-      row.append(gauge(`Mastercard ECM · ${month}`, mc.ratio, [0.015, 0.03], mc.level, ECM_BADGE[mc.level] || mc.level, mcDetail,
+      row.append(gauge(`Mastercard ECM · ${month}`, mc.ratio, [0.015, 0.03], mc.level,
+        mc.level === "below" && mc.ratio >= 0.015 ? "Ratio over, < 100 chargebacks" : ECM_BADGE[mc.level] || mc.level, mcDetail,
         { "data-scheme": "mastercard", "data-month": which, "data-level": mc.level, "data-cases": mc.chargebacks, "data-settled": mc.settled, "data-ratio": mc.ratio ?? "" }));
     }
     list.append(row);
@@ -269,7 +272,8 @@ function render() {
   // Failed and duplicate uploads are a sliver next to the accepted ones: drawn again on their
   // own scale.
   stackedDays($("chart-order-problems"), v.days, ["failed", "duplicate"], ORDER_COLOURS, orderLabels, (day, k) => day.orders[k] || 0,
-    "Failed and duplicate uploads per day", (day) => (day.orders.rate_limited ? `; rate-limited attempts ${day.orders.rate_limited}` : ""), 130);
+    "Failed and duplicate uploads per day", (day) => (day.orders.rate_limited ? `; rate-limited attempts ${day.orders.rate_limited}` : ""), 130,
+    v.days.findIndex((day) => orderKeys.some((k) => day.orders[k])));
   const outcomesTotal = orderKeys.reduce((t, k) => t + (v.orders[k] || 0), 0);
   legend($("legend-orders"), ["accepted", "duplicate", "failed", "rate_limited"].map((k) => [k, orderLabels[k], ORDER_COLOURS[k], v.orders[k] || 0]),
     (n) => (outcomesTotal ? `(${pct(n / outcomesTotal, 1)})` : ""));
