@@ -48,10 +48,14 @@ function startStack() {
     env: { ...process.env, RUST_BACKTRACE: "0" },
   });
   let stderr = "";
+  let partial = "";
   proc.stderr.on("data", (d) => {
     const s = d.toString();
     stderr = (stderr + s).slice(-20000);
-    for (const line of s.split("\n")) if (line.startsWith("insights stack:")) console.log(line.slice(0, 300));
+    // Progress lines, whole (a chunk may end mid-line).
+    const lines = (partial + s).split("\n");
+    partial = lines.pop();
+    for (const line of lines) if (line.startsWith("insights stack:")) console.log(line.slice(0, 300));
   });
   return new Promise((resolve, reject) => {
     let buffer = "";
@@ -105,6 +109,8 @@ test("insights: every chart and gauge shows what the seeded month implies", asyn
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
   page.setDefaultTimeout(UI_TIMEOUT_MS);
   const pageErrors = [];
+  const t0 = Date.now();
+  const mark = (what) => console.log(`insights page: ${what} after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   page.on("pageerror", (e) => pageErrors.push(e.message));
   try {
     await page.goto(info.page_url);
@@ -120,6 +126,7 @@ test("insights: every chart and gauge shows what the seeded month implies", asyn
     // One click away.
     await page.click("#insights-toggle");
     await page.waitForSelector("#insights[data-loaded=true]");
+    mark("insights shown");
     assert.equal(await page.isVisible("#app"), false);
 
     // Alerts per day by outcome: totals and every day.
@@ -243,6 +250,7 @@ test("insights: every chart and gauge shows what the seeded month implies", asyn
     assert.match(await readout("chart-order-problems"), new RegExp(`^${lastShown}: ${problems} in all`));
 
 
+    mark("charts checked");
     // The CSV export through its button: one row per alert, each in the outcome the seed gave it.
     const [download] = await Promise.all([page.waitForEvent("download"), page.click("#insights-csv")]);
     assert.equal(download.suggestedFilename(), "alerts-with-decisions.csv");
@@ -258,6 +266,7 @@ test("insights: every chart and gauge shows what the seeded month implies", asyn
     for (const id of x.missed) assert.ok(cells.some((c) => c[2] === id), `missed ${id} in the CSV`);
     assert.ok(rows.some((r) => r.includes("Dana Whitfield") && r.includes("REFUND")));
 
+    mark("CSV checked");
     // One customer: its own figures and only its gauges.
     await page.selectOption("#insights-org", { label: info.vamp_customer });
     await page.waitForFunction(() => document.querySelectorAll(".gauge-row").length === 1);
