@@ -26,6 +26,11 @@ function el(tag, attrs = {}, text) {
   if (text !== undefined) e.textContent = String(text);
   return e;
 }
+// The page's CSP (style-src 'self') drops inline `style` attributes: set styles through CSSOM.
+function styled(e, props) {
+  Object.assign(e.style, props);
+  return e;
+}
 const pct = (r, digits = 2) => (r === null || r === undefined ? "—" : `${(r * 100).toFixed(digits)} %`);
 const num = (n) => Number(n || 0).toLocaleString("en-GB");
 
@@ -53,27 +58,48 @@ function keyboardMarks(svg, marks, readout) {
   marks.forEach((m, i) => m.addEventListener("mouseenter", () => show(i)));
 }
 
-function legend(list, entries) {
+function legend(list, entries, note) {
   list.replaceChildren();
   for (const [key, label, colour, count] of entries) {
     const li = el("li", { "data-key": key, "data-count": count });
-    li.append(el("span", { class: "swatch", style: `background:${colour}` }), el("span", {}, `${label} `), el("b", {}, num(count)));
+    li.append(styled(el("span", { class: "swatch", "aria-hidden": "true" }), { background: colour }), el("span", {}, `${label} `), el("b", {}, num(count)));
+    if (note) li.append(el("span", { class: "muted" }, ` ${note(count)}`));
     list.append(li);
   }
 }
 
-function stackedDays(container, days, keys, colours, labels, valueOf, title) {
+// A round axis top and its tick step (1, 2 or 5 × 10^n), four or five ticks.
+function niceScale(max) {
+  const raw = Math.max(1, max) / 4;
+  const mag = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw);
+  return { top: Math.max(step, Math.ceil(max / step) * step), step };
+}
+const MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+const dayLabel = (iso) => `${Number(iso.slice(8, 10))} ${MONTHS[Number(iso.slice(5, 7)) - 1]}`;
+
+// `countedFrom`: the index of the first day with anything counted for this chart's source (a
+// series of rare events, like failures, starts later than its source's counting).
+function stackedDays(container, days, keys, colours, labels, valueOf, title, extra, H = 220, countedFrom) {
   container.replaceChildren();
-  const W = 1180, H = 220, left = 40, bottom = 22, top = 8;
+  const W = 1180, left = 48, right = 8, bottom = 22, top = 10;
   const totals = days.map((d) => keys.reduce((s, k) => s + valueOf(d, k), 0));
-  const max = Math.max(1, ...totals);
-  const step = (W - left) / Math.max(1, days.length);
+  const scale = niceScale(Math.max(...totals, 0));
+  const max = scale.top;
+  const step = (W - left - right) / Math.max(1, days.length);
   const bw = Math.max(2, step - 2);
-  const svg = el("svg", { viewBox: `0 0 ${W} ${H}`, role: "group", "aria-label": title, class: "chart" });
-  for (const f of [0, 0.5, 1]) {
-    const y = top + (H - top - bottom) * (1 - f);
-    svg.append(el("line", { x1: left, x2: W, y1: y, y2: y, class: "gridline" }));
-    svg.append(el("text", { x: left - 4, y: y + 4, class: "axis", "text-anchor": "end" }, num(Math.round(max * f))));
+  const svg = el("svg", { viewBox: `0 0 ${W} ${H}`, role: "group", "aria-label": `${title}. Arrow keys move between days.`, class: "chart" });
+  for (let v = 0; v <= max; v += scale.step) {
+    const y = top + (H - top - bottom) * (1 - v / max);
+    svg.append(el("line", { x1: left, x2: W - right, y1: y, y2: y, class: "gridline" }));
+    svg.append(el("text", { x: left - 6, y: y + 4, class: "axis", "text-anchor": "end" }, num(v)));
+  }
+  // A long run of days with nothing counted at the start says so, rather than look like zero.
+  const firstCounted = countedFrom ?? totals.findIndex((t) => t > 0);
+  if (firstCounted > 6 || firstCounted < 0) {
+    const upTo = firstCounted < 0 ? days.length : firstCounted;
+    const text = firstCounted < 0 ? "Nothing counted in this period" : `Nothing counted before ${dayLabel(days[firstCounted].day)}`;
+    svg.append(el("text", { x: left + (upTo * step) / 2, y: top + (H - top - bottom) / 2, class: "empty-note", "text-anchor": "middle" }, text));
   }
   const marks = [];
   days.forEach((d, i) => {
@@ -90,9 +116,12 @@ function stackedDays(container, days, keys, colours, labels, valueOf, title) {
       parts.push(`${labels[k]} ${v}`);
     }
     g.append(el("rect", { x, y: top, width: bw, height: H - top - bottom, class: "hit" }));
-    g.setAttribute("aria-label", `${d.day}: ${totals[i]} in all${parts.length ? "; " + parts.join(", ") : ""}`);
-    if (i % 15 === 0 || i === days.length - 1) {
-      svg.append(el("text", { x: x + bw / 2, y: H - 6, class: "axis", "text-anchor": "middle" }, d.day.slice(5)));
+    const more = extra ? extra(d) : "";
+    g.setAttribute("aria-label", `${d.day}: ${totals[i]} in all${parts.length ? "; " + parts.join(", ") : ""}${more}`);
+    const lastDay = i === days.length - 1;
+    if ((i % 15 === 0 && days.length - i > 6) || lastDay) {
+      // The last label ends at the chart's edge instead of running off it.
+      svg.append(el("text", { x: lastDay ? x + bw : x + bw / 2, y: H - 6, class: "axis", "text-anchor": lastDay ? "end" : "middle" }, dayLabel(d.day)));
     }
     svg.append(g);
     marks.push(g);
@@ -106,7 +135,7 @@ function hbars(container, rows, title, colourOf) {
   container.replaceChildren();
   const max = Math.max(1, ...rows.map((r) => r.count));
   const rowH = 24, W = 520, labelW = 190;
-  const svg = el("svg", { viewBox: `0 0 ${W} ${Math.max(rowH, rows.length * rowH)}`, role: "group", "aria-label": title, class: "chart hbars" });
+  const svg = el("svg", { viewBox: `0 0 ${W} ${Math.max(rowH, rows.length * rowH)}`, role: "group", "aria-label": `${title}. Arrow keys move between bars.`, class: "chart hbars" });
   const marks = [];
   rows.forEach((r, i) => {
     const y = i * rowH;
@@ -118,48 +147,62 @@ function hbars(container, rows, title, colourOf) {
     svg.append(g);
     marks.push(g);
   });
-  const readout = el("p", { class: "readout", "aria-live": "polite" });
+  const readout = el("p", { class: "readout", "aria-live": "polite" }, rows.length ? "" : "Nothing decided in this period.");
   container.append(svg, readout);
   keyboardMarks(svg, marks, readout);
 }
 
-// A bullet gauge: the ratio on a scale with the scheme's threshold lines.
-function gauge(label, ratio, thresholds, level, detail, attrs) {
+// A bullet gauge: the ratio on a scale with the scheme's threshold lines. A month without
+// settled transactions uploaded has no ratio: it says so in one line instead of drawing an
+// empty scale.
+function gauge(label, ratio, thresholds, level, badge, detail, attrs) {
   const box = el("div", { class: `gauge level-${level}`, ...attrs });
-  const scaleMax = Math.max(thresholds[thresholds.length - 1] * 1.6, (ratio || 0) * 1.15);
-  const W = 260, H = 34;
-  const svg = el("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": `${label}: ${pct(ratio)} (${level.replaceAll("_", " ")})` });
-  svg.append(el("rect", { x: 0, y: 8, width: W, height: 14, class: "track" }));
-  const w = ratio ? Math.min(W, W * (ratio / scaleMax)) : 0;
-  svg.append(el("rect", { x: 0, y: 8, width: w, height: 14, class: "fill" }));
+  const head = el("div", { class: "gauge-head" });
+  head.append(el("span", { class: "gauge-label" }, label));
+  box.append(head);
+  if (ratio === null || ratio === undefined) {
+    box.append(el("div", { class: "muted small" }, detail));
+    return box;
+  }
+  head.append(el("b", { class: "ratio" }, pct(ratio)), el("span", { class: "badge lvl" }, badge));
+  const scaleMax = Math.max(thresholds[thresholds.length - 1] * 1.6, ratio * 1.15);
+  const W = 260, H = 40;
+  const svg = el("svg", { viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": `${label}: ${pct(ratio)}, ${badge}` });
+  svg.append(el("rect", { x: 0, y: 6, width: W, height: 14, class: "track" }));
+  svg.append(el("rect", { x: 0, y: 6, width: Math.min(W, W * (ratio / scaleMax)), height: 14, class: "fill" }));
   for (const t of thresholds) {
     const x = W * (t / scaleMax);
-    svg.append(el("line", { x1: x, x2: x, y1: 3, y2: 27, class: "threshold" }));
-    svg.append(el("text", { x, y: 34, "text-anchor": "middle", class: "axis" }, `${(t * 100).toFixed(1)} %`));
+    svg.append(el("line", { x1: x, x2: x, y1: 1, y2: 25, class: "threshold" }));
+    svg.append(el("text", { x, y: 37, "text-anchor": "middle", class: "axis" }, `${(t * 100).toFixed(1)} %`));
   }
-  const head = el("div", { class: "gauge-head" });
-  head.append(el("span", {}, label), el("b", { class: "ratio" }, pct(ratio)), el("span", { class: `badge lvl` }, level.replaceAll("_", " ")));
-  box.append(head, svg, el("div", { class: "muted small" }, detail));
+  box.append(svg, el("div", { class: "muted small" }, detail));
   return box;
 }
 
-const VAMP_TEXT = { above: "ABOVE VAMP", ratio_above_few_cases: "ratio above, ≤ 1,500 cases", below: "below", no_settled_transactions: "no settled Visa transactions uploaded" };
-const ECM_TEXT = { high_excessive: "HIGH EXCESSIVE", excessive: "EXCESSIVE (ECM)", below: "below", no_settled_transactions: "no settled Mastercard transactions uploaded" };
+const VAMP_BADGE = { above: "Above VAMP", ratio_above_few_cases: "Ratio over, ≤ 1,500 cases", below: "Below", no_settled_transactions: "No data" };
+const ECM_BADGE = { high_excessive: "High excessive", excessive: "Excessive (ECM)", below: "Below", no_settled_transactions: "No data" };
+const monthName = (ym) => `${MONTHS[Number(ym.slice(5, 7)) - 1]} ${ym.slice(0, 4)}`;
 
 function renderGauges(list, gauges) {
   list.replaceChildren();
+  if (!gauges.length) list.append(el("p", { class: "muted" }, "No customers onboarded yet."));
   for (const g of gauges) {
     const row = el("div", { class: `gauge-row${g.flagged ? " flagged" : ""}`, "data-org": g.organisation_id, "data-customer": g.customer, "data-flagged": g.flagged });
     const name = el("h4", {}, g.customer);
     if (g.flagged) name.append(el("span", { class: "flag", role: "img", "aria-label": "over a scheme threshold" }, " ⚠ over a scheme threshold"));
     row.append(name);
     for (const [which, m] of [["current", g.current], ["previous", g.previous]]) {
-      const v = m.visa, mc = m.mastercard;
-      row.append(gauge(`Visa VAMP · ${m.month}`, v.ratio, [0.015], v.level,
-        `${num(v.cases)} cases (${num(v.alerts)} alerts − ${num(v.rdr_resolved)} RDR-resolved) / ${num(v.settled)} settled · ${VAMP_TEXT[v.level]}`,
+      const v = m.visa, mc = m.mastercard, month = monthName(m.month);
+      const visaDetail = v.settled
+        ? `${num(v.cases)} cases (${num(v.alerts)} alerts − ${num(v.rdr_resolved)} RDR-resolved) / ${num(v.settled)} settled; VAMP counts over 1,500 cases`
+        : `No settled Visa transactions uploaded for ${month}${v.alerts ? ` (${num(v.alerts)} Visa alerts)` : ""}.`;
+      row.append(gauge(`Visa VAMP · ${month}`, v.ratio, [0.015], v.level, VAMP_BADGE[v.level] || v.level, visaDetail,
         { "data-scheme": "visa", "data-month": which, "data-level": v.level, "data-cases": v.cases, "data-settled": v.settled, "data-ratio": v.ratio ?? "" }));
-      row.append(gauge(`Mastercard ECM · ${m.month}`, mc.ratio, [0.015, 0.03], mc.level,
-        `${num(mc.chargebacks)} chargebacks / ${num(mc.settled)} settled · ${ECM_TEXT[mc.level]}`,
+      const mcDetail = mc.settled
+        ? `${num(mc.chargebacks)} chargebacks / ${num(mc.settled)} settled; ECM from 100 chargebacks, high from 300`
+        : `No settled Mastercard transactions uploaded for ${month}${mc.chargebacks ? ` (${num(mc.chargebacks)} chargebacks)` : ""}.`;
+      row.append(gauge(`Mastercard ECM · ${month}`, mc.ratio, [0.015, 0.03], mc.level,
+        mc.level === "below" && mc.ratio >= 0.015 ? "Ratio over, < 100 chargebacks" : ECM_BADGE[mc.level] || mc.level, mcDetail,
         { "data-scheme": "mastercard", "data-month": which, "data-level": mc.level, "data-cases": mc.chargebacks, "data-settled": mc.settled, "data-ratio": mc.ratio ?? "" }));
     }
     list.append(row);
@@ -217,13 +260,23 @@ function render() {
   hbars($("chart-who"), v.decided_by.map((w) => ({ key: `${w.kind}:${w.name}`, label: w.name ? `${kindLabel[w.kind] || w.kind}: ${w.name}` : (kindLabel[w.kind] || w.kind), count: w.count, kind: w.kind })),
     "Who decided", (r) => kindColour[r.kind] || "#999999");
   const cents = Object.entries(v.refunded_cents).map(([c, n]) => `${(n / 100).toLocaleString("en-GB", { minimumFractionDigits: 2 })} ${c}`).join(" · ");
-  $("refunds").textContent = `${num(v.refunds)} refunded, disputes headed off${cents ? ": " + cents : ""}`;
+  $("refunds").textContent = `${num(v.refunds)} refunded${cents ? ` (${cents})` : ""}: each one a dispute headed off`;
 
   // Order feed.
-  const orderKeys = Object.keys(ORDER_COLOURS);
-  const orderLabels = { accepted: "Accepted", duplicate: "Duplicate", failed: "Failed", rate_limited: "Rate-limited (429)" };
-  stackedDays($("chart-orders"), v.days, orderKeys, ORDER_COLOURS, orderLabels, (day, k) => day.orders[k] || 0, "Orders per day by upload outcome");
-  legend($("legend-orders"), orderKeys.map((k) => [k, orderLabels[k], ORDER_COLOURS[k], v.orders[k]]));
+  // Rate-limited is a count of attempts answered 429 (the order is retried and ends in one of
+  // the outcomes), so it is in the legend and the readout, not stacked on the outcomes.
+  const orderKeys = ["failed", "duplicate", "accepted"];
+  const orderLabels = { accepted: "Accepted", duplicate: "Duplicate", failed: "Failed", rate_limited: "Rate-limited attempts (429)" };
+  stackedDays($("chart-orders"), v.days, orderKeys, ORDER_COLOURS, orderLabels, (day, k) => day.orders[k] || 0, "Orders per day by upload outcome",
+    (day) => (day.orders.rate_limited ? `; rate-limited attempts ${day.orders.rate_limited}` : ""));
+  // Failed and duplicate uploads are a sliver next to the accepted ones: drawn again on their
+  // own scale.
+  stackedDays($("chart-order-problems"), v.days, ["failed", "duplicate"], ORDER_COLOURS, orderLabels, (day, k) => day.orders[k] || 0,
+    "Failed and duplicate uploads per day", (day) => (day.orders.rate_limited ? `; rate-limited attempts ${day.orders.rate_limited}` : ""), 130,
+    v.days.findIndex((day) => orderKeys.some((k) => day.orders[k])));
+  const outcomesTotal = orderKeys.reduce((t, k) => t + (v.orders[k] || 0), 0);
+  legend($("legend-orders"), ["accepted", "duplicate", "failed", "rate_limited"].map((k) => [k, orderLabels[k], ORDER_COLOURS[k], v.orders[k] || 0]),
+    (n) => (outcomesTotal ? `(${pct(n / outcomesTotal, 1)})` : ""));
   const o = v.orders;
   const share = (n) => (o.card_txns ? n / o.card_txns : null);
   const ids = $("identifiers");
@@ -231,7 +284,7 @@ function render() {
   for (const [k, label, n] of [["arn", "ARN", o.with_arn], ["auth_code", "Authorisation code", o.with_auth_code], ["bin", "BIN", o.with_bin]]) {
     const li = el("li", { "data-key": k, "data-count": n, "data-share": share(n) ?? "" });
     const bar = el("span", { class: "meter" });
-    bar.append(el("span", { style: `width:${((share(n) || 0) * 100).toFixed(1)}%` }));
+    bar.append(styled(el("span"), { width: `${((share(n) || 0) * 100).toFixed(1)}%` }));
     li.append(el("span", { class: "k" }, label), bar, el("b", {}, pct(share(n), 1)), el("span", { class: "muted" }, ` ${num(n)} of ${num(o.card_txns)}`));
     ids.append(li);
   }

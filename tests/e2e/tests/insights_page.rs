@@ -1,31 +1,42 @@
 //! The stack the insights browser test (`tests/browser/test/insights.test.mjs`) looks at: moto
 //! (tables from the SAM template), the sandbox and the ops API, four customers onboarded through
-//! the API, and a realistic month of records: ~2,500 alerts of both providers with every outcome
-//! and decider, ~34,000 uploaded orders with and without identifiers and with every upload
-//! outcome, one customer (Hyperion Games) above Visa's VAMP threshold. Alerts are stored with the
-//! shared DynamoDB adapter, orders as the outbox stores them; the counters are then built by the
-//! real `cbs insights backfill`, and a few orders are taken in through `POST /api/orders`, which
-//! counts them as they are stored. It prints `INSIGHTS_STACK {...}` with what the seeded data
-//! implies (computed from the seed plan, not from the counters) and serves until stdin closes.
+//! the API, and a realistic month: ~2,500 alerts of both providers with every outcome and
+//! decider, ~34,000 uploaded orders with and without identifiers and with every upload outcome,
+//! one customer (Hyperion Games) above Visa's VAMP threshold.
+//!
+//! Seeded fast (moto is slow per write): every alert is stored (the CSV export and the queue read
+//! them); the counters of the days before the last one are the real facts of those records
+//! (`alert_facts`, `match_fact`, `stored_order_facts`) summed per organisation and day and
+//! written through the insights store port as one subject per organisation-day; the alerts of
+//! the last day are written through the real `CountingAlertStore` (counted as they are stored),
+//! and a few orders are taken in through `POST /api/orders`, which counts them as it stores them.
+//! The older orders are counted, not stored (nothing on the page reads the orders table).
+//! It prints `INSIGHTS_STACK {...}` with what the seeded data implies (computed from the seed
+//! plan, not from the counters) and serves until stdin closes.
 //!
 //! Needs the debug binaries `ops-api`, `cbs-sandbox` and `cbs`.
 
-use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
 use chrono::{DateTime, Datelike, Duration, NaiveDate, SecondsFormat, TimeZone, Utc};
 use devstack::{resources, Functions, Moto, Resources, Sandbox, SandboxOptions};
 use serde_json::{json, Value};
 use shared::adapters::dynamo::alerts::DynamoAlertStore;
 use shared::adapters::dynamo::enrolments::DynamoEnrolmentStore;
+use shared::adapters::dynamo::insights::DynamoInsightsStore;
 use shared::adapters::dynamo::table::Table;
 use shared::clock::{Clock, SystemClock};
 use shared::config::TableNames;
 use shared::domain::alert_record::version_key;
 use shared::domain::enrolment_lifecycle::{merge_fetched, EnrolmentMerge};
+use shared::domain::insights::facts::{alert_facts, match_fact, stored_order_facts};
+use shared::domain::insights::{count_match_outcome, CountingAlertStore, MatchOutcome};
 use shared::models::alert::Alert;
 use shared::ports::alert_store::AlertStore;
 use shared::ports::enrolment_store::EnrolmentStore;
+use shared::ports::insights_store::{Fact, InsightsStore, Subject};
+use shared::ports::order_outbox::{OutboxOrder, UploadState};
 use shared::records::alert::{AlertRecord, Decision, DecisionResult, DecisionSource, ACTION_QUEUE};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
 const OPERATOR: &str = "Dana Whitfield";
 
@@ -88,6 +99,7 @@ struct Expect {
     refunds: i64,
     refunded_cents: i64,
     orders: BTreeMap<String, i64>,
+    matching: BTreeMap<String, i64>,
     /// org → month → counter
     months: BTreeMap<String, BTreeMap<String, BTreeMap<String, i64>>>,
 }
@@ -154,7 +166,9 @@ fn plan_alert(
         "expired"
     } else if c.slug == "northwind" && i == 150 {
         "late_operator"
-    } else if now - received < Duration::hours(36) && i % 3 == 0 {
+    } else if now - received < Duration::hours(36) && (i / 7) % 2 == 0 {
+        // Half of the last day and a half's alerts still wait (whatever day of the cycle `i`
+        // falls on): the queue and the "still waiting" figures have some.
         "pending"
     } else {
         [
@@ -345,18 +359,8 @@ fn plan_alert(
     }
 }
 
-fn s(v: impl Into<String>) -> AttributeValue {
-    AttributeValue::S(v.into())
-}
-
 /// One uploaded order as the outbox stores it, and what it implies.
-fn plan_order(
-    e: &mut Expect,
-    org: &str,
-    c: &Customer,
-    i: usize,
-    day: NaiveDate,
-) -> HashMap<String, AttributeValue> {
+fn plan_order(e: &mut Expect, org: &str, c: &Customer, i: usize, day: NaiveDate) -> OutboxOrder {
     let brand = if c.visa_heavy || i % 5 != 0 {
         "VISA"
     } else {
@@ -421,70 +425,75 @@ fn plan_order(
         *e.orders.entry("rate_limited".into()).or_default() += 1;
     }
     e.month(org, &d, &format!("settled:{brand}"), 1);
-    let mut item = HashMap::from([
-        ("organisation_id".to_string(), s(org)),
-        ("reference_id".to_string(), s(reference)),
-        ("state".to_string(), s(state)),
-        ("order_json".to_string(), s(order.to_string())),
-        ("queued_at".to_string(), s(iso(at + Duration::hours(1)))),
-        ("enqueued_at".to_string(), s(iso(at + Duration::hours(1)))),
-        ("updated_at".to_string(), s(iso(at + Duration::minutes(65)))),
-        ("attempts".to_string(), AttributeValue::N("1".into())),
-    ]);
-    if state != "FAILED" {
-        item.insert("order_id".into(), s(format!("ord_{i}")));
+    OutboxOrder {
+        organisation_id: org.to_string(),
+        reference_id: reference,
+        state: match state {
+            "CREATED" => UploadState::Created,
+            "FAILED" => UploadState::Failed,
+            _ => UploadState::Duplicate,
+        },
+        order: serde_json::from_value(order).expect("order"),
+        queued_at: iso(at + Duration::hours(1)),
+        enqueued_at: iso(at + Duration::hours(1)),
+        lease_until: None,
+        lease_owner: None,
+        attempts: 1,
+        order_id: (state != "FAILED").then(|| format!("ord_{i}")),
+        error_code: (state == "FAILED").then(|| "INVALID_INTEGRATION".to_string()),
+        error_field: None,
+        error_message: None,
+        last_error: last_error.map(str::to_string),
+        pending_updates: Default::default(),
+        updated_at: iso(at + Duration::minutes(65)),
     }
-    if state == "FAILED" {
-        item.insert("error_code".into(), s("INVALID_INTEGRATION"));
-    }
-    if let Some(le) = last_error {
-        item.insert("last_error".into(), s(le));
-    }
-    item
 }
 
-async fn write_orders(
-    client: &aws_sdk_dynamodb::Client,
-    table: &str,
-    items: Vec<HashMap<String, AttributeValue>>,
-) {
-    let mut set = tokio::task::JoinSet::new();
-    for chunk in items.chunks(25 * 40) {
-        let chunk = chunk.to_vec();
-        let client = client.clone();
-        let table = table.to_string();
-        set.spawn(async move {
-            for batch in chunk.chunks(25) {
-                let mut requests: Vec<WriteRequest> = batch
-                    .iter()
-                    .map(|i| {
-                        WriteRequest::builder()
-                            .put_request(
-                                PutRequest::builder()
-                                    .set_item(Some(i.clone()))
-                                    .build()
-                                    .unwrap(),
-                            )
-                            .build()
-                    })
-                    .collect();
-                while !requests.is_empty() {
-                    let out = client
-                        .batch_write_item()
-                        .request_items(&table, requests.clone())
-                        .send()
-                        .await
-                        .expect("batch write orders");
-                    requests = out
-                        .unprocessed_items
-                        .and_then(|mut u| u.remove(&table))
-                        .unwrap_or_default();
-                }
-            }
-        });
+/// The matching verdict the seed gives an Ethoca alert (RDR alerts are not matched): matched
+/// when it carries an ARN, ambiguous for every 10th (of the rest), else unmatched.
+fn plan_match(e: &mut Expect, r: &AlertRecord, i: usize) -> Option<MatchOutcome> {
+    if r.informational {
+        return None;
     }
-    while let Some(r) = set.join_next().await {
-        r.unwrap();
+    let m = if r.alert.transaction_acquirer_reference_number.is_some() {
+        MatchOutcome::Matched
+    } else if i % 10 == 3 {
+        MatchOutcome::Ambiguous
+    } else {
+        MatchOutcome::Unmatched
+    };
+    *e.matching.entry(m.as_str().into()).or_default() += 1;
+    Some(m)
+}
+
+/// The counters of the older days: the facts of their records summed per organisation and day,
+/// written as one subject per organisation-day (the store adds them to the organisation's day
+/// item and to the all-organisations one, as it does for a record's own facts).
+#[derive(Default)]
+struct Summed(BTreeMap<(String, String), Fact>);
+
+impl Summed {
+    fn add(&mut self, subject: Subject) {
+        for f in subject.facts {
+            let sum = self
+                .0
+                .entry((f.organisation_id.clone(), f.day.clone()))
+                .or_insert_with(|| Fact::new("seeded", &f.organisation_id, &f.day));
+            for (k, v) in f.add {
+                *sum.add.entry(k).or_default() += v;
+            }
+            sum.missed_alert_ids.extend(f.missed_alert_ids);
+        }
+    }
+
+    fn subjects(self) -> Vec<Subject> {
+        self.0
+            .into_iter()
+            .map(|((org, day), fact)| Subject {
+                key: format!("seed#{org}#{day}"),
+                facts: vec![fact],
+            })
+            .collect()
     }
 }
 
@@ -549,11 +558,19 @@ async fn serve_insights_stack_for_the_browser_test() {
             _ => tokio::time::sleep(std::time::Duration::from_secs(2)).await,
         }
     }
+    eprintln!("insights stack: ops API up after {:?}", started.elapsed());
     let dynamo = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
     let tables = TableNames::new(res.table_prefix.clone());
     let table = |name: String| Table::new(dynamo.clone(), name, Default::default());
     let alerts = DynamoAlertStore::new(table(tables.alerts()));
     let enrolments = DynamoEnrolmentStore::new(table(tables.enrolments()));
+    let insights: Arc<dyn InsightsStore> =
+        Arc::new(DynamoInsightsStore::new(table(tables.insights())));
+    let counting_alerts = CountingAlertStore::new(
+        Arc::new(alerts.clone()),
+        insights.clone(),
+        Arc::new(SystemClock),
+    );
 
     // The month seeded: this one from day 1 to today, or the previous one early in a month.
     let now = SystemClock.now();
@@ -568,8 +585,11 @@ async fn serve_insights_stack_for_the_browser_test() {
 
     let mut e = Expect::default();
     let mut customers = Vec::new();
-    let mut records = Vec::new();
-    let mut orders = Vec::new();
+    // Older days: stored as is, counted as sums. The last day: through the counting store.
+    let mut older = Vec::new();
+    let mut last_day = Vec::new();
+    let mut summed = Summed::default();
+    let mut orders = 0;
     for c in &CUSTOMERS {
         let spec = json!({
             "customer_id": c.slug,
@@ -610,29 +630,44 @@ async fn serve_insights_stack_for_the_browser_test() {
             enrolments.put(&record).await.unwrap();
         }
         for i in 0..c.alerts {
-            records.push(plan_alert(
-                &mut e,
-                &org,
-                &enrolment,
-                c,
-                i,
-                days[i % days.len()],
-                now,
-            ));
+            let day = days[i % days.len()];
+            let record = plan_alert(&mut e, &org, &enrolment, c, i, day, now);
+            let verdict = plan_match(&mut e, &record, i);
+            if day == last {
+                last_day.push((record, verdict));
+            } else {
+                summed.add(alert_facts(&record));
+                if let Some(m) = verdict {
+                    summed.add(match_fact(&record, m));
+                }
+                older.push(record);
+            }
         }
         for i in 0..c.orders {
-            orders.push(plan_order(&mut e, &org, c, i, days[(i * 7) % days.len()]));
+            let order = plan_order(&mut e, &org, c, i, days[(i * 7) % days.len()]);
+            summed.add(stored_order_facts(&order));
+            orders += 1;
         }
         customers.push(json!({ "slug": c.slug, "name": c.name, "organisation_id": org }));
     }
     eprintln!(
-        "insights stack: planned {} alerts, {} orders after {:?}",
-        records.len(),
-        orders.len(),
+        "insights stack: planned {} alerts, {orders} orders after {:?}",
+        older.len() + last_day.len(),
+        started.elapsed()
+    );
+    let subjects = summed.subjects();
+    let counted = insights
+        .count(&subjects)
+        .await
+        .expect("count the older days");
+    eprintln!(
+        "insights stack: {} organisation-days counted ({} facts) after {:?}",
+        subjects.len(),
+        counted.new_facts,
         started.elapsed()
     );
     let mut set = tokio::task::JoinSet::new();
-    for chunk in records.chunks(records.len().div_ceil(8)) {
+    for chunk in older.chunks(older.len().div_ceil(16)) {
         let chunk = chunk.to_vec();
         let alerts = alerts.clone();
         set.spawn(async move {
@@ -644,20 +679,22 @@ async fn serve_insights_stack_for_the_browser_test() {
     while let Some(r) = set.join_next().await {
         r.unwrap();
     }
-    write_orders(&dynamo, &tables.orders(), orders).await;
     eprintln!(
-        "insights stack: records stored after {:?}",
+        "insights stack: {} older alerts stored after {:?}",
+        older.len(),
         started.elapsed()
     );
-    let (summary, _) = cbs(vec![
-        "insights".into(),
-        "backfill".into(),
-        "--page-size".into(),
-        "500".into(),
-    ])
-    .await;
+    for (record, verdict) in &last_day {
+        counting_alerts.put(record).await.expect("store alert");
+        if let Some(m) = verdict {
+            count_match_outcome(insights.as_ref(), record, *m)
+                .await
+                .expect("count match");
+        }
+    }
     eprintln!(
-        "insights stack: backfill {summary} after {:?}",
+        "insights stack: {} alerts of {last} stored and counted after {:?}",
+        last_day.len(),
         started.elapsed()
     );
 
@@ -709,7 +746,7 @@ async fn serve_insights_stack_for_the_browser_test() {
             "received": e.received, "outcomes": e.outcomes, "pending": e.pending, "per_day": e.per_day,
             "tracked": e.tracked, "early": e.early, "buckets": e.buckets, "missed": e.missed,
             "decided_by": e.decided_by, "refunds": e.refunds, "refunded_cents": e.refunded_cents,
-            "orders": e.orders, "months": e.months,
+            "orders": e.orders, "matching": e.matching, "months": e.months,
         },
     });
     eprintln!("insights stack: ready after {:?}", started.elapsed());
