@@ -25,7 +25,10 @@ async function verify(header, body, secrets, now) {
   }
   if (!Number.isInteger(t) || sigs.length === 0) return "signature_malformed";
   if (Math.abs(now - t) > 300) return "signature_stale";
-  const signed = new Uint8Array([...enc.encode(`${t}.`), ...new Uint8Array(body)]);
+  const prefix = enc.encode(`${t}.`);
+  const signed = new Uint8Array(prefix.length + body.byteLength);
+  signed.set(prefix);
+  signed.set(new Uint8Array(body), prefix.length);
   for (const secret of secrets) {
     const key = await crypto.subtle.importKey("raw", enc.encode(secret), { name: "HMAC", hash: "SHA-512" }, false, ["verify"]);
     for (const sig of sigs) {

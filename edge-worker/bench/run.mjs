@@ -1,13 +1,19 @@
 // The Worker's benchmark (a command, not a test): see README.md "Benchmark".
-// Three Workers under workerd (Miniflare), each on a loopback port, measured in one run with
-// interleaved rounds so machine noise hits them alike:
-//   rust    the real built Worker (verify + SigV4 + SendMessage)
-//   js      bench/js-verify.js: the same work in JavaScript with WebCrypto
-//   noop    bench/noop.js: answers 200
-// SQS is a local endpoint (in a worker thread) that accepts every message at once.
+// Four Workers under workerd (Miniflare), each in its own workerd process on a loopback port,
+// measured in one run with interleaved rounds so machine noise hits them alike:
+//   rust       the real built Worker (verify + SigV4 + SendMessage)
+//   rust-noop  bench/rust-noop: a workers-rs `#[event(fetch)]` that answers 200 (the glue's cost)
+//   js         bench/js-verify.js: the same work in JavaScript with WebCrypto
+//   noop       bench/noop.js: answers 200
+//   forward    bench/forward.js: reads the body and POSTs it to SQS unsigned (the subrequest's
+//              cost in workerd, which neither no-op pays: the floor for any Worker doing this job)
+// SQS is a local endpoint (in a worker thread) that accepts every message at once. Each delivery
+// is a signed event envelope padded to --body-bytes (default 16 KiB). CPU per request is measured
+// from outside: the workerd process's user + system time (/proc/<pid>/stat) over the measured
+// rounds divided by the requests it served (timers inside a Worker do not advance while it computes).
 import { createHmac } from "node:crypto";
-import { readFileSync } from "node:fs";
-import { dirname, join } from "node:path";
+import { readdirSync, readFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import { gzipSync } from "node:zlib";
@@ -20,6 +26,7 @@ const arg = (name, fallback) => {
 };
 const REQUESTS = arg("--requests", 3000); // per Worker, after warm-up
 const CONCURRENCY = arg("--concurrency", 8);
+const BODY_BYTES = arg("--body-bytes", 16384);
 const ROUNDS = 3;
 const WARMUP = 200;
 const SECRET = "whsec_bench";
@@ -67,30 +74,92 @@ const common = {
     stderr.resume();
   },
 };
-const workers = {
-  rust: new Miniflare({
-    ...common,
-    rootPath: edgeDir,
-    scriptPath: join(edgeDir, "build/index.js"),
-    modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
-  }),
-  js: new Miniflare({ ...common, scriptPath: join(edgeDir, "bench/js-verify.js") }),
-  noop: new Miniflare({ ...common, scriptPath: join(edgeDir, "bench/noop.js") }),
+const wasmWorker = (buildDir) => ({
+  rootPath: buildDir,
+  scriptPath: join(buildDir, "index.js"),
+  modulesRules: [{ type: "CompiledWasm", include: ["**/*.wasm"], fallthrough: true }],
+});
+const specs = {
+  rust: wasmWorker(join(edgeDir, "build")),
+  "rust-noop": wasmWorker(join(edgeDir, "bench/rust-noop/build")),
+  js: { scriptPath: join(edgeDir, "bench/js-verify.js") },
+  noop: { scriptPath: join(edgeDir, "bench/noop.js") },
+  forward: { scriptPath: join(edgeDir, "bench/forward.js") },
 };
+// --also NAME=DIR (repeatable): another build of the Worker (DIR/index.js + wasm), e.g. a copy of
+// the previous build, as an extra row in the same interleaved rounds: an A/B under the same noise.
+// DIR must be inside edge-worker/ (workerd refuses module paths that climb out of the working
+// directory); bench/ab/ is git-ignored for such copies.
+process.argv.forEach((a, i) => {
+  if (a !== "--also") return;
+  const [name, dir] = process.argv[i + 1].split("=");
+  specs[name] = wasmWorker(resolve(dir));
+});
+
+// Linux only: the workerd processes this process started, and their CPU time in seconds.
+const TICKS_PER_SECOND = 100; // USER_HZ, 100 on every Linux ABI node runs on
+function workerdChildren() {
+  const pids = new Set();
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+      const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+      const ppid = Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]);
+      if (comm === "workerd" && ppid === process.pid) pids.add(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
+}
+function cpuSeconds(pid) {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  // fields[11] is utime, fields[12] stime (fields 14 and 15 of proc(5), counted from pid)
+  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+}
+
+// --rows a,b,... runs only those rows (an A/B between two builds, say); the ratio lines that
+// name a missing row are left out.
+const rowsArg = process.argv.indexOf("--rows");
+if (rowsArg > 0) {
+  const keep = new Set(process.argv[rowsArg + 1].split(","));
+  for (const name of Object.keys(specs)) if (!keep.has(name)) delete specs[name];
+}
+
+// One at a time, so each Worker's workerd process is known.
+const workers = {};
+const pids = {};
 const urls = {};
-for (const [name, mf] of Object.entries(workers)) urls[name] = (await mf.ready).origin;
+for (const [name, spec] of Object.entries(specs)) {
+  const before = workerdChildren();
+  const mf = new Miniflare({ ...common, ...spec });
+  urls[name] = (await mf.ready).origin;
+  workers[name] = mf;
+  const started = [...workerdChildren()].filter((pid) => !before.has(pid));
+  if (started.length !== 1) throw new Error(`${name}: expected one new workerd process, found ${started.length}`);
+  pids[name] = started[0];
+}
 
 // ---------------------------------------------------------------- load
 let seq = 0;
+// Text like a real alert's free-form fields (nothing JSON escapes, so the body is BODY_BYTES long).
+const PADDING = Array.from({ length: Math.ceil(BODY_BYTES / 64) + 1 }, (_, i) =>
+  `Customer dispute ${i}: 'item not received', order #${1000 + i}; card ****4242. `.padEnd(64, "-").slice(0, 64),
+).join("");
 function signedDelivery() {
   seq += 1;
-  const body = JSON.stringify({
+  const event = {
     id: `evt_bench_${seq}`,
     type: "alert.created",
     created_at: "2026-02-17T10:30:00Z",
-    data: { object: { id: `netalrt_${seq % 97}`, status: "ACTION_REQUIRED", amount: 4999 } },
+    data: { object: { id: `netalrt_${seq % 97}`, status: "ACTION_REQUIRED", amount: 4999, description: "" } },
     api_version: "v1",
-  });
+  };
+  const bare = Buffer.byteLength(JSON.stringify(event));
+  event.data.object.description = PADDING.slice(0, Math.max(0, BODY_BYTES - bare));
+  const body = JSON.stringify(event);
   const t = Math.floor(Date.now() / 1000);
   const mac = createHmac("sha512", SECRET).update(`${t}.`).update(body).digest("hex");
   return { body, headers: { "content-type": "application/json", "x-signature": `t=${t},v1=${mac}` } };
@@ -122,11 +191,13 @@ async function run(url, count) {
   return { latencies, seconds: (performance.now() - started) / 1000, failures };
 }
 
-const results = Object.fromEntries(Object.keys(urls).map((n) => [n, { latencies: [], seconds: 0, failures: 0 }]));
+const results = Object.fromEntries(Object.keys(urls).map((n) => [n, { latencies: [], seconds: 0, failures: 0, cpu: 0 }]));
 for (const name of Object.keys(urls)) await run(urls[name], WARMUP);
 for (let round = 0; round < ROUNDS; round++) {
   for (const name of Object.keys(urls)) {
+    const cpuBefore = cpuSeconds(pids[name]);
     const r = await run(urls[name], Math.ceil(REQUESTS / ROUNDS));
+    results[name].cpu += cpuSeconds(pids[name]) - cpuBefore;
     results[name].latencies.push(...r.latencies);
     results[name].seconds += r.seconds;
     results[name].failures += r.failures;
@@ -143,19 +214,38 @@ for (const [name, r] of Object.entries(results)) {
     rps: sorted.length / r.seconds,
     p50: pct(sorted, 50),
     p99: pct(sorted, 99),
+    cpuMs: (r.cpu * 1000) / sorted.length,
   };
 }
 
 const f = (x, d = 2) => x.toFixed(d);
-console.log(`edge-worker benchmark: ${REQUESTS} requests per Worker (+${WARMUP} warm-up), concurrency ${CONCURRENCY}, loopback, workerd via Miniflare`);
-console.log("worker   requests  non-200  req/s     p50 ms  p99 ms");
+console.log(
+  `edge-worker benchmark: ${REQUESTS} requests per Worker (+${WARMUP} warm-up) in ${ROUNDS} interleaved rounds, ` +
+    `${BODY_BYTES}-byte bodies, concurrency ${CONCURRENCY}, loopback, workerd via Miniflare`,
+);
+console.log("worker     requests  non-200  req/s     p50 ms  p99 ms  cpu ms/req");
 for (const [name, s] of Object.entries(stats)) {
-  console.log(`${name.padEnd(8)} ${String(s.requests).padStart(8)}  ${String(s.failures).padStart(7)}  ${f(s.rps, 0).padStart(7)}  ${f(s.p50).padStart(7)}  ${f(s.p99).padStart(6)}`);
+  console.log(
+    `${name.padEnd(10)} ${String(s.requests).padStart(8)}  ${String(s.failures).padStart(7)}  ${f(s.rps, 0).padStart(7)}  ` +
+      `${f(s.p50).padStart(7)}  ${f(s.p99).padStart(6)}  ${f(s.cpuMs, 3).padStart(10)}`,
+  );
 }
-const ratio = (a, b) => `req/s x${f(stats[a].rps / stats[b].rps)}, p50 x${f(stats[a].p50 / stats[b].p50)}, p99 x${f(stats[a].p99 / stats[b].p99)}`;
-console.log(`rust vs noop: ${ratio("rust", "noop")}`);
-console.log(`rust vs js:   ${ratio("rust", "js")}`);
-console.log(`js vs noop:   ${ratio("js", "noop")}`);
+const ratio = (a, b) =>
+  !stats[a] || !stats[b]
+    ? "(not run)"
+    : `req/s x${f(stats[a].rps / stats[b].rps)}, p50 x${f(stats[a].p50 / stats[b].p50)}, p99 x${f(stats[a].p99 / stats[b].p99)}, ` +
+  `cpu ${stats[a].cpuMs >= stats[b].cpuMs ? "+" : ""}${f(stats[a].cpuMs - stats[b].cpuMs, 3)} ms/req`;
+console.log(`rust vs noop:      ${ratio("rust", "noop")}`);
+console.log(`rust vs rust-noop: ${ratio("rust", "rust-noop")}`);
+console.log(`rust vs js:        ${ratio("rust", "js")}`);
+console.log(`js vs noop:        ${ratio("js", "noop")}`);
+console.log(`rust-noop vs noop: ${ratio("rust-noop", "noop")}`);
+console.log(`forward vs noop:   ${ratio("forward", "noop")}`);
+console.log(`rust vs forward:   ${ratio("rust", "forward")}`);
+console.log(`js vs forward:     ${ratio("js", "forward")}`);
+for (const name of Object.keys(stats).filter((n) => !["rust", "rust-noop", "js", "noop", "forward"].includes(n))) {
+  console.log(`rust vs ${name}: ${ratio("rust", name)}`);
+}
 
 const wasm = readFileSync(join(edgeDir, "build/index_bg.wasm"));
 const glue = readFileSync(join(edgeDir, "build/index.js"));

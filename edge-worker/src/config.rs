@@ -1,11 +1,18 @@
-//! The Worker's configuration, read from its bindings on every request (bindings are per
-//! request in Workers; reading them is cheap). Secrets are wrapped at once in `Secret`.
+//! The Worker's configuration, read from its bindings once per isolate: an isolate keeps its
+//! `env` for its lifetime (a changed binding is a new deployment and a new isolate), so the parsed
+//! configuration and the SigV4 signer (with its day's signing key) are kept, keyed by the identity
+//! of the `env` object in case a runtime ever hands over another one. Secrets are wrapped at once
+//! in `Secret`.
 
+use crate::sigv4::Signer;
 use shared::secret::Secret;
 use shared::signature::{
     Tolerance, WebhookSecrets, DEFAULT_RETRIED_DELIVERY_SECS, DEFAULT_TOLERANCE_SECS,
 };
-use shared::sqs_request::{AwsCredentials, QueueTarget};
+use shared::sqs_request::{AwsCredentials, QueueTarget, SqsRequestError};
+use std::cell::RefCell;
+use std::rc::Rc;
+use wasm_bindgen::JsValue;
 use worker::Env;
 
 /// ChargebackStop's payloads are small JSON documents; 256 KiB is also SQS's classic limit.
@@ -19,8 +26,39 @@ pub struct Config {
     /// into the past for a retried delivery carrying its first attempt's signature (0: off).
     pub tolerance: Tolerance,
     pub queue: QueueTarget,
-    pub credentials: AwsCredentials,
+    /// Signs SendMessage for `queue`; an endpoint URL it cannot sign is reported when sending.
+    pub signer: Result<Signer, SqsRequestError>,
     pub sqs_timeout_ms: u64,
+}
+
+/// Everything read from the bindings, once per isolate.
+pub struct Settings {
+    env: JsValue,
+    pub max_body_bytes: usize,
+    pub config: Result<Config, Missing>,
+}
+
+thread_local! {
+    static SETTINGS: RefCell<Option<Rc<Settings>>> = const { RefCell::new(None) };
+}
+
+/// This isolate's settings for `env`, read on first use.
+pub fn settings(env: &Env) -> Rc<Settings> {
+    let env_value: &JsValue = env.as_ref();
+    SETTINGS.with(|cell| {
+        if let Some(settings) = cell.borrow().as_ref() {
+            if js_sys::Object::is(&settings.env, env_value) {
+                return Rc::clone(settings);
+            }
+        }
+        let settings = Rc::new(Settings {
+            env: env_value.clone(),
+            max_body_bytes: max_body_bytes(env),
+            config: Config::from_env(env),
+        });
+        *cell.borrow_mut() = Some(Rc::clone(&settings));
+        settings
+    })
 }
 
 /// The name of the first missing binding; safe to log and to return.
@@ -46,7 +84,7 @@ fn number<T: std::str::FromStr>(env: &Env, name: &str, default: T) -> T {
 }
 
 /// Only what the 413 check needs, so an oversized body is refused before anything else.
-pub fn max_body_bytes(env: &Env) -> usize {
+fn max_body_bytes(env: &Env) -> usize {
     number(env, "MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)
 }
 
@@ -66,6 +104,7 @@ impl Config {
             secret_access_key: Secret::new(required(env, "AWS_SECRET_ACCESS_KEY")?),
             session_token: text(env, "AWS_SESSION_TOKEN").map(Secret::new),
         };
+        let signer = Signer::new(credentials, queue.clone());
         Ok(Self {
             secrets,
             tolerance: Tolerance {
@@ -77,7 +116,7 @@ impl Config {
                 ),
             },
             queue,
-            credentials,
+            signer,
             sqs_timeout_ms: number(env, "SQS_TIMEOUT_MS", DEFAULT_SQS_TIMEOUT_MS),
         })
     }

@@ -1,19 +1,19 @@
 //! `POST /webhooks/chargebackstop`: size limit, signature, envelope, enqueue, answer.
 
-use crate::config::{self, Config};
 use crate::enqueue::{self, EnqueueError};
 use crate::log::DeliveryLog;
 use crate::message::{self, QueuedEvent};
-use crate::reply;
-use futures_util::StreamExt;
-use shared::event::WebhookEvent;
+use crate::{config, envelope};
+use crate::{js, reply};
 use shared::signature::{self, Freshness, SIGNATURE_HEADER};
-use worker::{Date, Env, Request, Response, Result};
+use web_sys::{Request, Response};
+use worker::{Env, Result};
 
-pub async fn receive(mut req: Request, env: &Env) -> Result<Response> {
-    let limit = config::max_body_bytes(env);
-    let declared = req
-        .headers()
+pub async fn receive(req: Request, env: &Env) -> Result<Response> {
+    let settings = config::settings(env);
+    let limit = settings.max_body_bytes;
+    let headers = req.headers();
+    let declared = headers
         .get("content-length")?
         .and_then(|v| v.trim().parse::<u64>().ok());
     // A declared size over the limit is refused without reading; a moderately oversized one is
@@ -21,7 +21,15 @@ pub async fn receive(mut req: Request, env: &Env) -> Result<Response> {
     if declared.is_some_and(|len| len > limit.max(DISCARD_AT_MOST) as u64) {
         return too_large();
     }
-    let body = match read_body(&mut req, limit).await {
+    // A declared length within the limit is read in one piece; the runtime holds the body to that
+    // length. Without one (chunked) it is read in chunks so no more than the limit is kept.
+    let read = match declared {
+        Some(len) if len <= limit as u64 => {
+            js::request_bytes(&req).await.map(Some).map_err(Into::into)
+        }
+        _ => read_body(&req, limit).await,
+    };
+    let body = match read.map(|body| body.filter(|b| b.len() <= limit)) {
         Ok(Some(body)) => body,
         Ok(None) => return too_large(),
         Err(_) => {
@@ -35,7 +43,7 @@ pub async fn receive(mut req: Request, env: &Env) -> Result<Response> {
         }
     };
 
-    let config = match Config::from_env(env) {
+    let config = match &settings.config {
         Ok(config) => config,
         Err(config::Missing(name)) => {
             // A retryable answer: ChargebackStop redelivers once the binding is fixed.
@@ -49,8 +57,8 @@ pub async fn receive(mut req: Request, env: &Env) -> Result<Response> {
         }
     };
 
-    let now_ms = Date::now().as_millis();
-    let header = req.headers().get(SIGNATURE_HEADER)?;
+    let now_ms = js_sys::Date::now() as u64;
+    let header = headers.get(SIGNATURE_HEADER)?;
     let verified = match signature::verify_delivery(
         header.as_deref(),
         &body,
@@ -77,7 +85,7 @@ pub async fn receive(mut req: Request, env: &Env) -> Result<Response> {
     let retried_age_secs = match verified.freshness {
         Freshness::Fresh => None,
         Freshness::RetriedDelivery { age_secs } => {
-            if WebhookEvent::parse(&body).is_err() {
+            if envelope::read(&body).is_err() {
                 DeliveryLog {
                     outcome: "rejected",
                     reason: Some("signature_stale_not_an_event"),
@@ -92,7 +100,7 @@ pub async fn receive(mut req: Request, env: &Env) -> Result<Response> {
         }
     };
 
-    let idempotency_key = req.headers().get("x-idempotency-key")?;
+    let idempotency_key = headers.get("x-idempotency-key")?;
     let QueuedEvent {
         message,
         event_id,
@@ -114,17 +122,14 @@ pub async fn receive(mut req: Request, env: &Env) -> Result<Response> {
         ..Default::default()
     };
 
-    match enqueue::send(&config, &message, now_ms).await {
+    match enqueue::send(config, &message, now_ms).await {
         Ok(_message_id) => {
             DeliveryLog {
                 outcome: "enqueued",
                 ..log
             }
             .emit();
-            reply::json(
-                200,
-                &serde_json::json!({ "status": "enqueued", "event_id": event_id }),
-            )
+            reply::enqueued(&event_id)
         }
         Err(err) => {
             let reason = err.reason();
@@ -160,27 +165,22 @@ const DISCARD_AT_MOST: usize = 1 << 20;
 /// bytes, whatever Content-Length says or omits. Past the limit the rest is read and dropped (up
 /// to `DISCARD_AT_MOST`), so the sender gets a clean 413 rather than a connection reset while it
 /// is still uploading.
-async fn read_body(req: &mut Request, limit: usize) -> Result<Option<Vec<u8>>> {
+async fn read_body(req: &Request, limit: usize) -> Result<Option<Vec<u8>>> {
     let mut body = Vec::new();
-    let mut stream = match req.stream() {
-        Ok(stream) => stream,
-        // No body at all: the signature check will refuse it.
-        Err(_) => return Ok(Some(body)),
-    };
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk?;
-        if body.len() + chunk.len() > limit {
-            let mut discarded = body.len() + chunk.len();
-            drop(body);
-            while discarded <= DISCARD_AT_MOST {
-                match stream.next().await {
-                    Some(Ok(chunk)) => discarded += chunk.len(),
-                    _ => break,
-                }
-            }
-            return Ok(None);
+    let mut discarded = 0usize;
+    js::for_each_chunk(req, |chunk| {
+        let len = chunk.length() as usize;
+        if discarded == 0 && body.len() + len <= limit {
+            let start = body.len();
+            body.resize(start + len, 0);
+            chunk.copy_to(&mut body[start..]);
+            return true;
         }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(Some(body))
+        // Over the limit: drop what we kept and count the rest, up to DISCARD_AT_MOST.
+        discarded += body.len() + len;
+        body = Vec::new();
+        discarded <= DISCARD_AT_MOST
+    })
+    .await?;
+    Ok((discarded == 0).then_some(body))
 }

@@ -2,10 +2,9 @@
 //! bounded time. Only an answer SQS gave with a `MessageId` counts as enqueued.
 
 use crate::config::Config;
-use futures_util::future::{select, Either};
-use shared::sqs_request::{self, read_send_message_response, OutgoingMessage, SendOutcome};
-use std::time::Duration;
-use worker::{AbortController, Delay, Fetch, Headers, Method, Request, RequestInit};
+use crate::js;
+use shared::sqs_request::{read_send_message_response, OutgoingMessage, SendOutcome};
+use web_sys::{AbortSignal, Headers, RequestInit};
 
 pub enum EnqueueError {
     /// The request could not be built (bad endpoint URL, signing failed).
@@ -36,51 +35,41 @@ pub async fn send(
     message: &OutgoingMessage,
     now_ms: u64,
 ) -> Result<String, EnqueueError> {
-    let signed = sqs_request::send_message(
-        &config.credentials,
-        &config.queue,
-        message,
-        Duration::from_millis(now_ms),
-    )
-    .map_err(|e| EnqueueError::Request(e.to_string()))?;
+    let signer = config
+        .signer
+        .as_ref()
+        .map_err(|e| EnqueueError::Request(e.to_string()))?;
+    let signed = signer
+        .send_message(message, (now_ms / 1000) as i64)
+        .map_err(|e| EnqueueError::Request(e.to_string()))?;
 
-    let headers = Headers::new();
+    let headers = Headers::new().map_err(|_| EnqueueError::Request("headers".to_string()))?;
     for (name, value) in &signed.headers {
         headers
             .set(name, value)
             .map_err(|_| EnqueueError::Request(format!("header {name}")))?;
     }
-    let mut init = RequestInit::new();
-    init.with_method(Method::Post)
-        .with_headers(headers)
-        .with_body(Some(
-            js_sys::Uint8Array::from(signed.body.as_slice()).into(),
-        ));
-    let request = Request::new_with_init(&signed.url, &init)
-        .map_err(|_| EnqueueError::Request("endpoint url".to_string()))?;
+    let init = RequestInit::new();
+    init.set_method("POST");
+    init.set_headers(&headers);
+    init.set_body(&js_sys::Uint8Array::from(signed.body.as_slice()));
+    // One deadline for the whole exchange, answer body included; the runtime aborts the request
+    // when it passes, so it cannot complete after we answered 503.
+    let timeout_ms = u32::try_from(config.sqs_timeout_ms).unwrap_or(u32::MAX);
+    init.set_signal(Some(&AbortSignal::timeout_with_u32(timeout_ms)));
 
-    let controller = AbortController::default();
-    let signal = controller.signal();
     let exchange = async {
-        let fetch = Fetch::Request(request);
-        let mut response = fetch
-            .send_with_signal(&signal)
-            .await
-            .map_err(|_| EnqueueError::Unreachable)?;
-        let status = response.status_code();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|_| EnqueueError::Unreachable)?;
-        Ok::<_, EnqueueError>((status, body))
+        let response = js::fetch(&signed.url, &init).await?;
+        let body = js::response_bytes(&response).await?;
+        Ok::<_, wasm_bindgen::JsValue>((response.status(), body))
     };
-    let deadline = Delay::from(Duration::from_millis(config.sqs_timeout_ms));
-    let (status, body) = match select(Box::pin(exchange), deadline).await {
-        Either::Left((answer, _)) => answer?,
-        Either::Right(((), _)) => {
-            // Stop the request so it cannot complete after we answered 503.
-            controller.abort();
-            return Err(EnqueueError::Timeout);
+    let (status, body) = match exchange.await {
+        Ok(answer) => answer,
+        Err(error) => {
+            return Err(match js::error_name(&error).as_deref() {
+                Some("TimeoutError") => EnqueueError::Timeout,
+                _ => EnqueueError::Unreachable,
+            })
         }
     };
     match read_send_message_response(status, &body) {

@@ -3,29 +3,65 @@
 //!
 //! It answers 2xx only once SQS has accepted the message, so ChargebackStop retries (for up to two
 //! days) anything we did not durably keep. Everything else happens behind the queue.
+//!
+//! The handler takes the raw `web_sys::Request` and returns a `web_sys::Response`: the stock
+//! `worker::Request` conversion parses the URL in wasm on every request and pulls the `url`
+//! crate into the bundle (workers-rs issue #1044); we only need the path.
 
 mod config;
 mod delivery;
 mod enqueue;
+mod envelope;
+mod js;
 mod log;
 mod message;
 mod reply;
+mod sigv4;
 
-use worker::{event, Context, Env, Method, Request, Response, Result};
+use web_sys::{Request, Response};
+use worker::{event, Context, Env, Result};
 
 /// The path ChargebackStop is configured to deliver to.
 pub const WEBHOOK_PATH: &str = "/webhooks/chargebackstop";
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
-    let path = req.path();
-    match (path.as_str(), req.method()) {
-        (WEBHOOK_PATH, Method::Post) => delivery::receive(req, &env).await,
+    let url = req.url();
+    let method = req.method();
+    match (path_of(&url), method.as_str()) {
+        (WEBHOOK_PATH, "POST") => delivery::receive(req, &env).await,
         (WEBHOOK_PATH, _) => reply::method_not_allowed("POST"),
-        ("/healthz", Method::Get | Method::Head) => {
-            reply::json(200, &serde_json::json!({"status": "ok"}))
-        }
+        ("/healthz", "GET" | "HEAD") => reply::json(200, r#"{"status":"ok"}"#),
         ("/healthz", _) => reply::method_not_allowed("GET, HEAD"),
         _ => reply::error(404, "not_found"),
+    }
+}
+
+/// The path of an absolute URL as the runtime gives it (`scheme://authority/path?query#frag`),
+/// without parsing the rest. The runtime has already normalised it.
+fn path_of(url: &str) -> &str {
+    let after_scheme = url.find("://").map_or(url, |i| &url[i + 3..]);
+    let path = match after_scheme.find(['/', '?', '#']) {
+        Some(i) if after_scheme[i..].starts_with('/') => &after_scheme[i..],
+        _ => return "/",
+    };
+    let end = path.find(['?', '#']).unwrap_or(path.len());
+    &path[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::path_of;
+
+    #[test]
+    fn path_of_takes_only_the_path() {
+        assert_eq!(
+            path_of("https://edge.example/webhooks/chargebackstop"),
+            "/webhooks/chargebackstop"
+        );
+        assert_eq!(path_of("http://127.0.0.1:8787/healthz?x=1#y"), "/healthz");
+        assert_eq!(path_of("http://edge.test"), "/");
+        assert_eq!(path_of("http://edge.test?q=/a"), "/");
+        assert_eq!(path_of("http://edge.test/a/b#/c"), "/a/b");
     }
 }

@@ -1,9 +1,10 @@
 //! What goes on the queue for a verified delivery: the raw body and attributes the processor
 //! reads without parsing the body. Pure, so it is the same on every run.
 
+use crate::envelope;
 use chrono::{DateTime, SecondsFormat, Utc};
 use sha2::{Digest, Sha256};
-use shared::event::{EventParseError, WebhookEvent};
+use shared::event::EventParseError;
 use shared::sqs_request::{fifo_safe_id, OutgoingMessage};
 use std::collections::BTreeMap;
 
@@ -30,10 +31,10 @@ pub fn for_queue(
 ) -> QueuedEvent {
     let idempotency_key = idempotency_key.map(str::trim).filter(|k| !k.is_empty());
     let mut attributes = BTreeMap::new();
-    let (event_id, event_type, group) = match WebhookEvent::parse(body) {
+    let (event_id, event_type, group) = match envelope::read(body) {
         Ok(event) => {
-            let group = event.object_id().unwrap_or(&event.id).to_string();
-            (event.id.clone(), event.event_type.clone(), group)
+            let group = event.object_id.as_deref().unwrap_or(&event.id).to_string();
+            (event.id.into_owned(), event.event_type.into_owned(), group)
         }
         Err(err) => {
             attributes.insert(

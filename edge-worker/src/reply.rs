@@ -1,18 +1,29 @@
 //! Small JSON responses. Error bodies are a short code only: never a secret, a signature or
 //! anything of the payload.
 
-use worker::{Headers, Response, Result};
+use web_sys::{Headers, Response, ResponseInit};
+use worker::Result;
 
-pub fn json(status: u16, body: &serde_json::Value) -> Result<Response> {
-    let headers = Headers::new();
+/// `body` must already be JSON.
+pub fn json(status: u16, body: &str) -> Result<Response> {
+    let headers = Headers::new()?;
     headers.set("content-type", "application/json")?;
-    Ok(Response::from_bytes(serde_json::to_vec(body)?)?
-        .with_status(status)
-        .with_headers(headers))
+    let init = ResponseInit::new();
+    init.set_status(status);
+    init.set_headers(&headers);
+    Ok(Response::new_with_opt_str_and_init(Some(body), &init)?)
 }
 
+/// `{"error":"<code>"}`; codes are fixed ASCII identifiers, so they need no escaping.
 pub fn error(status: u16, code: &str) -> Result<Response> {
-    json(status, &serde_json::json!({ "error": code }))
+    debug_assert!(code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
+    json(status, &format!(r#"{{"error":"{code}"}}"#))
+}
+
+/// `{"status":"enqueued","event_id":...}` with the id escaped as JSON.
+pub fn enqueued(event_id: &str) -> Result<Response> {
+    let id = serde_json::to_string(event_id)?;
+    json(200, &format!(r#"{{"status":"enqueued","event_id":{id}}}"#))
 }
 
 pub fn method_not_allowed(allow: &str) -> Result<Response> {
