@@ -1,10 +1,16 @@
 //! `cbs`: the operator command line. Each subcommand lives in its own module and calls one
 //! shared function.
 
+mod dlq;
+mod events;
 mod import_orders;
 mod onboard;
 mod operator_key;
 mod orders;
+mod rebuild;
+mod reconcile;
+mod recovery_wiring;
+mod stack_env;
 mod upload_orders;
 
 use clap::{Parser, Subcommand};
@@ -30,16 +36,33 @@ enum Command {
     /// Orders in the outbox: requeue a FAILED one.
     #[command(subcommand)]
     Orders(orders::OrdersCommand),
+    /// Archived webhooks: replay them through the processor.
+    #[command(subcommand)]
+    Events(events::EventsCommand),
+    /// The edge queue's dead-letter queue: list, show, redrive.
+    #[command(subcommand)]
+    Dlq(dlq::DlqCommand),
+    /// Re-fetch one organisation's alerts and enrolments now and repair our copies.
+    Reconcile(reconcile::ReconcileArgs),
+    /// Rebuild the alerts and enrolments tables from the archive and ChargebackStop.
+    Rebuild(rebuild::RebuildArgs),
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    // The dev stack's env file (bin/dev writes it), without overriding what is set.
+    let env_file = stack_env::load();
     let cli = Cli::parse();
-    match cli.command {
+    let result = match cli.command {
         Command::Onboard(args) => onboard::run(args).await,
         Command::OperatorKey(cmd) => operator_key::run(cmd).await,
         Command::ImportOrders(args) => import_orders::run(args).await,
         Command::UploadOrders(args) => upload_orders::run(args).await,
         Command::Orders(cmd) => orders::run(cmd).await,
-    }
+        Command::Events(cmd) => events::run(cmd).await,
+        Command::Dlq(cmd) => dlq::run(cmd).await,
+        Command::Reconcile(args) => reconcile::run(args).await,
+        Command::Rebuild(args) => rebuild::run(args).await,
+    };
+    result.map_err(|e| stack_env::explain(e, env_file.as_ref()))
 }

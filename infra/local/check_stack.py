@@ -10,7 +10,8 @@ What it checks, per stack:
 - the event source mapping feeds the edge queue to process-events with ReportBatchItemFailures;
 - the two schedules exist; the ops API has a function URL;
 - each function has its own role, and that role reaches only the tables it needs, the operations
-  topic and (process-events only) the edge queue and, to send only, its dead-letter queue; no role allows a wildcard resource for data;
+  topic and (process-events only) the edge queue and, to send only, its dead-letter queue (ops-api:
+  read the dead-letter queue only); no role allows a wildcard resource for data;
 - the Worker's IAM user may only sqs:SendMessage, on the edge queue only;
 - the alarms exist and notify the operations topic (dead-letter depth, function errors, alerts
   near their deadline);
@@ -46,6 +47,7 @@ REGION = os.environ["AWS_DEFAULT_REGION"]
 # README "State in DynamoDB": table -> (keys, {index: keys})
 TABLES = {
     "events": (["event_id"], {}),
+    "archive": (["event_id", "delivery_id"], {"received-index": ["received_day", "received_at"]}),
     "alerts": (
         ["alert_id"],
         {
@@ -66,7 +68,13 @@ TABLES = {
 
 # Which tables each function may touch (least privilege), and whether it may write them.
 FUNCTION_TABLES = {
-    "process-events": {"events": "rw", "alerts": "rw", "enrolments": "rw", "customers": "r"},
+    "process-events": {
+        "archive": "rw",
+        "events": "rw",
+        "alerts": "rw",
+        "enrolments": "rw",
+        "customers": "r",
+    },
     "order-upload": {"orders": "rw", "customers": "r", "run-state": "rw"},
     "deadline-sweep": {
         "alerts": "rw",
@@ -81,7 +89,8 @@ FUNCTION_TABLES = {
         "orders": "rw",
         "customers": "rw",
         "operators": "r",
-        "events": "r",
+        "events": "rw",
+        "archive": "r",
     },
 }
 WRITE_ACTIONS = {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}
@@ -325,7 +334,14 @@ def check_stack(mode, prefix, template, resources):
                     check(table in allowed, f"{mode}: {f} may reach table {table}")
                     if actions & WRITE_ACTIONS:
                         check(allowed.get(table) == "rw", f"{mode}: {f} may write {table}, which it only reads")
-            if any(a.startswith("sqs:") for a in actions):
+            if any(a.startswith("sqs:") for a in actions) and f == "ops-api":
+                # The page reads the DLQ's depth and reasons: nothing else, nowhere else.
+                check(set(res) == {dlq["QueueArn"]}, f"{mode}: ops-api SQS access beyond the DLQ: {res}")
+                check(
+                    actions <= {"sqs:GetQueueAttributes", "sqs:ReceiveMessage", "sqs:ChangeMessageVisibility"},
+                    f"{mode}: ops-api may do more than read the DLQ: {sorted(actions)}",
+                )
+            elif any(a.startswith("sqs:") for a in actions):
                 check(f == "process-events", f"{mode}: {f} has SQS access")
                 # The edge queue (poll, visibility, delete) and its dead-letter queue, where
                 # process-events sends poison messages itself: SendMessage only there.

@@ -98,6 +98,10 @@ impl TableNames {
     pub fn operators(&self) -> String {
         format!("{}-operators", self.prefix)
     }
+    /// Every accepted webhook delivery, raw (see `ports::event_archive`).
+    pub fn archive(&self) -> String {
+        format!("{}-archive", self.prefix)
+    }
     /// Run leases and rate-limit budgets of the scheduled functions.
     pub fn run_state(&self) -> String {
         format!("{}-run-state", self.prefix)

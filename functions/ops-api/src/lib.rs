@@ -43,6 +43,11 @@ pub fn router(state: AppState) -> Router {
             "/api/customers/{customer_id}",
             get(routes::onboarding::customer),
         )
+        .route(
+            "/api/events/{event_id}/replay",
+            post(routes::recovery::replay),
+        )
+        .route("/api/dlq", get(routes::recovery::dlq_summary))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::require_operator,
@@ -52,6 +57,7 @@ pub fn router(state: AppState) -> Router {
         .route("/", get(routes::meta::index))
         .route("/assets/app.js", get(routes::meta::app_js))
         .route("/assets/app.css", get(routes::meta::app_css))
+        .route("/assets/dlq.js", get(routes::recovery::dlq_js))
         .merge(api)
         .fallback(|| async {
             error::ApiError::new(

@@ -32,4 +32,6 @@ pub struct AppState {
     pub onboarding_api: Arc<dyn OnboardingApi>,
     /// Operations notifications (an action ChargebackStop refused while the alert still waits).
     pub notifier: Arc<dyn Notifier>,
+    /// Replay and the dead-letter queue (`routes::recovery`); `None` answers 503.
+    pub recovery: Option<crate::routes::recovery::Recovery>,
 }

@@ -5,9 +5,12 @@
 
 use crate::state::AppState;
 use crate::upload_status::DynamoUploadStatus;
+use shared::adapters::dead_letter_queue::{aws_sdk_sqs_client, SqsDeadLetterQueue};
 use shared::adapters::dynamo::alerts::DynamoAlertStore;
+use shared::adapters::dynamo::archive::DynamoEventArchive;
 use shared::adapters::dynamo::customers::DynamoCustomerStore;
 use shared::adapters::dynamo::enrolments::DynamoEnrolmentStore;
+use shared::adapters::dynamo::events::DynamoEventLog;
 use shared::adapters::dynamo::operators::DynamoOperatorKeys;
 use shared::adapters::dynamo::orders::DynamoOrderOutbox;
 use shared::adapters::dynamo::table::{DynamoCounters, Table};
@@ -15,6 +18,7 @@ use shared::adapters::notify::NotifyTarget;
 use shared::client::RetryPolicy;
 use shared::clock::SystemClock;
 use shared::config::{self, PartnerEnv};
+use shared::domain::alert_policy::{AlertPolicy, CustomerPolicies};
 use shared::domain::onboarding::refuse_key_of_other_mode;
 use shared::ports::order_outbox::OrderOutbox;
 use std::sync::Arc;
@@ -33,14 +37,52 @@ pub async fn from_env() -> anyhow::Result<AppState> {
     // One typed client for every ChargebackStop call (alerts, enrolments, onboarding).
     let http = Arc::new(partner.client(RetryPolicy::default())?);
     let outbox: Arc<dyn OrderOutbox> = Arc::new(DynamoOrderOutbox::new(table(tables.orders())));
+    let notifier: Arc<dyn shared::ports::notifier::Notifier> =
+        std::sync::Arc::from(notify.build(Some(&aws)));
+    let alerts = Arc::new(DynamoAlertStore::new(table(tables.alerts())));
+    let enrolments = Arc::new(DynamoEnrolmentStore::new(table(tables.enrolments())));
+    let customers = Arc::new(DynamoCustomerStore::new(table(tables.customers())));
+    // Replay runs the processor exactly as process-events does (same stores, policy, client).
+    let recovery = crate::routes::recovery::Recovery {
+        replayer: shared::domain::recovery::replay::Replayer {
+            processor: shared::domain::event_processing::EventProcessor {
+                events: Arc::new(DynamoEventLog::new(table(tables.events()))),
+                alerts: alerts.clone(),
+                enrolments: enrolments.clone(),
+                alert_api: http.clone(),
+                enrolment_api: http.clone(),
+                notifier: notifier.clone(),
+                policies: Arc::new(CustomerPolicies::new(
+                    customers.clone(),
+                    AlertPolicy::default_from_env()?,
+                )),
+                partner_records: Arc::new(shared::ports::decision_inputs::NoPartnerRecords),
+                clock: Arc::new(SystemClock),
+                not_found_retry_for: chrono::Duration::seconds(config::parsed(
+                    "EVENT_NOT_FOUND_RETRY_SECS",
+                    3600i64,
+                )?),
+            },
+            archive: Arc::new(DynamoEventArchive::new(table(tables.archive()))),
+        },
+        dlq: match config::optional("EDGE_DLQ_URL") {
+            Some(dlq_url) => Some(Arc::new(SqsDeadLetterQueue {
+                client: aws_sdk_sqs_client(&aws),
+                dlq_url,
+                // The page only reads the DLQ; redrive is `cbs dlq redrive`.
+                source_url: String::new(),
+            })),
+            None => None,
+        },
+    };
     Ok(AppState {
         mode: partner.mode,
         urgent_hours,
         clock: Arc::new(SystemClock),
         operators: Arc::new(DynamoOperatorKeys::new(table(tables.operators()))),
-        customers: Arc::new(DynamoCustomerStore::new(table(tables.customers()))),
-        alerts: Arc::new(DynamoAlertStore::new(table(tables.alerts()))),
-        enrolments: Arc::new(DynamoEnrolmentStore::new(table(tables.enrolments()))),
+        customers,
+        alerts,
+        enrolments,
         upload_status: Arc::new(DynamoUploadStatus {
             client: client.clone(),
             table: tables.orders(),
@@ -50,6 +92,7 @@ pub async fn from_env() -> anyhow::Result<AppState> {
         alert_api: http.clone(),
         enrolment_api: http.clone(),
         onboarding_api: http,
-        notifier: std::sync::Arc::from(notify.build(Some(&aws))),
+        notifier,
+        recovery: Some(recovery),
     })
 }

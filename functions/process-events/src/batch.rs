@@ -18,6 +18,7 @@
 //! `reason` attribute, operations are notified, and the record is reported done. Only if that
 //! send fails does the record come back (with backoff) to be dead-lettered again.
 
+use crate::archive::Archiver;
 use crate::queue::EdgeQueue;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use base64::Engine;
@@ -84,6 +85,8 @@ pub struct BatchContext<'a> {
     pub queue: &'a dyn EdgeQueue,
     pub meter: &'a dyn CostMeter,
     pub settings: BatchSettings,
+    /// Every record is archived raw before it is processed (`archive`).
+    pub archive: Option<&'a Archiver>,
 }
 
 /// The record as the processor wants it: body (decoded when the edge Worker sent it as
@@ -192,6 +195,12 @@ impl Run<'_, '_> {
             receive_count = receive_count(record),
             "sent to the dead-letter queue"
         );
+        // The first dead letter of its kind since the DLQ was drained, then every 100th.
+        if let Some(archive) = self.ctx.archive {
+            if !archive.notify_due(reason).await {
+                return;
+            }
+        }
         if let Err(e) = self
             .ctx
             .processor
@@ -247,6 +256,14 @@ pub async fn handle_batch(
             run.summary.held_back += 1;
             run.retry(record, Retry::Untried).await;
             continue;
+        }
+        if let Some(archive) = ctx.archive {
+            if let Err(e) = archive.keep(record, processor.clock.now()).await {
+                tracing::error!(message_id, error = %e, "could not archive the delivery; not processed, retried after its backoff");
+                run.summary.failed += 1;
+                run.retry(record, Retry::Backoff).await;
+                continue;
+            }
         }
         let incoming = match incoming_from(record) {
             Ok(incoming) => incoming,
@@ -359,6 +376,7 @@ mod tests {
         FakeChargebackStop, MemoryAlertStore, MemoryEnrolmentStore, MemoryEventLog,
         RecordingNotifier,
     };
+    use shared::adapters::memory_recovery::MemoryArchive;
     use shared::clock::FixedClock;
     use shared::domain::alert_policy::{AlertPolicy, FixedPolicy};
     use shared::ports::decision_inputs::NoPartnerRecords;
@@ -424,6 +442,8 @@ mod tests {
         events: Arc<MemoryEventLog>,
         notifier: Arc<RecordingNotifier>,
         queue: FakeQueue,
+        archive: Archiver,
+        archived: Arc<MemoryArchive>,
     }
 
     impl World {
@@ -445,6 +465,7 @@ mod tests {
                     backoff: RedeliveryBackoff::default(),
                     stop_margin: Duration::from_secs(10),
                 },
+                archive: Some(&self.archive),
             };
             handle_batch(&ctx, batch(records), deadline).await
         }
@@ -468,11 +489,17 @@ mod tests {
             clock: Arc::new(FixedClock::at(now())),
             not_found_retry_for: chrono::Duration::hours(1),
         };
+        let archived = Arc::new(MemoryArchive::default());
         World {
             processor,
             events,
             notifier,
             queue: FakeQueue::default(),
+            archive: Archiver {
+                store: archived.clone(),
+                retention_days: 400,
+            },
+            archived,
         }
     }
 
@@ -683,5 +710,55 @@ mod tests {
             incoming.sent_at,
             DateTime::from_timestamp_millis(1_795_000_001_000)
         );
+    }
+
+    #[tokio::test]
+    async fn every_record_is_archived_first_and_an_unarchivable_one_is_not_processed() {
+        let api = Arc::new(FakeChargebackStop::default());
+        let a1 = alert("netalrt_arch", 1000);
+        api.put_alert(serde_json::from_value(a1.clone()).unwrap());
+        let w = world(api.clone());
+        *w.archived.refuse_puts.lock().unwrap() = 1;
+        let (response, summary) = w
+            .run(vec![
+                record("m1", "g1", &alert_body("evt_1", &a1), 1),
+                record("m2", "g2", "{not json", 1),
+            ])
+            .await;
+        // m1 could not be archived: not claimed, not applied, back after its backoff.
+        assert_eq!(failed_ids(&response), vec!["m1"]);
+        assert!(w.events.record("evt_1").is_none());
+        assert_eq!(summary.applied, 0);
+        // The poison message is archived as it came, then dead-lettered.
+        let kept = w.archived.all();
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].body, b"{not json".to_vec());
+        assert_eq!(summary.dead_lettered, 1);
+
+        let (response, summary) = w
+            .run(vec![record("m1", "g1", &alert_body("evt_1", &a1), 2)])
+            .await;
+        assert!(failed_ids(&response).is_empty());
+        assert_eq!(summary.applied, 1);
+        assert_eq!(w.archived.all().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn operations_hear_of_the_first_dead_letter_of_a_kind_and_every_100th() {
+        let api = Arc::new(FakeChargebackStop::default());
+        let w = world(api);
+        let poison: Vec<SqsMessage> = (0..101)
+            .map(|i| record(&format!("p{i}"), &format!("g{i}"), "{not json", 1))
+            .collect();
+        for chunk in poison.chunks(10) {
+            w.run(chunk.to_vec()).await;
+        }
+        assert_eq!(w.queue.dead().len(), 101);
+        let sent = w.notifier.sent();
+        assert_eq!(sent.len(), 2, "the 1st and the 101st");
+        // A counter that cannot be read errs on the side of telling.
+        *w.archived.counters_down.lock().unwrap() = true;
+        w.run(vec![record("p-x", "gx", "{not json", 1)]).await;
+        assert_eq!(w.notifier.sent().len(), 3);
     }
 }

@@ -30,6 +30,9 @@ pub struct ProcessorConfig {
     /// `EVENT_NOT_FOUND_RETRY_SECS` (3600): how long after an event's `created_at` a 404 on its
     /// alert or enrolment is still retried before the event is dead-lettered.
     pub not_found_retry_for: chrono::Duration,
+    /// `ARCHIVE_RETENTION_DAYS` (400): how long every accepted delivery is kept raw in the
+    /// archive table (its TTL).
+    pub archive_retention_days: u32,
     // NOTIFY_TOPIC_ARN / NOTIFY_SINK are read by `NotifyTarget::from_env`.
 }
 
@@ -64,6 +67,10 @@ impl ProcessorConfig {
                 "EVENT_NOT_FOUND_RETRY_SECS",
                 3600i64,
             )?),
+            archive_retention_days: config::parsed(
+                "ARCHIVE_RETENTION_DAYS",
+                shared::ports::event_archive::DEFAULT_ARCHIVE_RETENTION_DAYS,
+            )?,
         })
     }
 }

@@ -3,6 +3,7 @@
 //! `shared::domain::event_processing`; this binary reads the configuration, builds the
 //! adapters and maps a batch to `batchItemFailures`.
 
+mod archive;
 mod batch;
 mod config;
 mod counting;
@@ -66,6 +67,7 @@ async fn handle(
         queue: &wired.queue,
         meter: &wired.meter,
         settings: wired.settings,
+        archive: Some(&wired.archive),
     };
     // The claim's end is also when the batch stops taking records (less the stop margin).
     let (response, summary) = batch::handle_batch(&ctx, event.payload, in_progress_until).await;

@@ -6,6 +6,7 @@ use crate::config::ProcessorConfig;
 use crate::counting::CountingApi;
 use crate::queue::SqsEdgeQueue;
 use shared::adapters::dynamo::alerts::DynamoAlertStore;
+use shared::adapters::dynamo::archive::DynamoEventArchive;
 use shared::adapters::dynamo::customers::DynamoCustomerStore;
 use shared::adapters::dynamo::enrolments::DynamoEnrolmentStore;
 use shared::adapters::dynamo::events::DynamoEventLog;
@@ -45,6 +46,7 @@ fn api(config: &ProcessorConfig) -> anyhow::Result<Api> {
 
 pub struct Wired {
     pub processor: EventProcessor,
+    pub archive: crate::archive::Archiver,
     pub meter: Meter,
     pub queue: SqsEdgeQueue,
     pub settings: BatchSettings,
@@ -98,8 +100,15 @@ pub async fn from_env() -> anyhow::Result<Wired> {
         clock: Arc::new(SystemClock),
         not_found_retry_for: config.not_found_retry_for,
     };
+    let archive = crate::archive::Archiver {
+        store: Arc::new(DynamoEventArchive::new(table(
+            config.partner.tables.archive(),
+        ))),
+        retention_days: config.archive_retention_days,
+    };
     Ok(Wired {
         processor,
+        archive,
         meter: Meter {
             dynamo: counters,
             api,

@@ -116,6 +116,17 @@ impl EventLog for MemoryEventLog {
     async fn get(&self, event_id: &str) -> Result<Option<EventRecord>, StoreError> {
         Ok(self.record(event_id))
     }
+
+    async fn reopen(&self, event_id: &str, _now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let mut records = self.records.lock().unwrap();
+        match records.get_mut(event_id) {
+            Some(r) if r.status == EventStatus::Completed => {
+                r.expires_at = 0;
+                Ok(true)
+            }
+            _ => Ok(false),
+        }
+    }
 }
 
 /// The record, if it is IN_PROGRESS under `token` (the DynamoDB condition of `complete`,

@@ -1,8 +1,10 @@
 //! DynamoDB, SQS, SNS, HTTP and in-memory implementations of the ports.
 
 pub mod aws;
+pub mod dead_letter_queue;
 pub mod dynamo;
 pub mod memory;
 pub mod memory_orders;
+pub mod memory_recovery;
 pub mod memory_run_state;
 pub mod notify;

@@ -180,6 +180,11 @@ pub trait EventLog: Send + Sync {
     ) -> Result<(), StoreError>;
 
     async fn get(&self, event_id: &str) -> Result<Option<EventRecord>, StoreError>;
+
+    /// For a replay with `--reprocess`: lets a COMPLETED event be claimed again by marking its
+    /// record expired (its outcome stays until the new claim replaces it). `Ok(false)` when the
+    /// record is not COMPLETED (nothing to reopen).
+    async fn reopen(&self, event_id: &str, now: DateTime<Utc>) -> Result<bool, StoreError>;
 }
 
 /// A fresh claim token (random, unique per claim).

@@ -2,9 +2,11 @@
 pub mod alert_api;
 pub mod alert_store;
 pub mod customer_store;
+pub mod dead_letters;
 pub mod decision_inputs;
 pub mod enrolment_api;
 pub mod enrolment_store;
+pub mod event_archive;
 pub mod event_log;
 pub mod notifier;
 pub mod operator_keys;

@@ -449,7 +449,7 @@ impl Stack {
         let r = &self.resources;
         format!(
             "AWS emulator (moto)      {moto}\n\
-             tables                   {prefix}-events, -alerts, -enrolments, -orders, -customers, -operators\n\
+             tables                   {prefix}-events, -archive, -alerts, -enrolments, -orders, -customers, -operators\n\
              edge queue               {queue}\n\
              dead-letter queue        {dlq}\n\
              ChargebackStop sandbox   {sandbox}  (API /v1, admin /_sandbox)\n\

@@ -4,3 +4,4 @@ pub mod enrolments;
 pub mod meta;
 pub mod onboarding;
 pub mod orders;
+pub mod recovery;

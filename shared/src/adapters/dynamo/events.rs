@@ -215,4 +215,28 @@ impl EventLog for DynamoEventLog {
             .get_by_key("get event", "event_id", event_id)
             .await
     }
+
+    async fn reopen(&self, event_id: &str, now: DateTime<Utc>) -> Result<bool, StoreError> {
+        let (k, v) = Self::key(event_id);
+        self.table.counters.write();
+        let result = self
+            .table
+            .client
+            .update_item()
+            .table_name(&self.table.name)
+            .key(k, v)
+            .update_expression("SET expires_at = :expired, reopened_at = :now")
+            .condition_expression("#status = :completed")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":expired", AttributeValue::N("0".into()))
+            .expression_attribute_values(":now", AttributeValue::S(iso(now)))
+            .expression_attribute_values(":completed", AttributeValue::S("COMPLETED".into()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_condition_failed(&e) => Ok(false),
+            Err(e) => Err(self.table.error("reopen event", e)),
+        }
+    }
 }

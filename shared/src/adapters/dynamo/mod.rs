@@ -1,5 +1,6 @@
 //! DynamoDB adapters, one file per table. Items are mapped with `serde_dynamo`.
 pub mod alerts;
+pub mod archive;
 pub mod cursors;
 pub mod customers;
 pub mod enrolments;

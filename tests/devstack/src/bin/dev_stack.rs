@@ -108,6 +108,13 @@ async fn run(args: &Args) -> anyhow::Result<()> {
         "partner key of the sandbox (TEST):         {}",
         stack.sandbox.partner_key
     );
+    match write_env_file(&stack) {
+        Ok(path) => println!(
+            "\nenv file for `cbs` (read by every cbs command; `source` it for other tools): {}",
+            path.display()
+        ),
+        Err(e) => eprintln!("dev-stack: could not write the env file: {e:#}"),
+    }
     println!("\nOpen the operations page: {}", stack.ops_url());
     if args.exit_after_scenario {
         return Ok(());
@@ -115,6 +122,34 @@ async fn run(args: &Args) -> anyhow::Result<()> {
     println!("Ctrl-C stops every part.");
     std::future::pending::<()>().await;
     Ok(())
+}
+
+/// `$CBS_CACHE/dev.env` (or `CBS_ENV_FILE`): every variable `cbs` reads for this stack, so
+/// commands need no hand-set variables. Local TEST values only (the sandbox's key).
+fn write_env_file(stack: &Stack) -> anyhow::Result<std::path::PathBuf> {
+    let path = match std::env::var_os("CBS_ENV_FILE").filter(|p| !p.is_empty()) {
+        Some(p) => std::path::PathBuf::from(p),
+        None => std::path::PathBuf::from(
+            std::env::var_os("CBS_CACHE")
+                .filter(|p| !p.is_empty())
+                .unwrap_or_else(|| {
+                    std::path::PathBuf::from(std::env::var_os("HOME").unwrap_or_default())
+                        .join(".cache/chargeback-platform")
+                        .into_os_string()
+                }),
+        )
+        .join("dev.env"),
+    };
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let mut text = String::from("# Written by bin/dev for the local TEST stack; cbs reads it.\n");
+    for (k, v) in stack.env() {
+        text.push_str(&format!("{k}='{v}'\n"));
+    }
+    text.push_str(&format!("OPS_API_URL='{}'\n", stack.ops_url()));
+    std::fs::write(&path, text)?;
+    Ok(path)
 }
 
 fn say(line: &str) {

@@ -1,0 +1,133 @@
+//! `cbs events replay --event-id ID... | --since T --until T [--type alert.*]
+//! [--organisation X] [--dry-run] [--reprocess]`: feeds archived webhooks back through the
+//! processor (`shared::domain::recovery::replay`). COMPLETED events are reported and skipped
+//! unless `--reprocess`. A progress bar on stderr, a summary table and one line per event on
+//! stdout (`--json` for the items as JSON).
+//!
+//! Environment: TABLE_PREFIX, STACK_MODE, CBS_API_BASE_URL, the API key (and the AWS
+//! variables); read from the dev stack's env file when unset (see `stack_env`).
+
+use crate::recovery_wiring::{self, parse_time};
+use shared::domain::recovery::replay::{summarise, ReplayItem, ReplayOptions, ReplaySelection};
+use std::time::{Duration, Instant};
+
+#[derive(clap::Subcommand)]
+pub enum EventsCommand {
+    /// Replay archived events through the same processing path as the queue.
+    Replay(ReplayArgs),
+}
+
+#[derive(clap::Args)]
+pub struct ReplayArgs {
+    /// These events (repeat the flag or separate with commas).
+    #[arg(long = "event-id", value_delimiter = ',')]
+    pub event_ids: Vec<String>,
+    /// Received at or after (2026-11-24T10:00:00Z, 2026-11-24, or an age: 3d, 12h).
+    #[arg(long, conflicts_with = "event_ids")]
+    pub since: Option<String>,
+    /// Received before (default: now).
+    #[arg(long, conflicts_with = "event_ids")]
+    pub until: Option<String>,
+    /// `alert.*` (prefix) or an exact type.
+    #[arg(long = "type")]
+    pub event_type: Option<String>,
+    #[arg(long)]
+    pub organisation: Option<String>,
+    /// Report what would be done; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Re-run events already COMPLETED (the processor re-fetches their objects first).
+    #[arg(long)]
+    pub reprocess: bool,
+    /// Stop starting new events after this long (e.g. 30m); run again for the rest.
+    #[arg(long, default_value = "1h")]
+    pub max_time: String,
+    /// Print the items as JSON instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+pub async fn run(cmd: EventsCommand) -> anyhow::Result<()> {
+    match cmd {
+        EventsCommand::Replay(args) => replay(args).await,
+    }
+}
+
+async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
+    anyhow::ensure!(
+        !args.event_ids.is_empty() || args.since.is_some(),
+        "say what to replay: --event-id ID... or --since T [--until T]"
+    );
+    let selection = ReplaySelection {
+        event_ids: args.event_ids.clone(),
+        since: args.since.as_deref().map(parse_time).transpose()?,
+        until: args.until.as_deref().map(parse_time).transpose()?,
+        event_type: args.event_type.clone(),
+        organisation_id: args.organisation.clone(),
+    };
+    let max_time =
+        shared::domain::rate_limit::parse_duration(&args.max_time).map_err(anyhow::Error::msg)?;
+    let recovery = recovery_wiring::from_env().await?;
+    let selected = recovery.replayer.select(&selection).await?;
+    let bar = indicatif::ProgressBar::new(selected.deliveries.len() as u64);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    let options = ReplayOptions {
+        dry_run: args.dry_run,
+        reprocess: args.reprocess,
+    };
+    let items = recovery
+        .replayer
+        .replay(
+            &selected,
+            options,
+            Instant::now() + max_time,
+            Duration::from_secs(60).as_secs() as i64,
+            |item| {
+                bar.set_message(format!("{} {}", item.event_id, item.result.label()));
+                bar.inc(1);
+            },
+        )
+        .await;
+    bar.finish_and_clear();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&items)?);
+    } else {
+        print_table(&items);
+    }
+    let failed = items
+        .iter()
+        .filter(|i| i.result.label() == "failed" || i.result.label() == "busy")
+        .count();
+    anyhow::ensure!(failed == 0, "{failed} event(s) not replayed; run again");
+    Ok(())
+}
+
+fn print_table(items: &[ReplayItem]) {
+    println!("{:<36} {:<24} {:<20} detail", "event", "type", "result");
+    for i in items {
+        let detail = match &i.result {
+            shared::domain::recovery::replay::ReplayResult::Replayed { outcome }
+            | shared::domain::recovery::replay::ReplayResult::SkippedCompleted { outcome } => {
+                outcome.clone()
+            }
+            shared::domain::recovery::replay::ReplayResult::Failed { reason } => reason.clone(),
+            _ => String::new(),
+        };
+        println!(
+            "{:<36} {:<24} {:<20} {}",
+            i.event_id,
+            i.event_type.as_deref().unwrap_or("-"),
+            i.result.label(),
+            detail
+        );
+    }
+    println!();
+    println!("{:<20} count", "result");
+    for (label, n) in summarise(items) {
+        println!("{label:<20} {n}");
+    }
+    println!("{:<20} {}", "total", items.len());
+}

@@ -1,0 +1,117 @@
+//! What the recovery commands (`events replay`, `dlq`, `reconcile`, `rebuild`) are built from:
+//! the same stores, client and processor the functions use, from the environment.
+
+use shared::adapters::dead_letter_queue::SqsDeadLetterQueue;
+use shared::adapters::dynamo::alerts::DynamoAlertStore;
+use shared::adapters::dynamo::archive::DynamoEventArchive;
+use shared::adapters::dynamo::customers::DynamoCustomerStore;
+use shared::adapters::dynamo::enrolments::DynamoEnrolmentStore;
+use shared::adapters::dynamo::events::DynamoEventLog;
+use shared::adapters::dynamo::table::{DynamoCounters, Table};
+use shared::adapters::notify::NotifyTarget;
+use shared::client::RetryPolicy;
+use shared::clock::SystemClock;
+use shared::config::{PartnerEnv, TableNames};
+use shared::domain::alert_policy::{AlertPolicy, CustomerPolicies};
+use shared::domain::event_processing::EventProcessor;
+use shared::domain::onboarding::refuse_key_of_other_mode;
+use shared::domain::reconcile::ClientListing;
+use shared::domain::recovery::rebuild::StateSources;
+use shared::domain::recovery::replay::Replayer;
+use shared::ports::event_archive::EventArchive;
+use shared::ports::notifier::Notifier;
+use std::sync::Arc;
+
+pub struct Recovery {
+    pub replayer: Replayer,
+    pub sources: StateSources,
+}
+
+fn tables(client: &aws_sdk_dynamodb::Client, name: String) -> Table {
+    Table::new(client.clone(), name, Arc::new(DynamoCounters::default()))
+}
+
+/// The archive alone (needs only TABLE_PREFIX and the AWS variables).
+pub async fn archive_from_env() -> anyhow::Result<Arc<dyn EventArchive>> {
+    let names = TableNames::from_env()?;
+    let aws = shared::adapters::aws::load_config().await;
+    let client = aws_sdk_dynamodb::Client::new(&aws);
+    Ok(Arc::new(DynamoEventArchive::new(tables(
+        &client,
+        names.archive(),
+    ))))
+}
+
+pub async fn dlq_from_env() -> anyhow::Result<SqsDeadLetterQueue> {
+    Ok(SqsDeadLetterQueue::from_env().await?)
+}
+
+/// The processor as process-events builds it, plus the archive and the listing.
+pub async fn from_env() -> anyhow::Result<Recovery> {
+    let partner = PartnerEnv::from_env()?;
+    refuse_key_of_other_mode(partner.mode, &partner.api_key)?;
+    let default_policy = AlertPolicy::default_from_env()?;
+    let aws = shared::adapters::aws::load_config().await;
+    let client = aws_sdk_dynamodb::Client::new(&aws);
+    let api = partner.client(RetryPolicy::default())?;
+    let notifier: Arc<dyn Notifier> = match NotifyTarget::from_env() {
+        Ok(target) => Arc::from(target.build(Some(&aws))),
+        Err(_) => Arc::new(shared::adapters::notify::LogNotifier),
+    };
+    let names = &partner.tables;
+    let alerts = Arc::new(DynamoAlertStore::new(tables(&client, names.alerts())));
+    let enrolments = Arc::new(DynamoEnrolmentStore::new(tables(
+        &client,
+        names.enrolments(),
+    )));
+    let customers = Arc::new(DynamoCustomerStore::new(tables(&client, names.customers())));
+    let archive: Arc<dyn EventArchive> =
+        Arc::new(DynamoEventArchive::new(tables(&client, names.archive())));
+    let api = Arc::new(api);
+    let processor = EventProcessor {
+        events: Arc::new(DynamoEventLog::new(tables(&client, names.events()))),
+        alerts: alerts.clone(),
+        enrolments: enrolments.clone(),
+        alert_api: api.clone(),
+        enrolment_api: api.clone(),
+        notifier: notifier.clone(),
+        policies: Arc::new(CustomerPolicies::new(customers, default_policy)),
+        partner_records: Arc::new(shared::ports::decision_inputs::NoPartnerRecords),
+        clock: Arc::new(SystemClock),
+        not_found_retry_for: chrono::Duration::seconds(shared::config::parsed(
+            "EVENT_NOT_FOUND_RETRY_SECS",
+            3600i64,
+        )?),
+    };
+    Ok(Recovery {
+        replayer: Replayer {
+            processor,
+            archive: archive.clone(),
+        },
+        sources: StateSources {
+            archive,
+            listing: Arc::new(ClientListing((*api).clone())),
+            alert_api: api.clone(),
+            enrolment_api: api,
+            alerts,
+            enrolments,
+            notifier,
+            clock: Arc::new(SystemClock),
+            page_size: 100,
+        },
+    })
+}
+
+/// `2026-11-24T10:00:00Z`, `2026-11-24`, or an age (`3d`, `12h`, `30m`) before now.
+pub fn parse_time(raw: &str) -> anyhow::Result<chrono::DateTime<chrono::Utc>> {
+    if let Ok(t) = raw.parse::<chrono::DateTime<chrono::Utc>>() {
+        return Ok(t);
+    }
+    if let Ok(d) = chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d") {
+        return Ok(d.and_hms_opt(0, 0, 0).expect("midnight").and_utc());
+    }
+    let age = shared::domain::rate_limit::parse_duration(raw).map_err(|e| {
+        anyhow::anyhow!("{raw:?} is neither a time (2026-11-24T10:00:00Z, 2026-11-24) nor an age (3d, 12h): {e}")
+    })?;
+    Ok(chrono::Utc::now() - chrono::Duration::from_std(age)?)
+}

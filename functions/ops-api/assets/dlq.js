@@ -1,0 +1,55 @@
+// The dead-letter queue panel of the operations page: its depth and the reasons of the messages
+// in it (GET /api/dlq), refreshed every 30 s while a key is set. Self-contained: it reads the
+// key app.js keeps for the tab and touches only its own elements. Values go in through
+// textContent, never as markup. Redrive with `cbs dlq redrive` (README "Operations").
+"use strict";
+
+(() => {
+  const KEY_STORAGE = "cbs-operator-key";
+  const REFRESH_MS = 30000;
+  const BASE = location.pathname.endsWith("/") ? location.pathname : location.pathname + "/";
+
+  function el(tag, text, cls) {
+    const e = document.createElement(tag);
+    if (text !== undefined) e.textContent = String(text);
+    if (cls) e.className = cls;
+    return e;
+  }
+
+  async function load() {
+    const panel = document.getElementById("dlq-panel");
+    const key = sessionStorage.getItem(KEY_STORAGE);
+    if (!panel || !key) return;
+    let body;
+    try {
+      const res = await fetch(BASE + "api/dlq", {
+        headers: { Accept: "application/json", Authorization: `Bearer ${key}` },
+      });
+      body = await res.json();
+      if (!res.ok) throw new Error((body.error && body.error.message) || res.status);
+    } catch (e) {
+      panel.hidden = false;
+      document.getElementById("dlq-depth").textContent = "unavailable";
+      document.getElementById("dlq-reasons").replaceChildren(el("li", String(e.message || e), "error"));
+      return;
+    }
+    panel.hidden = false;
+    const depth = document.getElementById("dlq-depth");
+    depth.textContent = String(body.depth);
+    depth.className = body.depth > 0 ? "error" : "muted";
+    const list = document.getElementById("dlq-reasons");
+    const items = (body.reasons || []).map(([reason, n]) => {
+      const li = el("li");
+      li.append(el("strong", `${n} × `), el("span", reason));
+      return li;
+    });
+    const sample = (body.messages || []).slice(0, 10).map((m) =>
+      el("li", `${m.event_id || m.message_id} · ${m.event_type || "?"} · ${m.object_id || "-"} · received ${m.source_receive_count ?? "?"}×`, "muted"));
+    list.replaceChildren(...(items.length ? items : [el("li", "empty", "muted")]), ...sample);
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    load();
+    setInterval(load, REFRESH_MS);
+  });
+})();

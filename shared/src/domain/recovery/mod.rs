@@ -1,0 +1,10 @@
+//! Recovering from what went wrong: the webhook archive (`archive`), replaying archived events
+//! through the processor (`replay`), the dead-letter queue (`dlq`), and rebuilding the alerts
+//! and enrolments tables (`rebuild`). Driven from `cbs` and the ops API.
+
+pub mod archive;
+pub mod dlq;
+pub mod rebuild;
+pub mod replay;
+#[cfg(test)]
+mod tests;

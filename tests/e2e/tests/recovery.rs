@@ -1,0 +1,516 @@
+//! Recovery over the real local stack (`devstack::Stack`: moto, the sandbox, the Worker under
+//! workerd, the functions, the bridge), driven through the real `cbs` binary and the ops API:
+//!
+//! 1. every accepted webhook is in the archive, raw, with its delivery id;
+//! 2. webhooks refused for a while (the Worker misconfigured: the sandbox signs with a secret it
+//!    does not know) past ChargebackStop's retries, recovered by `cbs reconcile`;
+//! 3. replay of completed events is a no-op (CLI and ops API); after the alerts and events
+//!    records are lost, `cbs events replay` restores them from the archive;
+//! 4. an event dead-lettered (its alert answered 404 past the retry window), the cause fixed,
+//!    `cbs dlq list` shows it with its reason and `cbs dlq redrive` moves it back exactly once;
+//! 5. the alerts and enrolments tables emptied and `cbs rebuild` gives back what they held.
+//!
+//! Needs every debug binary (`cargo build --workspace --bins`) and the built Worker.
+
+use devstack::{resources, Stack, StackOptions};
+use reqwest::Method;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+
+/// A gate between the functions and the sandbox that answers `GET /v1/alerts/{id}` with the
+/// sandbox's own 404 while the id is hidden (a replica behind), and forwards everything else.
+#[derive(Default)]
+struct NotFoundGate {
+    upstream: OnceLock<String>,
+    hidden: Mutex<HashSet<String>>,
+}
+
+impl NotFoundGate {
+    async fn start() -> (String, Arc<Self>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let gate = Arc::new(Self::default());
+        let http = reqwest::Client::new();
+        let g = gate.clone();
+        tokio::spawn(async move {
+            while let Ok((stream, _)) = listener.accept().await {
+                let (g, http) = (g.clone(), http.clone());
+                tokio::spawn(async move {
+                    let _ = g.serve(stream, &http).await;
+                });
+            }
+        });
+        (url, gate)
+    }
+
+    fn hide(&self, alert_id: &str, hidden: bool) {
+        let mut h = self.hidden.lock().unwrap();
+        if hidden {
+            h.insert(alert_id.to_string());
+        } else {
+            h.remove(alert_id);
+        }
+    }
+
+    async fn serve(
+        &self,
+        stream: tokio::net::TcpStream,
+        http: &reqwest::Client,
+    ) -> anyhow::Result<()> {
+        let (read, mut write) = stream.into_split();
+        let mut read = BufReader::new(read);
+        loop {
+            let mut request_line = String::new();
+            if read.read_line(&mut request_line).await? == 0 {
+                return Ok(());
+            }
+            let mut parts = request_line.split_whitespace();
+            let method = parts.next().unwrap_or_default().to_string();
+            let path = parts.next().unwrap_or_default().to_string();
+            let mut headers = Vec::new();
+            loop {
+                let mut line = String::new();
+                read.read_line(&mut line).await?;
+                let line = line.trim_end();
+                if line.is_empty() {
+                    break;
+                }
+                if let Some((k, v)) = line.split_once(':') {
+                    headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+                }
+            }
+            let length: usize = headers
+                .iter()
+                .find(|(k, _)| k == "content-length")
+                .and_then(|(_, v)| v.parse().ok())
+                .unwrap_or(0);
+            let mut body = vec![0; length];
+            read.read_exact(&mut body).await?;
+            let alert_id = path
+                .split('?')
+                .next()
+                .unwrap_or_default()
+                .strip_prefix("/v1/alerts/")
+                .map(|id| id.trim_end_matches('/').to_string());
+            let hidden = method == "GET"
+                && alert_id
+                    .as_ref()
+                    .is_some_and(|id| self.hidden.lock().unwrap().contains(id));
+            let target = if hidden {
+                "/v1/alerts/netalrt_hidden_by_the_gate".to_string()
+            } else {
+                path
+            };
+            let upstream = self.upstream.get().cloned().unwrap_or_default();
+            let mut req = http.request(method.parse()?, format!("{upstream}{target}"));
+            for (k, v) in &headers {
+                if !matches!(k.as_str(), "host" | "content-length" | "connection") {
+                    req = req.header(k, v);
+                }
+            }
+            let resp = req.body(body).send().await?;
+            let status = resp.status();
+            let mut head = format!(
+                "HTTP/1.1 {} {}\r\n",
+                status.as_u16(),
+                status.canonical_reason().unwrap_or("")
+            );
+            for (k, v) in resp.headers() {
+                if !matches!(
+                    k.as_str(),
+                    "content-length" | "transfer-encoding" | "connection"
+                ) {
+                    head.push_str(&format!("{k}: {}\r\n", v.to_str().unwrap_or("")));
+                }
+            }
+            let bytes = resp.bytes().await?;
+            head.push_str(&format!("content-length: {}\r\n\r\n", bytes.len()));
+            write.write_all(head.as_bytes()).await?;
+            write.write_all(&bytes).await?;
+        }
+    }
+}
+
+async fn admin(stack: &Stack, method: Method, path: &str, body: Option<Value>) -> Value {
+    let (code, value) = stack
+        .sandbox_admin(method, path, body)
+        .await
+        .expect("sandbox admin API");
+    assert!(code.is_success(), "/_sandbox/{path}: {code} {value}");
+    value
+}
+
+/// The ids of the events ChargebackStop emitted about `object_id`.
+async fn events_about(stack: &Stack, object_id: &str) -> Vec<String> {
+    let events = admin(stack, Method::GET, "events", None).await;
+    events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["data"]["object"]["id"] == object_id)
+        .map(|e| e["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+async fn deliveries(stack: &Stack, event_id: &str) -> Vec<Value> {
+    admin(
+        stack,
+        Method::GET,
+        &format!("deliveries?event_id={event_id}"),
+        None,
+    )
+    .await
+    .as_array()
+    .cloned()
+    .unwrap_or_default()
+}
+
+/// The archive's items as JSON, the binary body as its length (`body_len`).
+async fn archived(stack: &Stack) -> Vec<Value> {
+    use aws_sdk_dynamodb::types::AttributeValue as A;
+    let out = stack
+        .dynamo
+        .scan()
+        .table_name(format!("{}-archive", stack.resources.table_prefix))
+        .send()
+        .await
+        .unwrap();
+    out.items
+        .unwrap_or_default()
+        .into_iter()
+        .map(|item| {
+            let mut v = serde_json::Map::new();
+            for (k, a) in item {
+                let j = match a {
+                    A::S(s) => json!(s),
+                    A::N(n) => json!(n.parse::<i64>().unwrap_or_default()),
+                    A::B(b) => {
+                        v.insert("body_len".into(), json!(b.as_ref().len()));
+                        continue;
+                    }
+                    A::M(m) => Value::Object(
+                        m.into_iter()
+                            .filter_map(|(k, v)| v.as_s().ok().map(|s| (k, json!(s))))
+                            .collect(),
+                    ),
+                    _ => continue,
+                };
+                v.insert(k, j);
+            }
+            Value::Object(v)
+        })
+        .collect()
+}
+
+async fn cbs(stack: &Stack, args: &[&str]) -> String {
+    stack
+        .cbs(args)
+        .await
+        .unwrap_or_else(|e| panic!("cbs {args:?}: {e:#}"))
+}
+
+async fn delete_item(stack: &Stack, table: &str, key: &str, id: &str) {
+    stack
+        .dynamo
+        .delete_item()
+        .table_name(format!("{}-{table}", stack.resources.table_prefix))
+        .key(key, aws_sdk_dynamodb::types::AttributeValue::S(id.into()))
+        .send()
+        .await
+        .unwrap();
+}
+
+/// What ChargebackStop holds of a stored alert or enrolment: the record without our own
+/// bookkeeping (audit trail, warnings, claims, fetch time, revision, history).
+fn chargebackstop_view(record: &Value) -> Value {
+    let mut v = record.clone();
+    if let Some(map) = v.as_object_mut() {
+        for k in [
+            "fetched_at",
+            "revision",
+            "decisions",
+            "action_claim",
+            "no_deadline_notified_at",
+            "warned_thresholds",
+            "pending_warning",
+            "status_history",
+        ] {
+            map.remove(k);
+        }
+    }
+    v
+}
+
+fn by_id(items: Vec<Value>, key: &str) -> BTreeMap<String, Value> {
+    items
+        .into_iter()
+        .map(|i| {
+            (
+                i[key].as_str().unwrap().to_string(),
+                chargebackstop_view(&i),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn recover_anything() {
+    let (gate_url, gate) = NotFoundGate::start().await;
+    let stack = Stack::start(StackOptions {
+        table_prefix: Some(resources::unique_prefix("recovery")),
+        // Every ChargebackStop retry within seconds: "past the retries" is quick to reach.
+        sandbox_time_factor: 0.0001,
+        function_env: vec![
+            ("CBS_API_BASE_URL".into(), gate_url),
+            ("EVENT_NOT_FOUND_RETRY_SECS".into(), "2".into()),
+            ("EVENT_RETRY_BASE_SECS".into(), "1".into()),
+            ("EVENT_RETRY_MAX_SECS".into(), "2".into()),
+        ],
+        ..Default::default()
+    })
+    .await
+    .unwrap_or_else(|e| panic!("the local stack did not start: {e:#}"));
+    gate.upstream.set(stack.sandbox.base_url.clone()).unwrap();
+    let customer = stack
+        .onboard("recovery-customer")
+        .await
+        .expect("onboarding");
+    let org = customer.organisation_id.clone();
+
+    // 1. An accepted webhook: processed, and archived raw with its delivery id.
+    let a1 = stack
+        .simulate_alert(&org, &customer.ethoca_enrolment_id, 1500)
+        .await
+        .unwrap();
+    let a1_id = a1["id"].as_str().unwrap().to_string();
+    stack
+        .wait_stored_alert(&a1_id, "the first alert stored", |_| true)
+        .await
+        .unwrap();
+    let a1_event = events_about(&stack, &a1_id).await[0].clone();
+    let archive = archived(&stack).await;
+    let a1_archived = archive
+        .iter()
+        .find(|i| i["event_id"] == a1_event.as_str())
+        .unwrap_or_else(|| panic!("{a1_event} not archived: {archive:?}"));
+    let delivered = deliveries(&stack, &a1_event).await;
+    assert_eq!(
+        a1_archived["delivery_id"], delivered[0]["idempotency_key"],
+        "the delivery id is X-Idempotency-Key"
+    );
+    assert!(a1_archived["body_len"].as_u64().unwrap() > 100);
+    assert!(a1_archived["headers"]["X-Signature"]
+        .as_str()
+        .unwrap()
+        .starts_with("t="));
+    assert!(
+        a1_archived["expires_at"].as_i64().unwrap() > chrono::Utc::now().timestamp() + 399 * 86400
+    );
+
+    // 2. The Worker refuses every webhook (the sandbox signs with a secret it does not know),
+    //    past ChargebackStop's last retry; then `cbs reconcile` recovers what was missed.
+    admin(
+        &stack,
+        Method::PUT,
+        "webhooks/secrets",
+        Some(json!({"secrets": ["whsec_not_the_workers"]})),
+    )
+    .await;
+    let mut refused = Vec::new();
+    for amount in [2100, 2200] {
+        let a = stack
+            .simulate_alert(&org, &customer.ethoca_enrolment_id, amount)
+            .await
+            .unwrap();
+        refused.push(a["id"].as_str().unwrap().to_string());
+    }
+    for id in &refused {
+        let event = events_about(&stack, id).await[0].clone();
+        stack
+            .eventually("ChargebackStop gives up on the refused webhook", || async {
+                deliveries(&stack, &event)
+                    .await
+                    .iter()
+                    .any(|d| d["outcome"] == "gave_up")
+                    .then_some(())
+            })
+            .await
+            .unwrap();
+        assert!(stack.stored_alert(id).await.unwrap().is_none());
+    }
+    admin(
+        &stack,
+        Method::PUT,
+        "webhooks/secrets",
+        Some(json!({"secrets": []})),
+    )
+    .await;
+    let out = cbs(
+        &stack,
+        &["reconcile", "--organisation", &org, "--since", "1d"],
+    )
+    .await;
+    assert!(out.contains("alerts recovered       2"), "{out}");
+    for id in &refused {
+        assert!(
+            stack.stored_alert(id).await.unwrap().is_some(),
+            "{id} recovered"
+        );
+    }
+    // Again: nothing new.
+    let out = cbs(
+        &stack,
+        &["reconcile", "--organisation", &org, "--since", "1d"],
+    )
+    .await;
+    assert!(out.contains("alerts recovered       0"), "{out}");
+
+    // 3. Replaying a completed event is a no-op, from the CLI and from the ops API.
+    let before = stack.stored_alert(&a1_id).await.unwrap().unwrap();
+    let out = cbs(&stack, &["events", "replay", "--event-id", &a1_event]).await;
+    assert!(out.contains("skipped (completed)"), "{out}");
+    let (code, item) = stack
+        .ops(
+            Method::POST,
+            &format!("api/events/{a1_event}/replay"),
+            Some(json!({})),
+        )
+        .await
+        .unwrap();
+    assert!(code.is_success(), "{code} {item}");
+    assert_eq!(item["result"], "skipped_completed", "{item}");
+    assert_eq!(stack.stored_alert(&a1_id).await.unwrap().unwrap(), before);
+    // The alert and its event record lost (a restore from an older backup): replay from the
+    // archive brings both back through the processor.
+    delete_item(&stack, "alerts", "alert_id", &a1_id).await;
+    delete_item(&stack, "events", "event_id", &a1_event).await;
+    let out = cbs(
+        &stack,
+        &[
+            "events",
+            "replay",
+            "--since",
+            "1h",
+            "--type",
+            "alert.*",
+            "--organisation",
+            &org,
+        ],
+    )
+    .await;
+    assert!(out.contains(&a1_event) && out.contains("replayed"), "{out}");
+    let restored = stack.stored_alert(&a1_id).await.unwrap().unwrap();
+    assert_eq!(
+        chargebackstop_view(&restored)["status"],
+        chargebackstop_view(&before)["status"]
+    );
+    assert_eq!(
+        stack.stored_event(&a1_event).await.unwrap().unwrap()["status"],
+        "COMPLETED"
+    );
+
+    // 4. An event dead-lettered (its alert answers 404 past the retry window), the cause
+    //    fixed, redriven exactly once.
+    admin(
+        &stack,
+        Method::PUT,
+        "faults",
+        Some(json!({"hold_webhooks": true})),
+    )
+    .await;
+    let a4 = stack
+        .simulate_alert(&org, &customer.ethoca_enrolment_id, 2400)
+        .await
+        .unwrap();
+    let a4_id = a4["id"].as_str().unwrap().to_string();
+    gate.hide(&a4_id, true);
+    admin(
+        &stack,
+        Method::PUT,
+        "faults",
+        Some(json!({"hold_webhooks": false})),
+    )
+    .await;
+    let a4_event = events_about(&stack, &a4_id).await[0].clone();
+    stack
+        .eventually("the 404 event in the DLQ", || async {
+            let (_, dlq) = stack.queue_depths().await.ok()?;
+            (dlq >= 1).then_some(())
+        })
+        .await
+        .unwrap();
+    let listed = cbs(&stack, &["dlq", "list", "--json"]).await;
+    let listed: Vec<Value> = serde_json::from_str(&listed).unwrap();
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["event_id"], a4_event.as_str());
+    assert_eq!(listed[0]["object_id"], a4_id.as_str());
+    assert_eq!(listed[0]["event_type"], "alert.created");
+    assert!(
+        listed[0]["reason"].as_str().unwrap().contains("not found"),
+        "{listed:?}"
+    );
+    assert!(listed[0]["source_receive_count"].as_u64().unwrap() >= 1);
+    let (code, page) = stack.ops(Method::GET, "api/dlq", None).await.unwrap();
+    assert!(code.is_success(), "{code} {page}");
+    assert_eq!(page["depth"], 1, "{page}");
+    assert!(page["reasons"][0][0]
+        .as_str()
+        .unwrap()
+        .contains("not found"));
+    assert_eq!(
+        stack.stored_event(&a4_event).await.unwrap().unwrap()["status"],
+        "DEAD_LETTERED"
+    );
+
+    gate.hide(&a4_id, false);
+    let out = cbs(&stack, &["dlq", "redrive", "--reason", "not found"]).await;
+    assert!(out.contains("moved 1"), "{out}");
+    stack
+        .wait_stored_alert(&a4_id, "the redriven event applied", |_| true)
+        .await
+        .unwrap();
+    stack
+        .eventually("the redriven event COMPLETED", || async {
+            let e = stack.stored_event(&a4_event).await.ok()??;
+            (e["status"] == "COMPLETED").then_some(())
+        })
+        .await
+        .unwrap();
+    let out = cbs(&stack, &["dlq", "redrive"]).await;
+    assert!(out.contains("moved 0"), "{out}");
+    let copies = archived(&stack)
+        .await
+        .into_iter()
+        .filter(|i| i["event_id"] == a4_event.as_str())
+        .count();
+    assert_eq!(
+        copies, 1,
+        "one delivery archived once, however often it came back"
+    );
+    assert_eq!(stack.queue_depths().await.unwrap(), (0, 0));
+
+    // 5. The alerts and enrolments tables emptied; `cbs rebuild` gives back what they held.
+    let alerts_before = by_id(stack.scan("alerts").await.unwrap(), "alert_id");
+    let enrolments_before = by_id(stack.scan("enrolments").await.unwrap(), "enrolment_id");
+    assert_eq!(alerts_before.len(), 4);
+    for id in alerts_before.keys() {
+        delete_item(&stack, "alerts", "alert_id", id).await;
+    }
+    for id in enrolments_before.keys() {
+        delete_item(&stack, "enrolments", "enrolment_id", id).await;
+    }
+    assert!(stack.scan("alerts").await.unwrap().is_empty());
+    let out = cbs(
+        &stack,
+        &["rebuild", "--since", "1d", "--organisation", &org],
+    )
+    .await;
+    let alerts_after = by_id(stack.scan("alerts").await.unwrap(), "alert_id");
+    let enrolments_after = by_id(stack.scan("enrolments").await.unwrap(), "enrolment_id");
+    assert_eq!(alerts_after, alerts_before, "{out}");
+    assert_eq!(enrolments_after, enrolments_before, "{out}");
+    tokio::time::sleep(Duration::from_millis(10)).await;
+}
