@@ -246,6 +246,9 @@ async fn start() -> (Stack, Orgs) {
             // Runs of at most a minute, well inside the invoke's HTTP timeout: the backfill
             // then also shows scheduled runs picking up where the previous one stopped.
             ("ORDER_MAX_RUN_SECS", "60".into()),
+            // An order a 5xx sent back (the realistic profile injects them) is due again in the
+            // next run, not a minute later.
+            ("ORDER_RETRY_SECS", "1".into()),
             ("SWEEP_WARN_THRESHOLDS", "48h,24h,4h".into()),
             ("SWEEP_CUTOFF", "2h".into()),
             ("SWEEP_DEFAULT_ACTION", "REFUND".into()),
