@@ -233,7 +233,9 @@ impl Stack {
         let dynamo_gate = devstack::gate::Gate::bind("process-events-dynamodb")
             .await
             .expect("a loopback port for the DynamoDB gate");
-        dynamo_gate.set_upstream(&moto.endpoint).expect("gate upstream");
+        dynamo_gate
+            .set_upstream(&moto.endpoint)
+            .expect("gate upstream");
         // The SDK's service-specific endpoint: only DynamoDB goes through the gate.
         env.push(("AWS_ENDPOINT_URL_DYNAMODB".into(), dynamo_gate.url()));
         env.extend(
@@ -371,6 +373,20 @@ impl Stack {
     }
 
     /// The DLQ's messages now (received with visibility 0, so they stay).
+    /// Waits until the poison message is in the DLQ, then: it is alone there, with its reason.
+    async fn poison_alone_in_the_dlq(&self, poison: &str, within: Duration) {
+        let dead = devstack::wait::until("the poison message in the DLQ", within, || async {
+            let dead = self.dead_letters().await;
+            dead.iter()
+                .any(|m| m.body.as_deref() == Some(poison))
+                .then_some(dead)
+        })
+        .await
+        .expect("poison dead-lettered");
+        assert_eq!(dead.len(), 1, "only the poison message");
+        assert!(reason_of(&dead[0]).contains("not JSON"), "{dead:?}");
+    }
+
     async fn dead_letters(&self) -> Vec<aws_sdk_sqs::types::Message> {
         self.sqs
             .receive_message()
@@ -519,20 +535,8 @@ async fn an_api_outage_dead_letters_nothing_and_loses_nothing() {
     );
 
     // The poison message is dead-lettered at once, with its reason, while the outage lasts.
-    let dead = devstack::wait::until(
-        "the poison message in the DLQ",
-        Duration::from_secs(30),
-        || async {
-            let dead = s.dead_letters().await;
-            dead.iter()
-                .any(|m| m.body.as_deref() == Some(poison))
-                .then_some(dead)
-        },
-    )
-    .await
-    .expect("poison dead-lettered during the outage");
-    assert_eq!(dead.len(), 1, "only the poison message");
-    assert!(reason_of(&dead[0]).contains("not JSON"), "{dead:?}");
+    s.poison_alone_in_the_dlq(poison, Duration::from_secs(30))
+        .await;
     eprintln!(
         "poison message dead-lettered {:?} after the outage began",
         outage_started.elapsed()
@@ -769,20 +773,8 @@ async fn a_dynamodb_outage_dead_letters_nothing_and_loses_nothing() {
     for a in &alerts {
         assert_eq!(s.patches_of(a).await, 1, "{a} actioned exactly once");
     }
-    let dead = devstack::wait::until(
-        "the poison message in the DLQ",
-        Duration::from_secs(60),
-        || async {
-            let dead = s.dead_letters().await;
-            dead.iter()
-                .any(|m| m.body.as_deref() == Some(poison))
-                .then_some(dead)
-        },
-    )
-    .await
-    .expect("poison dead-lettered once DynamoDB is back");
-    assert_eq!(dead.len(), 1, "only the poison message");
-    assert!(reason_of(&dead[0]).contains("not JSON"), "{dead:?}");
+    s.poison_alone_in_the_dlq(poison, Duration::from_secs(60))
+        .await;
     drop(bridge);
     let most_receives = s
         .log_lines()
