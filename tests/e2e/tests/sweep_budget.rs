@@ -263,16 +263,16 @@ async fn a_short_slow_run_acts_soonest_first_and_reconciliation_resumes_from_its
                         deadline.to_rfc3339_opts(chrono::SecondsFormat::Secs, true) })),
                 )
                 .await;
-            let a: Alert = stack
-                .http
-                .get(stack.sandbox.url(&format!("/v1/alerts/{}", a.id)))
-                .bearer_auth(&stack.sandbox.partner_key)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let a: Alert = serde_json::from_value(
+                stack
+                    .api(
+                        reqwest::Method::GET,
+                        &format!("/v1/alerts/{}", a.id),
+                        Value::Null,
+                    )
+                    .await,
+            )
+            .unwrap();
             store_fetched_alert(&stack.alerts, &a, chrono::Utc::now())
                 .await
                 .unwrap();
@@ -372,7 +372,21 @@ async fn a_short_slow_run_acts_soonest_first_and_reconciliation_resumes_from_its
     }
 
     // Reconciliation resumed from its cursor and found every missing alert exactly once.
-    assert!(resumed >= 1, "some run resumed an unfinished pass");
+    // Resumed from a cursor: mid-organisation (a page cursor, `resumed`) or at the next
+    // organisation a cut-off run did not reach. Which one depends on where the budget ends,
+    // which latency decides (the realistic profile varies it).
+    let left_for_later = reports
+        .iter()
+        .position(|r| r["reconcile"]["not_reached"].as_u64().unwrap_or(0) > 0);
+    let completed_later = left_for_later.is_some_and(|i| {
+        reports[i + 1..]
+            .iter()
+            .any(|r| r["reconcile"]["passes_completed"].as_u64().unwrap_or(0) > 0)
+    });
+    assert!(
+        resumed >= 1 || completed_later,
+        "some run resumed an unfinished pass: {reports:#?}"
+    );
     for id in &missing {
         assert_eq!(
             recovered.get(id),
