@@ -14,7 +14,8 @@
 //! send one PATCH, and the sweep, which finds alerts through the eventually consistent
 //! `deadline-index`, acts only on what the table itself says. The claim becomes the decision
 //! (the same write records the decision and clears it) or is released on failure. A holder
-//! that crashed leaves its claim to expire after `ACTION_CLAIM_TTL`; whoever takes it over
+//! that crashed leaves its claim to expire after `ACTION_CLAIM_TTL` (the sweep takes over a
+//! sweep's claim at once: one sweep runs at a time, so it is an earlier run's); whoever takes it over
 //! re-fetches the alert from the API after claiming (every holder does), so an action that did
 //! land is seen and never sent twice. Should a PATCH whose answer was lost land after the next
 //! holder's re-fetch, ChargebackStop itself answers the second PATCH with 422 (a resolved alert
@@ -293,6 +294,14 @@ async fn notify_refusal(
         .await
 }
 
+/// The deadline sweep runs one invocation at a time (its run lease), so a live claim the sweep
+/// holds when the sweep asks again is an earlier run's, cut off at its time budget mid-call:
+/// waiting for it to expire would keep a due alert from its action for `ACTION_CLAIM_TTL`.
+/// The sweep takes it over and re-fetches first, like any holder taking over.
+fn sweep_takes_over(claim: &ActionClaim, source: DecisionSource) -> bool {
+    claim.source == DecisionSource::Sweep && source == DecisionSource::Sweep
+}
+
 /// Take the claim: a strongly consistent read, then a write conditional on nothing having
 /// changed since (the store's revision check). An alert not stored yet is fetched and stored
 /// first (the claim lives on the record).
@@ -323,7 +332,10 @@ async fn claim_action(
                 });
                 return None;
             }
-            if let Some(c) = record.live_claim(now).filter(|c| c.owner != owner) {
+            if let Some(c) = record
+                .live_claim(now)
+                .filter(|c| c.owner != owner && !sweep_takes_over(c, request.source))
+            {
                 refused = Some(DecisionError::ClaimHeld {
                     alert_id: request.alert_id.clone(),
                     holder: c.source,

@@ -30,12 +30,20 @@ let browser = null;
 
 function startStack() {
   const args = [
-    "test", "-q", "-p", "e2e", "--test", "ops_api", "--",
+    "test", "-q", "--workspace", "--test", "ops_api", "--",
     "--ignored", "--exact", "serve_stack_for_the_browser_test", "--nocapture",
   ];
-  const proc = spawn("cargo", args, { cwd: ROOT, stdio: ["pipe", "pipe", "pipe"] });
+  // No backtrace: when the harness panics, the panic message is what the failure must show.
+  const env = { ...process.env, RUST_BACKTRACE: "0" };
+  const proc = spawn("cargo", args, { cwd: ROOT, env, stdio: ["pipe", "pipe", "pipe"] });
   let stderrTail = "";
-  proc.stderr.on("data", (d) => { stderrTail = (stderrTail + d.toString()).slice(-4000); });
+  let panicMessage = "";
+  proc.stderr.on("data", (d) => {
+    const text = d.toString();
+    stderrTail = (stderrTail + text).slice(-4000);
+    const at = text.indexOf("panicked at");
+    if (!panicMessage && at >= 0) panicMessage = text.slice(at, at + 2000);
+  });
   return new Promise((resolve, reject) => {
     let buffer = "";
     const timer = setTimeout(() => {
@@ -57,7 +65,8 @@ function startStack() {
     });
     proc.on("exit", (code) => {
       clearTimeout(timer);
-      reject(new Error(`the stack harness exited (${code}) before it was ready; stderr: ${stderrTail}`));
+      const why = panicMessage ? `it ${panicMessage}\n--- stderr tail:\n` : "stderr: ";
+      reject(new Error(`the stack harness exited (${code}) before it was ready; ${why}${stderrTail}`));
     });
   });
 }

@@ -43,10 +43,12 @@ impl SandboxClient {
     /// A partner API request that must succeed (2xx); its body. A 429 or an injected 5xx (the
     /// sandbox answers them before the handler, so nothing was done) is sent again, up to 8
     /// times, as a careful script would: set-up must not fail under the `realistic` profile.
+    /// A `Value::Null` body sends none (a GET).
     pub async fn api(&self, method: Method, path: &str, body: Value) -> Value {
         let mut attempt = 0;
         let (status, v) = loop {
-            let (status, v) = self.call(method.clone(), path, Some(body.clone())).await;
+            let sent = (!body.is_null()).then(|| body.clone());
+            let (status, v) = self.call(method.clone(), path, sent).await;
             attempt += 1;
             if attempt < 8 && (status == 429 || status >= 500) {
                 tokio::time::sleep(std::time::Duration::from_millis(250 * attempt)).await;

@@ -180,6 +180,7 @@ fn record_request(
         body,
         key_id: None,
         status: None,
+        injected: false,
     });
     while rt.requests.len() > REQUEST_LOG_LIMIT {
         rt.requests.pop_front();
@@ -217,6 +218,7 @@ async fn gated(app: &SharedApp, route: &str, seq: u64, req: &mut Request) -> Res
         tokio::time::sleep(Duration::from_millis(latency)).await;
     }
     if let Some(response) = fault {
+        update_request_record(app, seq, |r| r.injected = true);
         return Err(response);
     }
 

@@ -275,6 +275,9 @@ pub struct RequestRecord {
     pub key_id: Option<String>,
     /// The status the sandbox answered with (null while in flight).
     pub status: Option<u16>,
+    /// True when the answer was an injected fault (a fault knob or the `realistic` profile),
+    /// not the API's own answer: a test tells an injected 429 from the real rate limit by it.
+    pub injected: bool,
 }
 
 #[derive(Debug, Clone)]

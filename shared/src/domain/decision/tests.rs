@@ -423,3 +423,39 @@ async fn a_crashed_holders_claim_is_taken_over_after_expiry_without_a_second_pat
     assert_eq!(stored.action_claim, None);
     assert_eq!(stored.action_queue, None);
 }
+
+/// Under realistic faults a sweep run was cut off at its budget between its claim and its
+/// PATCH (the PATCH met a 429). The next sweep run, seconds later, must act: the claim is the
+/// sweep's own (one sweep runs at a time), not another holder's to wait out for 3 minutes. An
+/// operator still waits for it.
+#[tokio::test]
+async fn the_next_sweep_run_takes_over_a_claim_an_interrupted_sweep_run_left() {
+    let api = FakeChargebackStop::default();
+    let store = MemoryAlertStore::default();
+    waiting(&api, &store).await;
+    let clock = FixedClock::at(ts(NOW));
+    let mut left = store.get("netalrt_1").await.unwrap().unwrap();
+    left.action_claim = Some(ActionClaim {
+        owner: "sweep-run-cut-off".into(),
+        source: DecisionSource::Sweep,
+        actor: "deadline-sweep".into(),
+        until: iso(ts(NOW) + ACTION_CLAIM_TTL),
+    });
+    left.revision += 1;
+    store.insert(left);
+    let notifier = RecordingNotifier::default();
+
+    let err = apply(&api, &store, &notifier, &clock, DecisionSource::Operator)
+        .await
+        .unwrap_err();
+    assert!(matches!(&err, DecisionError::ClaimHeld { .. }), "{err}");
+    assert!(api.patches("netalrt_1").is_empty());
+
+    let report = apply(&api, &store, &notifier, &clock, DecisionSource::Sweep)
+        .await
+        .unwrap();
+    assert_eq!(report.result, DecisionResult::Applied);
+    assert_eq!(api.patches("netalrt_1").len(), 1);
+    let stored = store.get("netalrt_1").await.unwrap().unwrap();
+    assert_eq!(stored.action_claim, None);
+}
