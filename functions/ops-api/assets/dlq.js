@@ -29,14 +29,16 @@
       if (!res.ok) throw new Error((body.error && body.error.message) || res.status);
     } catch (e) {
       panel.hidden = false;
-      document.getElementById("dlq-depth").textContent = "unavailable";
+      const depth = document.getElementById("dlq-depth");
+      depth.textContent = "unavailable";
+      depth.className = "badge dlq-stuck";
       document.getElementById("dlq-reasons").replaceChildren(el("li", String(e.message || e), "error"));
       return;
     }
     panel.hidden = false;
     const depth = document.getElementById("dlq-depth");
     depth.textContent = String(body.depth);
-    depth.className = body.depth > 0 ? "error" : "muted";
+    depth.className = body.depth > 0 ? "badge dlq-stuck" : "badge";
     const list = document.getElementById("dlq-reasons");
     const items = (body.reasons || []).map(([reason, n]) => {
       const li = el("li");
@@ -45,11 +47,15 @@
     });
     const sample = (body.messages || []).slice(0, 10).map((m) =>
       el("li", `${m.event_id || m.message_id} · ${m.event_type || "?"} · ${m.object_id || "-"} · received ${m.source_receive_count ?? "?"}×`, "muted"));
-    list.replaceChildren(...(items.length ? items : [el("li", "empty", "muted")]), ...sample);
+    list.replaceChildren(...(items.length ? items : [el("li", "Nothing stuck: every event was processed or is still being retried.", "muted")]), ...sample);
   }
 
-  document.addEventListener("DOMContentLoaded", () => {
-    load();
-    setInterval(load, REFRESH_MS);
-  });
+  // Until the operator signs in there is no key: look again every few seconds, then every 30 s.
+  let loaded = false;
+  async function tick() {
+    if (!loaded && sessionStorage.getItem(KEY_STORAGE)) loaded = true;
+    await load();
+    setTimeout(tick, loaded ? REFRESH_MS : 2000);
+  }
+  document.addEventListener("DOMContentLoaded", tick);
 })();

@@ -134,6 +134,11 @@ test("an operator works the queue: deadline order, urgent marked, action with a 
     assert.match(board, /ENABLED/);
     assert.match(board, /live/);
 
+    // The dead-letter queue panel: shown once signed in, its depth, nothing stuck.
+    await page.waitForSelector("#dlq-panel:not([hidden])");
+    await page.waitForFunction(() => document.getElementById("dlq-depth").textContent === "0");
+    assert.match(await page.textContent("#dlq-reasons"), /Nothing stuck/);
+
     // Open the most pressing alert that is not yet overdue, refund it with a note.
     const target = expected[1];
     await page.click(`#queue tbody tr[data-id="${target}"]`);
