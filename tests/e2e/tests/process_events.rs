@@ -448,7 +448,7 @@ async fn duplicates_have_no_second_effect(s: &Stack) -> String {
     );
     assert!(!c1.duplicate && c2.duplicate && c3.duplicate);
     assert_eq!(c1.api_calls as usize, calls.len(), "{calls:?}");
-    assert_eq!(c1.api_calls, 3, "GET, re-fetch GET, PATCH");
+    assert_eq!(c1.api_calls, 2, "one GET per decision, then the PATCH");
     assert_eq!((c2.api_calls, c3.api_calls), (0, 0));
     assert_eq!(
         (c2.reads, c2.writes),

@@ -459,3 +459,76 @@ async fn the_next_sweep_run_takes_over_a_claim_an_interrupted_sweep_run_left() {
     let stored = store.get("netalrt_1").await.unwrap().unwrap();
     assert_eq!(stored.action_claim, None);
 }
+
+/// One GET per decision: the caller's view of a moment ago stands in for the re-fetch when the
+/// claim was free; an older view, or an earlier holder's claim, means the usual re-fetch.
+#[tokio::test]
+async fn a_fresh_view_spares_the_re_fetch_unless_old_or_an_earlier_holder_claimed() {
+    let notifier = RecordingNotifier::default();
+    let clock = FixedClock::at(ts(NOW));
+    let view = alert("netalrt_1", "ETHOCA_ALERT", "ACTION_REQUIRED", 4900);
+
+    // Fresh, claim free: the PATCH alone.
+    let api = FakeChargebackStop::default();
+    let store = MemoryAlertStore::default();
+    waiting(&api, &store).await;
+    let report = apply_action_on_view(
+        &api,
+        &store,
+        &notifier,
+        &clock,
+        request(DecisionSource::AutoPolicy),
+        Some((&view, ts(NOW))),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.result, DecisionResult::Applied);
+    assert_eq!((api.gets(), api.patches("netalrt_1").len()), (0, 1));
+
+    // Older than FRESH_VIEW_MAX_AGE: fetched again.
+    let api = FakeChargebackStop::default();
+    let store = MemoryAlertStore::default();
+    waiting(&api, &store).await;
+    let old = ts(NOW) - FRESH_VIEW_MAX_AGE - Duration::seconds(1);
+    apply_action_on_view(
+        &api,
+        &store,
+        &notifier,
+        &clock,
+        request(DecisionSource::AutoPolicy),
+        Some((&view, old)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(api.gets(), 1);
+
+    // An earlier holder's expired claim: its PATCH landed, the fresh-looking view predates it.
+    let api = FakeChargebackStop::default();
+    let store = MemoryAlertStore::default();
+    waiting(&api, &store).await;
+    let mut left = store.get("netalrt_1").await.unwrap().unwrap();
+    left.action_claim = Some(ActionClaim {
+        owner: "crashed-lambda".into(),
+        source: DecisionSource::AutoPolicy,
+        actor: "default-policy".into(),
+        until: iso(ts(NOW) - Duration::seconds(1)),
+    });
+    left.revision += 1;
+    store.insert(left);
+    api.update_alert("netalrt_1", &UpdateAlert::action(AlertAction::Refund))
+        .await
+        .unwrap();
+    let report = apply_action_on_view(
+        &api,
+        &store,
+        &notifier,
+        &clock,
+        request(DecisionSource::AutoPolicy),
+        Some((&view, ts(NOW))),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.result, DecisionResult::NotActionable);
+    assert_eq!(api.gets(), 1);
+    assert_eq!(api.patches("netalrt_1").len(), 1, "the landed PATCH only");
+}

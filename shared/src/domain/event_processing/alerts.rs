@@ -5,7 +5,7 @@ use super::{Applied, ApplyError, EventProcessor};
 use crate::domain::alert_policy::PolicyDecision;
 use crate::domain::alert_record::{append_decision, store_fetched_alert_notifying};
 use crate::domain::decision::{
-    apply_action, ActionRequest, Decision, DecisionError, DecisionResult, DecisionSource,
+    apply_action_on_view, ActionRequest, Decision, DecisionError, DecisionResult, DecisionSource,
 };
 use crate::domain::matching::record_match;
 use crate::ports::alert_api::ApiCallError;
@@ -14,6 +14,7 @@ use crate::ports::notifier::OpsNotification;
 
 impl EventProcessor {
     pub(super) async fn apply_alert(&self, alert_id: &str) -> Result<Applied, ApplyError> {
+        let fetched_at = self.clock.now();
         let fetched = match self.alert_api.get_alert(alert_id).await {
             Ok(alert) => alert,
             Err(ApiCallError::NotFound { .. }) => {
@@ -24,7 +25,7 @@ impl EventProcessor {
             }
             Err(e) => return Err(e.into()),
         };
-        let (record, _stale) = store_fetched_alert_notifying(
+        let (record, stale) = store_fetched_alert_notifying(
             &*self.alerts,
             &*self.notifier,
             &fetched,
@@ -51,7 +52,10 @@ impl EventProcessor {
             record_match(&*self.alerts, &*self.partner_records, &policy, alert).await?;
         match evaluation.decision {
             PolicyDecision::Act { action, reason } => {
-                let report = match apply_action(
+                // The alert was fetched moments ago (above): no second GET unless an earlier
+                // holder's claim is found, or the stored record was newer than that view.
+                let fresh_view = (!stale).then_some(&fetched);
+                let report = match apply_action_on_view(
                     &*self.alert_api,
                     &*self.alerts,
                     &*self.notifier,
@@ -64,6 +68,7 @@ impl EventProcessor {
                         actor: policy.name.clone(),
                         reason,
                     },
+                    fresh_view.map(|view| (view, fetched_at)),
                 )
                 .await
                 {
