@@ -10,7 +10,7 @@
 //! `cbs insights backfill` rebuilds from the stored records.
 
 use super::facts::{
-    alert_facts, match_fact, order_outcome_fact, order_taken_in_facts, MatchOutcome,
+    alert_facts_with_match, match_fact, order_outcome_fact, order_taken_in_facts, MatchOutcome,
 };
 use crate::clock::Clock;
 use crate::models::order::{Order, PatchOrder};
@@ -109,7 +109,12 @@ impl AlertStore for CountingAlertStore {
 
     async fn put(&self, record: &AlertRecord) -> Result<(), StoreError> {
         self.inner.put(record).await?;
-        count_logged(&*self.insights, &*self.clock, &[alert_facts(record)]).await;
+        count_logged(
+            &*self.insights,
+            &*self.clock,
+            &[alert_facts_with_match(record)],
+        )
+        .await;
         Ok(())
     }
 

@@ -457,3 +457,19 @@ pub fn stored_order_facts(order: &OutboxOrder) -> Subject {
     }
     subject
 }
+
+/// What `CountingAlertStore` counts for a record it writes: its alert facts and, once matching
+/// has given it a verdict (`alert_match`), the match outcome, counted once per alert like every
+/// fact (the first verdict). The insights page's match rate comes from these.
+pub fn alert_facts_with_match(record: &AlertRecord) -> Subject {
+    let mut subject = alert_facts(record);
+    if let Some(m) = &record.alert_match {
+        let outcome = match m.matched.status {
+            crate::records::matching::MatchStatus::Matched => MatchOutcome::Matched,
+            crate::records::matching::MatchStatus::Ambiguous => MatchOutcome::Ambiguous,
+            crate::records::matching::MatchStatus::Unmatched => MatchOutcome::Unmatched,
+        };
+        subject.facts.extend(match_fact(record, outcome).facts);
+    }
+    subject
+}

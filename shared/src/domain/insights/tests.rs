@@ -8,6 +8,7 @@ use crate::clock::FixedClock;
 use crate::domain::alert_record::{merge_fetched, record_decision, store_fetched_alert, Merge};
 use crate::domain::test_support::{alert, ts};
 use crate::models::alert::{AlertAction, RefundOutcome};
+use crate::ports::alert_store::AlertStore;
 use crate::ports::insights_store::{InsightsStore, ALL_ORGANISATIONS};
 use crate::records::alert::{AlertRecord, Decision, DecisionResult, DecisionSource};
 use chrono::NaiveDate;
@@ -411,4 +412,33 @@ fn the_view_fills_every_day_and_sums_the_window() {
     assert_eq!(v.decided_by[0].name, "Dana");
     assert_eq!(v.matching.rate, Some(0.75));
     assert_eq!(v.orders.accepted, 7);
+}
+
+/// The match verdict matching stores on the record is counted through the alert store, once:
+/// without it the page's match rate stayed "no match verdicts recorded yet" in real use.
+#[tokio::test]
+async fn a_match_verdict_stored_on_the_alert_is_counted_once() {
+    let alerts = Arc::new(MemoryAlertStore::default());
+    let insights = Arc::new(MemoryInsightsStore::default());
+    let clock = Arc::new(FixedClock::at(ts("2026-11-24T10:00:00Z")));
+    let store = CountingAlertStore::new(alerts.clone(), insights.clone(), clock);
+    let now = ts("2026-11-24T09:01:00Z");
+    let waiting = alert("a1", "ETHOCA_ALERT", "ACTION_REQUIRED", 4900);
+    store_fetched_alert(&store, &waiting, now).await.unwrap();
+    assert_eq!(insights.total("org_1", "match:unmatched"), 0);
+
+    let mut record = store.get("a1").await.unwrap().unwrap();
+    record.alert_match = Some(
+        serde_json::from_value(serde_json::json!({
+            "match": { "status": "UNMATCHED", "confidence": 0,
+                       "matched_at": "2026-11-24T09:01:01Z" }
+        }))
+        .unwrap(),
+    );
+    record.revision += 1;
+    store.put(&record).await.unwrap();
+    record.revision += 1;
+    store.put(&record).await.unwrap();
+    assert_eq!(insights.total("org_1", "match:unmatched"), 1);
+    assert_eq!(insights.total(ALL_ORGANISATIONS, "match:unmatched"), 1);
 }
