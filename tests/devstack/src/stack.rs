@@ -401,18 +401,31 @@ impl Stack {
         enrolment_id: &str,
         amount_in_cents: i64,
     ) -> anyhow::Result<Value> {
-        let (status, alert) = self
-            .cbs_api(
-                Method::POST,
-                "/v1/simulate/alerts",
-                Some(serde_json::json!({
-                    "organisation_id": organisation_id,
-                    "enrolment_id": enrolment_id,
-                    "amount_in_cents": amount_in_cents,
-                    "currency_code": "USD",
-                })),
-            )
-            .await?;
+        // A 429, or the realistic profile's 503, is answered before the handler runs (no alert
+        // was raised): sent again a few times, so set-up holds under the `realistic` profile.
+        let mut attempt = 0u64;
+        let (status, alert) = loop {
+            let (status, alert) = self
+                .cbs_api(
+                    Method::POST,
+                    "/v1/simulate/alerts",
+                    Some(serde_json::json!({
+                        "organisation_id": organisation_id,
+                        "enrolment_id": enrolment_id,
+                        "amount_in_cents": amount_in_cents,
+                        "currency_code": "USD",
+                    })),
+                )
+                .await?;
+            attempt += 1;
+            let refused = status == StatusCode::TOO_MANY_REQUESTS
+                || status == StatusCode::SERVICE_UNAVAILABLE;
+            if refused && attempt < 6 {
+                tokio::time::sleep(std::time::Duration::from_millis(250 * attempt)).await;
+                continue;
+            }
+            break (status, alert);
+        };
         anyhow::ensure!(status.is_success(), "simulate alert: {status} {alert}");
         Ok(alert)
     }
