@@ -31,6 +31,25 @@ async fn waiting(api: &FakeChargebackStop, store: &MemoryAlertStore) {
     store_fetched_alert(store, &a, ts(NOW)).await.unwrap();
 }
 
+/// An earlier holder's claim left on the stored alert (crashed, or cut off mid-call).
+async fn leave_claim(
+    store: &MemoryAlertStore,
+    owner: &str,
+    source: DecisionSource,
+    actor: &str,
+    until: chrono::DateTime<chrono::Utc>,
+) {
+    let mut left = store.get("netalrt_1").await.unwrap().unwrap();
+    left.action_claim = Some(ActionClaim {
+        owner: owner.into(),
+        source,
+        actor: actor.into(),
+        until: iso(until),
+    });
+    left.revision += 1;
+    store.insert(left);
+}
+
 async fn apply(
     api: &FakeChargebackStop,
     store: &MemoryAlertStore,
@@ -389,15 +408,14 @@ async fn a_crashed_holders_claim_is_taken_over_after_expiry_without_a_second_pat
     let store = MemoryAlertStore::default();
     waiting(&api, &store).await;
     let clock = FixedClock::at(ts(NOW));
-    let mut left = store.get("netalrt_1").await.unwrap().unwrap();
-    left.action_claim = Some(ActionClaim {
-        owner: "crashed-lambda".into(),
-        source: DecisionSource::AutoPolicy,
-        actor: "default-policy".into(),
-        until: iso(ts(NOW) + ACTION_CLAIM_TTL),
-    });
-    left.revision += 1;
-    store.insert(left);
+    leave_claim(
+        &store,
+        "crashed-lambda",
+        DecisionSource::AutoPolicy,
+        "default-policy",
+        ts(NOW) + ACTION_CLAIM_TTL,
+    )
+    .await;
     // Its PATCH landed at ChargebackStop; its answer (and the decision) were lost in the crash.
     api.update_alert("netalrt_1", &UpdateAlert::action(AlertAction::Refund))
         .await
@@ -434,15 +452,14 @@ async fn the_next_sweep_run_takes_over_a_claim_an_interrupted_sweep_run_left() {
     let store = MemoryAlertStore::default();
     waiting(&api, &store).await;
     let clock = FixedClock::at(ts(NOW));
-    let mut left = store.get("netalrt_1").await.unwrap().unwrap();
-    left.action_claim = Some(ActionClaim {
-        owner: "sweep-run-cut-off".into(),
-        source: DecisionSource::Sweep,
-        actor: "deadline-sweep".into(),
-        until: iso(ts(NOW) + ACTION_CLAIM_TTL),
-    });
-    left.revision += 1;
-    store.insert(left);
+    leave_claim(
+        &store,
+        "sweep-run-cut-off",
+        DecisionSource::Sweep,
+        "deadline-sweep",
+        ts(NOW) + ACTION_CLAIM_TTL,
+    )
+    .await;
     let notifier = RecordingNotifier::default();
 
     let err = apply(&api, &store, &notifier, &clock, DecisionSource::Operator)
@@ -506,15 +523,14 @@ async fn a_fresh_view_spares_the_re_fetch_unless_old_or_an_earlier_holder_claime
     let api = FakeChargebackStop::default();
     let store = MemoryAlertStore::default();
     waiting(&api, &store).await;
-    let mut left = store.get("netalrt_1").await.unwrap().unwrap();
-    left.action_claim = Some(ActionClaim {
-        owner: "crashed-lambda".into(),
-        source: DecisionSource::AutoPolicy,
-        actor: "default-policy".into(),
-        until: iso(ts(NOW) - Duration::seconds(1)),
-    });
-    left.revision += 1;
-    store.insert(left);
+    leave_claim(
+        &store,
+        "crashed-lambda",
+        DecisionSource::AutoPolicy,
+        "default-policy",
+        ts(NOW) - Duration::seconds(1),
+    )
+    .await;
     api.update_alert("netalrt_1", &UpdateAlert::action(AlertAction::Refund))
         .await
         .unwrap();
