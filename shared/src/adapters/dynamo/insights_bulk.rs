@@ -331,38 +331,30 @@ fn parse_journal(item: &HashMap<String, AttributeValue>) -> Result<BulkJournal, 
 mod tests {
     use super::*;
 
+    /// Sizes of the batches for one order per day given, each with one `taken_in` fact.
+    fn batch_sizes_one_fact_each(days: impl Iterator<Item = String>) -> Vec<usize> {
+        let facts: Vec<Fact> = days
+            .map(|day| Fact::new("taken_in", "org_1", &day))
+            .collect();
+        let keys: Vec<String> = (0..facts.len())
+            .map(|i| format!("order#org_1#{i}"))
+            .collect();
+        let pending = keys
+            .iter()
+            .zip(&facts)
+            .map(|(k, f)| (k.as_str(), vec![f]))
+            .collect();
+        batches(pending).iter().map(|g| g.len()).collect()
+    }
+
     #[test]
     fn batches_stay_under_the_transaction_and_journal_limits() {
-        let facts: Vec<Fact> = (0..1200)
-            .map(|i| Fact::new("taken_in", "org_1", &format!("2026-01-{:02}", 1 + i % 3)))
-            .collect();
-        let keys: Vec<String> = (0..1200).map(|i| format!("order#org_1#{i}")).collect();
-        let pending = keys
-            .iter()
-            .zip(&facts)
-            .map(|(k, f)| (k.as_str(), vec![f]))
-            .collect();
-        let groups = batches(pending);
-        assert_eq!(
-            groups.iter().map(|g| g.len()).collect::<Vec<_>>(),
-            vec![1000, 200]
-        );
+        let days = (0..1200).map(|i| format!("2026-01-{:02}", 1 + i % 3));
+        assert_eq!(batch_sizes_one_fact_each(days), vec![1000, 200]);
 
         // 60 days: two day items each, so a batch holds 49 days at most.
-        let facts: Vec<Fact> = (0..60)
-            .map(|i| Fact::new("taken_in", "org_1", &format!("2026-{:02}-01", i)))
-            .collect();
-        let keys: Vec<String> = (0..60).map(|i| format!("order#org_1#{i}")).collect();
-        let pending = keys
-            .iter()
-            .zip(&facts)
-            .map(|(k, f)| (k.as_str(), vec![f]))
-            .collect();
-        let groups = batches(pending);
-        assert_eq!(
-            groups.iter().map(|g| g.len()).collect::<Vec<_>>(),
-            vec![49, 11]
-        );
+        let days = (0..60).map(|i| format!("2026-{:02}-01", i));
+        assert_eq!(batch_sizes_one_fact_each(days), vec![49, 11]);
 
         // Four facts each: the journal's facts bound the batch first.
         let fact = Fact::new("taken_in", "org_1", "2026-01-01");

@@ -477,6 +477,27 @@ async fn the_next_sweep_run_takes_over_a_claim_an_interrupted_sweep_run_left() {
     assert_eq!(stored.action_claim, None);
 }
 
+/// The automatic policy acting on the view it fetched at `fetched_at`.
+async fn policy_acts_on(
+    api: &FakeChargebackStop,
+    store: &MemoryAlertStore,
+    notifier: &dyn Notifier,
+    clock: &FixedClock,
+    view: &Alert,
+    fetched_at: chrono::DateTime<chrono::Utc>,
+) -> Result<ActionReport, DecisionError> {
+    let request = request(DecisionSource::AutoPolicy);
+    apply_action_on_view(
+        api,
+        store,
+        notifier,
+        clock,
+        request,
+        Some((view, fetched_at)),
+    )
+    .await
+}
+
 /// One GET per decision: the caller's view of a moment ago stands in for the re-fetch when the
 /// claim was free; an older view, or an earlier holder's claim, means the usual re-fetch.
 #[tokio::test]
@@ -489,16 +510,9 @@ async fn a_fresh_view_spares_the_re_fetch_unless_old_or_an_earlier_holder_claime
     let api = FakeChargebackStop::default();
     let store = MemoryAlertStore::default();
     waiting(&api, &store).await;
-    let report = apply_action_on_view(
-        &api,
-        &store,
-        &notifier,
-        &clock,
-        request(DecisionSource::AutoPolicy),
-        Some((&view, ts(NOW))),
-    )
-    .await
-    .unwrap();
+    let report = policy_acts_on(&api, &store, &notifier, &clock, &view, ts(NOW))
+        .await
+        .unwrap();
     assert_eq!(report.result, DecisionResult::Applied);
     assert_eq!((api.gets(), api.patches("netalrt_1").len()), (0, 1));
 
@@ -507,16 +521,9 @@ async fn a_fresh_view_spares_the_re_fetch_unless_old_or_an_earlier_holder_claime
     let store = MemoryAlertStore::default();
     waiting(&api, &store).await;
     let old = ts(NOW) - FRESH_VIEW_MAX_AGE - Duration::seconds(1);
-    apply_action_on_view(
-        &api,
-        &store,
-        &notifier,
-        &clock,
-        request(DecisionSource::AutoPolicy),
-        Some((&view, old)),
-    )
-    .await
-    .unwrap();
+    policy_acts_on(&api, &store, &notifier, &clock, &view, old)
+        .await
+        .unwrap();
     assert_eq!(api.gets(), 1);
 
     // An earlier holder's expired claim: its PATCH landed, the fresh-looking view predates it.
@@ -534,16 +541,9 @@ async fn a_fresh_view_spares_the_re_fetch_unless_old_or_an_earlier_holder_claime
     api.update_alert("netalrt_1", &UpdateAlert::action(AlertAction::Refund))
         .await
         .unwrap();
-    let report = apply_action_on_view(
-        &api,
-        &store,
-        &notifier,
-        &clock,
-        request(DecisionSource::AutoPolicy),
-        Some((&view, ts(NOW))),
-    )
-    .await
-    .unwrap();
+    let report = policy_acts_on(&api, &store, &notifier, &clock, &view, ts(NOW))
+        .await
+        .unwrap();
     assert_eq!(report.result, DecisionResult::NotActionable);
     assert_eq!(api.gets(), 1);
     assert_eq!(api.patches("netalrt_1").len(), 1, "the landed PATCH only");
