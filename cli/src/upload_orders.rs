@@ -18,7 +18,9 @@ use shared::clock::SystemClock;
 use shared::config::PartnerEnv;
 use shared::domain::onboarding::refuse_key_of_other_mode;
 use shared::domain::order_upload::{OrderUpload, UploadConfig, UploadReport};
-use shared::domain::rate_limit::{parse_duration, parse_rate_limit, OrgRateLimiter, PoolScope};
+use shared::domain::rate_limit::{
+    parse_duration, parse_rate_limit, OrgRateLimiter, PoolScope, RateLimit,
+};
 use shared::domain::run_lease::{exclusive_renewed, Exclusive};
 use shared::ports::notifier::Notifier;
 use std::sync::Arc;
@@ -59,7 +61,8 @@ pub struct UploadArgs {
 
 impl UploadArgs {
     pub fn build(&self, wiring: &Wiring) -> anyhow::Result<OrderUpload> {
-        let limit = parse_rate_limit(&self.rate_limit).map_err(anyhow::Error::msg)?;
+        let limit = parse_rate_limit(&self.rate_limit, RateLimit::ORDER_UPLOAD)
+            .map_err(anyhow::Error::msg)?;
         let pool: PoolScope = self.rate_pool.parse().map_err(anyhow::Error::msg)?;
         let max_time = parse_duration(&self.max_time).map_err(anyhow::Error::msg)?;
         anyhow::ensure!(

@@ -9,7 +9,20 @@
 //! table holding `--stored` alerts of which `--due` are inside the warning horizon, then the
 //! same with 1,000 stored: run time, items the index query returned, DynamoDB requests.
 //!
+//! `cbs-bench init [--rounds 7] [--profile release]`: process-events and ops-api cold starts
+//! (time to the first poll for an invocation, peak RSS) as ratios to a hello-world Lambda, in
+//! interleaved rounds (`cbs_bench/init.rs`).
+//!
+//! `cbs-bench matching [--sizes 10000,1000000] [--alerts 1000] [--store memory|moto]`: index
+//! queries and time per matched alert at each number of stored transactions
+//! (`cbs_bench/matching.rs`).
+//!
 //! Needs `cargo build -p cbs-sandbox` and the venv of bin/setup (moto).
+
+#[path = "cbs_bench/init.rs"]
+mod init;
+#[path = "cbs_bench/matching.rs"]
+mod matching;
 
 use clap::{Parser, Subcommand};
 use devstack::{resources, Moto, Sandbox, SandboxOptions};
@@ -50,12 +63,34 @@ enum Bench {
         orders: usize,
         #[arg(long, default_value_t = 60)]
         window_secs: u64,
+        /// Also run the previous setting (the alert endpoints' limiter: 95 a window, a tenth
+        /// as burst) first, on a fresh sandbox, and report the ratio.
+        #[arg(long)]
+        compare: bool,
     },
     Sweep {
         #[arg(long, default_value_t = 100_000)]
         stored: usize,
         #[arg(long, default_value_t = 100)]
         due: usize,
+    },
+    /// Reads and time per matched alert at each number of stored transactions.
+    Matching {
+        #[arg(long, value_delimiter = ',', default_values_t = [10_000, 1_000_000])]
+        sizes: Vec<usize>,
+        #[arg(long, default_value_t = 1_000)]
+        alerts: usize,
+        /// `memory` (the index with DynamoDB's semantics, in memory) or `moto`.
+        #[arg(long, default_value = "memory")]
+        store: String,
+    },
+    /// Function cold starts against a hello-world Lambda built with the same profile.
+    Init {
+        #[arg(long, default_value_t = 7)]
+        rounds: usize,
+        /// The build profile's directory under the target dir (`release` or `debug`).
+        #[arg(long, default_value = "release")]
+        profile: String,
     },
 }
 
@@ -65,7 +100,32 @@ async fn main() -> anyhow::Result<()> {
         Bench::Orders {
             orders,
             window_secs,
-        } => orders_bench(orders, window_secs).await,
+            compare,
+        } => {
+            let previous = if compare {
+                Some(
+                    orders_bench(orders, window_secs, RateLimit::CHARGEBACKSTOP, "previous")
+                        .await?,
+                )
+            } else {
+                None
+            };
+            let now =
+                orders_bench(orders, window_secs, RateLimit::ORDER_UPLOAD, "order-upload").await?;
+            if let Some(previous) = previous {
+                println!(
+                    "order-upload / previous orders per minute: x{:.3}",
+                    now / previous
+                );
+            }
+            Ok(())
+        }
+        Bench::Matching {
+            sizes,
+            alerts,
+            store,
+        } => matching::run(&sizes, alerts.max(1), &store).await,
+        Bench::Init { rounds, profile } => init::run(rounds.max(1), &profile).await,
         Bench::Sweep { stored, due } => {
             let moto = Moto::start().await?;
             for n in [stored, 1_000.max(due)] {
@@ -94,7 +154,14 @@ async fn post(
     Ok(v)
 }
 
-async fn orders_bench(count: usize, window_secs: u64) -> anyhow::Result<()> {
+/// One upload of `count` orders with `limit` (its window replaced by `window_secs`); prints the
+/// figures and answers the orders per minute.
+async fn orders_bench(
+    count: usize,
+    window_secs: u64,
+    limit: RateLimit,
+    label: &str,
+) -> anyhow::Result<f64> {
     let sandbox = Sandbox::start(SandboxOptions {
         rate_limit: Some(100),
         rate_window_secs: Some(window_secs),
@@ -136,7 +203,7 @@ async fn orders_bench(count: usize, window_secs: u64) -> anyhow::Result<()> {
     );
     let limit = RateLimit {
         window: Duration::from_secs(window_secs),
-        ..RateLimit::CHARGEBACKSTOP
+        ..limit
     };
     let api = ChargebackStop::new(
         ClientConfig::new(
@@ -164,6 +231,7 @@ async fn orders_bench(count: usize, window_secs: u64) -> anyhow::Result<()> {
         "{}",
         serde_json::to_string_pretty(&json!({
             "bench": "orders",
+            "limiter": label,
             "orders": count,
             "sandbox_limit": format!("100 requests / {window_secs}s"),
             "client_budget": format!("{} requests / {window_secs}s (burst {})", limit.budget(), limit.burst()),
@@ -177,7 +245,7 @@ async fn orders_bench(count: usize, window_secs: u64) -> anyhow::Result<()> {
             "retry_later": report.retry_later,
         }))?
     );
-    Ok(())
+    Ok(per_minute)
 }
 
 fn synthetic_alert(i: usize, status: &str, deadline: chrono::DateTime<chrono::Utc>) -> Alert {

@@ -37,10 +37,12 @@ impl Config {
         let partner = PartnerEnv::from_env()?;
         partner.refuse_key_of_other_mode()?;
         let rate_limit = match config::optional("ORDER_RATE_LIMIT") {
-            None => RateLimit::CHARGEBACKSTOP,
-            Some(raw) => parse_rate_limit(&raw).map_err(|reason| ConfigError::Invalid {
-                name: "ORDER_RATE_LIMIT",
-                reason,
+            None => RateLimit::ORDER_UPLOAD,
+            Some(raw) => parse_rate_limit(&raw, RateLimit::ORDER_UPLOAD).map_err(|reason| {
+                ConfigError::Invalid {
+                    name: "ORDER_RATE_LIMIT",
+                    reason,
+                }
             })?,
         };
         let batch_size: usize = config::parsed("ORDER_BATCH_SIZE", 100)?;

@@ -17,6 +17,8 @@ pub struct MemoryOutbox {
     orders: Mutex<BTreeMap<(String, String), (OutboxOrder, bool)>>,
     /// Test hook: the next N `pending` and `record` calls fail as a throttled store would.
     fail_next: std::sync::atomic::AtomicU32,
+    /// Test hook: the next `lease` takes its orders, then answers an error (a lost answer).
+    fail_after_lease: std::sync::atomic::AtomicBool,
 }
 
 impl MemoryOutbox {
@@ -41,6 +43,13 @@ impl MemoryOutbox {
     /// Test hook: the next `n` reads of the pending-index and outcome writes fail transiently.
     pub fn fail_next_calls(&self, n: u32) {
         self.fail_next.store(n, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Test hook: the next lease lands and still answers a transient error, as a write whose
+    /// answer was lost (the SDK's own retry then meets the lease it took).
+    pub fn fail_after_next_lease(&self) {
+        self.fail_after_lease
+            .store(true, std::sync::atomic::Ordering::SeqCst);
     }
 
     fn injected_failure(&self, operation: &'static str) -> Result<(), StoreError> {
@@ -201,8 +210,13 @@ impl OrderOutbox for MemoryOutbox {
             else {
                 continue;
             };
-            // The condition DynamoDB checks, on the stored item (not the caller's copy).
-            if o.work_at(now).is_none() {
+            // The condition DynamoDB checks, on the stored item (not the caller's copy): work to
+            // do, or a live lease of this very owner (a repeat after a lost answer).
+            let ours = o.lease_owner.as_deref() == Some(owner)
+                && o.lease_until
+                    .as_deref()
+                    .is_some_and(|u| u >= iso(now).as_str());
+            if o.work_at(now).is_none() && !ours {
                 continue;
             }
             if o.state == UploadState::Pending || o.state == UploadState::Leased {
@@ -213,6 +227,16 @@ impl OrderOutbox for MemoryOutbox {
             o.lease_until = Some(iso(until));
             o.lease_owner = Some(owner.to_string());
             leased.push(o.clone());
+        }
+        if self
+            .fail_after_lease
+            .swap(false, std::sync::atomic::Ordering::SeqCst)
+        {
+            return Err(StoreError::Transient {
+                operation: "lease",
+                table: "memory-orders".into(),
+                detail: "injected: the lease landed, its answer was lost".into(),
+            });
         }
         Ok(leased)
     }

@@ -109,10 +109,9 @@ pub struct Functions {
     /// e.g. `http://127.0.0.1:40123`
     pub base_url: String,
     pub invoker: LambdaInvoker,
-    /// Function binaries started by [`Functions::start_binaries`], one process each (empty when
-    /// `cargo lambda watch` starts them itself).
+    /// The function processes started by [`Functions::start_binaries`], one each.
     pub instances: Vec<ManagedProcess>,
-    /// `cargo lambda watch`.
+    /// `cargo lambda watch --only-lambda-apis` (the invoke and runtime APIs).
     pub process: ManagedProcess,
 }
 
@@ -125,9 +124,15 @@ impl Functions {
         Self::start_prebuilt(env).await
     }
 
-    /// As [`Functions::start`], for binaries that are already built (e.g. by `cargo test`).
+    /// As [`Functions::start`], for binaries that are already built (e.g. by `cargo test`): every
+    /// function in [`ALL`] started from the debug build (see [`Functions::start_binaries`]).
+    ///
+    /// Not `cargo lambda watch` starting each function itself on its first invoke: the invoke
+    /// that started a function could wait until another request arrived (a health check waited
+    /// 76 s here, and in CI the ops page's scripts stalled for two minutes and its login never
+    /// appeared). Our own processes poll the runtime API from the start.
     pub async fn start_prebuilt(env: Vec<(String, String)>) -> anyhow::Result<Self> {
-        Self::start_watch(env, false).await
+        Self::start_binaries(env, &ALL).await
     }
 
     /// `cargo lambda watch --only-lambda-apis` (the invoke and runtime APIs), with each of
@@ -140,7 +145,7 @@ impl Functions {
         names: &[&str],
     ) -> anyhow::Result<Self> {
         let env = crate::resources::api_key_via_secrets_manager(env).await?;
-        let mut functions = Self::start_watch(env.clone(), true).await?;
+        let mut functions = Self::start_watch(env.clone()).await?;
         for name in names {
             let binary = paths::debug_binary(name);
             anyhow::ensure!(
@@ -170,6 +175,20 @@ impl Functions {
         Ok(functions)
     }
 
+    /// Every JSON log line the functions wrote so far (each function process logs to its own
+    /// files; cargo lambda's own lines are not JSON).
+    pub fn json_log_lines(&self) -> Vec<serde_json::Value> {
+        let mut out = String::new();
+        for p in std::iter::once(&self.process).chain(&self.instances) {
+            out.push_str(&p.stdout());
+            out.push_str(&std::fs::read_to_string(&p.stderr_log).unwrap_or_default());
+        }
+        out.lines()
+            .filter_map(|l| l.find('{').map(|i| &l[i..]))
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect()
+    }
+
     /// Fails if a function started by [`Functions::start_binaries`] has exited (a configuration
     /// error stops a function at start-up), with the tail of its log.
     pub fn ensure_running(&mut self) -> anyhow::Result<()> {
@@ -183,11 +202,11 @@ impl Functions {
     /// `cargo lambda watch` on a free port; another port if the first is taken in between.
     /// A `CBS_API_KEY` in `env` is moved into the emulator's Secrets Manager first (see
     /// [`crate::resources::api_key_via_secrets_manager`]): the functions read it from there.
-    async fn start_watch(env: Vec<(String, String)>, only_apis: bool) -> anyhow::Result<Self> {
+    async fn start_watch(env: Vec<(String, String)>) -> anyhow::Result<Self> {
         let env = crate::resources::api_key_via_secrets_manager(env).await?;
         let mut last = None;
         for _ in 0..3 {
-            match Self::start_watch_once(env.clone(), only_apis).await {
+            match Self::start_watch_once(env.clone()).await {
                 Ok(functions) => return Ok(functions),
                 Err(e) => last = Some(e),
             }
@@ -195,13 +214,16 @@ impl Functions {
         Err(last.expect("tried at least once"))
     }
 
-    async fn start_watch_once(env: Vec<(String, String)>, only_apis: bool) -> anyhow::Result<Self> {
+    async fn start_watch_once(env: Vec<(String, String)>) -> anyhow::Result<Self> {
         let port = wait::free_port();
         let mut cmd = Command::new(paths::tool("cargo-lambda"));
-        cmd.args(["lambda", "watch", "--ignore-changes", "--quiet"]);
-        if only_apis {
-            cmd.arg("--only-lambda-apis");
-        }
+        cmd.args([
+            "lambda",
+            "watch",
+            "--ignore-changes",
+            "--quiet",
+            "--only-lambda-apis",
+        ]);
         cmd.args(["-A", "127.0.0.1", "-P", &port.to_string()])
             .current_dir(paths::workspace_root())
             .env("CARGO_TARGET_DIR", paths::target_dir())
@@ -212,24 +234,21 @@ impl Functions {
             .envs(env);
         let mut process = ManagedProcess::spawn("functions", cmd)?;
         let base_url = format!("http://127.0.0.1:{port}");
-        let probe = format!("{base_url}/");
         wait::until(
             "cargo lambda watch to answer",
             Duration::from_secs(60),
             || {
                 // A part that exited will never answer: stop waiting and report its stderr.
                 let exited = process.ensure_running().err();
-                let probe = probe.clone();
                 async move {
                     match exited {
                         Some(e) => Some(Err(e)),
                         // With only the APIs, `/` waits for a function that never comes:
                         // accepting connections is the sign it is up.
-                        None if only_apis => tokio::net::TcpStream::connect(("127.0.0.1", port))
+                        None => tokio::net::TcpStream::connect(("127.0.0.1", port))
                             .await
                             .is_ok()
                             .then_some(Ok(())),
-                        None => wait::http_answers(&probe).await.then_some(Ok(())),
                     }
                 }
             },

@@ -512,7 +512,10 @@ async fn serve_insights_stack_for_the_browser_test() {
     env.extend(res.env());
     env.extend(sandbox.env());
     env.push(("STACK_MODE".into(), "TEST".into()));
-    let functions = Functions::start_prebuilt(env.clone())
+    // Our own ops-api process polling the runtime API: with the function started lazily by
+    // `cargo lambda watch`, a request could wait until the next one arrived (CI saw the page's
+    // scripts stall for two minutes).
+    let functions = Functions::start_binaries(env.clone(), &["ops-api"])
         .await
         .expect("cargo lambda watch");
     let api = functions.http_url("ops-api");

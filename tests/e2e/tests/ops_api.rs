@@ -68,7 +68,9 @@ impl Stack {
         env.extend(res.env());
         env.extend(sandbox.env());
         env.push(("STACK_MODE".into(), "TEST".into()));
-        let functions = Functions::start_prebuilt(env)
+        // Our own function processes polling the runtime API: with functions started lazily
+        // by `cargo lambda watch`, an invocation could wait until the next request arrived.
+        let functions = Functions::start_binaries(env, &["ops-api", "order-upload"])
             .await
             .expect("cargo lambda watch");
         let api = functions.http_url("ops-api");

@@ -429,16 +429,9 @@ impl Stack {
             .collect()
     }
 
-    /// The function's JSON log lines so far.
+    /// The functions' JSON log lines so far.
     fn log_lines(&self) -> Vec<Value> {
-        let mut out = self.functions.process.stdout();
-        out.push_str(
-            &std::fs::read_to_string(&self.functions.process.stderr_log).unwrap_or_default(),
-        );
-        out.lines()
-            .filter_map(|l| l.find('{').map(|i| &l[i..]))
-            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-            .collect()
+        self.functions.json_log_lines()
     }
 
     async fn patches_of(&self, alert_id: &str) -> usize {

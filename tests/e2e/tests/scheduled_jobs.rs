@@ -12,6 +12,7 @@
 //! (`bin/test` builds every binary first; by hand:
 //! `cargo build -p order-upload -p deadline-sweep -p cbs-cli -p cbs-sandbox`).
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use devstack::process::ManagedProcess;
 use devstack::scheduler::scheduled_event;
 use devstack::{paths, resources, Functions, Moto, Resources, Sandbox, SandboxOptions};
@@ -705,7 +706,44 @@ async fn backfill_with_429s_5xx_and_a_killed_run_creates_every_order_once(
 
     // Every order exists exactly once at ChargebackStop, and our outbox holds its id.
     let created = sandbox_orders(stack, &orgs.orders_org).await;
-    assert_eq!(created.len(), ORDERS, "every reference created");
+    if created.len() != ORDERS {
+        // What our outbox says about each reference ChargebackStop does not have.
+        let table = TableNames::new(stack.res.table_prefix.clone()).orders();
+        let mut missing = Vec::new();
+        for reference in references
+            .iter()
+            .filter(|r| !created.contains_key(*r))
+            .take(5)
+        {
+            let item = stack
+                .dynamo
+                .get_item()
+                .table_name(&table)
+                .key(
+                    "organisation_id",
+                    AttributeValue::S(orgs.orders_org.clone()),
+                )
+                .key("reference_id", AttributeValue::S(reference.clone()))
+                .consistent_read(true)
+                .send()
+                .await
+                .map(|o| {
+                    format!(
+                        "{:?}",
+                        o.item.map(|mut i| {
+                            i.remove("order");
+                            i
+                        })
+                    )
+                })
+                .unwrap_or_else(|e| format!("unreadable: {e}"));
+            missing.push(format!("{reference}: {item}"));
+        }
+        panic!(
+            "{} of {ORDERS} references created; missing (our outbox's item, without the order body): {missing:#?}",
+            created.len()
+        );
+    }
     let twice: Vec<_> = created.iter().filter(|(_, ids)| ids.len() != 1).collect();
     assert!(twice.is_empty(), "created more than once: {twice:?}");
     let ours = outbox(stack, &orgs.orders_org).await;

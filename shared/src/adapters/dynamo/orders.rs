@@ -214,7 +214,7 @@ impl DynamoOrderOutbox {
                 .update_expression("SET lease_until = :until, lease_owner = :owner")
                 .condition_expression(
                     "(#state = :created OR #state = :duplicate) AND attribute_exists(pending_organisation_id) \
-                     AND (attribute_not_exists(lease_until) OR lease_until < :now)",
+                     AND (attribute_not_exists(lease_until) OR lease_until < :now OR lease_owner = :owner)",
                 )
                 .expression_attribute_values(":created", s("CREATED"))
                 .expression_attribute_values(":duplicate", s("DUPLICATE"))
@@ -224,7 +224,7 @@ impl DynamoOrderOutbox {
                 .update_expression("SET lease_until = :until, lease_owner = :owner")
                 .condition_expression(
                     "#state = :reconcile AND queued_at <= :now \
-                     AND (attribute_not_exists(lease_until) OR lease_until < :now)",
+                     AND (attribute_not_exists(lease_until) OR lease_until < :now OR lease_owner = :owner)",
                 )
                 .expression_attribute_values(":reconcile", s("RECONCILE"))
         } else {
@@ -234,7 +234,8 @@ impl DynamoOrderOutbox {
                      ADD attempts :one",
                 )
                 .condition_expression(
-                    "(#state = :pending AND queued_at <= :now) OR (#state = :leased AND lease_until < :now)",
+                    "(#state = :pending AND queued_at <= :now) \
+                     OR (#state = :leased AND (lease_until < :now OR lease_owner = :owner))",
                 )
                 .expression_attribute_values(":pending", s("PENDING"))
                 .expression_attribute_values(":leased", s("LEASED"))

@@ -144,6 +144,7 @@ fn upload(outbox: Arc<MemoryOutbox>, api: Arc<FakeOrdersApi>, batch_size: usize)
             requests: 100,
             window: Duration::from_secs(60),
             safety: 0.95,
+            burst_share: 0.1,
         })),
         clock: Arc::new(FixedClock::at(now())),
         config: UploadConfig {
@@ -325,6 +326,22 @@ async fn a_live_lease_is_respected_and_an_expired_one_is_taken_again() {
         .iter()
         .flatten()
         .any(|r| r == "o-00000"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_lease_repeated_after_a_lost_answer_still_takes_its_orders() {
+    // The lease lands and its answer is lost; the repeat meets leases held by this very run.
+    // They are still ours to send now, not left until the lease expires.
+    let outbox = outbox_with(3).await;
+    outbox.fail_after_next_lease();
+    let api = Arc::new(FakeOrdersApi::default());
+    let report = upload(outbox.clone(), api.clone(), 100)
+        .run()
+        .await
+        .unwrap();
+    assert_eq!(report.created, 3, "{report:?}");
+    assert_eq!(states(&outbox).get(&UploadState::Created), Some(&3));
+    assert_eq!(api.posts.lock().unwrap().len(), 1, "one POST for the three");
 }
 
 #[tokio::test(start_paused = true)]

@@ -1,0 +1,159 @@
+//! `cbs-bench init`: each function's cold start against a hello-world Lambda, side by side.
+//!
+//! The hello-world is `bridge-probe` (tests/devstack): `lambda_runtime::run` over one handler,
+//! no AWS client, no logging set-up, the floor any Rust function starts from. process-events
+//! and ops-api start with their real configuration (moto, the sandbox, the API key through the
+//! emulator's Secrets Manager), so their init includes creating the AWS clients and reading the
+//! secret, as in the cloud.
+//!
+//! Init time is measured from outside: from spawning the process to its first
+//! `GET /2018-06-01/runtime/invocation/next` on a runtime API stub that never answers (the
+//! moment Lambda ends the init phase). Peak RSS is the process's `VmHWM` at that moment. Rounds
+//! interleave the binaries so load on the machine falls on all of them alike; the figures are
+//! medians, and the ratios are to the hello-world in the same run.
+//!
+//! The stub is a few lines over a `TcpListener` rather than an HTTP server crate: it only has to
+//! notice one request line and hold the connection.
+
+use devstack::{resources, Moto, Sandbox, SandboxOptions};
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpListener;
+
+const BINARIES: [(&str, &str); 3] = [
+    ("hello-world", "bridge-probe"),
+    ("process-events", "process-events"),
+    ("ops-api", "ops-api"),
+];
+
+pub async fn run(rounds: usize, profile: &str) -> anyhow::Result<()> {
+    let dir = devstack::paths::target_dir().join(profile);
+    let paths: Vec<(&str, PathBuf)> = BINARIES
+        .iter()
+        .map(|(label, bin)| (*label, dir.join(bin)))
+        .collect();
+    let missing: Vec<String> = paths
+        .iter()
+        .filter(|(_, p)| !p.is_file())
+        .map(|(_, p)| p.display().to_string())
+        .collect();
+    anyhow::ensure!(
+        missing.is_empty(),
+        "missing {} (cargo build {} -p devstack --bin bridge-probe -p process-events -p ops-api)",
+        missing.join(", "),
+        if profile == "release" {
+            "--release"
+        } else {
+            ""
+        }
+    );
+
+    let moto = Moto::start().await?;
+    let res = resources::create(&moto.endpoint, &resources::unique_prefix("init")).await?;
+    let sandbox = Sandbox::start(SandboxOptions::default()).await?;
+    let mut env = moto.env();
+    env.extend(res.env());
+    env.extend(sandbox.env());
+    env.push(("STACK_MODE".into(), "TEST".into()));
+    env.push(("RUST_LOG".into(), "warn".into()));
+    let env = resources::api_key_via_secrets_manager(env).await?;
+
+    let mut samples: Vec<(&str, Vec<(Duration, u64)>)> =
+        BINARIES.iter().map(|(l, _)| (*l, Vec::new())).collect();
+    for round in 1..=rounds {
+        for (i, (label, path)) in paths.iter().enumerate() {
+            let sample = cold_start(path, label, &env).await?;
+            samples[i].1.push(sample);
+        }
+        eprintln!("round {round}/{rounds} done");
+    }
+
+    let median = |v: &[(Duration, u64)]| {
+        let mut t: Vec<Duration> = v.iter().map(|s| s.0).collect();
+        let mut m: Vec<u64> = v.iter().map(|s| s.1).collect();
+        t.sort();
+        m.sort();
+        (t[t.len() / 2], m[m.len() / 2])
+    };
+    let (base_t, base_m) = median(&samples[0].1);
+    println!("cold start, {profile} build, median of {rounds} interleaved rounds (ratios to hello-world):");
+    println!(
+        "{:<16} {:>10} {:>8} {:>12} {:>8}",
+        "binary", "init ms", "x", "peak RSS MB", "x"
+    );
+    for (label, v) in &samples {
+        let (t, m) = median(v);
+        println!(
+            "{:<16} {:>10.1} {:>8.2} {:>12.1} {:>8.2}",
+            label,
+            t.as_secs_f64() * 1000.0,
+            t.as_secs_f64() / base_t.as_secs_f64(),
+            m as f64 / 1024.0,
+            m as f64 / base_m as f64,
+        );
+    }
+    Ok(())
+}
+
+/// Spawns `path` against a fresh runtime API stub; returns the time to its first poll for an
+/// invocation and its peak RSS (KiB) then. The process is killed afterwards.
+async fn cold_start(
+    path: &PathBuf,
+    label: &str,
+    env: &[(String, String)],
+) -> anyhow::Result<(Duration, u64)> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let port = listener.local_addr()?.port();
+    let started = Instant::now();
+    let mut child = tokio::process::Command::new(path)
+        .envs(env.iter().cloned())
+        .env("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{port}"))
+        .env("AWS_LAMBDA_FUNCTION_NAME", label)
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()?;
+    let pid = child.id().unwrap_or_default();
+    let polled = tokio::time::timeout(Duration::from_secs(60), async {
+        loop {
+            let (mut conn, _) = listener.accept().await?;
+            let mut buf = vec![0u8; 4096];
+            let n = conn.read(&mut buf).await?;
+            let head = String::from_utf8_lossy(&buf[..n]);
+            if head.starts_with("GET ") && head.contains("/runtime/invocation/next") {
+                // Held open (never answered) until the process is killed.
+                return Ok::<_, std::io::Error>((started.elapsed(), conn));
+            }
+        }
+    })
+    .await;
+    let (elapsed, _conn) = match polled {
+        Ok(r) => r?,
+        Err(_) => {
+            child.start_kill().ok();
+            let mut err = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                e.read_to_string(&mut err).await.ok();
+            }
+            anyhow::bail!(
+                "{label} did not poll for an invocation within 60 s; its stderr: {}",
+                &err[err.len().saturating_sub(2000)..]
+            );
+        }
+    };
+    let peak_kb = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0);
+    child.kill().await.ok();
+    Ok((elapsed, peak_kb))
+}
