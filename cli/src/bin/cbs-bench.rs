@@ -91,6 +91,9 @@ enum Bench {
         /// The build profile's directory under the target dir (`release` or `debug`).
         #[arg(long, default_value = "release")]
         profile: String,
+        /// Where the binaries are, if not in the target dir's profile directory.
+        #[arg(long)]
+        bin_dir: Option<std::path::PathBuf>,
     },
 }
 
@@ -125,7 +128,11 @@ async fn main() -> anyhow::Result<()> {
             alerts,
             store,
         } => matching::run(&sizes, alerts.max(1), &store).await,
-        Bench::Init { rounds, profile } => init::run(rounds.max(1), &profile).await,
+        Bench::Init {
+            rounds,
+            profile,
+            bin_dir,
+        } => init::run(rounds.max(1), &profile, bin_dir).await,
         Bench::Sweep { stored, due } => {
             let moto = Moto::start().await?;
             for n in [stored, 1_000.max(due)] {

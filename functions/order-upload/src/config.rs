@@ -4,7 +4,7 @@
 //! | variable | default | meaning |
 //! | --- | --- | --- |
 //! | `ORDER_BATCH_SIZE` | 100 | orders per `POST /v1/orders/` (1..=100) |
-//! | `ORDER_RATE_LIMIT` | `100/60s` | ChargebackStop's limit per endpoint and pool |
+//! | `ORDER_RATE_LIMIT` | `100/60s` | ChargebackStop's limit per endpoint and pool; the upload uses 98 % of it with a burst of one request (`RateLimit::ORDER_UPLOAD`) |
 //! | `ORDER_RATE_POOL` | `partner` | `partner` (a partner-group key: one pool for all organisations) or `organisation` |
 //! | `ORDER_LEASE_SECS` | 300 | how long a run holds an order; must exceed the function timeout |
 //! | `ORDER_IN_FLIGHT` | 4 | batches of one pool in flight at once |

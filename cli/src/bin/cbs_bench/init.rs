@@ -28,8 +28,9 @@ const BINARIES: [(&str, &str); 3] = [
     ("ops-api", "ops-api"),
 ];
 
-pub async fn run(rounds: usize, profile: &str) -> anyhow::Result<()> {
-    let dir = devstack::paths::target_dir().join(profile);
+/// `bin_dir`: where the three binaries are (default: the target dir's `profile` directory).
+pub async fn run(rounds: usize, profile: &str, bin_dir: Option<PathBuf>) -> anyhow::Result<()> {
+    let dir = bin_dir.unwrap_or_else(|| devstack::paths::target_dir().join(profile));
     let paths: Vec<(&str, PathBuf)> = BINARIES
         .iter()
         .map(|(label, bin)| (*label, dir.join(bin)))
@@ -41,7 +42,7 @@ pub async fn run(rounds: usize, profile: &str) -> anyhow::Result<()> {
         .collect();
     anyhow::ensure!(
         missing.is_empty(),
-        "missing {} (cargo build {} -p devstack --bin bridge-probe -p process-events -p ops-api)",
+        "missing {} (cargo build {} -p devstack -p process-events -p ops-api --bin bridge-probe --bin process-events --bin ops-api)",
         missing.join(", "),
         if profile == "release" {
             "--release"
