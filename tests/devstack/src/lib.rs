@@ -10,6 +10,7 @@ pub mod bridge;
 pub mod functions;
 pub mod gate;
 pub mod moto;
+pub mod not_found_gate;
 pub mod paths;
 pub mod process;
 pub mod resources;

@@ -19,6 +19,7 @@
 //! Needs the debug binaries `process-events` and `cbs-sandbox` (`cargo build --workspace
 //! --bins`, or `-p process-events -p cbs-sandbox`).
 
+use devstack::not_found_gate::NotFoundGate;
 use devstack::{
     log_dir, resources, Bridge, BridgeOptions, BridgeStats, Functions, Moto, QueueOptions,
     Resources, Sandbox, SandboxClient, SandboxOptions,
@@ -29,11 +30,9 @@ use shared::adapters::dynamo::table::Table;
 use shared::config::TableNames;
 use shared::domain::event_processing::redelivery::RedeliveryBackoff;
 use shared::ports::event_log::{EventLog, EventStatus};
-use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
 const FUNCTION: &str = "process-events";
 /// Production's 180 s visibility timeout, scaled down 60 times.
@@ -72,140 +71,6 @@ struct Stack {
 /// The outages take turns: each needs the whole machine's timing.
 static ONE_OUTAGE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-/// An HTTP/1.1 gate in front of the sandbox that answers `GET /v1/alerts/{id}` with the
-/// sandbox's own 404 while the id is hidden, and forwards everything else.
-#[derive(Default)]
-struct NotFoundGate {
-    hidden: Mutex<HashSet<String>>,
-    not_found_answers: Mutex<HashMap<String, u32>>,
-}
-
-impl NotFoundGate {
-    async fn start(upstream: String) -> (String, Arc<Self>) {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let gate = Arc::new(Self::default());
-        let http = reqwest::Client::new();
-        let g = gate.clone();
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let (g, http, upstream) = (g.clone(), http.clone(), upstream.clone());
-                tokio::spawn(async move {
-                    let _ = g.serve(stream, &http, &upstream).await;
-                });
-            }
-        });
-        (url, gate)
-    }
-
-    fn hide(&self, alert_id: &str, hidden: bool) {
-        let mut h = self.hidden.lock().unwrap();
-        if hidden {
-            h.insert(alert_id.to_string());
-        } else {
-            h.remove(alert_id);
-        }
-    }
-
-    fn not_found_answers(&self, alert_id: &str) -> u32 {
-        *self
-            .not_found_answers
-            .lock()
-            .unwrap()
-            .get(alert_id)
-            .unwrap_or(&0)
-    }
-
-    /// One keep-alive connection: request heads with Content-Length bodies (what the client
-    /// sends), answers with Content-Length.
-    async fn serve(
-        &self,
-        stream: tokio::net::TcpStream,
-        http: &reqwest::Client,
-        upstream: &str,
-    ) -> anyhow::Result<()> {
-        let (read, mut write) = stream.into_split();
-        let mut read = BufReader::new(read);
-        loop {
-            let mut request_line = String::new();
-            if read.read_line(&mut request_line).await? == 0 {
-                return Ok(());
-            }
-            let mut parts = request_line.split_whitespace();
-            let method = parts.next().unwrap_or_default().to_string();
-            let path = parts.next().unwrap_or_default().to_string();
-            let mut headers = Vec::new();
-            loop {
-                let mut line = String::new();
-                read.read_line(&mut line).await?;
-                let line = line.trim_end();
-                if line.is_empty() {
-                    break;
-                }
-                if let Some((k, v)) = line.split_once(':') {
-                    headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
-                }
-            }
-            let length: usize = headers
-                .iter()
-                .find(|(k, _)| k == "content-length")
-                .and_then(|(_, v)| v.parse().ok())
-                .unwrap_or(0);
-            let mut body = vec![0; length];
-            read.read_exact(&mut body).await?;
-
-            let alert_id = path
-                .split('?')
-                .next()
-                .unwrap_or_default()
-                .strip_prefix("/v1/alerts/")
-                .map(|id| id.trim_end_matches('/').to_string())
-                .filter(|id| !id.is_empty());
-            let hidden = method == "GET"
-                && alert_id
-                    .as_ref()
-                    .is_some_and(|id| self.hidden.lock().unwrap().contains(id));
-            // Forward (a hidden alert: ask for one that does not exist, for the real 404).
-            let target = if hidden {
-                *self
-                    .not_found_answers
-                    .lock()
-                    .unwrap()
-                    .entry(alert_id.unwrap())
-                    .or_default() += 1;
-                "/v1/alerts/netalrt_hidden_by_the_gate".to_string()
-            } else {
-                path
-            };
-            let mut req = http.request(method.parse()?, format!("{upstream}{target}"));
-            for (k, v) in &headers {
-                if !matches!(k.as_str(), "host" | "content-length" | "connection") {
-                    req = req.header(k, v);
-                }
-            }
-            let resp = req.body(body).send().await?;
-            let status = resp.status();
-            let mut head = format!(
-                "HTTP/1.1 {} {}\r\n",
-                status.as_u16(),
-                status.canonical_reason().unwrap_or("")
-            );
-            for (k, v) in resp.headers() {
-                if !matches!(
-                    k.as_str(),
-                    "content-length" | "transfer-encoding" | "connection"
-                ) {
-                    head.push_str(&format!("{k}: {}\r\n", v.to_str().unwrap_or("")));
-                }
-            }
-            let bytes = resp.bytes().await?;
-            head.push_str(&format!("content-length: {}\r\n\r\n", bytes.len()));
-            write.write_all(head.as_bytes()).await?;
-            write.write_all(&bytes).await?;
-        }
-    }
-}
-
 impl Stack {
     async fn start() -> Self {
         let moto = Moto::start().await.expect("moto");
@@ -224,7 +89,9 @@ impl Stack {
             .await
             .expect("sandbox (cargo build -p cbs-sandbox)");
         let notifications = log_dir().join(format!("{}-notifications.jsonl", res.table_prefix));
-        let (gate_url, gate) = NotFoundGate::start(sandbox.base_url.clone()).await;
+        let (gate_url, gate) = NotFoundGate::start(Some(sandbox.base_url.clone()))
+            .await
+            .expect("gate");
         let mut env = moto.env();
         env.extend(res.env());
         env.extend(sandbox.env());

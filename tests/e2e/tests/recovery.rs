@@ -12,127 +12,12 @@
 //!
 //! Needs every debug binary (`cargo build --workspace --bins`) and the built Worker.
 
+use devstack::not_found_gate::NotFoundGate;
 use devstack::{resources, Stack, StackOptions};
 use reqwest::Method;
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, HashSet};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::collections::BTreeMap;
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-
-/// A gate between the functions and the sandbox that answers `GET /v1/alerts/{id}` with the
-/// sandbox's own 404 while the id is hidden (a replica behind), and forwards everything else.
-#[derive(Default)]
-struct NotFoundGate {
-    upstream: OnceLock<String>,
-    hidden: Mutex<HashSet<String>>,
-}
-
-impl NotFoundGate {
-    async fn start() -> (String, Arc<Self>) {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}", listener.local_addr().unwrap());
-        let gate = Arc::new(Self::default());
-        let http = reqwest::Client::new();
-        let g = gate.clone();
-        tokio::spawn(async move {
-            while let Ok((stream, _)) = listener.accept().await {
-                let (g, http) = (g.clone(), http.clone());
-                tokio::spawn(async move {
-                    let _ = g.serve(stream, &http).await;
-                });
-            }
-        });
-        (url, gate)
-    }
-
-    fn hide(&self, alert_id: &str, hidden: bool) {
-        let mut h = self.hidden.lock().unwrap();
-        if hidden {
-            h.insert(alert_id.to_string());
-        } else {
-            h.remove(alert_id);
-        }
-    }
-
-    async fn serve(
-        &self,
-        stream: tokio::net::TcpStream,
-        http: &reqwest::Client,
-    ) -> anyhow::Result<()> {
-        let (read, mut write) = stream.into_split();
-        let mut read = BufReader::new(read);
-        loop {
-            let mut request_line = String::new();
-            if read.read_line(&mut request_line).await? == 0 {
-                return Ok(());
-            }
-            let mut parts = request_line.split_whitespace();
-            let method = parts.next().unwrap_or_default().to_string();
-            let path = parts.next().unwrap_or_default().to_string();
-            let mut headers = Vec::new();
-            loop {
-                let mut line = String::new();
-                read.read_line(&mut line).await?;
-                let line = line.trim_end();
-                if line.is_empty() {
-                    break;
-                }
-                if let Some((k, v)) = line.split_once(':') {
-                    headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
-                }
-            }
-            let length: usize = headers
-                .iter()
-                .find(|(k, _)| k == "content-length")
-                .and_then(|(_, v)| v.parse().ok())
-                .unwrap_or(0);
-            let mut body = vec![0; length];
-            read.read_exact(&mut body).await?;
-            let alert_id = path
-                .split('?')
-                .next()
-                .unwrap_or_default()
-                .strip_prefix("/v1/alerts/")
-                .map(|id| id.trim_end_matches('/').to_string());
-            let hidden = method == "GET"
-                && alert_id
-                    .as_ref()
-                    .is_some_and(|id| self.hidden.lock().unwrap().contains(id));
-            let target = if hidden {
-                "/v1/alerts/netalrt_hidden_by_the_gate".to_string()
-            } else {
-                path
-            };
-            let upstream = self.upstream.get().cloned().unwrap_or_default();
-            let mut req = http.request(method.parse()?, format!("{upstream}{target}"));
-            for (k, v) in &headers {
-                if !matches!(k.as_str(), "host" | "content-length" | "connection") {
-                    req = req.header(k, v);
-                }
-            }
-            let resp = req.body(body).send().await?;
-            let status = resp.status();
-            let mut head = format!(
-                "HTTP/1.1 {} {}\r\n",
-                status.as_u16(),
-                status.canonical_reason().unwrap_or("")
-            );
-            for (k, v) in resp.headers() {
-                if !matches!(
-                    k.as_str(),
-                    "content-length" | "transfer-encoding" | "connection"
-                ) {
-                    head.push_str(&format!("{k}: {}\r\n", v.to_str().unwrap_or("")));
-                }
-            }
-            let bytes = resp.bytes().await?;
-            head.push_str(&format!("content-length: {}\r\n\r\n", bytes.len()));
-            write.write_all(head.as_bytes()).await?;
-            write.write_all(&bytes).await?;
-        }
-    }
-}
 
 async fn admin(stack: &Stack, method: Method, path: &str, body: Option<Value>) -> Value {
     let (code, value) = stack
@@ -265,7 +150,7 @@ fn by_id(items: Vec<Value>, key: &str) -> BTreeMap<String, Value> {
 
 #[tokio::test]
 async fn recover_anything() {
-    let (gate_url, gate) = NotFoundGate::start().await;
+    let (gate_url, gate) = NotFoundGate::start(None).await.expect("gate");
     let stack = Stack::start(StackOptions {
         table_prefix: Some(resources::unique_prefix("recovery")),
         // Every ChargebackStop retry within seconds: "past the retries" is quick to reach.
@@ -280,7 +165,7 @@ async fn recover_anything() {
     })
     .await
     .unwrap_or_else(|e| panic!("the local stack did not start: {e:#}"));
-    gate.upstream.set(stack.sandbox.base_url.clone()).unwrap();
+    gate.set_upstream(stack.sandbox.base_url.clone());
     let customer = stack
         .onboard("recovery-customer")
         .await
