@@ -90,6 +90,19 @@ pub fn summarise(lines: &[DryRunLine]) -> DryRunSummary {
     s
 }
 
+/// Whether the organisation is one we know: an onboarded customer's, or one with stored alerts
+/// (two small reads). The CLI refuses an unknown one instead of printing an empty report.
+pub async fn organisation_known(
+    customers: &dyn crate::ports::customer_store::CustomerStore,
+    alerts: &dyn AlertStore,
+    organisation_id: &str,
+) -> Result<bool, StoreError> {
+    Ok(
+        !customers.by_organisation(organisation_id).await?.is_empty()
+            || !alerts.by_organisation(organisation_id, 1).await?.is_empty(),
+    )
+}
+
 /// What was decided for a stored alert, in the dry run's words.
 pub fn decided(record: &AlertRecord) -> String {
     if let Some(d) = record.final_decision() {
