@@ -2,12 +2,15 @@
 //! shared function.
 
 mod dlq;
+mod escalations;
 mod events;
 mod import_orders;
 mod insights;
 mod onboard;
 mod operator_key;
 mod orders;
+mod policy;
+mod policy_stores;
 mod rebuild;
 mod reconcile;
 mod recovery_wiring;
@@ -50,6 +53,12 @@ enum Command {
     /// The insights counters: `backfill` builds them from stored records.
     #[command(subcommand)]
     Insights(insights::InsightsCommand),
+    /// Decision policies: `test` dry-runs one over stored alerts.
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
+    /// Alerts for a person (unmatched, ambiguous): `export` as CSV.
+    #[command(subcommand)]
+    Escalations(escalations::EscalationsCommand),
 }
 
 #[tokio::main]
@@ -68,6 +77,8 @@ async fn main() -> anyhow::Result<()> {
         Command::Reconcile(args) => reconcile::run(args).await,
         Command::Rebuild(args) => rebuild::run(args).await,
         Command::Insights(cmd) => insights::run(cmd).await,
+        Command::Policy(cmd) => policy::run(cmd).await,
+        Command::Escalations(cmd) => escalations::run(cmd).await,
     };
     result.map_err(|e| stack_env::explain(e, env_file.as_ref()))
 }

@@ -1,5 +1,6 @@
 // The operations page: the ACTION_REQUIRED queue (soonest deadline first), alert detail with the
-// decision history, actions with a note, the enrolment board and recent order-upload failures.
+// decision history (each automatic decision's rule and evidence), the match to the partner's
+// order with its candidates and evidence, actions with a note, the enrolment board and recent order-upload failures.
 // Plain DOM; every value from the API goes in through textContent, never as markup.
 "use strict";
 
@@ -214,7 +215,7 @@ function renderDetail() {
     ["Issuer", a.transaction_card_issuer],
     ["ARN", a.transaction_acquirer_reference_number],
     ["Auth code", a.transaction_authorisation_code],
-    ["Matched", a.integration_transaction_id ? `${a.integration_transaction_id} (${a.integration_id || "?"})` : "not matched"],
+    ["ChargebackStop match", a.integration_transaction_id ? `${a.integration_transaction_id} (${a.integration_id || "?"})` : "none"],
     ["Refund outcome", a.transaction_refund_outcome],
     ["Note", a.note],
   ];
@@ -234,10 +235,108 @@ function renderDetail() {
   tbody.replaceChildren();
   for (const h of d.decisions || []) {
     const tr = document.createElement("tr");
-    tr.append(td(fmtTime(h.at)), td(h.by), td(h.action), td(h.note, "wrap"), td(h.result, "wrap"));
+    tr.append(td(fmtTime(h.at)), td(h.by), td(h.action), td(h.note, "wrap"), td(h.result, "wrap"),
+      ruleCell(h.rule, h.evidence));
     tbody.append(tr);
   }
   $("d-history-empty").hidden = (d.decisions || []).length > 0;
+  renderMatch(d.matching);
+}
+
+// ---- match and evidence -----------------------------------------------------------------------
+
+const METHOD_WORDS = {
+  INTEGRATION_TRANSACTION_ID: "integration transaction id (ChargebackStop's match)",
+  ARN: "ARN",
+  AUTH_CODE_LAST4_AMOUNT: "auth code + last 4 + amount",
+  BIN_LAST4_AMOUNT_WINDOW: "BIN + last 4 + amount + currency + date window",
+};
+const methodWords = (m) => METHOD_WORDS[m] || m || "—";
+
+// The rule a decision names, then the evidence it recorded, one line each.
+function ruleCell(rule, evidence) {
+  const cell = document.createElement("td");
+  cell.className = "wrap rule";
+  if (!rule && !(evidence || []).length) { cell.textContent = "—"; return cell; }
+  if (rule) {
+    const code = document.createElement("code");
+    code.textContent = rule;
+    cell.append(code);
+  }
+  for (const e of evidence || []) {
+    const line = document.createElement("div");
+    line.className = "evidence-line";
+    line.textContent = e;
+    cell.append(line);
+  }
+  return cell;
+}
+
+function fillFields(dl, rows) {
+  dl.replaceChildren();
+  for (const [k, v] of rows) {
+    const dt = document.createElement("dt"); dt.textContent = k;
+    const dd = document.createElement("dd"); dd.textContent = v === null || v === undefined || v === "" ? "—" : String(v);
+    dl.append(dt, dd);
+  }
+}
+
+function renderMatch(m) {
+  $("d-match").hidden = !m;
+  $("d-match-none").hidden = !!m;
+  if (!m) return;
+  const r = m.match || {};
+  const status = r.status || "UNMATCHED";
+  const sb = $("d-match-status");
+  sb.textContent = status;
+  sb.className = `badge match-${status.toLowerCase()}`;
+  const t = r.transaction;
+  const tried = (r.tried || []).map((x) =>
+    `${methodWords(x.method)}: ${x.skipped ? `skipped (${x.skipped})` : `${x.found} found`}`);
+  fillFields($("d-match-fields"), [
+    ["Result", status.toLowerCase()],
+    ["Method", r.method ? methodWords(r.method) + (r.descriptor_tie_break ? " (descriptor broke a tie)" : "") : "—"],
+    ["Confidence", status === "MATCHED" ? `${r.confidence} %` : "—"],
+    ["Order", t ? `${t.order_reference_id} / ${t.transaction_reference_id}` : "—"],
+    ["Deciding rule", m.rule],
+    ["Methods tried", tried.join("; ")],
+    ["Matched at", fmtTime(r.matched_at)],
+  ]);
+  const cands = r.candidates || [];
+  const tbody = $("d-candidates").tBodies[0];
+  tbody.replaceChildren();
+  for (const c of cands) {
+    const tr = document.createElement("tr");
+    const chosen = t && t.order_reference_id === c.order_reference_id
+      && t.transaction_reference_id === c.transaction_reference_id;
+    if (chosen) tr.className = "chosen";
+    tr.append(
+      td(c.order_reference_id, "mono"), td(c.transaction_reference_id, "mono"),
+      td(fmtAmount(c.amount_in_cents, c.currency)),
+      td([c.card_brand, c.card_bin, c.card_last4 && `•••• ${c.card_last4}`].filter(Boolean).join(" ")),
+      td(fmtTime(c.authorised_at)), td(c.descriptor), td(chosen ? "matched" : ""));
+    tbody.append(tr);
+  }
+  $("d-candidates").hidden = cands.length === 0;
+  $("d-candidates-empty").hidden = cands.length > 0;
+
+  const e = m.evidence;
+  $("d-evidence").hidden = !e;
+  $("d-evidence-empty").hidden = !!e;
+  if (e) {
+    const cents = e.refunded_cents || 0;
+    const refunded = e.fully_refunded ? `fully (${cents} cents)` : cents > 0 ? `partly (${cents} cents)` : "no";
+    const refs = (e.refund_references || []).join(", ");
+    const earlier = e.earlier_alerts || 0;
+    fillFields($("d-evidence"), [
+      ["Refunded", refs ? `${refunded}: ${refs}` : refunded],
+      ["Disputed", e.disputed ? "yes" : "no"],
+      ["Cancelled", e.order_cancelled ? "yes" : "no"],
+      ["Order status", e.order_status],
+      ["Subscription", e.subscription_status],
+      ["Earlier alerts", earlier > 0 ? `${earlier}: ${(e.earlier_alert_ids || []).join(", ")}` : "none"],
+    ]);
+  }
 }
 
 function chooseAction(action) {

@@ -43,6 +43,7 @@ pub fn router(state: AppState) -> Router {
             "/api/insights/alerts.csv",
             get(routes::insights::alerts_csv),
         )
+        .route("/api/escalations.csv", get(routes::escalations::csv))
         .route("/api/onboarding", post(routes::onboarding::onboard))
         .route(
             "/api/customers/{customer_id}",

@@ -5,6 +5,7 @@ pub mod alert_record;
 pub mod deadline_sweep;
 pub mod decision;
 pub mod enrolment_lifecycle;
+pub mod escalation;
 pub mod event_processing;
 pub mod insights;
 pub mod matching;

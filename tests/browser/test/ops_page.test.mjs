@@ -6,8 +6,10 @@
 //
 // Checks: the queue lists the alerts soonest deadline first with overdue/urgent marked, an
 // operator actions one with a note and sees it resolved with the decision in its history, and
-// the sandbox (ChargebackStop) has the alert resolved with that note. Saves a screenshot under
-// tests/browser/output/ and prints its path.
+// the sandbox (ChargebackStop) has the alert resolved with that note; an alert's detail shows its
+// match to the partner's order (result, method, confidence, candidates), the evidence and the
+// rule and evidence of each decision, as text. Saves screenshots under tests/browser/output/ and
+// prints their paths.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -180,6 +182,96 @@ test("an operator works the queue: deadline order, urgent marked, action with a 
     assert.deepEqual(pageErrors, []);
   } catch (e) {
     const shot = path.join(OUTPUT, "ops-page-failure.png");
+    await page.screenshot({ path: shot, fullPage: true }).catch(() => {});
+    console.log(`failure screenshot: ${shot}`);
+    throw e;
+  } finally {
+    await page.close();
+  }
+});
+
+// The `dt`/`dd` pairs of a definition list, as an object.
+const fields = (page, selector) => page.$eval(selector, (dl) => {
+  const out = {};
+  for (const dt of dl.querySelectorAll("dt")) out[dt.textContent] = dt.nextElementSibling.textContent;
+  return out;
+});
+
+test("an alert's detail shows its match, the candidates, the evidence and the rule that decided", async () => {
+  const { info } = stack;
+  const page = await browser.newPage({ viewport: { width: 1500, height: 1100 } });
+  page.setDefaultTimeout(UI_TIMEOUT_MS);
+  const pageErrors = [];
+  page.on("pageerror", (e) => pageErrors.push(e.message));
+  const open = async (id) => {
+    await page.click(`#queue tbody tr[data-id="${id}"]`);
+    await page.waitForFunction((x) => document.getElementById("d-id").textContent === x, id);
+  };
+  try {
+    await page.goto(info.page_url);
+    await page.fill("#key-input", info.operator_key);
+    await page.click("#login-form button[type=submit]");
+    await page.waitForFunction(() => document.querySelectorAll("#queue tbody tr").length > 0);
+
+    // Matched by ARN: method, confidence, the order, the deciding rule, the evidence.
+    await open(info.matched_alert);
+    assert.equal(await page.isVisible("#d-match"), true);
+    assert.equal(await page.isVisible("#d-match-none"), false);
+    assert.equal(await page.textContent("#d-match-status"), "MATCHED");
+    const m = await fields(page, "#d-match-fields");
+    assert.equal(m.Result, "matched");
+    assert.equal(m.Method, "ARN");
+    assert.equal(m.Confidence, "98 %");
+    assert.equal(m.Order, "ORD-7781 / txn-ORD-7781");
+    assert.equal(m["Deciding rule"], "browser-policy/review-subscriptions");
+    assert.equal(m["Methods tried"], "ARN: 1 found");
+    const candidates = await page.$$eval("#d-candidates tbody tr", (rows) =>
+      rows.map((r) => [...r.cells].map((c) => c.textContent)));
+    assert.equal(candidates.length, 1);
+    assert.equal(candidates[0][0], "ORD-7781");
+    assert.equal(candidates[0][6], "matched");
+    const e = await fields(page, "#d-evidence");
+    assert.equal(e.Refunded, "partly (4000 cents): rf-7781");
+    assert.equal(e.Disputed, "no");
+    assert.equal(e.Cancelled, "no");
+    assert.equal(e.Subscription, "ACTIVE");
+    assert.equal(e["Earlier alerts"], "1: alrt_earlier_1");
+    // The policy's decision: its rule and the evidence it recorded.
+    const rule = await page.$eval("#d-history tbody tr:last-child td.rule", (c) => ({
+      rule: c.querySelector("code").textContent,
+      evidence: [...c.querySelectorAll(".evidence-line")].map((l) => l.textContent),
+    }));
+    assert.equal(rule.rule, "browser-policy/review-subscriptions");
+    assert.ok(rule.evidence.includes("matched ORD-7781 / txn-ORD-7781 by Arn (98%)"), JSON.stringify(rule));
+
+    // Ambiguous: both candidates, no evidence; a descriptor with markup stays text.
+    await open(info.ambiguous_alert);
+    await page.waitForFunction(() => document.getElementById("d-match-status").textContent === "AMBIGUOUS");
+    const a = await fields(page, "#d-match-fields");
+    assert.equal(a.Method, "BIN + last 4 + amount + currency + date window");
+    assert.equal(a.Confidence, "—");
+    assert.equal(a["Deciding rule"], "browser-policy/unmatched");
+    const both = await page.$$eval("#d-candidates tbody tr", (rows) =>
+      rows.map((r) => [...r.cells].map((c) => c.textContent)));
+    assert.deepEqual(both.map((r) => r[0]), ["ORD-5501", "ORD-5502"]);
+    assert.equal(both[0][5], "<b>ACMEFIT</b> GYM");
+    assert.equal(await page.$$eval("#d-candidates b", (bs) => bs.length), 0);
+    assert.equal(await page.isVisible("#d-evidence-empty"), true);
+    assert.equal(await page.isVisible("#d-evidence"), false);
+
+    const shot = path.join(OUTPUT, "ops-page-match.png");
+    await page.screenshot({ path: shot, fullPage: true });
+    console.log(`screenshot: ${shot}`);
+
+    // An alert the policy has not looked at says so.
+    const other = info.alerts_by_deadline.find((id) =>
+      id !== info.matched_alert && id !== info.ambiguous_alert && id !== info.alerts_by_deadline[1]);
+    await open(other);
+    assert.equal(await page.isVisible("#d-match-none"), true);
+    assert.equal(await page.isVisible("#d-match"), false);
+    assert.deepEqual(pageErrors, []);
+  } catch (e) {
+    const shot = path.join(OUTPUT, "ops-page-match-failure.png");
     await page.screenshot({ path: shot, fullPage: true }).catch(() => {});
     console.log(`failure screenshot: ${shot}`);
     throw e;

@@ -982,6 +982,12 @@ async fn serve_stack_for_the_browser_test() {
         alerts.push((deadline_hours, id));
     }
     alerts.sort();
+    // The least pressing alert matched to the partner's order (evidence, a rule that left it to
+    // a person); the next one ambiguous between two candidates.
+    let matched_alert = alerts[4].1.clone();
+    let ambiguous_alert = alerts[3].1.clone();
+    seed_match(&stack, &matched_alert, true).await;
+    seed_match(&stack, &ambiguous_alert, false).await;
     if let Err(e) = seed_failed_upload(&stack, &org).await {
         eprintln!("no failed upload seeded (the page test does not need one): {e:#}");
     }
@@ -992,6 +998,8 @@ async fn serve_stack_for_the_browser_test() {
         "sandbox_url": stack.sandbox.base_url,
         "sandbox_partner_key": stack.sandbox.partner_key,
         "alerts_by_deadline": alerts.iter().map(|(_, id)| id).collect::<Vec<_>>(),
+        "matched_alert": matched_alert,
+        "ambiguous_alert": ambiguous_alert,
     });
     println!("OPS_STACK {info}");
     // Until the browser test closes our stdin (or dies, which closes it too).
@@ -1001,6 +1009,106 @@ async fn serve_stack_for_the_browser_test() {
     })
     .await
     .ok();
+}
+
+/// The match, evidence and deciding rule process-events stores on an alert record (matched by
+/// ARN with evidence, or ambiguous between two candidates), and the policy's decision leaving it
+/// to a person, its reason in `alert_policy::evaluate`'s words.
+async fn seed_match(stack: &Stack, alert_id: &str, matched: bool) {
+    use shared::domain::alert_record::update_alert_record;
+    use shared::records::alert::{Decision, DecisionResult, DecisionSource};
+    use shared::records::matching::{
+        AlertMatch, Evidence, IndexedTransaction, MatchMethod, MatchRecord, MatchStatus,
+        MethodTried,
+    };
+    let candidate = |order: &str, descriptor: &str| IndexedTransaction {
+        organisation_id: "org".into(),
+        order_reference_id: order.into(),
+        transaction_reference_id: format!("txn-{order}"),
+        amount_in_cents: Some(12900),
+        currency: Some("USD".into()),
+        card_brand: Some("VISA".into()),
+        card_bin: Some("424242".into()),
+        card_last4: Some("4242".into()),
+        authorised_at: Some("2026-11-20T10:00:00.000Z".into()),
+        descriptor: Some(descriptor.into()),
+        ..Default::default()
+    };
+    let tried = |method, found| MethodTried {
+        method,
+        skipped: None,
+        found,
+    };
+    let (record, reason) = if matched {
+        let t = candidate("ORD-7781", "ACMEFIT");
+        (
+            MatchRecord {
+                matched: AlertMatch {
+                    status: MatchStatus::Matched,
+                    method: Some(MatchMethod::Arn),
+                    confidence: 98,
+                    descriptor_tie_break: false,
+                    transaction: Some(t.clone()),
+                    candidates: vec![t],
+                    tried: vec![tried(MatchMethod::Arn, 1)],
+                    reads: 1,
+                    matched_at: iso(SystemClock.now()),
+                },
+                evidence: Some(Evidence {
+                    refunded_cents: 4000,
+                    refund_references: vec!["rf-7781".into()],
+                    subscription_status: Some("ACTIVE".into()),
+                    earlier_alerts: 1,
+                    earlier_alert_ids: vec!["alrt_earlier_1".into()],
+                    order_status: Some("CLOSED_COMPLETE".into()),
+                    ..Default::default()
+                }),
+                rule: Some("browser-policy/review-subscriptions".into()),
+            },
+            "browser-policy/review-subscriptions: subscription ACTIVE [subscription ACTIVE; matched ORD-7781 / txn-ORD-7781 by Arn (98%); partly refunded (4000 cents), subscription ACTIVE, 1 earlier alert(s) of the customer]",
+        )
+    } else {
+        let candidates = vec![
+            candidate("ORD-5501", "<b>ACMEFIT</b> GYM"),
+            candidate("ORD-5502", "ACMEFIT SPA"),
+        ];
+        (
+            MatchRecord {
+                matched: AlertMatch {
+                    status: MatchStatus::Ambiguous,
+                    method: Some(MatchMethod::BinLast4AmountWindow),
+                    confidence: 0,
+                    descriptor_tie_break: false,
+                    transaction: None,
+                    candidates,
+                    tried: vec![tried(MatchMethod::Arn, 0), tried(MatchMethod::BinLast4AmountWindow, 2)],
+                    reads: 2,
+                    matched_at: iso(SystemClock.now()),
+                },
+                evidence: None,
+                rule: Some("browser-policy/unmatched".into()),
+            },
+            "browser-policy/unmatched: match AMBIGUOUS [match AMBIGUOUS; ambiguous (2 candidate(s))]",
+        )
+    };
+    update_alert_record(&stack.alerts, alert_id, |current| {
+        let mut r = current?;
+        r.alert_match = Some(record.clone());
+        r.decisions.push(Decision {
+            at: iso(SystemClock.now()),
+            source: DecisionSource::AutoPolicy,
+            actor: "browser-policy".into(),
+            action: None,
+            reason: reason.into(),
+            note: None,
+            result: DecisionResult::LeftForPerson,
+            detail: None,
+        });
+        r.revision += 1;
+        Some(r)
+    })
+    .await
+    .expect("the match stored on the alert");
 }
 
 /// A recent upload failure for the page: an order ChargebackStop refuses (an integration it

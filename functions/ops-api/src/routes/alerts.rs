@@ -166,12 +166,23 @@ pub struct DecisionView {
     pub note: Option<String>,
     pub reason: String,
     pub result: String,
+    /// The policy rule an automatic decision names in its reason (`<policy>/<rule>`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rule: Option<String>,
+    /// The evidence words that decision recorded.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<String>,
 }
 
 #[derive(Debug, Serialize)]
 pub struct AlertDetail {
     pub alert: AlertView,
     pub decisions: Vec<DecisionView>,
+    /// The match to the partner's transaction (status, method, confidence, candidates), its
+    /// evidence and the deciding rule, as stored on the alert record; absent until the policy
+    /// has looked at the alert.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub matching: Option<shared::records::matching::MatchRecord>,
 }
 
 fn view(state: &AppState, record: &AlertRecord, now: DateTime<Utc>) -> AlertView {
@@ -203,7 +214,11 @@ fn detail(state: &AppState, record: &AlertRecord, now: DateTime<Utc>) -> AlertDe
         .map(|d| {
             let source = wire(d.source);
             let result = wire(d.result);
+            let (rule, evidence) =
+                shared::domain::matching::decision_words::rule_and_evidence(&d.reason);
             DecisionView {
+                rule,
+                evidence,
                 at: d.at.clone(),
                 by: d.actor.clone(),
                 source,
@@ -220,6 +235,7 @@ fn detail(state: &AppState, record: &AlertRecord, now: DateTime<Utc>) -> AlertDe
     AlertDetail {
         alert: view(state, record, now),
         decisions,
+        matching: record.alert_match.clone(),
     }
 }
 

@@ -117,6 +117,7 @@ mod tests {
             "/api/customers/{customer_id}",
             "/api/insights",
             "/api/insights/alerts.csv",
+            "/api/escalations.csv",
         ] {
             assert!(doc["paths"].get(path).is_some(), "{path} missing");
         }

@@ -321,6 +321,15 @@ async fn a_dry_run_shows_what_another_policy_would_decide_and_writes_nothing() {
     );
     assert_eq!(a1.rule, "other/refund_when_partner_refunded");
     assert_eq!(a1.matched, "MATCHED Arn");
+    assert!(
+        a1.evidence.iter().any(|e| e.contains("fully refunded")),
+        "{:?}",
+        a1.evidence
+    );
+    assert!(a1
+        .decided_rule
+        .as_deref()
+        .is_some_and(|r| r.ends_with("/refund_when_partner_refunded")));
     let a2 = by_id("a2");
     assert_eq!(
         (a2.would.as_str(), a2.decided.as_str(), a2.same),

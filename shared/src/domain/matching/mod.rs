@@ -12,6 +12,7 @@
 //! Reads per alert: at most 4 for the match, 2 for the evidence, whatever the number of stored
 //! transactions (tests: `reads_per_alert_do_not_grow_with_the_number_of_transactions`).
 
+pub mod decision_words;
 pub mod dry_run;
 pub mod evidence;
 pub mod indexed_outbox;
