@@ -96,6 +96,8 @@ pub async fn from_env() -> anyhow::Result<AppState> {
                     "EVENT_NOT_FOUND_RETRY_SECS",
                     3600i64,
                 )?),
+                // A replay sends refunds as decided (no refund hook wired here yet).
+                refund_first: None,
             },
             archive: Arc::new(DynamoEventArchive::new(table(tables.archive()))),
         },

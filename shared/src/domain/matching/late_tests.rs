@@ -75,6 +75,7 @@ fn world() -> World {
         partner_records: Arc::new(IndexedPartnerRecords::new(index.clone(), clock.clone())),
         clock: clock.clone(),
         not_found_retry_for: chrono::Duration::hours(1),
+        refund_first: None,
     };
     World {
         alerts,
