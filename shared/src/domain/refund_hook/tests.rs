@@ -516,3 +516,106 @@ async fn no_time_left_asks_nothing_and_leaves_it_pending() {
     assert_eq!(w.billing.posts.load(Ordering::SeqCst), 0);
     assert!(w.api.patches(ALERT).is_empty());
 }
+
+mod sweep {
+    use super::*;
+    use crate::domain::alert_policy::FixedPolicy;
+    use crate::domain::deadline_sweep::{DeadlineSweep, RunBudget, SweepConfig, Threshold};
+
+    fn sweep(w: &World, retrying: bool) -> DeadlineSweep {
+        let refund_first = RefundFirst {
+            hook: w.billing.clone(),
+            alert_api: w.api.clone(),
+            alerts: w.store.clone(),
+            outbox: Some(w.outbox.clone()),
+            notifier: w.notifier.clone(),
+            clock: w.clock.clone(),
+            backoff: Duration::from_millis(5),
+        };
+        DeadlineSweep {
+            alerts: w.store.clone(),
+            api: w.api.clone(),
+            notifier: w.notifier.clone(),
+            policies: Arc::new(FixedPolicy(AlertPolicy {
+                cutoff_action: Some(AlertAction::AcceptDispute),
+                ..policy()
+            })),
+            clock: w.clock.clone(),
+            refund_first: retrying.then(|| Arc::new(refund_first)),
+            config: SweepConfig {
+                thresholds: Threshold::parse_list("48h,24h,4h").unwrap(),
+                cutoff: Some(chrono::Duration::hours(2)),
+                ..SweepConfig::default()
+            },
+        }
+    }
+
+    async fn run(w: &World, retrying: bool) -> crate::domain::deadline_sweep::SweepReport {
+        let s = sweep(w, retrying);
+        let load = s.policies.load(100).await;
+        let budget = RunBudget::new(
+            Duration::from_secs(600),
+            Duration::from_secs(2),
+            w.clock.now(),
+        );
+        s.run(&load, &budget).await.unwrap()
+    }
+
+    /// A refund left pending by process-events (no answer).
+    async fn pending(script: Vec<Billing>) -> World {
+        let w = world(vec![
+            Billing::NoAnswer,
+            Billing::NoAnswer,
+            Billing::NoAnswer,
+        ])
+        .await;
+        w.refund(AlertAction::Refund).await.unwrap();
+        assert_eq!(
+            w.record().await.refund_hook.unwrap().state,
+            RefundHookState::Pending
+        );
+        w.billing.script.lock().unwrap().extend(script);
+        w
+    }
+
+    #[tokio::test]
+    async fn the_sweep_asks_a_pending_refund_again_before_the_cutoff() {
+        let w = pending(vec![Billing::Refund { cancelled: false }]).await;
+        w.clock.advance(chrono::Duration::hours(1));
+        let report = run(&w, true).await;
+        assert_eq!(report.refund_hook_retried, 1, "{report:?}");
+        let patches = w.api.patches(ALERT);
+        assert_eq!(patches.len(), 1);
+        assert_eq!(patches[0].action, Some(AlertAction::Refund));
+        assert_eq!(
+            w.record().await.refund_hook.unwrap().state,
+            RefundHookState::Confirmed
+        );
+        // Without the retry wired, the pending refund waits (the same run sends nothing).
+        let w = pending(vec![Billing::Refund { cancelled: false }]).await;
+        w.clock.advance(chrono::Duration::hours(1));
+        assert_eq!(run(&w, false).await.refund_hook_retried, 0);
+        assert!(w.api.patches(ALERT).is_empty());
+    }
+
+    #[tokio::test]
+    async fn at_the_cutoff_an_unconfirmed_refund_gets_the_cutoff_action_and_a_person_is_told() {
+        let w = pending(vec![]).await;
+        // One hour before the deadline: inside the 2 h cutoff.
+        w.clock.set(ts("2026-11-26T09:00:00Z"));
+        let report = run(&w, true).await;
+        assert_eq!(report.actioned, 1, "{report:?}");
+        assert_eq!(
+            report.refund_hook_retried, 0,
+            "no more asking at the cutoff"
+        );
+        let patches = w.api.patches(ALERT);
+        assert_eq!(patches.len(), 1);
+        assert_eq!(patches[0].action, Some(AlertAction::AcceptDispute));
+        let kinds: Vec<String> = w.notifier.sent().into_iter().map(|n| n.kind).collect();
+        assert!(
+            kinds.contains(&"refund_hook.unconfirmed_at_cutoff".to_string()),
+            "{kinds:?}"
+        );
+    }
+}
