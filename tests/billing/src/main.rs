@@ -109,8 +109,19 @@ struct Billing {
 type Shared = Arc<Billing>;
 
 impl Billing {
-    fn record(&self, entry: Logged) {
-        self.log.lock().unwrap().push(entry);
+    /// Logged on receipt (a request held by `timeout` shows before it is answered); the answer
+    /// is filled in when given (`status` 0 until then).
+    fn received(&self, entry: Logged) -> usize {
+        let mut log = self.log.lock().unwrap();
+        log.push(entry);
+        log.len() - 1
+    }
+
+    fn answered(&self, index: usize, status: u16, answer: Value) {
+        if let Some(e) = self.log.lock().unwrap().get_mut(index) {
+            e.status = status;
+            e.answer = answer;
+        }
     }
 
     /// Refunds once per key; a repeat is answered the same refund.
@@ -161,10 +172,9 @@ async fn refunds_endpoint(
         status: 0,
         answer: Value::Null,
     };
-    let answer = |b: &Billing, mut entry: Logged, status: StatusCode, answer: Value| {
-        entry.status = status.as_u16();
-        entry.answer = answer.clone();
-        b.record(entry);
+    let answer = |b: &Billing, entry: Logged, status: StatusCode, answer: Value| {
+        let index = b.received(entry);
+        b.answered(index, status.as_u16(), answer.clone());
         (status, Json(answer))
     };
     if let Err(e) = verify(header, &body, &b.secrets, now.timestamp(), 300) {
@@ -235,18 +245,18 @@ async fn refunds_endpoint(
             json!({"status": "refused", "reason": "order already shipped; refund refused by billing"}),
         ),
         Mode::Timeout => {
+            let index = b.received(entry);
             tokio::time::sleep(b.hang).await;
-            answer(
-                &b,
-                entry,
-                StatusCode::SERVICE_UNAVAILABLE,
-                json!({"status": "unavailable"}),
-            )
+            let late = json!({"status": "unavailable"});
+            b.answered(index, 503, late.clone());
+            (StatusCode::SERVICE_UNAVAILABLE, Json(late))
         }
         Mode::AnswerTwice => {
             let r = b.refund(&key, &req, false);
+            let index = b.received(entry);
             tokio::time::sleep(b.hang).await;
-            answer(&b, entry, StatusCode::OK, refunded(&r))
+            b.answered(index, 200, refunded(&r));
+            (StatusCode::OK, Json(refunded(&r)))
         }
         Mode::Flaky if seen == 1 => answer(
             &b,

@@ -443,7 +443,7 @@ async fn refunds_are_made_in_the_partners_billing_system_before_the_alert_is_act
     let r3 = s.record(&a3).await;
     let hook = r3.refund_hook.clone().unwrap();
     assert_eq!(hook.state, RefundHookState::Pending);
-    assert_eq!(hook.attempts, 2, "max_attempts");
+    assert_eq!(hook.attempts, 2, "max_attempts: {hook:?}");
     assert!(
         hook.detail
             .as_deref()
@@ -451,7 +451,12 @@ async fn refunds_are_made_in_the_partners_billing_system_before_the_alert_is_act
             .contains("timed out"),
         "{hook:?}"
     );
-    assert_eq!(s.hook_posts(&a3).await.len(), 2);
+    assert_eq!(
+        s.hook_posts(&a3).await.len(),
+        2,
+        "{a3}: {:?}",
+        s.billing.log().await
+    );
     assert!(r3.action_claim.is_none(), "the claim was given back");
     let sweep = s.invoke("deadline-sweep").await;
     let patches = s.alert_patches(&a3).await;
