@@ -95,6 +95,8 @@ pub async fn from_env() -> anyhow::Result<Recovery> {
             "EVENT_NOT_FOUND_RETRY_SECS",
             3600i64,
         )?),
+        // A replay sends refunds as decided (no refund hook wired here yet).
+        refund_first: None,
     };
     Ok(Recovery {
         replayer: Replayer {

@@ -364,6 +364,7 @@ async fn sweep_bench(moto: &Moto, stored: usize, due: usize) -> anyhow::Result<(
         notifier: Arc::new(LogNotifier),
         policies: Arc::new(FixedPolicy(AlertPolicy::default())),
         clock: Arc::new(SystemClock),
+        refund_first: None,
         config: SweepConfig {
             thresholds: Threshold::parse_list("48h,24h,4h").map_err(anyhow::Error::msg)?,
             cutoff: Some(chrono::Duration::hours(2)),

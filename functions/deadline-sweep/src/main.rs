@@ -66,9 +66,26 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let customers = Arc::new(DynamoCustomerStore::new(table(tables.customers())));
     let notifier: Arc<dyn Notifier> = Arc::from(config.notify.build(Some(&aws)));
     let clock = Arc::new(SystemClock);
+    let api_port: Arc<dyn shared::ports::alert_api::AlertApi> = Arc::new(api.clone());
+    // Pending refunds asked again before the cutoff (policies with a `refund_hook`).
+    let refund_first = Arc::new(shared::domain::refund_hook::RefundFirst {
+        hook: shared::adapters::refund_hook::http_refund_hook()?,
+        alert_api: api_port.clone(),
+        alerts: alerts.clone(),
+        outbox: Some(Arc::new(
+            shared::adapters::dynamo::transactions::indexed_outbox(
+                &dynamo,
+                tables,
+                counters.clone(),
+            ),
+        )),
+        notifier: notifier.clone(),
+        clock: clock.clone(),
+        backoff: std::time::Duration::from_millis(250),
+    });
     let sweep = DeadlineSweep {
         alerts: alerts.clone(),
-        api: Arc::new(api.clone()),
+        api: api_port,
         notifier: notifier.clone(),
         policies: Arc::new(CustomerPolicies::new(
             customers,
@@ -76,6 +93,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         )),
         clock: clock.clone(),
         config: config.sweep.clone(),
+        refund_first: Some(refund_first),
     };
     let reconciler = config.reconcile.then(|| Reconciler {
         api: Arc::new(ClientListing(api)),

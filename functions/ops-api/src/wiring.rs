@@ -64,6 +64,17 @@ pub async fn from_env() -> anyhow::Result<AppState> {
         )),
         index: Arc::new(DynamoTransactionIndex::new(table(tables.transactions()))),
         clock: Arc::new(SystemClock),
+        // A refund decided on late data asks the partner's billing system first (a confirmed
+        // refund is queued on the plain indexed outbox: no re-evaluation of its own update).
+        refund_first: Some(Arc::new(shared::domain::refund_hook::RefundFirst {
+            hook: shared::adapters::refund_hook::http_refund_hook()?,
+            alert_api: http.clone(),
+            alerts: alerts.clone(),
+            outbox: Some(Arc::new(indexed_outbox(&client, tables, counters.clone()))),
+            notifier: notifier.clone(),
+            clock: Arc::new(SystemClock),
+            backoff: std::time::Duration::from_millis(250),
+        })),
     });
     // Orders taken in are counted into the insights table as written.
     let outbox: Arc<dyn OrderOutbox> =
@@ -96,6 +107,8 @@ pub async fn from_env() -> anyhow::Result<AppState> {
                     "EVENT_NOT_FOUND_RETRY_SECS",
                     3600i64,
                 )?),
+                // A replay sends refunds as decided (no refund hook wired here yet).
+                refund_first: None,
             },
             archive: Arc::new(DynamoEventArchive::new(table(tables.archive()))),
         },

@@ -488,6 +488,7 @@ mod tests {
             partner_records: Arc::new(NoPartnerRecords),
             clock: Arc::new(FixedClock::at(now())),
             not_found_retry_for: chrono::Duration::hours(1),
+            refund_first: None,
         };
         let archived = Arc::new(MemoryArchive::default());
         World {

@@ -83,10 +83,9 @@ pub async fn from_env() -> anyhow::Result<Wired> {
     )));
 
     let notifier: Arc<dyn Notifier> = Arc::from(notify.build(Some(&aws)));
-    let processor = EventProcessor {
-        events: Arc::new(DynamoEventLog::new(table(config.partner.tables.events()))),
-        // Every alert write also counts its facts into the insights table (idempotent).
-        alerts: Arc::new(shared::domain::insights::CountingAlertStore::new(
+    // Every alert write also counts its facts into the insights table (idempotent).
+    let alerts: Arc<dyn shared::ports::alert_store::AlertStore> =
+        Arc::new(shared::domain::insights::CountingAlertStore::new(
             Arc::new(DynamoAlertStore::new(table(config.partner.tables.alerts()))),
             Arc::new(
                 shared::adapters::dynamo::insights::DynamoInsightsStore::new(table(
@@ -94,7 +93,27 @@ pub async fn from_env() -> anyhow::Result<Wired> {
                 )),
             ),
             Arc::new(SystemClock),
+        ));
+    // Refund first in the partner's billing system (policies with a `refund_hook`); a confirmed
+    // refund is queued for the order at ChargebackStop through the (indexed) order outbox.
+    let refund_first = Arc::new(shared::domain::refund_hook::RefundFirst {
+        hook: shared::adapters::refund_hook::http_refund_hook()?,
+        alert_api: api.clone(),
+        alerts: alerts.clone(),
+        outbox: Some(Arc::new(
+            shared::adapters::dynamo::transactions::indexed_outbox(
+                &client,
+                &config.partner.tables,
+                counters.clone(),
+            ),
         )),
+        notifier: notifier.clone(),
+        clock: Arc::new(SystemClock),
+        backoff: Duration::from_millis(250),
+    });
+    let processor = EventProcessor {
+        events: Arc::new(DynamoEventLog::new(table(config.partner.tables.events()))),
+        alerts,
         enrolments: Arc::new(DynamoEnrolmentStore::new(table(
             config.partner.tables.enrolments(),
         ))),
@@ -114,6 +133,7 @@ pub async fn from_env() -> anyhow::Result<Wired> {
         )),
         clock: Arc::new(SystemClock),
         not_found_retry_for: config.not_found_retry_for,
+        refund_first: Some(refund_first),
     };
     let archive = crate::archive::Archiver {
         store: Arc::new(DynamoEventArchive::new(table(

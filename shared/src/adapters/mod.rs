@@ -10,3 +10,4 @@ pub mod memory_recovery;
 pub mod memory_run_state;
 pub mod memory_transactions;
 pub mod notify;
+pub mod refund_hook;

@@ -53,6 +53,10 @@ pub struct AlertPolicy {
     /// The policy's own rules, tried in order after the partner-refunded rule (`rules`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub rules: Vec<rules::PolicyRule>,
+    /// The partner's billing system, called to refund first whenever the policy decides a
+    /// refund of a transaction the partner has not refunded (`domain::refund_hook`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refund_hook: Option<crate::records::refund_hook::RefundHookConfig>,
 }
 
 impl Default for AlertPolicy {
@@ -68,6 +72,7 @@ impl Default for AlertPolicy {
             cutoff_action: None,
             cutoff_minutes_before_deadline: 120,
             rules: Vec::new(),
+            refund_hook: None,
         }
     }
 }
@@ -87,6 +92,7 @@ const POLICY_FIELDS: &[&str] = &[
     "cutoff_action",
     "cutoff_minutes_before_deadline",
     "rules",
+    "refund_hook",
 ];
 
 /// One thing wrong with a policy, naming the field it is about.
@@ -139,6 +145,10 @@ impl AlertPolicy {
                 "note" => serde_json::from_value::<Option<String>>(v.clone()).err(),
                 "cutoff_action" => serde_json::from_value::<Option<AlertAction>>(v.clone()).err(),
                 "cutoff_minutes_before_deadline" => serde_json::from_value::<i64>(v.clone()).err(),
+                "refund_hook" => serde_json::from_value::<
+                    Option<crate::records::refund_hook::RefundHookConfig>,
+                >(v.clone())
+                .err(),
                 "rules" => {
                     match v.as_array() {
                         None => problems.push(problem("rules", "must be a list of rules")),
@@ -244,6 +254,11 @@ impl AlertPolicy {
                     &format!("rules[{i}].name"),
                     format!("{:?} is used by an earlier rule", rule.name),
                 ));
+            }
+        }
+        if let Some(hook) = &self.refund_hook {
+            for (field, message) in hook.problems() {
+                problems.push(problem(&format!("refund_hook.{field}"), message));
             }
         }
         if self.note.as_ref().is_some_and(|n| n.chars().count() > 1000) {

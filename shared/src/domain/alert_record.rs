@@ -88,6 +88,7 @@ fn merge_view(
             action_claim: None,
             no_deadline_notified_at: None,
             alert_match: None,
+            refund_hook: None,
             revision: 0,
         },
     };

@@ -13,6 +13,11 @@
 //!   failed and whose claim could not be given back is sent by a later run once the claim
 //!   has expired.
 //!
+//! - a refund the partner's billing system has not confirmed yet (`refund_hook` PENDING, see
+//!   `domain::refund_hook`), before the cutoff: ask the hook again (same idempotency key, under
+//!   the action claim); at the cutoff the cutoff action applies and a person is told the refund
+//!   was never confirmed (`refund_hook.unconfirmed_at_cutoff`).
+//!
 //! RDR and resolved alerts never enter the index; the sweep checks again anyway and leaves
 //! them alone. An index item that does not decode is skipped and reported, never the end of
 //! the run.
@@ -163,6 +168,8 @@ pub struct SweepReport {
     /// Due alerts someone else was actioning (their claim held) or had decided already: nothing
     /// sent, and not an error.
     pub decided_elsewhere: usize,
+    /// Pending refund-hook refunds asked again (whatever the answer).
+    pub refund_hook_retried: usize,
 }
 
 impl SweepReport {
@@ -178,6 +185,7 @@ impl SweepReport {
         self.deferred = other.deferred;
         self.interrupted += other.interrupted;
         self.decided_elsewhere += other.decided_elsewhere;
+        self.refund_hook_retried += other.refund_hook_retried;
     }
 }
 
@@ -189,6 +197,8 @@ pub struct DeadlineSweep {
     pub policies: Arc<dyn PolicyCatalogue>,
     pub clock: Arc<dyn Clock>,
     pub config: SweepConfig,
+    /// Asks pending refund hooks again before the cutoff; `None`: they wait for the cutoff.
+    pub refund_first: Option<Arc<crate::domain::refund_hook::RefundFirst>>,
 }
 
 /// One piece of due work, with the policy that applies.
@@ -197,6 +207,8 @@ struct Work {
     policy: AlertPolicy,
     cutoff: Duration,
     step: SweepStep,
+    /// Ask the refund hook again (a pending refund, before the cutoff).
+    retry_refund: bool,
 }
 
 /// What came of one piece of work.
@@ -205,6 +217,8 @@ enum Outcome {
     Warned,
     WarningInFlight,
     Decided(DecisionResult),
+    /// A pending refund asked again; the decision's result when it was actioned.
+    RefundRetried(Option<DecisionResult>),
     /// An operator or the automatic policy holds the alert's action claim right now: nothing
     /// sent, not an error; the next run looks again if it is still waiting.
     ClaimedElsewhere,
@@ -282,6 +296,7 @@ impl DeadlineSweep {
             looked_up: HashMap::new(),
         };
         let mut acts = Vec::new();
+        let mut retries = Vec::new();
         let mut warnings = Vec::new();
         for record in due {
             let policy = match policies.of(&record.alert.organisation_id).await {
@@ -294,11 +309,26 @@ impl DeadlineSweep {
             };
             let cutoff = self.config.cutoff.unwrap_or_else(|| policy.cutoff());
             let step = select(&record, now, &self.config.thresholds, cutoff);
+            if step != SweepStep::Act
+                && self.refund_first.is_some()
+                && policy.refund_hook.is_some()
+                && !record.has_final_decision()
+                && crate::domain::refund_hook::needs_retry(&record, now)
+            {
+                retries.push(Work {
+                    record: record.clone(),
+                    policy: policy.clone(),
+                    cutoff,
+                    step: SweepStep::Nothing,
+                    retry_refund: true,
+                });
+            }
             let work = Work {
                 record,
                 policy,
                 cutoff,
                 step,
+                retry_refund: false,
             };
             match work.step {
                 SweepStep::Act => acts.push(work),
@@ -307,8 +337,9 @@ impl DeadlineSweep {
             }
         }
 
-        // Past the cutoff first, then warnings; the index gives each list soonest first.
-        let mut queue = acts.into_iter().chain(warnings);
+        // Past the cutoff first, then pending refunds, then warnings; the index gives each list
+        // soonest first.
+        let mut queue = acts.into_iter().chain(retries).chain(warnings);
         let mut in_flight = tokio::task::JoinSet::new();
         let concurrency = self.config.concurrency.max(1);
         loop {
@@ -333,6 +364,12 @@ impl DeadlineSweep {
                 Ok((_, Ok(Outcome::Decided(DecisionResult::Applied)))) => report.actioned += 1,
                 Ok((_, Ok(Outcome::Decided(DecisionResult::Rejected)))) => report.rejected += 1,
                 Ok((_, Ok(Outcome::Decided(_)))) => report.not_actionable += 1,
+                Ok((_, Ok(Outcome::RefundRetried(result)))) => {
+                    report.refund_hook_retried += 1;
+                    if result == Some(DecisionResult::Applied) {
+                        report.actioned += 1;
+                    }
+                }
                 Ok((_, Ok(Outcome::ClaimedElsewhere | Outcome::AlreadyDecided))) => {
                     report.decided_elsewhere += 1
                 }
@@ -374,6 +411,9 @@ impl DeadlineSweep {
     }
 
     async fn handle(&self, work: Work, now: DateTime<Utc>, ends_at: DateTime<Utc>) -> Outcome {
+        if work.retry_refund {
+            return self.retry_refund(&work, ends_at).await;
+        }
         match &work.step {
             SweepStep::Nothing => Outcome::Nothing,
             SweepStep::Warn { tightest, labels } => {
@@ -431,6 +471,38 @@ impl DeadlineSweep {
         Outcome::Warned
     }
 
+    /// Asks the refund hook again for a pending refund, within the run's time.
+    async fn retry_refund(&self, work: &Work, ends_at: DateTime<Utc>) -> Outcome {
+        use crate::domain::refund_hook::{Asker, RefundFirstError, RefundFirstOutcome};
+        let (Some(first), Some(config), Some(hook)) = (
+            &self.refund_first,
+            &work.policy.refund_hook,
+            &work.record.refund_hook,
+        ) else {
+            return Outcome::Nothing;
+        };
+        let asker = Asker {
+            source: DecisionSource::AutoPolicy,
+            actor: work.policy.name.clone(),
+            reason: hook.reason.clone(),
+            note: work.policy.note.clone(),
+        };
+        match first
+            .refund_then_act(config, &hook.request, &asker, None, ends_at)
+            .await
+        {
+            Ok(RefundFirstOutcome::Actioned(report)) => Outcome::RefundRetried(Some(report.result)),
+            Ok(_) => Outcome::RefundRetried(None),
+            Err(RefundFirstError::Decision(DecisionError::ClaimHeld { .. })) => {
+                Outcome::ClaimedElsewhere
+            }
+            Err(RefundFirstError::Decision(DecisionError::AlreadyDecided { .. })) => {
+                Outcome::AlreadyDecided
+            }
+            Err(e) => Outcome::Failed(e.to_string()),
+        }
+    }
+
     /// The ONE place the sweep actions an alert (through `decision::apply_action`).
     async fn act_at_cutoff(
         &self,
@@ -472,6 +544,27 @@ impl DeadlineSweep {
             request,
         )
         .await?;
+        if outcome.result == DecisionResult::Applied
+            && crate::domain::refund_hook::unconfirmed(record)
+        {
+            let why = record
+                .refund_hook
+                .as_ref()
+                .and_then(|h| h.detail.clone())
+                .unwrap_or_default();
+            if let Err(e) = self
+                .notify(
+                    record,
+                    "refund_hook.unconfirmed_at_cutoff",
+                    &format!(
+                        "reached its cutoff without the partner's billing system confirming the refund ({why}): {action} applied instead"
+                    ),
+                )
+                .await
+            {
+                tracing::error!(alert_id = %record.alert_id, error = %e, "unconfirmed refund not notified");
+            }
+        }
         if outcome.result == DecisionResult::Applied {
             if let Err(e) = self
                 .notify(

@@ -182,6 +182,32 @@ async fn act(
     outcome
 }
 
+/// `apply_action_on_view` for a caller that took the claim itself under `owner` (the refund
+/// hook calls the partner's billing system while holding it, so the sweep or an operator
+/// cannot action the alert meanwhile, and one claim covers the hook call and the PATCH).
+/// The claim is released on failure, as `apply_action` does.
+pub(crate) async fn act_claimed(
+    api: &dyn AlertApi,
+    store: &dyn AlertStore,
+    notifier: &dyn Notifier,
+    clock: &dyn Clock,
+    request: ActionRequest,
+    owner: &str,
+    view: Option<(&Alert, chrono::DateTime<chrono::Utc>)>,
+) -> Result<ActionReport, DecisionError> {
+    let view = view
+        .filter(|(_, at)| clock.now() - *at <= FRESH_VIEW_MAX_AGE)
+        .map(|(alert, _)| alert);
+    let outcome = act_holding_claim(api, store, notifier, clock, &request, owner, view).await;
+    if outcome.is_err() {
+        if let Err(e) = release_claim(store, &request.alert_id, owner).await {
+            tracing::warn!(alert_id = %request.alert_id, error = %e,
+                "could not release the action claim; it expires by itself");
+        }
+    }
+    outcome
+}
+
 /// Everything after the claim. Every path that records a decision releases the claim with it.
 async fn act_holding_claim(
     api: &dyn AlertApi,
@@ -347,7 +373,7 @@ fn sweep_takes_over(claim: &ActionClaim, source: DecisionSource) -> bool {
 /// Take the claim: a strongly consistent read, then a write conditional on nothing having
 /// changed since (the store's revision check). True when it took over an earlier holder's. An alert not stored yet is fetched and stored
 /// first (the claim lives on the record).
-async fn claim_action(
+pub(crate) async fn claim_action(
     api: &dyn AlertApi,
     store: &dyn AlertStore,
     clock: &dyn Clock,
@@ -421,7 +447,7 @@ async fn claim_action(
 }
 
 /// Clear the claim if it is still ours.
-async fn release_claim(
+pub(crate) async fn release_claim(
     store: &dyn AlertStore,
     alert_id: &str,
     owner: &str,

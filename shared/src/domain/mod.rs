@@ -15,6 +15,7 @@ pub mod order_upload;
 pub mod rate_limit;
 pub mod reconcile;
 pub mod recovery;
+pub mod refund_hook;
 pub mod run_lease;
 #[cfg(test)]
 pub(crate) mod test_support;

@@ -14,6 +14,7 @@ pub mod operator_keys;
 pub mod order_api;
 pub mod order_outbox;
 pub mod reconcile_cursors;
+pub mod refund_hook;
 pub mod run_state;
 pub mod store_error;
 pub mod transaction_index;

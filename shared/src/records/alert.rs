@@ -133,6 +133,10 @@ pub struct AlertRecord {
     /// (`domain::matching`), written when the policy looks at the alert.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub alert_match: Option<crate::records::matching::MatchRecord>,
+    /// The refund asked of the partner's billing system before a REFUND is sent
+    /// (`domain::refund_hook`): state, reference or reason, attempts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refund_hook: Option<crate::records::refund_hook::RefundHookRecord>,
     /// Optimistic-concurrency counter, +1 on every write.
     pub revision: u64,
 }

@@ -3,3 +3,4 @@
 //! it; the rules that change them live in `domain`.
 pub mod alert;
 pub mod matching;
+pub mod refund_hook;

@@ -6,6 +6,7 @@
 //! Every part binds 127.0.0.1 on a free port, is polled until it answers, writes its logs to a
 //! file under [`log_dir()`], and is stopped (its whole process group) when its handle is dropped.
 
+pub mod billing;
 pub mod bridge;
 pub mod functions;
 pub mod gate;
@@ -22,6 +23,7 @@ pub mod stack;
 pub mod wait;
 pub mod worker;
 
+pub use billing::Billing;
 pub use bridge::{Bridge, BridgeOptions, BridgeStats};
 pub use functions::{Functions, LambdaInvoker};
 pub use moto::Moto;

@@ -354,6 +354,7 @@ fn plan_alert(
         action_claim: None,
         no_deadline_notified_at: None,
         alert_match: None,
+        refund_hook: None,
         revision: 1,
         alert,
     }

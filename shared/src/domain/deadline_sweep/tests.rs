@@ -118,6 +118,7 @@ impl World {
             notifier: self.notifier.clone(),
             policies: Arc::new(FixedPolicy(policy)),
             clock: self.clock.clone(),
+            refund_first: None,
             config: SweepConfig {
                 thresholds: thresholds(),
                 cutoff: Some(Duration::hours(2)),

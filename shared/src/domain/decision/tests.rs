@@ -370,6 +370,7 @@ async fn the_sweep_and_an_operator_at_the_same_moment_send_one_patch() {
         notifier: notifier.clone(),
         policies: Arc::new(FixedPolicy(AlertPolicy::default())),
         clock: clock.clone(),
+        refund_first: None,
         config: SweepConfig {
             thresholds: Threshold::parse_list("48h,24h,4h").unwrap(),
             cutoff: Some(Duration::hours(2)),

@@ -1,6 +1,7 @@
 //! Alert events: store the re-fetched alert, then let the decision policy act or leave it to
 //! a person.
 
+use super::refund_first::RefundPath;
 use super::{Applied, ApplyError, EventProcessor};
 use crate::domain::alert_policy::PolicyDecision;
 use crate::domain::alert_record::{append_decision, store_fetched_alert_notifying};
@@ -13,7 +14,12 @@ use crate::ports::event_log::iso;
 use crate::ports::notifier::OpsNotification;
 
 impl EventProcessor {
-    pub(super) async fn apply_alert(&self, alert_id: &str) -> Result<Applied, ApplyError> {
+    /// `until`: when this invocation ends (a refund hook's attempts stop before it).
+    pub(super) async fn apply_alert(
+        &self,
+        alert_id: &str,
+        until: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Applied, ApplyError> {
         let fetched_at = self.clock.now();
         let fetched = match self.alert_api.get_alert(alert_id).await {
             Ok(alert) => alert,
@@ -55,6 +61,19 @@ impl EventProcessor {
                 // The alert was fetched moments ago (above): no second GET unless an earlier
                 // holder's claim is found, or the stored record was newer than that view.
                 let fresh_view = (!stale).then_some(&fetched);
+                // Refund first in the partner's billing system when the policy names a hook.
+                let (action, reason) = match self
+                    .refund_first_if_needed(
+                        &policy, alert, action, reason, fresh_view, fetched_at, until,
+                    )
+                    .await?
+                {
+                    RefundPath::Decided(applied) => return Ok(applied),
+                    RefundPath::SendAsDecided { action, reason } => (action, reason),
+                    RefundPath::LeaveToPerson { reason } => {
+                        return self.leave_to_person(&policy, alert, reason).await
+                    }
+                };
                 let report = match apply_action_on_view(
                     &*self.alert_api,
                     &*self.alerts,
@@ -90,40 +109,50 @@ impl EventProcessor {
                 })
             }
             PolicyDecision::LeaveToPerson { reason } => {
-                self.notifier
-                    .notify(&OpsNotification {
-                        kind: "alert.awaiting_decision".into(),
-                        subject: format!("Alert {alert_id} waits for a decision"),
-                        organisation_id: Some(alert.organisation_id.clone()),
-                        object_id: alert_id.to_string(),
-                        status: Some(alert.status.to_string()),
-                        note: alert
-                            .action_required_deadline
-                            .map(|d| format!("deadline {}", iso(d))),
-                        at: iso(self.clock.now()),
-                    })
-                    .await?;
-                let decision = Decision {
-                    at: iso(self.clock.now()),
-                    source: DecisionSource::AutoPolicy,
-                    actor: policy.name.clone(),
-                    action: None,
-                    reason,
-                    note: None,
-                    result: DecisionResult::LeftForPerson,
-                    detail: None,
-                };
-                append_decision(
-                    &*self.alerts,
-                    alert_id,
-                    decision,
-                    None,
-                    None,
-                    self.clock.now(),
-                )
-                .await?;
-                Ok(Applied::new("alert_awaiting_person"))
+                self.leave_to_person(&policy, alert, reason).await
             }
         }
+    }
+
+    async fn leave_to_person(
+        &self,
+        policy: &crate::domain::alert_policy::AlertPolicy,
+        alert: &crate::models::alert::Alert,
+        reason: String,
+    ) -> Result<Applied, ApplyError> {
+        let alert_id = alert.id.as_str();
+        self.notifier
+            .notify(&OpsNotification {
+                kind: "alert.awaiting_decision".into(),
+                subject: format!("Alert {alert_id} waits for a decision"),
+                organisation_id: Some(alert.organisation_id.clone()),
+                object_id: alert_id.to_string(),
+                status: Some(alert.status.to_string()),
+                note: alert
+                    .action_required_deadline
+                    .map(|d| format!("deadline {}", iso(d))),
+                at: iso(self.clock.now()),
+            })
+            .await?;
+        let decision = Decision {
+            at: iso(self.clock.now()),
+            source: DecisionSource::AutoPolicy,
+            actor: policy.name.clone(),
+            action: None,
+            reason,
+            note: None,
+            result: DecisionResult::LeftForPerson,
+            detail: None,
+        };
+        append_decision(
+            &*self.alerts,
+            alert_id,
+            decision,
+            None,
+            None,
+            self.clock.now(),
+        )
+        .await?;
+        Ok(Applied::new("alert_awaiting_person"))
     }
 }

@@ -20,6 +20,7 @@
 mod alerts;
 mod enrolments;
 pub mod redelivery;
+mod refund_first;
 #[cfg(test)]
 mod tests;
 
@@ -127,6 +128,17 @@ impl ApplyError {
     }
 }
 
+impl From<crate::domain::refund_hook::RefundFirstError> for ApplyError {
+    fn from(e: crate::domain::refund_hook::RefundFirstError) -> Self {
+        use crate::domain::refund_hook::RefundFirstError;
+        match e {
+            RefundFirstError::Decision(e) => e.into(),
+            RefundFirstError::Store(e) => ApplyError::Store(e),
+            RefundFirstError::Notify(e) => ApplyError::Notify(e),
+        }
+    }
+}
+
 impl From<DecisionError> for ApplyError {
     fn from(e: DecisionError) -> Self {
         match e {
@@ -166,6 +178,9 @@ pub struct EventProcessor {
     pub clock: Arc<dyn Clock>,
     /// How long after the event's `created_at` a 404 on its object is still retried.
     pub not_found_retry_for: chrono::Duration,
+    /// Refund first in the partner's billing system when its policy names a `refund_hook`
+    /// (`domain::refund_hook`); `None`: refunds are sent as decided.
+    pub refund_first: Option<Arc<crate::domain::refund_hook::RefundFirst>>,
 }
 
 struct Applied {
@@ -249,7 +264,7 @@ impl EventProcessor {
             }
         };
 
-        let applied = match self.apply(&event).await {
+        let applied = match self.apply(&event, in_progress_until).await {
             Ok(applied) => applied,
             Err(e @ ApplyError::NotFound { .. }) if self.gave_up_on_not_found(&event, incoming) => {
                 let reason = format!(
@@ -316,9 +331,13 @@ impl EventProcessor {
             .await
     }
 
-    async fn apply(&self, event: &WebhookEvent) -> Result<Applied, ApplyError> {
+    async fn apply(
+        &self,
+        event: &WebhookEvent,
+        until: DateTime<Utc>,
+    ) -> Result<Applied, ApplyError> {
         match (event.category(), event.object_id()) {
-            (EventCategory::Alert, Some(id)) => self.apply_alert(id).await,
+            (EventCategory::Alert, Some(id)) => self.apply_alert(id, until).await,
             (EventCategory::Enrolment, Some(id)) => self.apply_enrolment(id, &event.id).await,
             _ => Ok(Applied::new("stored")),
         }

@@ -40,6 +40,7 @@ fn world_with(policy: AlertPolicy, records: Arc<dyn PartnerRecords>) -> World {
         partner_records: records,
         clock: clock.clone(),
         not_found_retry_for: chrono::Duration::hours(1),
+        refund_first: None,
     };
     World {
         events,

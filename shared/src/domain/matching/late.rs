@@ -106,6 +106,9 @@ pub enum Rematch {
     Acted(DecisionResult),
     /// New match or evidence, still a person's: recorded and notified.
     LeftForPerson,
+    /// A refund decided on the new data waits for the partner's billing system
+    /// (`domain::refund_hook`: no answer yet, the sweep asks again).
+    RefundPending,
 }
 
 /// Re-evaluates waiting alerts when late data arrives.
@@ -116,7 +119,12 @@ pub struct Reevaluator {
     pub policies: Arc<dyn PolicySource>,
     pub index: Arc<dyn TransactionIndex>,
     pub clock: Arc<dyn Clock>,
+    /// Refund first when the policy names a refund hook; `None`: refunds sent as decided.
+    pub refund_first: Option<Arc<crate::domain::refund_hook::RefundFirst>>,
 }
+
+/// How long a re-evaluation may wait for the refund hook (it runs inside an ops API request).
+const REFUND_HOOK_BUDGET: chrono::Duration = chrono::Duration::seconds(20);
 
 #[derive(Debug, thiserror::Error)]
 pub enum RematchError {
@@ -174,6 +182,49 @@ impl Reevaluator {
             .unwrap_or("never matched");
         match evaluation.decision {
             PolicyDecision::Act { action, reason } => {
+                if let Some(first) = &self.refund_first {
+                    use crate::domain::refund_hook::{
+                        refund_need, Asker, RefundFirstError, RefundFirstOutcome, RefundNeed,
+                    };
+                    match refund_need(&alert, &policy, Some(&matching), &action) {
+                        RefundNeed::SendAsDecided => {}
+                        RefundNeed::NoTransaction { .. } => return Ok(Rematch::LeftForPerson),
+                        RefundNeed::AskHook { config, request } => {
+                            let asker = Asker {
+                                source: DecisionSource::AutoPolicy,
+                                actor: policy.name.clone(),
+                                reason: format!("late data (was {was}): {reason}"),
+                                note: policy.note.clone(),
+                            };
+                            return match first
+                                .refund_then_act(
+                                    &config,
+                                    &request,
+                                    &asker,
+                                    None,
+                                    now + REFUND_HOOK_BUDGET,
+                                )
+                                .await
+                            {
+                                Ok(RefundFirstOutcome::Actioned(report)) => {
+                                    Ok(Rematch::Acted(report.result))
+                                }
+                                Ok(RefundFirstOutcome::Refused { .. }) => {
+                                    Ok(Rematch::LeftForPerson)
+                                }
+                                Ok(RefundFirstOutcome::Pending { .. }) => {
+                                    Ok(Rematch::RefundPending)
+                                }
+                                Err(RefundFirstError::Decision(
+                                    DecisionError::AlreadyDecided { .. },
+                                )) => Ok(Rematch::NoLongerWaiting),
+                                Err(RefundFirstError::Decision(e)) => Err(e.into()),
+                                Err(RefundFirstError::Store(e)) => Err(e.into()),
+                                Err(RefundFirstError::Notify(e)) => Err(e.into()),
+                            };
+                        }
+                    }
+                }
                 let request = ActionRequest {
                     alert_id: alert_id.to_string(),
                     action,

@@ -61,6 +61,7 @@ fn world() -> World {
         policies: policies.clone(),
         index: index.clone(),
         clock: clock.clone(),
+        refund_first: None,
     });
     let outbox = IndexedOutbox::new(Arc::new(MemoryOutbox::default()), index.clone())
         .with_late_matches(reevaluator);
@@ -75,6 +76,7 @@ fn world() -> World {
         partner_records: Arc::new(IndexedPartnerRecords::new(index.clone(), clock.clone())),
         clock: clock.clone(),
         not_found_retry_for: chrono::Duration::hours(1),
+        refund_first: None,
     };
     World {
         alerts,
@@ -284,6 +286,7 @@ async fn late_data_for_a_still_unmatched_alert_is_told_to_a_person_once() {
         policies: Arc::new(FixedPolicy(policy())),
         index: w.index.clone(),
         clock: w.clock.clone(),
+        refund_first: None,
     };
     assert_eq!(again.rematch_one("a1").await.unwrap(), Rematch::Unchanged);
     assert_eq!(w.notifier.sent().len(), told + 1);
@@ -349,4 +352,65 @@ async fn a_dry_run_shows_what_another_policy_would_decide_and_writes_nothing() {
     .await
     .unwrap();
     assert!(since.is_empty(), "both alerts were received before --since");
+}
+
+/// A billing system that refunds every request (counted).
+#[derive(Default)]
+struct RefundingBilling(std::sync::atomic::AtomicU32);
+
+#[async_trait::async_trait]
+impl crate::ports::refund_hook::RefundHook for RefundingBilling {
+    async fn post_once(
+        &self,
+        _config: &crate::records::refund_hook::RefundHookConfig,
+        request: &crate::records::refund_hook::RefundRequest,
+    ) -> Result<crate::ports::refund_hook::HookAnswer, crate::ports::refund_hook::HookCallError>
+    {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(crate::ports::refund_hook::HookAnswer::Refunded {
+            refund_reference: format!("bill-{}", request.order_reference_id),
+            subscription_cancelled: false,
+        })
+    }
+}
+
+#[tokio::test]
+async fn a_refund_decided_on_late_data_asks_the_billing_system_first() {
+    let w = world();
+    let hook_policy = AlertPolicy::from_json(&json!({
+        "name": "late-hook", "refund_at_or_below_cents": 5000,
+        "refund_hook": {"url": "https://billing.example/r", "secret_id": "s"},
+        "rules": [{"name": "unmatched", "when": {"match_status": ["UNMATCHED"]}, "then": "PERSON"}]
+    }))
+    .unwrap();
+    w.arrive(&alert("a1", "ARN1")).await;
+    let billing = Arc::new(RefundingBilling::default());
+    let reevaluator = Arc::new(Reevaluator {
+        alert_api: w.api.clone(),
+        alerts: w.alerts.clone(),
+        notifier: w.notifier.clone(),
+        policies: Arc::new(FixedPolicy(hook_policy)),
+        index: w.index.clone(),
+        clock: w.clock.clone(),
+        refund_first: Some(Arc::new(crate::domain::refund_hook::RefundFirst {
+            hook: billing.clone(),
+            alert_api: w.api.clone(),
+            alerts: w.alerts.clone(),
+            outbox: None,
+            notifier: w.notifier.clone(),
+            clock: w.clock.clone(),
+            backoff: std::time::Duration::from_millis(5),
+        })),
+    });
+    let outbox = IndexedOutbox::new(Arc::new(MemoryOutbox::default()), w.index.clone())
+        .with_late_matches(reevaluator);
+    // The alert's order arrives, not refunded: the amount rule decides REFUND, asked first.
+    intake_orders(&outbox, vec![order("o-1", "ARN1", false)], w.clock.now())
+        .await
+        .unwrap();
+    assert_eq!(billing.0.load(std::sync::atomic::Ordering::SeqCst), 1);
+    let patches = w.api.patches("a1");
+    assert_eq!(patches.len(), 1);
+    assert_eq!(patches[0].action, Some(AlertAction::Refund));
+    assert!(patches[0].note.as_deref().unwrap().contains("bill-o-1"));
 }

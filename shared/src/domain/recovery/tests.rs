@@ -56,6 +56,7 @@ fn world() -> World {
         partner_records: Arc::new(crate::ports::decision_inputs::NoPartnerRecords),
         clock: Arc::new(FixedClock::at(ts(NOW))),
         not_found_retry_for: chrono::Duration::hours(1),
+        refund_first: None,
     };
     World {
         events,
