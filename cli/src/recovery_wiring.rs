@@ -2,20 +2,14 @@
 //! the same stores, client and processor the functions use, from the environment.
 
 use shared::adapters::dead_letter_queue::SqsDeadLetterQueue;
-use shared::adapters::dynamo::alerts::DynamoAlertStore;
 use shared::adapters::dynamo::archive::DynamoEventArchive;
-use shared::adapters::dynamo::customers::DynamoCustomerStore;
-use shared::adapters::dynamo::enrolments::DynamoEnrolmentStore;
-use shared::adapters::dynamo::events::DynamoEventLog;
+use shared::adapters::dynamo::event_processor::{dynamo_event_processor, ProcessorSettings};
 use shared::adapters::dynamo::table::{DynamoCounters, Table};
-use shared::adapters::dynamo::transactions::DynamoTransactionIndex;
 use shared::adapters::notify::NotifyTarget;
 use shared::client::RetryPolicy;
 use shared::clock::SystemClock;
 use shared::config::{PartnerEnv, TableNames};
-use shared::domain::alert_policy::{AlertPolicy, CustomerPolicies};
-use shared::domain::event_processing::EventProcessor;
-use shared::domain::matching::IndexedPartnerRecords;
+use shared::domain::alert_policy::AlertPolicy;
 use shared::domain::onboarding::refuse_key_of_other_mode;
 use shared::domain::reconcile::ClientListing;
 use shared::domain::recovery::rebuild::StateSources;
@@ -61,43 +55,32 @@ pub async fn from_env() -> anyhow::Result<Recovery> {
         Err(_) => Arc::new(shared::adapters::notify::LogNotifier),
     };
     let names = &partner.tables;
-    let alerts = Arc::new(DynamoAlertStore::new(tables(&client, names.alerts())));
-    let enrolments = Arc::new(DynamoEnrolmentStore::new(tables(
-        &client,
-        names.enrolments(),
-    )));
-    let customers = Arc::new(DynamoCustomerStore::new(tables(&client, names.customers())));
     let archive: Arc<dyn EventArchive> =
         Arc::new(DynamoEventArchive::new(tables(&client, names.archive())));
     let api = Arc::new(api);
-    let policies: Arc<CustomerPolicies> =
-        Arc::new(CustomerPolicies::new(customers, default_policy));
-    // Alerts matched to the partner's own transactions, as process-events does: a replayed or
-    // rebuilt alert carries the same match as the one process-events stored.
-    let partner_records = Arc::new(IndexedPartnerRecords::new(
-        Arc::new(DynamoTransactionIndex::new(tables(
-            &client,
-            names.transactions(),
-        ))),
-        Arc::new(SystemClock),
-    ));
-    let processor = EventProcessor {
-        events: Arc::new(DynamoEventLog::new(tables(&client, names.events()))),
-        alerts: alerts.clone(),
-        enrolments: enrolments.clone(),
-        alert_api: api.clone(),
-        enrolment_api: api.clone(),
-        notifier: notifier.clone(),
-        policies: policies.clone(),
-        partner_records: partner_records.clone(),
-        clock: Arc::new(SystemClock),
-        not_found_retry_for: chrono::Duration::seconds(shared::config::parsed(
-            "EVENT_NOT_FOUND_RETRY_SECS",
-            3600i64,
-        )?),
-        // A replay sends refunds as decided (no refund hook wired here yet).
-        refund_first: None,
-    };
+    // The processor exactly as process-events builds it: replayed and rebuilt alerts are
+    // counted into insights, matched, decided by the same policy (its problems notified), and
+    // refunds go through the partner's refund hook first.
+    let processor = dynamo_event_processor(
+        &client,
+        names,
+        Default::default(),
+        ProcessorSettings {
+            alert_api: api.clone(),
+            enrolment_api: api.clone(),
+            notifier: notifier.clone(),
+            default_policy,
+            not_found_retry_for: chrono::Duration::seconds(shared::config::parsed(
+                "EVENT_NOT_FOUND_RETRY_SECS",
+                3600i64,
+            )?),
+        },
+    )?;
+    let (alerts, enrolments) = (processor.alerts.clone(), processor.enrolments.clone());
+    let (policies, partner_records) = (
+        processor.policies.clone(),
+        processor.partner_records.clone(),
+    );
     Ok(Recovery {
         replayer: Replayer {
             processor,

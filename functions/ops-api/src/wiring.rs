@@ -11,7 +11,7 @@ use shared::adapters::dynamo::alerts::DynamoAlertStore;
 use shared::adapters::dynamo::archive::DynamoEventArchive;
 use shared::adapters::dynamo::customers::DynamoCustomerStore;
 use shared::adapters::dynamo::enrolments::DynamoEnrolmentStore;
-use shared::adapters::dynamo::events::DynamoEventLog;
+use shared::adapters::dynamo::event_processor::{dynamo_event_processor, ProcessorSettings};
 use shared::adapters::dynamo::operators::DynamoOperatorKeys;
 use shared::adapters::dynamo::table::{DynamoCounters, Table};
 use shared::adapters::dynamo::transactions::{indexed_outbox, DynamoTransactionIndex};
@@ -83,33 +83,25 @@ pub async fn from_env() -> anyhow::Result<AppState> {
             insights.clone(),
             Arc::new(SystemClock),
         ));
-    // Replay runs the processor exactly as process-events does (same stores, policy, client).
+    // Replay runs the processor exactly as process-events builds it (same stores, policy with
+    // its notifications, matching, refund hook).
     let recovery = crate::routes::recovery::Recovery {
         replayer: shared::domain::recovery::replay::Replayer {
-            processor: shared::domain::event_processing::EventProcessor {
-                events: Arc::new(DynamoEventLog::new(table(tables.events()))),
-                alerts: alerts.clone(),
-                enrolments: enrolments.clone(),
-                alert_api: http.clone(),
-                enrolment_api: http.clone(),
-                notifier: notifier.clone(),
-                policies: Arc::new(CustomerPolicies::new(
-                    customers.clone(),
-                    AlertPolicy::default_from_env()?,
-                )),
-                // Replayed alerts are matched to the partner's transactions as process-events does.
-                partner_records: Arc::new(shared::domain::matching::IndexedPartnerRecords::new(
-                    Arc::new(DynamoTransactionIndex::new(table(tables.transactions()))),
-                    Arc::new(SystemClock),
-                )),
-                clock: Arc::new(SystemClock),
-                not_found_retry_for: chrono::Duration::seconds(config::parsed(
-                    "EVENT_NOT_FOUND_RETRY_SECS",
-                    3600i64,
-                )?),
-                // A replay sends refunds as decided (no refund hook wired here yet).
-                refund_first: None,
-            },
+            processor: dynamo_event_processor(
+                &client,
+                tables,
+                counters.clone(),
+                ProcessorSettings {
+                    alert_api: http.clone(),
+                    enrolment_api: http.clone(),
+                    notifier: notifier.clone(),
+                    default_policy: AlertPolicy::default_from_env()?,
+                    not_found_retry_for: chrono::Duration::seconds(config::parsed(
+                        "EVENT_NOT_FOUND_RETRY_SECS",
+                        3600i64,
+                    )?),
+                },
+            )?,
             archive: Arc::new(DynamoEventArchive::new(table(tables.archive()))),
         },
         dlq: match config::optional("EDGE_DLQ_URL") {
