@@ -12,6 +12,7 @@ pub mod functions;
 pub mod gate;
 pub mod moto;
 pub mod not_found_gate;
+pub mod orders_customer;
 pub mod paths;
 pub mod process;
 pub mod resources;

@@ -18,6 +18,7 @@
 //! `cbs-sandbox`, `cbs-billing` and `cbs` (`cargo build --workspace --bins`).
 
 use chrono::{DateTime, Duration, SecondsFormat, Utc};
+use devstack::orders_customer::OrdersCustomer;
 use devstack::scheduler::scheduled_event;
 use devstack::{paths, resources, Billing, Functions, Moto, Resources, Sandbox, SandboxClient};
 use serde_json::{json, Value};
@@ -46,6 +47,8 @@ struct Stack {
     org: String,
     integration: String,
     enrolment: String,
+    /// Onboarded at the sandbox by `onboard` (its ids are copied into the fields above).
+    customer: Option<OrdersCustomer>,
     authorised_at: DateTime<Utc>,
     next: std::sync::atomic::AtomicU32,
 }
@@ -131,6 +134,7 @@ impl Stack {
             org: String::new(),
             integration: String::new(),
             enrolment: String::new(),
+            customer: None,
             authorised_at: Utc::now() - Duration::days(2),
             next: Default::default(),
         };
@@ -139,58 +143,22 @@ impl Stack {
     }
 
     async fn onboard(&mut self) {
-        let post = |path: &'static str, body: Value| {
-            let cbs = &self.cbs;
-            async move { cbs.api(reqwest::Method::POST, path, body).await }
-        };
-        let org = post("/v1/organisations/", json!({"name": "Refund Hook Fitness"})).await;
-        self.org = org["id"].as_str().unwrap().to_string();
-        let merchant = post(
-            "/v1/merchants/",
-            json!({"organisation_id": self.org, "name": "store", "type": "GENERIC", "external_id": "mid-1"}),
-        )
-        .await;
-        let merchant = merchant["id"].as_str().unwrap().to_string();
-        let integration = post(
-            "/v1/integrations/",
-            json!({"organisation_id": self.org, "name": "orders", "type": "CUSTOM_ORDERS",
-                   "status": "ENABLED", "merchant_ids": [merchant]}),
-        )
-        .await;
-        self.integration = integration["id"].as_str().unwrap().to_string();
-        let enrolment = post(
-            "/v2/enrolments/",
-            json!({"merchant_ids": [merchant], "type": "ETHOCA_ALERT",
-                   "ethoca_alert": {"descriptors": [{"descriptor": "ACMEFIT", "match_type": "STARTS_WITH"}]}}),
-        )
-        .await;
-        self.enrolment = enrolment["id"].as_str().unwrap().to_string();
-        self.cbs
-            .api(
-                reqwest::Method::PATCH,
-                &format!("/v1/simulate/enrolments/{}", self.enrolment),
-                json!({"status": "ENABLED"}),
-            )
-            .await;
+        let c = OrdersCustomer::onboard(&self.cbs, "Refund Hook Fitness").await;
+        self.customer = Some(c);
+        let c = self.customer.as_ref().unwrap();
+        (self.org, self.integration, self.enrolment) =
+            (c.org.clone(), c.integration.clone(), c.enrolment.clone());
     }
 
     /// A COMPLETE, unrefunded order with one card transaction.
     fn order(&self, reference: &str, arn: &str, amount: i64) -> Value {
-        json!({
-            "type": "COMPLETE", "organisation_id": self.org, "integration_id": self.integration,
-            "reference_id": reference, "order_datetime": iso(self.authorised_at),
-            "order_number": reference, "order_subtotal_amount_in_cents": amount,
-            "order_currency": "USD", "order_total_amount_in_cents": amount,
-            "order_status": "CLOSED_COMPLETE", "customer_email": format!("{reference}@example.com"),
-            "transactions": [{
-                "reference_id": format!("txn-{reference}"), "amount_in_cents": amount, "currency": "USD",
-                "payment_method_type": "CARD", "authorisation_status": "SETTLED",
-                "payment_method_reference_id": format!("pay-{reference}"),
-                "authorised_at": iso(self.authorised_at), "acquirer_reference_number": arn,
-                "payment_method_card_brand": "VISA", "payment_method_card_last_4": "4242",
-                "payment_method_card_bin": "424242"
-            }]
-        })
+        self.customer.as_ref().expect("onboarded").card_order(
+            reference,
+            arn,
+            amount,
+            false,
+            self.authorised_at,
+        )
     }
 
     /// `POST /api/orders` of the ops API.
