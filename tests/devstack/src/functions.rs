@@ -175,6 +175,43 @@ impl Functions {
         Ok(functions)
     }
 
+    /// Feeds the sandbox's latest `alert.created` for `alert_id` to process-events as record
+    /// number `n` of an SQS batch of one from `queue_arn` (message group `group`, as the Worker
+    /// sends it); answers the function's batch answer (`batchItemFailures`).
+    pub async fn process_alert_created(
+        &self,
+        cbs: &crate::sandbox_client::SandboxClient,
+        queue_arn: &str,
+        group: &str,
+        n: u32,
+        alert_id: &str,
+    ) -> anyhow::Result<serde_json::Value> {
+        let events = cbs.admin(reqwest::Method::GET, "events", None).await;
+        let event = events
+            .as_array()
+            .and_then(|events| {
+                events
+                    .iter()
+                    .rev()
+                    .find(|e| e["type"] == "alert.created" && e["data"]["object"]["id"] == alert_id)
+            })
+            .cloned()
+            .ok_or_else(|| {
+                anyhow::anyhow!("the sandbox emitted no alert.created for {alert_id}")
+            })?;
+        let record = serde_json::json!({
+            "messageId": format!("m-{n}"), "receiptHandle": format!("rh-{n}"),
+            "body": event.to_string(),
+            "attributes": {"ApproximateReceiveCount": "1", "MessageGroupId": group,
+                "MessageDeduplicationId": event["id"], "SentTimestamp": "1795000000000"},
+            "messageAttributes": {},
+            "md5OfBody": "", "eventSource": "aws:sqs",
+            "eventSourceARN": queue_arn, "awsRegion": crate::moto::REGION,
+        });
+        self.invoke("process-events", serde_json::json!({"Records": [record]}))
+            .await
+    }
+
     /// Every JSON log line the functions wrote so far (each function process logs to its own
     /// files; cargo lambda's own lines are not JSON).
     pub fn json_log_lines(&self) -> Vec<serde_json::Value> {

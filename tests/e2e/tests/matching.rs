@@ -173,28 +173,10 @@ impl Stack {
 
     /// Feeds the sandbox's `alert.created` for `alert_id` to process-events as an SQS record.
     async fn process(&self, alert_id: &str) {
-        let events = self.cbs.admin(reqwest::Method::GET, "events", None).await;
-        let event = events
-            .as_array()
-            .unwrap()
-            .iter()
-            .rev()
-            .find(|e| e["type"] == "alert.created" && e["data"]["object"]["id"] == alert_id)
-            .cloned()
-            .expect("the sandbox emitted alert.created");
         let n = self.next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        let record = json!({
-            "messageId": format!("m-{n}"), "receiptHandle": format!("rh-{n}"),
-            "body": event.to_string(),
-            "attributes": {"ApproximateReceiveCount": "1", "MessageGroupId": self.org,
-                "MessageDeduplicationId": event["id"], "SentTimestamp": "1795000000000"},
-            "messageAttributes": {},
-            "md5OfBody": "", "eventSource": "aws:sqs",
-            "eventSourceARN": self.res.edge_queue_arn, "awsRegion": devstack::moto::REGION,
-        });
         let answer = self
             .functions
-            .invoke("process-events", json!({"Records": [record]}))
+            .process_alert_created(&self.cbs, &self.res.edge_queue_arn, &self.org, n, alert_id)
             .await
             .expect("process-events answers");
         assert_eq!(
