@@ -212,6 +212,25 @@ impl Functions {
             .await
     }
 
+    /// `POST /api/orders` of the ops API with an operator key: the orders taken into the outbox
+    /// (indexed for matching). Answers the status and the body.
+    pub async fn take_in_orders(
+        &self,
+        http: &reqwest::Client,
+        operator_key: &str,
+        orders: Vec<serde_json::Value>,
+    ) -> anyhow::Result<(u16, String)> {
+        let url = format!("{}api/orders", self.http_url("ops-api"));
+        let resp = http
+            .post(url)
+            .bearer_auth(operator_key)
+            .json(&serde_json::Value::Array(orders))
+            .send()
+            .await?;
+        let status = resp.status().as_u16();
+        Ok((status, resp.text().await?))
+    }
+
     /// Every JSON log line the functions wrote so far (each function process logs to its own
     /// files; cargo lambda's own lines are not JSON).
     pub fn json_log_lines(&self) -> Vec<serde_json::Value> {

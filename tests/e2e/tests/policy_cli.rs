@@ -151,17 +151,12 @@ impl Stack {
     }
 
     async fn take_in(&self, orders: Vec<Value>) {
-        let resp = self
-            .http
-            .post(self.ops_url("api/orders"))
-            .bearer_auth(&self.operator_key)
-            .json(&Value::Array(orders))
-            .send()
+        let (status, body) = self
+            .functions
+            .take_in_orders(&self.http, &self.operator_key, orders)
             .await
             .expect("ops API answers");
-        let status = resp.status();
-        let body = resp.text().await.unwrap();
-        assert_eq!(status.as_u16(), 202, "{body}");
+        assert_eq!(status, 202, "{body}");
     }
 
     async fn simulate(&self, fields: Value) -> String {

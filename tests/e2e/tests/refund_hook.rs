@@ -163,21 +163,12 @@ impl Stack {
 
     /// `POST /api/orders` of the ops API.
     async fn take_in(&self, orders: Vec<Value>) {
-        let url = format!(
-            "{}/api/orders",
-            self.functions.http_url("ops-api").trim_end_matches('/')
-        );
-        let resp = self
-            .http
-            .post(url)
-            .bearer_auth(&self.operator_key)
-            .json(&Value::Array(orders))
-            .send()
+        let (status, body) = self
+            .functions
+            .take_in_orders(&self.http, &self.operator_key, orders)
             .await
             .expect("ops API answers");
-        let status = resp.status();
-        let body = resp.text().await.unwrap();
-        assert_eq!(status.as_u16(), 202, "{body}");
+        assert_eq!(status, 202, "{body}");
     }
 
     async fn invoke(&self, function: &str) -> Value {
