@@ -267,6 +267,13 @@ def check_stack(mode, prefix, template, resources):
     dlq = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["All"])["Attributes"]
     check(edge.get("FifoQueue") == "true", f"{mode}: edge queue is not FIFO")
     check(dlq.get("FifoQueue") == "true", f"{mode}: dead-letter queue is not FIFO")
+    # High-throughput FIFO (docs/capacity.md): limits per message group, not per queue.
+    for name, attrs in (("edge queue", edge), ("dead-letter queue", dlq)):
+        check(
+            attrs.get("DeduplicationScope") == "messageGroup"
+            and attrs.get("FifoThroughputLimit") == "perMessageGroupId",
+            f"{mode}: {name} is not high-throughput FIFO ({attrs.get('DeduplicationScope')}, {attrs.get('FifoThroughputLimit')})",
+        )
     redrive = json.loads(edge.get("RedrivePolicy", "{}"))
     check(redrive.get("deadLetterTargetArn") == dlq["QueueArn"], f"{mode}: edge queue does not redrive to its DLQ")
     check(int(redrive.get("maxReceiveCount", 0)) >= 1, f"{mode}: no maxReceiveCount")

@@ -41,7 +41,6 @@ use shared::domain::order_intake::intake_orders;
 use shared::domain::order_upload::{OrderUpload, UploadConfig};
 use shared::domain::rate_limit::{OrgRateLimiter, PoolScope, RateLimit};
 use shared::models::alert::{Alert, AlertAction};
-use shared::ports::event_log::iso;
 use shared::secret::Secret;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -278,6 +277,7 @@ async fn seed(
 ) -> anyhow::Result<()> {
     use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
     let now = chrono::Utc::now();
+    let store = DynamoAlertStore::new(Table::new(dynamo.clone(), table, Default::default()));
     let mut requests = Vec::new();
     for i in 0..stored {
         let (status, deadline) = if i < due {
@@ -296,18 +296,10 @@ async fn seed(
         let record = match merge_fetched(None, synthetic_alert(i, status, deadline), now) {
             Merge::Updated(r) | Merge::Stale(r) => r,
         };
-        let mut item = serde_json::to_value(&record)?;
+        // The store's own item: sort keys normalised, the alert's `deadline-index` shard.
+        let mut item = store.to_item(&record)?;
         if let Some(map) = item.as_object_mut() {
             map.retain(|_, v| !v.is_null());
-            for field in ["action_required_deadline", "alert_received_at"] {
-                if let Some(at) = map
-                    .get(field)
-                    .and_then(Value::as_str)
-                    .and_then(|s| s.parse::<chrono::DateTime<chrono::Utc>>().ok())
-                {
-                    map.insert(field.into(), Value::String(iso(at)));
-                }
-            }
         }
         let item: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> =
             serde_dynamo::to_item(item)?;

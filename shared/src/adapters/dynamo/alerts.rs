@@ -7,6 +7,16 @@
 //! `NO_DEADLINE_SORT_KEY`, which sorts before every real deadline, and read back as "no
 //! deadline" (never as a date: the sentinel is not a valid one, so nothing can mistake it for
 //! an overdue alert).
+//!
+//! ## `deadline-index` is sharded
+//! Every waiting Ethoca alert would otherwise share one partition key value, and with it one
+//! index partition's 1,000 WCU/s (about 110 Ethoca alerts a second: it binds at 1000x of the
+//! design load, `docs/capacity.md`). The store writes `action_queue` as
+//! `ETHOCA_ACTION_REQUIRED#<n>`, `n` a stable hash of the alert id over
+//! [`DEADLINE_INDEX_SHARDS`], and reads it back as the domain's one [`ACTION_QUEUE`]. A read
+//! queries every shard at once, plus the unsharded value that items written before sharding
+//! carry (so nothing written by an earlier version is lost from the sweep), and merges them
+//! soonest deadline first.
 
 use super::table::{normalise_timestamps, Table};
 use crate::ports::alert_store::AlertStore;
@@ -21,6 +31,40 @@ const SORT_KEY_TIMESTAMPS: &[&str] = &["action_required_deadline", "alert_receiv
 /// timestamp, and not a date (month 00).
 pub const NO_DEADLINE_SORT_KEY: &str = "0000-00-00T00:00:00.000Z";
 
+/// How many `deadline-index` partition key values waiting alerts are spread over. Each holds
+/// 1,000 WCU/s, so four give 4,000 (about 440 Ethoca alerts a second, sustained). Only ever
+/// raise it: a read queries shards `0..DEADLINE_INDEX_SHARDS`, so lowering it would hide the
+/// alerts in the shards dropped.
+pub const DEADLINE_INDEX_SHARDS: u64 = 4;
+
+/// The `action_queue` value an alert's item carries while it waits: its shard of the index.
+pub fn deadline_index_shard(alert_id: &str) -> String {
+    // FNV-1a: stable across Rust versions and processes (std's hasher is not promised to be),
+    // and a few lines, so written here rather than pulled in as a crate.
+    let hash = alert_id.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    format!("{ACTION_QUEUE}#{}", hash % DEADLINE_INDEX_SHARDS)
+}
+
+/// Every partition key value a waiting alert may carry: the shards, and the unsharded value of
+/// items written before sharding.
+fn deadline_index_keys() -> Vec<String> {
+    (0..DEADLINE_INDEX_SHARDS)
+        .map(|n| format!("{ACTION_QUEUE}#{n}"))
+        .chain(std::iter::once(ACTION_QUEUE.to_string()))
+        .collect()
+}
+
+/// Soonest first: waiting without a deadline before every deadline, then by alert id so the
+/// merge of the shards is deterministic.
+fn by_deadline(a: &AlertRecord, b: &AlertRecord) -> std::cmp::Ordering {
+    a.alert
+        .action_required_deadline
+        .cmp(&b.alert.action_required_deadline)
+        .then_with(|| a.alert_id.cmp(&b.alert_id))
+}
+
 #[derive(Debug, Clone)]
 pub struct DynamoAlertStore {
     table: Table,
@@ -31,10 +75,20 @@ impl DynamoAlertStore {
         Self { table }
     }
 
-    fn to_item(&self, record: &AlertRecord) -> Result<Value, StoreError> {
+    /// The item as stored: index sort keys in the tables' ISO format, a waiting alert's
+    /// `action_queue` as its index shard.
+    pub fn to_item(&self, record: &AlertRecord) -> Result<Value, StoreError> {
         let mut item =
             serde_json::to_value(record).map_err(|e| self.table.bad_item("put alert", e))?;
         normalise_timestamps(&mut item, SORT_KEY_TIMESTAMPS);
+        if record.action_queue.is_some() {
+            if let Some(map) = item.as_object_mut() {
+                map.insert(
+                    "action_queue".into(),
+                    Value::String(deadline_index_shard(&record.alert_id)),
+                );
+            }
+        }
         if record.waits_without_deadline() {
             if let Some(map) = item.as_object_mut() {
                 map.insert(
@@ -56,6 +110,9 @@ impl DynamoAlertStore {
                 == Some(NO_DEADLINE_SORT_KEY)
             {
                 map.remove("action_required_deadline");
+            }
+            if map.get("action_queue").and_then(Value::as_str).is_some() {
+                map.insert("action_queue".into(), Value::String(ACTION_QUEUE.into()));
             }
         }
         serde_json::from_value(item).map_err(|e| self.table.bad_item(operation, e))
@@ -103,18 +160,25 @@ impl AlertStore for DynamoAlertStore {
         deadline_at_or_before: &str,
         limit: i32,
     ) -> Result<Vec<AlertRecord>, StoreError> {
-        let items = self
-            .table
-            .query_index(
+        let keys = deadline_index_keys();
+        let shards = futures::future::try_join_all(keys.iter().map(|key| {
+            self.table.query_index::<Value>(
                 "alerts awaiting action",
                 "deadline-index",
-                ("action_queue", ACTION_QUEUE),
+                ("action_queue", key),
                 Some(("action_required_deadline", deadline_at_or_before)),
                 false,
                 Some(limit),
             )
-            .await?;
-        self.from_items("alerts awaiting action", items)
+        }))
+        .await?;
+        let mut found = Vec::new();
+        for items in shards {
+            found.extend(self.from_items("alerts awaiting action", items)?);
+        }
+        found.sort_by(by_deadline);
+        found.truncate(usize::try_from(limit).unwrap_or(0));
+        Ok(found)
     }
 
     async fn awaiting_action_each(
@@ -122,34 +186,41 @@ impl AlertStore for DynamoAlertStore {
         deadline_at_or_before: &str,
         limit: i32,
     ) -> Result<(Vec<AlertRecord>, Vec<UndecodableItem>), StoreError> {
-        let (items, mut skipped) = self
-            .table
-            .query_index_each::<Value>(
+        let keys = deadline_index_keys();
+        let shards = futures::future::try_join_all(keys.iter().map(|key| {
+            self.table.query_index_each::<Value>(
                 "alerts awaiting action",
                 "deadline-index",
-                ("action_queue", ACTION_QUEUE),
+                ("action_queue", key),
                 Some(("action_required_deadline", deadline_at_or_before)),
                 false,
                 Some(limit),
                 "alert_id",
             )
-            .await?;
-        let mut found = Vec::with_capacity(items.len());
-        for item in items {
-            let key = item
-                .get("alert_id")
-                .and_then(Value::as_str)
-                .unwrap_or("(no key)")
-                .to_string();
-            match self.from_item("alerts awaiting action", item) {
-                Ok(record) => found.push(record),
-                Err(e) => skipped.push(UndecodableItem {
-                    table: self.table.name().to_string(),
-                    key,
-                    reason: e.to_string(),
-                }),
+        }))
+        .await?;
+        let mut found = Vec::new();
+        let mut skipped = Vec::new();
+        for (items, undecodable) in shards {
+            skipped.extend(undecodable);
+            for item in items {
+                let key = item
+                    .get("alert_id")
+                    .and_then(Value::as_str)
+                    .unwrap_or("(no key)")
+                    .to_string();
+                match self.from_item("alerts awaiting action", item) {
+                    Ok(record) => found.push(record),
+                    Err(e) => skipped.push(UndecodableItem {
+                        table: self.table.name().to_string(),
+                        key,
+                        reason: e.to_string(),
+                    }),
+                }
             }
         }
+        found.sort_by(by_deadline);
+        found.truncate(usize::try_from(limit).unwrap_or(0));
         Ok((found, skipped))
     }
 
@@ -213,6 +284,40 @@ mod tests {
             serde_dynamo::to_item(item).unwrap();
         let back: Value = serde_dynamo::from_item(dynamo).unwrap();
         assert_eq!(s.from_item("get alert", back).unwrap(), r);
+    }
+
+    #[test]
+    fn waiting_alerts_spread_over_every_shard_and_read_back_as_the_one_queue() {
+        let s = store();
+        let mut seen = std::collections::BTreeMap::new();
+        for i in 0..400 {
+            let mut r = record(Some("2026-11-26T10:00:00Z"), "ACTION_REQUIRED");
+            r.alert_id = format!("alert-{i:04}");
+            let item = s.to_item(&r).unwrap();
+            let key = item["action_queue"].as_str().unwrap().to_string();
+            assert_eq!(key, deadline_index_shard(&r.alert_id), "stable per alert");
+            *seen.entry(key).or_insert(0) += 1;
+            assert_eq!(
+                s.from_item("get alert", item)
+                    .unwrap()
+                    .action_queue
+                    .as_deref(),
+                Some(ACTION_QUEUE)
+            );
+        }
+        assert_eq!(seen.len() as u64, DEADLINE_INDEX_SHARDS, "{seen:?}");
+        // Roughly even: no shard carries more than twice its share.
+        let share = 400 / DEADLINE_INDEX_SHARDS;
+        assert!(seen.values().all(|&n| n < 2 * share), "{seen:?}");
+        // Reads also ask for the unsharded value of items written before sharding.
+        assert!(deadline_index_keys().contains(&ACTION_QUEUE.to_string()));
+    }
+
+    #[test]
+    fn a_resolved_alert_has_no_shard() {
+        let s = store();
+        let resolved = record(Some("2026-11-26T10:00:00Z"), "RESOLVED");
+        assert!(s.to_item(&resolved).unwrap()["action_queue"].is_null());
     }
 
     #[test]
