@@ -1,6 +1,10 @@
 //! The `insights` table (pk `pk`, sk `sk`):
-//! - day items: pk `day#<organisation id | ALL>`, sk `YYYY-MM-DD`; one number attribute per
-//!   counter (`n_<counter>`) and the string set `missed_alert_ids`;
+//! - day items: pk `day#<organisation id | ALL>#<shard>`, sk `YYYY-MM-DD`; one number attribute
+//!   per counter (`n_<counter>`) and the string set `missed_alert_ids`. Each transaction adds to
+//!   one of [`DAY_SHARDS`] items per scope and day, chosen at random, and a read sums the shards
+//!   (and the unsharded `day#<scope>` items of earlier versions): every counting transaction of
+//!   every organisation touches the `ALL` day item, and one item takes at most 1,000 WCU/s and
+//!   makes concurrent transactions conflict (`docs/capacity.md`);
 //! - markers: pk `counted#<subject>` (`alert#<id>`, `order#<org>#<ref>`), sk `-`; the string
 //!   set `facts` names the facts of the subject already counted; an order's facts counted in
 //!   bulk are in sk `bulk#intake` / `bulk#upload` (`insights_bulk.rs`);
@@ -49,8 +53,41 @@ fn marker_pk(subject: &str) -> String {
     format!("counted#{subject}")
 }
 
+/// How many items one scope's day is spread over. Only ever raise it: a read sums shards
+/// `0..DAY_SHARDS`, so lowering it would hide what the dropped shards counted.
+pub const DAY_SHARDS: u32 = 8;
+
+/// The unsharded day item's pk (written before sharding; still read).
 fn day_pk(scope: &str) -> String {
     format!("day#{scope}")
+}
+
+fn day_shard_pk(scope: &str, shard: u32) -> String {
+    format!("day#{scope}#{shard}")
+}
+
+/// Every pk one scope's days may be under: the shards and the unsharded one.
+fn day_pks(scope: &str) -> Vec<String> {
+    (0..DAY_SHARDS)
+        .map(|n| day_shard_pk(scope, n))
+        .chain(std::iter::once(day_pk(scope)))
+        .collect()
+}
+
+/// The day items of several shards as one list, a day each, counters summed.
+fn sum_shards(items: impl IntoIterator<Item = DayCounters>) -> Vec<DayCounters> {
+    let mut days: BTreeMap<String, DayCounters> = BTreeMap::new();
+    for item in items {
+        let day = days.entry(item.day.clone()).or_insert_with(|| DayCounters {
+            day: item.day.clone(),
+            ..DayCounters::default()
+        });
+        for (name, n) in item.counters {
+            *day.counters.entry(name).or_default() += n;
+        }
+        day.missed_alert_ids.extend(item.missed_alert_ids);
+    }
+    days.into_values().collect()
 }
 
 #[derive(Debug, Clone)]
@@ -196,11 +233,12 @@ impl DynamoInsightsStore {
         scope: &str,
         day: &str,
         add: &DayAdd,
+        shard: u32,
     ) -> Result<TransactWriteItem, StoreError> {
         let mut parts = Vec::new();
         let mut update = Update::builder()
             .table_name(&self.table.name)
-            .set_key(Some(key(day_pk(scope), day)));
+            .set_key(Some(key(day_shard_pk(scope, shard), day)));
         for (i, (counter, by)) in add.add.iter().enumerate() {
             parts.push(format!("#a{i} :a{i}"));
             update = update
@@ -223,12 +261,14 @@ impl DynamoInsightsStore {
         Ok(TransactWriteItem::builder().update(update).build())
     }
 
-    /// The updates of the day items `days` (those with something to add).
+    /// The updates of the day items `days` (those with something to add), each in one shard
+    /// chosen at random for this transaction.
     fn day_actions(&self, days: &BTreeMap<(String, String), DayAdd>) -> Vec<TransactWriteItem> {
+        let shard = rand::random_range(0..DAY_SHARDS);
         days.iter()
             .filter(|(_, add)| !add.add.is_empty() || !add.ids.is_empty())
             // Built from our own values: cannot fail to build.
-            .filter_map(|((scope, day), add)| self.day_action(scope, day, add).ok())
+            .filter_map(|((scope, day), add)| self.day_action(scope, day, add, shard).ok())
             .collect()
     }
 
@@ -260,6 +300,57 @@ impl DynamoInsightsStore {
             .send()
             .await
             .map(|_| ())
+    }
+
+    /// The day items under one pk from `from` to `to`.
+    async fn days_under(
+        &self,
+        pk: &str,
+        from: &str,
+        to: &str,
+    ) -> Result<Vec<DayCounters>, StoreError> {
+        let mut found = Vec::new();
+
+        let mut start = None;
+        loop {
+            self.table.counters.read();
+            let out = self
+                .table
+                .client
+                .query()
+                .table_name(&self.table.name)
+                .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
+                .expression_attribute_values(":pk", s(pk))
+                .expression_attribute_values(":from", s(from))
+                .expression_attribute_values(":to", s(to))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(|e| self.table.error("read insights days", e))?;
+            for item in out.items.unwrap_or_default() {
+                let mut day = DayCounters::default();
+                for (name, value) in item {
+                    match (name.as_str(), value) {
+                        ("sk", AttributeValue::S(d)) => day.day = d,
+                        ("missed_alert_ids", AttributeValue::Ss(ids)) => {
+                            day.missed_alert_ids = ids.into_iter().collect()
+                        }
+                        (n, AttributeValue::N(v)) if n.starts_with(COUNTER_PREFIX) => {
+                            day.counters.insert(
+                                n[COUNTER_PREFIX.len()..].to_string(),
+                                v.parse().unwrap_or(0),
+                            );
+                        }
+                        _ => {}
+                    }
+                }
+                found.push(day);
+            }
+            match out.last_evaluated_key {
+                Some(k) => start = Some(k),
+                None => return Ok(found),
+            }
+        }
     }
 
     /// Actions a subject's new facts need: its marker and up to two day items per fact.
@@ -383,47 +474,11 @@ impl InsightsStore for DynamoInsightsStore {
         from: &str,
         to: &str,
     ) -> Result<Vec<DayCounters>, StoreError> {
-        let mut found = Vec::new();
-        let mut start = None;
-        loop {
-            self.table.counters.read();
-            let out = self
-                .table
-                .client
-                .query()
-                .table_name(&self.table.name)
-                .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
-                .expression_attribute_values(":pk", s(day_pk(scope)))
-                .expression_attribute_values(":from", s(from))
-                .expression_attribute_values(":to", s(to))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| self.table.error("read insights days", e))?;
-            for item in out.items.unwrap_or_default() {
-                let mut day = DayCounters::default();
-                for (name, value) in item {
-                    match (name.as_str(), value) {
-                        ("sk", AttributeValue::S(d)) => day.day = d,
-                        ("missed_alert_ids", AttributeValue::Ss(ids)) => {
-                            day.missed_alert_ids = ids.into_iter().collect()
-                        }
-                        (n, AttributeValue::N(v)) if n.starts_with(COUNTER_PREFIX) => {
-                            day.counters.insert(
-                                n[COUNTER_PREFIX.len()..].to_string(),
-                                v.parse().unwrap_or(0),
-                            );
-                        }
-                        _ => {}
-                    }
-                }
-                found.push(day);
-            }
-            match out.last_evaluated_key {
-                Some(k) => start = Some(k),
-                None => return Ok(found),
-            }
-        }
+        let pks = day_pks(scope);
+        let shards =
+            futures::future::try_join_all(pks.iter().map(|pk| self.days_under(pk, from, to)))
+                .await?;
+        Ok(sum_shards(shards.into_iter().flatten()))
     }
 
     async fn backfill_progress(&self, name: &str) -> Result<Option<BackfillProgress>, StoreError> {

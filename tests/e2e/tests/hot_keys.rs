@@ -1,17 +1,22 @@
-//! The sharded `deadline-index` over moto's real GSI (issue 15, "shard it"): waiting Ethoca
-//! alerts spread over several partition key values, and every read (the sweep's and the ops
-//! queue's) still sees all of them soonest deadline first, including items an earlier version
-//! wrote with the one unsharded value.
+//! Keys every writer would share, spread over several, over moto (issue 15, `docs/capacity.md`):
+//! - the `deadline-index`: waiting Ethoca alerts spread over several partition key values, and
+//!   every read (the sweep's and the ops queue's) still sees all of them soonest deadline first,
+//!   including items an earlier version wrote with the one unsharded value;
+//! - the insights day items: every counting transaction of every organisation adds to the
+//!   `ALL` day, so each adds to one of several shards and a read sums them (and the unsharded
+//!   items of earlier versions).
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use devstack::{resources, Moto};
 use serde_json::json;
 use shared::adapters::dynamo::alerts::{DynamoAlertStore, DEADLINE_INDEX_SHARDS};
+use shared::adapters::dynamo::insights::{DynamoInsightsStore, DAY_SHARDS};
 use shared::adapters::dynamo::table::Table;
 use shared::config::TableNames;
 use shared::domain::alert_record::{merge_fetched, Merge};
 use shared::models::alert::Alert;
 use shared::ports::alert_store::AlertStore;
+use shared::ports::insights_store::{Fact, InsightsStore, Subject, ALL_ORGANISATIONS};
 use shared::records::alert::{AlertRecord, ACTION_QUEUE};
 use std::collections::BTreeSet;
 
@@ -143,5 +148,90 @@ async fn every_shard_and_the_unsharded_items_are_read_soonest_first() {
         within.len(),
         5,
         "undated, legacy_a and the 1, 2 and 3 hour alerts"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn insights_days_are_counted_in_shards_and_read_as_one_sum() {
+    let moto = Moto::start().await.expect("moto (bin/setup's venv)");
+    let res = resources::create(&moto.endpoint, &resources::unique_prefix("dayshards"))
+        .await
+        .expect("tables from the template");
+    let dynamo = aws_sdk_dynamodb::Client::new(&moto.sdk_config().await);
+    let tables = TableNames::new(res.table_prefix.clone());
+    let insights = DynamoInsightsStore::new(Table::new(
+        dynamo.clone(),
+        tables.insights(),
+        Default::default(),
+    ));
+    let day = "2026-11-30";
+
+    // 60 alerts of two organisations, each counted in its own transaction (as process-events
+    // does), one of them twice (a redelivery: counted once).
+    for i in 0..60 {
+        let org = if i % 3 == 0 { "org_b" } else { "org_a" };
+        let subject = Subject {
+            key: format!("alert#netalrt_day_{i}"),
+            facts: vec![Fact::new("received", org, day).inc("alerts_ethoca", 1)],
+        };
+        let counted = insights
+            .count(std::slice::from_ref(&subject))
+            .await
+            .unwrap();
+        assert_eq!(counted.new_facts, 1);
+        if i == 7 {
+            let again = insights.count(&[subject]).await.unwrap();
+            assert_eq!(again.new_facts, 0, "a fact is counted once");
+        }
+    }
+    // A day item as an earlier version wrote it: unsharded.
+    dynamo
+        .update_item()
+        .table_name(tables.insights())
+        .key("pk", AttributeValue::S(format!("day#{ALL_ORGANISATIONS}")))
+        .key("sk", AttributeValue::S(day.into()))
+        .update_expression("ADD n_alerts_ethoca :n")
+        .expression_attribute_values(":n", AttributeValue::N("5".into()))
+        .send()
+        .await
+        .unwrap();
+
+    // On the table: the ALL day's increments landed in several items, not one.
+    let scanned = dynamo
+        .scan()
+        .table_name(tables.insights())
+        .send()
+        .await
+        .unwrap();
+    let all_items: BTreeSet<String> = scanned
+        .items()
+        .iter()
+        .filter_map(|i| i.get("pk").and_then(|v| v.as_s().ok()).cloned())
+        .filter(|pk| pk.starts_with(&format!("day#{ALL_ORGANISATIONS}#")))
+        .collect();
+    assert!(
+        all_items.len() >= 3 && all_items.len() as u32 <= DAY_SHARDS,
+        "60 transactions over {DAY_SHARDS} shards: {all_items:?}"
+    );
+
+    // Read back as one day per scope, summed.
+    let read = |scope: &'static str| {
+        let insights = &insights;
+        async move {
+            let days = insights
+                .days(scope, "2026-11-01", "2026-11-30")
+                .await
+                .unwrap();
+            assert_eq!(days.len(), 1, "{scope}: {days:?}");
+            assert_eq!(days[0].day, day);
+            days[0].counters["alerts_ethoca"]
+        }
+    };
+    assert_eq!(read("org_a").await, 40);
+    assert_eq!(read("org_b").await, 20);
+    assert_eq!(
+        read(ALL_ORGANISATIONS).await,
+        65,
+        "60 counted now + 5 unsharded"
     );
 }
