@@ -17,8 +17,14 @@
 //! queries and time per matched alert at each number of stored transactions
 //! (`cbs_bench/matching.rs`).
 //!
+//! `cbs-bench capacity [--scales 1,10,100,1000] [--hours 6]`: a simulation of the design load's
+//! peak at each scale: which limit binds first, before and after sharding and high-throughput
+//! FIFO (`cbs_bench/capacity.rs`, `docs/capacity.md`). Starts nothing.
+//!
 //! Needs `cargo build -p cbs-sandbox` and the venv of bin/setup (moto).
 
+#[path = "cbs_bench/capacity.rs"]
+mod capacity;
 #[path = "cbs_bench/init.rs"]
 mod init;
 #[path = "cbs_bench/matching.rs"]
@@ -38,6 +44,7 @@ use shared::domain::alert_policy::{AlertPolicy, FixedPolicy, PolicyLoad};
 use shared::domain::alert_record::{merge_fetched, Merge};
 use shared::domain::deadline_sweep::{DeadlineSweep, RunBudget, SweepConfig, Threshold};
 use shared::domain::order_intake::intake_orders;
+use shared::domain::order_upload::estimate::{estimate, Backlog};
 use shared::domain::order_upload::{OrderUpload, UploadConfig};
 use shared::domain::rate_limit::{OrgRateLimiter, PoolScope, RateLimit};
 use shared::models::alert::{Alert, AlertAction};
@@ -48,7 +55,7 @@ use std::time::{Duration, Instant};
 #[derive(Parser)]
 #[command(
     name = "cbs-bench",
-    about = "Figures for the order upload and the deadline sweep"
+    about = "Figures for the order upload, the deadline sweep, matching, cold starts and capacity"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -66,6 +73,15 @@ enum Bench {
         /// as burst) first, on a fresh sandbox, and report the ratio.
         #[arg(long)]
         compare: bool,
+        /// This fraction of the orders is created on ChargebackStop before the run (through
+        /// an organisation key: another rate-limit pool), as if a run's answer had been lost:
+        /// the upload meets DUPLICATE_ORDER and reconciles them in the same run.
+        #[arg(long, default_value_t = 0.0)]
+        duplicates: f64,
+        /// Also print the estimate for a backfill of this many orders, scaled by what this
+        /// run measured against its own estimate.
+        #[arg(long)]
+        extrapolate: Option<u64>,
     },
     Sweep {
         #[arg(long, default_value_t = 100_000)]
@@ -82,6 +98,22 @@ enum Bench {
         /// `memory` (the index with DynamoDB's semantics, in memory) or `moto`.
         #[arg(long, default_value = "memory")]
         store: String,
+    },
+    /// Which limit binds first at each scale of the design load, by simulation.
+    Capacity {
+        #[arg(long, value_delimiter = ',', default_values_t = [1, 10, 100, 1000])]
+        scales: Vec<u64>,
+        /// Hours simulated from the start of the peak (the peak, then the drain).
+        #[arg(long, default_value_t = 6)]
+        hours: u64,
+        /// Assumed latency of one ChargebackStop call.
+        #[arg(long, default_value_t = 200.0)]
+        api_latency_ms: f64,
+        /// Assumed latency of one DynamoDB request.
+        #[arg(long, default_value_t = 8.0)]
+        dynamo_latency_ms: f64,
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
     },
     /// Function cold starts against a hello-world Lambda built with the same profile.
     Init {
@@ -103,17 +135,33 @@ async fn main() -> anyhow::Result<()> {
             orders,
             window_secs,
             compare,
+            duplicates,
+            extrapolate,
         } => {
             let previous = if compare {
                 Some(
-                    orders_bench(orders, window_secs, RateLimit::CHARGEBACKSTOP, "previous")
-                        .await?,
+                    orders_bench(
+                        orders,
+                        window_secs,
+                        RateLimit::CHARGEBACKSTOP,
+                        "previous",
+                        duplicates,
+                        None,
+                    )
+                    .await?,
                 )
             } else {
                 None
             };
-            let now =
-                orders_bench(orders, window_secs, RateLimit::ORDER_UPLOAD, "order-upload").await?;
+            let now = orders_bench(
+                orders,
+                window_secs,
+                RateLimit::ORDER_UPLOAD,
+                "order-upload",
+                duplicates,
+                extrapolate,
+            )
+            .await?;
             if let Some(previous) = previous {
                 println!(
                     "order-upload / previous orders per minute: x{:.3}",
@@ -127,6 +175,13 @@ async fn main() -> anyhow::Result<()> {
             alerts,
             store,
         } => matching::run(&sizes, alerts.max(1), &store).await,
+        Bench::Capacity {
+            scales,
+            hours,
+            api_latency_ms,
+            dynamo_latency_ms,
+            seed,
+        } => capacity::run(&scales, hours, api_latency_ms, dynamo_latency_ms, seed),
         Bench::Init {
             rounds,
             profile,
@@ -167,6 +222,8 @@ async fn orders_bench(
     window_secs: u64,
     limit: RateLimit,
     label: &str,
+    duplicates: f64,
+    extrapolate: Option<u64>,
 ) -> anyhow::Result<f64> {
     let sandbox = Sandbox::start(SandboxOptions {
         rate_limit: Some(100),
@@ -200,6 +257,33 @@ async fn orders_bench(
             })
         })
         .collect();
+    // Orders ChargebackStop already has: every n-th, created through an organisation key (its
+    // own rate-limit pool, so the run's budget is untouched).
+    let already: Vec<Value> = if duplicates > 0.0 {
+        let every = (1.0 / duplicates.min(1.0)).round().max(1.0) as usize;
+        orders.iter().step_by(every).cloned().collect()
+    } else {
+        Vec::new()
+    };
+    if !already.is_empty() {
+        let key = post(
+            &http,
+            &sandbox,
+            "/_sandbox/keys",
+            json!({ "scope": "organisation", "organisation_id": org_id }),
+        )
+        .await?;
+        let org_key = key["key"].as_str().unwrap_or_default().to_string();
+        for chunk in already.chunks(100) {
+            let resp = http
+                .post(sandbox.url("/v1/orders/"))
+                .bearer_auth(&org_key)
+                .json(&chunk)
+                .send()
+                .await?;
+            anyhow::ensure!(resp.status().is_success(), "pre-create: {}", resp.status());
+        }
+    }
     let outbox = Arc::new(MemoryOutbox::default());
     let intake = intake_orders(&*outbox, orders, chrono::Utc::now()).await?;
     anyhow::ensure!(
@@ -228,10 +312,46 @@ async fn orders_bench(
         owner: "bench".into(),
         stop_at: tokio::time::Instant::now() + Duration::from_secs(3600),
     };
+    let expected_lookups = already.len() as u64;
+    let estimated = estimate(
+        &[Backlog {
+            to_create: count as u64 - expected_lookups,
+            to_reconcile: expected_lookups,
+        }],
+        &limit,
+        PoolScope::PartnerGroup,
+        run.config.batch_size(),
+    );
     let started = Instant::now();
     let report = run.run().await?;
     let secs = started.elapsed().as_secs_f64();
     let per_minute = (report.created + report.duplicate) as f64 * 60.0 / secs;
+    // Exactly once, from ChargebackStop's side: each reference once among its orders.
+    let state: Value = http
+        .get(sandbox.url("/_sandbox/state"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let mut references = std::collections::HashMap::<String, usize>::new();
+    for order in state["orders"]
+        .as_object()
+        .into_iter()
+        .flat_map(|m| m.values())
+    {
+        if order["organisation_id"] == org_id.as_str() {
+            *references
+                .entry(
+                    order["reference_id"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string(),
+                )
+                .or_default() += 1;
+        }
+    }
+    let on_chargebackstop = references.len();
+    let twice = references.values().filter(|n| **n > 1).count();
     let ceiling = 100.0 * 60.0 / window_secs as f64 * 100.0;
     println!(
         "{}",
@@ -248,9 +368,38 @@ async fn orders_bench(
             "requests": report.requests,
             "rate_limited_429": report.rate_limited,
             "created": report.created,
+            "duplicates_reconciled": report.duplicate,
+            "lookups": report.lookups,
             "retry_later": report.retry_later,
+            "failed": report.failed,
+            "orders_on_chargebackstop": on_chargebackstop,
+            "references_created_twice": twice,
+            "estimate_seconds": (estimated.duration.as_secs_f64() * 10.0).round() / 10.0,
+            "took_over_estimate": (secs / estimated.duration.as_secs_f64().max(0.001) * 1000.0).round() / 1000.0,
         }))?
     );
+    anyhow::ensure!(
+        on_chargebackstop == count && twice == 0,
+        "not exactly once: {on_chargebackstop} of {count} references on ChargebackStop, {twice} twice"
+    );
+    if let Some(n) = extrapolate {
+        let big = estimate(
+            &[Backlog {
+                to_create: n - (n as f64 * duplicates) as u64,
+                to_reconcile: (n as f64 * duplicates) as u64,
+            }],
+            &limit,
+            PoolScope::PartnerGroup,
+            100,
+        );
+        let ratio = secs / estimated.duration.as_secs_f64().max(0.001);
+        println!(
+            "backfill of {n} orders: estimate {:.1} min ({} requests); x{ratio:.3} as measured here: {:.1} min",
+            big.duration.as_secs_f64() / 60.0,
+            big.requests,
+            big.duration.as_secs_f64() * ratio / 60.0
+        );
+    }
     Ok(per_minute)
 }
 

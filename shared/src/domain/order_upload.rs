@@ -19,9 +19,11 @@
 //! - `create`: the POST of a batch, its retries, and the outcome per order;
 //! - `responses`: which answer of a batch response belongs to which order;
 //! - `lookup`: DUPLICATE_ORDER reconciliation by reference, bounded by the stop time;
-//! - `patches`: later PATCH updates of uploaded orders.
+//! - `patches`: later PATCH updates of uploaded orders;
+//! - `estimate`: how long a backlog takes at the limiter's rate (the backfill's estimate).
 
 mod create;
+pub mod estimate;
 mod lookup;
 mod organisation;
 mod patches;
@@ -157,11 +159,17 @@ struct Shared {
     run: OrderUpload,
     report: Mutex<UploadReport>,
     failed: Mutex<Vec<FailedOrder>>,
+    /// The report so far, for a progress bar (`cbs upload-orders`).
+    progress: Option<tokio::sync::watch::Sender<UploadReport>>,
 }
 
 impl Shared {
     fn add(&self, f: impl FnOnce(&mut UploadReport)) {
-        f(&mut self.report.lock().expect("report lock"));
+        let mut report = self.report.lock().expect("report lock");
+        f(&mut report);
+        if let Some(progress) = &self.progress {
+            progress.send_replace(report.clone());
+        }
     }
 
     fn out_of_time(&self, extra: Duration) -> bool {
@@ -183,6 +191,14 @@ impl Shared {
 impl OrderUpload {
     /// Uploads every organisation's pending orders until done or out of time.
     pub async fn run(self) -> Result<UploadReport, StoreError> {
+        self.run_with_progress(None).await
+    }
+
+    /// [`OrderUpload::run`], sending the report so far to `progress` each time it changes.
+    pub async fn run_with_progress(
+        self,
+        progress: Option<tokio::sync::watch::Sender<UploadReport>>,
+    ) -> Result<UploadReport, StoreError> {
         let organisations =
             store_retry("list organisations", || self.outbox.organisations()).await?;
         let shared = Arc::new(Shared {
@@ -192,6 +208,7 @@ impl OrderUpload {
                 ..Default::default()
             }),
             failed: Mutex::new(Vec::new()),
+            progress,
         });
         // Organisations are independent (separate rate-limit pools), so they run side by side.
         let mut tasks = tokio::task::JoinSet::new();

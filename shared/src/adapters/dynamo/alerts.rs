@@ -32,10 +32,12 @@ const SORT_KEY_TIMESTAMPS: &[&str] = &["action_required_deadline", "alert_receiv
 pub const NO_DEADLINE_SORT_KEY: &str = "0000-00-00T00:00:00.000Z";
 
 /// How many `deadline-index` partition key values waiting alerts are spread over. Each holds
-/// 1,000 WCU/s, so four give 4,000 (about 440 Ethoca alerts a second, sustained). Only ever
-/// raise it: a read queries shards `0..DEADLINE_INDEX_SHARDS`, so lowering it would hide the
+/// 1,000 WCU/s, so sixteen give 16,000 (about 1,800 Ethoca alerts a second, sustained; the
+/// hottest shard at 1000x of the design load's peak is about half full, `cbs-bench capacity`).
+/// A read queries every shard at once, so a sweep or an ops queue page costs 17 small
+/// queries. Only ever raise it: a read queries shards `0..DEADLINE_INDEX_SHARDS`, so lowering it would hide the
 /// alerts in the shards dropped.
-pub const DEADLINE_INDEX_SHARDS: u64 = 4;
+pub const DEADLINE_INDEX_SHARDS: u64 = 16;
 
 /// The `action_queue` value an alert's item carries while it waits: its shard of the index.
 pub fn deadline_index_shard(alert_id: &str) -> String {

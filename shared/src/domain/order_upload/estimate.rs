@@ -1,0 +1,152 @@
+//! How long an order backlog takes to upload: the figure `cbs upload-orders` prints before a
+//! backfill and `cbs-bench orders` checks against the time a run really takes.
+//!
+//! The limiter decides it: each pool (one per organisation, or one for a partner-group key)
+//! sends its burst at once, then `refill_per_sec`. Orders to create need one request per batch;
+//! orders to reconcile (ChargebackStop answered DUPLICATE_ORDER) one lookup each, from the same
+//! budget. Duplicates found during the run add their lookups to it, so the estimate is a floor
+//! when the backlog holds orders ChargebackStop already has.
+
+use crate::domain::rate_limit::{PoolScope, RateLimit};
+use std::time::Duration;
+
+/// One organisation's backlog.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Backlog {
+    /// Orders waiting to be created (PENDING, or LEASED by a run that died).
+    pub to_create: u64,
+    /// Orders waiting for a DUPLICATE_ORDER lookup (RECONCILE).
+    pub to_reconcile: u64,
+}
+
+impl Backlog {
+    /// Requests this backlog needs with `batch_size` orders per POST.
+    pub fn requests(&self, batch_size: usize) -> u64 {
+        self.to_create.div_ceil(batch_size.max(1) as u64) + self.to_reconcile
+    }
+}
+
+/// What a backlog will take.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Estimate {
+    pub orders: u64,
+    pub requests: u64,
+    /// The busiest pool's requests (all of them with a partner-group key).
+    pub busiest_pool_requests: u64,
+    pub duration: Duration,
+}
+
+impl Estimate {
+    /// Orders per minute the estimate implies.
+    pub fn orders_per_minute(&self) -> f64 {
+        let secs = self.duration.as_secs_f64();
+        if secs <= 0.0 {
+            return self.orders as f64;
+        }
+        self.orders as f64 * 60.0 / secs
+    }
+}
+
+/// The time `backlogs` (one per organisation) take under `limit` shared as `scope` says.
+pub fn estimate(
+    backlogs: &[Backlog],
+    limit: &RateLimit,
+    scope: PoolScope,
+    batch_size: usize,
+) -> Estimate {
+    let orders = backlogs.iter().map(|b| b.to_create + b.to_reconcile).sum();
+    let requests: u64 = backlogs.iter().map(|b| b.requests(batch_size)).sum();
+    let busiest_pool_requests = match scope {
+        PoolScope::PartnerGroup => requests,
+        PoolScope::Organisation => backlogs
+            .iter()
+            .map(|b| b.requests(batch_size))
+            .max()
+            .unwrap_or(0),
+    };
+    let after_burst = (busiest_pool_requests as f64 - limit.burst()).max(0.0);
+    Estimate {
+        orders,
+        requests,
+        busiest_pool_requests,
+        duration: Duration::from_secs_f64(after_burst / limit.refill_per_sec()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn backlog(to_create: u64) -> Backlog {
+        Backlog {
+            to_create,
+            to_reconcile: 0,
+        }
+    }
+
+    #[test]
+    fn a_million_orders_take_about_103_minutes_at_97_requests_a_minute() {
+        let e = estimate(
+            &[backlog(1_000_000)],
+            &RateLimit::ORDER_UPLOAD,
+            PoolScope::PartnerGroup,
+            100,
+        );
+        assert_eq!(e.requests, 10_000);
+        // 98 budget, burst 1: 97 a minute after the first request.
+        let minutes = e.duration.as_secs_f64() / 60.0;
+        assert!((103.0..103.2).contains(&minutes), "{minutes}");
+        assert!((e.orders_per_minute() - 9_700.0).abs() < 10.0);
+    }
+
+    #[test]
+    fn lookups_take_the_same_budget_one_order_each() {
+        let plain = estimate(
+            &[backlog(10_000)],
+            &RateLimit::ORDER_UPLOAD,
+            PoolScope::PartnerGroup,
+            100,
+        );
+        let with_lookups = estimate(
+            &[Backlog {
+                to_create: 10_000,
+                to_reconcile: 100,
+            }],
+            &RateLimit::ORDER_UPLOAD,
+            PoolScope::PartnerGroup,
+            100,
+        );
+        assert_eq!(with_lookups.requests, plain.requests + 100);
+        assert!(with_lookups.duration > plain.duration);
+    }
+
+    #[test]
+    fn organisations_with_their_own_pools_take_as_long_as_the_busiest() {
+        let backlogs = [backlog(50_000), backlog(10_000), backlog(0)];
+        let own = estimate(
+            &backlogs,
+            &RateLimit::ORDER_UPLOAD,
+            PoolScope::Organisation,
+            100,
+        );
+        let shared = estimate(
+            &backlogs,
+            &RateLimit::ORDER_UPLOAD,
+            PoolScope::PartnerGroup,
+            100,
+        );
+        assert_eq!(own.busiest_pool_requests, 500);
+        assert_eq!(shared.busiest_pool_requests, 600);
+        assert!(own.duration < shared.duration);
+        assert_eq!(
+            estimate(
+                &[backlog(0)],
+                &RateLimit::ORDER_UPLOAD,
+                PoolScope::PartnerGroup,
+                100
+            )
+            .duration,
+            Duration::ZERO
+        );
+    }
+}
