@@ -9,6 +9,7 @@
 //! Environment: TABLE_PREFIX, STACK_MODE, CBS_API_BASE_URL, CBS_API_KEY (and the AWS variables);
 //! NOTIFY_TOPIC_ARN or NOTIFY_SINK for orders that end FAILED (otherwise a log line).
 
+use indicatif::{ProgressBar, ProgressStyle};
 use shared::adapters::dynamo::orders::DynamoOrderOutbox;
 use shared::adapters::dynamo::run_state::DynamoRunState;
 use shared::adapters::dynamo::table::{DynamoCounters, Table};
@@ -17,6 +18,7 @@ use shared::client::{ChargebackStop, RetryPolicy};
 use shared::clock::SystemClock;
 use shared::config::PartnerEnv;
 use shared::domain::onboarding::refuse_key_of_other_mode;
+use shared::domain::order_upload::estimate::{estimate, Backlog};
 use shared::domain::order_upload::{OrderUpload, UploadConfig, UploadReport};
 use shared::domain::rate_limit::{
     parse_duration, parse_rate_limit, OrgRateLimiter, PoolScope, RateLimit,
@@ -57,13 +59,50 @@ pub struct UploadArgs {
     /// Stop taking new work after this long (e.g. `10m`); the rest waits for the next run.
     #[arg(long, default_value = "1h")]
     pub max_time: String,
+    /// No progress bar (logs and CI): progress lines on stderr instead.
+    #[arg(long)]
+    pub quiet: bool,
+}
+
+/// Every organisation's backlog in the outbox (its pending-index, page by page): what the
+/// estimate is made of.
+pub async fn count_backlog(
+    outbox: &dyn shared::ports::order_outbox::OrderOutbox,
+) -> anyhow::Result<Vec<Backlog>> {
+    use shared::ports::order_outbox::UploadState;
+    let mut backlogs = Vec::new();
+    for org in outbox.organisations().await? {
+        let mut backlog = Backlog::default();
+        let mut after: Option<String> = None;
+        loop {
+            let page = outbox.pending(&org, after.as_deref(), 1_000).await?;
+            for order in &page.orders {
+                match order.state {
+                    UploadState::Reconcile => backlog.to_reconcile += 1,
+                    _ => backlog.to_create += 1,
+                }
+            }
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        backlogs.push(backlog);
+    }
+    Ok(backlogs)
 }
 
 impl UploadArgs {
-    pub fn build(&self, wiring: &Wiring) -> anyhow::Result<OrderUpload> {
+    /// The limit and pool the run will use.
+    pub fn limit(&self) -> anyhow::Result<(RateLimit, PoolScope)> {
         let limit = parse_rate_limit(&self.rate_limit, RateLimit::ORDER_UPLOAD)
             .map_err(anyhow::Error::msg)?;
         let pool: PoolScope = self.rate_pool.parse().map_err(anyhow::Error::msg)?;
+        Ok((limit, pool))
+    }
+
+    pub fn build(&self, wiring: &Wiring) -> anyhow::Result<OrderUpload> {
+        let (limit, pool) = self.limit()?;
         let max_time = parse_duration(&self.max_time).map_err(anyhow::Error::msg)?;
         anyhow::ensure!(
             (1..=100).contains(&self.batch_size),
@@ -146,13 +185,57 @@ pub async fn run(args: UploadArgs) -> anyhow::Result<()> {
     let run = args.build(&wiring)?;
     let owner = run.owner.clone();
     let ttl = Duration::from_secs(args.lease_secs.max(3));
+
+    // The estimate, from the backlog and the limiter, before anything is sent.
+    let (limit, pool) = args.limit()?;
+    let backlogs = count_backlog(wiring.outbox.as_ref()).await?;
+    let estimated = estimate(&backlogs, &limit, pool, run.config.batch_size());
+    eprintln!(
+        "{} orders waiting ({} to create, {} to reconcile) in {} organisations: {} requests, about {} at {} requests a minute per pool{}",
+        estimated.orders,
+        backlogs.iter().map(|b| b.to_create).sum::<u64>(),
+        backlogs.iter().map(|b| b.to_reconcile).sum::<u64>(),
+        backlogs.len(),
+        estimated.requests,
+        human(estimated.duration),
+        (limit.refill_per_sec() * 60.0).round(),
+        if estimated.duration > run.stop_at.duration_since(tokio::time::Instant::now()) {
+            format!(" (more than --max-time {}: the rest waits for the next run)", args.max_time)
+        } else {
+            String::new()
+        }
+    );
+    let (progress, mut watch) = tokio::sync::watch::channel(UploadReport::default());
+    let bar = if args.quiet || !std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+        ProgressBar::hidden()
+    } else {
+        ProgressBar::new(estimated.orders)
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{bar:40} {pos}/{len} orders ({per_sec}, eta {eta}) {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    let started = std::time::Instant::now();
+    let bar_task = {
+        let bar = bar.clone();
+        tokio::spawn(async move {
+            while watch.changed().await.is_ok() {
+                let r = watch.borrow_and_update().clone();
+                bar.set_position(r.created + r.duplicate + r.failed);
+                bar.set_message(format!(
+                    "{} requests, {} lookups, {} x 429, {} failed",
+                    r.requests, r.lookups, r.rate_limited, r.failed
+                ));
+            }
+        })
+    };
     let report: UploadReport = match exclusive_renewed(
         wiring.run_state.as_ref(),
         LEASE,
         &owner,
         &SystemClock,
         ttl,
-        run.run(),
+        run.run_with_progress(Some(progress)),
     )
     .await?
     {
@@ -165,6 +248,31 @@ pub async fn run(args: UploadArgs) -> anyhow::Result<()> {
             UploadReport::skipped(holder)
         }
     };
+    let _ = bar_task.await;
+    bar.finish_and_clear();
+    let took = started.elapsed();
+    if report.lease_held_by.is_none() {
+        eprintln!(
+            "done in {} (estimate {}: x{:.2}); {} created, {} reconciled, {} failed, {} left for a later run",
+            human(took),
+            human(estimated.duration),
+            took.as_secs_f64() / estimated.duration.as_secs_f64().max(1.0),
+            report.created,
+            report.duplicate,
+            report.failed,
+            report.retry_later
+        );
+    }
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
+}
+
+/// `1 h 43 min`, `4 min 10 s`, `12 s`.
+fn human(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..=59 => format!("{s} s"),
+        60..=3599 => format!("{} min {} s", s / 60, s % 60),
+        _ => format!("{} h {} min", s / 3600, (s % 3600) / 60),
+    }
 }

@@ -82,6 +82,10 @@ enum Bench {
         /// run measured against its own estimate.
         #[arg(long)]
         extrapolate: Option<u64>,
+        /// The sandbox counts GET and POST of one path as one endpoint (the other reading of
+        /// "per endpoint"): the lookups meet 429s and are retried.
+        #[arg(long)]
+        rate_limit_per_path: bool,
     },
     Sweep {
         #[arg(long, default_value_t = 100_000)]
@@ -137,12 +141,17 @@ async fn main() -> anyhow::Result<()> {
             compare,
             duplicates,
             extrapolate,
+            rate_limit_per_path,
         } => {
+            let sandbox = SandboxShape {
+                window_secs,
+                per_path: rate_limit_per_path,
+            };
             let previous = if compare {
                 Some(
                     orders_bench(
                         orders,
-                        window_secs,
+                        sandbox,
                         RateLimit::CHARGEBACKSTOP,
                         "previous",
                         duplicates,
@@ -155,7 +164,7 @@ async fn main() -> anyhow::Result<()> {
             };
             let now = orders_bench(
                 orders,
-                window_secs,
+                sandbox,
                 RateLimit::ORDER_UPLOAD,
                 "order-upload",
                 duplicates,
@@ -217,17 +226,26 @@ async fn post(
 
 /// One upload of `count` orders with `limit` (its window replaced by `window_secs`); prints the
 /// figures and answers the orders per minute.
+/// How the bench's sandbox limits requests.
+#[derive(Clone, Copy)]
+struct SandboxShape {
+    window_secs: u64,
+    per_path: bool,
+}
+
 async fn orders_bench(
     count: usize,
-    window_secs: u64,
+    shape: SandboxShape,
     limit: RateLimit,
     label: &str,
     duplicates: f64,
     extrapolate: Option<u64>,
 ) -> anyhow::Result<f64> {
+    let window_secs = shape.window_secs;
     let sandbox = Sandbox::start(SandboxOptions {
         rate_limit: Some(100),
         rate_window_secs: Some(window_secs),
+        rate_limit_per_path: shape.per_path,
         ..Default::default()
     })
     .await?;
@@ -359,7 +377,7 @@ async fn orders_bench(
             "bench": "orders",
             "limiter": label,
             "orders": count,
-            "sandbox_limit": format!("100 requests / {window_secs}s"),
+            "sandbox_limit": format!("100 requests / {window_secs}s per {}", if shape.per_path { "path" } else { "method and path" }),
             "client_budget": format!("{} requests / {window_secs}s (burst {})", limit.budget(), limit.burst()),
             "seconds": (secs * 10.0).round() / 10.0,
             "orders_per_minute": per_minute.round(),

@@ -17,6 +17,8 @@ pub struct SandboxOptions {
     pub time_factor: Option<f64>,
     pub rate_limit: Option<u32>,
     pub rate_window_secs: Option<u64>,
+    /// GET and POST of one path share one rate limit (`--rate-limit-per path`).
+    pub rate_limit_per_path: bool,
     pub state_file: Option<std::path::PathBuf>,
 }
 
@@ -61,6 +63,9 @@ impl Sandbox {
         }
         if let Some(s) = opts.rate_window_secs {
             cmd.args(["--rate-window-secs", &s.to_string()]);
+        }
+        if opts.rate_limit_per_path {
+            cmd.args(["--rate-limit-per", "path"]);
         }
         if let Some(p) = &opts.state_file {
             cmd.arg("--state-file").arg(p);

@@ -656,6 +656,24 @@ async fn backfill_with_429s_5xx_and_a_killed_run_creates_every_order_once(
     .unwrap();
     killed.stop();
     println!("first run killed: {:?}", t0.elapsed());
+    // Before sending anything, the command said what the backfill is and how long it takes.
+    let said = std::fs::read_to_string(&killed.stderr_log).unwrap_or_default();
+    let estimate_line = said
+        .lines()
+        .find(|l| l.contains("orders waiting ("))
+        .unwrap_or_else(|| panic!("no estimate line: {said}"));
+    assert!(
+        estimate_line.starts_with(&format!(
+            "{ORDERS} orders waiting ({ORDERS} to create, 0 to reconcile)"
+        )),
+        "{estimate_line}"
+    );
+    // 100 requests every 2 s, burst 1: 98 a window, 49 a second after the first request.
+    let requests = ORDERS.div_ceil(100);
+    assert!(
+        estimate_line.contains(&format!(": {requests} requests, about ")),
+        "{estimate_line}"
+    );
     let at_kill = sandbox_orders(stack, &orgs.orders_org).await.len();
     assert!(at_kill < ORDERS, "killed midway: {at_kill} created");
     let leased: usize = outbox(stack, &orgs.orders_org)

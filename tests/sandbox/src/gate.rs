@@ -254,8 +254,14 @@ pub fn server_fault(status: StatusCode, body: ErrorBody) -> Response {
     }
 }
 
-/// A fixed window per (endpoint, pool). Returns the seconds to wait when over the limit.
+/// A fixed window per (endpoint, pool). Returns the seconds to wait when over the limit. An
+/// endpoint is a method and a path, or the path alone with `--rate-limit-per path`.
 fn over_limit(app: &SharedApp, route: &str, pool: &str) -> Option<u64> {
+    let route = if app.settings.rate_limit_per_path {
+        route.split_once(' ').map_or(route, |(_, path)| path)
+    } else {
+        route
+    };
     let limit = app.settings.rate_limit;
     let window_ms = (app.settings.rate_window.as_millis() as i64).max(1);
     let now = chrono::Utc::now().timestamp_millis();

@@ -46,6 +46,9 @@ pub struct Config {
     /// Requests per window per endpoint per organisation (or partner group): 100 per minute as
     /// documented; tests shorten the window to reach a fresh one quickly.
     pub rate_limit: u32,
+    /// What "per endpoint" counts, where the docs are silent: `false`, a method and a path
+    /// (GET and POST of `/v1/orders/` each have their own limit); `true`, the path alone.
+    pub rate_limit_per_path: bool,
     pub rate_window: Duration,
     pub state_file: Option<PathBuf>,
     /// `Profile::Realistic`: every run starts (and every reset returns) with the realistic
@@ -78,6 +81,7 @@ impl Default for Config {
             webhook_secret: Secret::new(DEFAULT_WEBHOOK_SECRET),
             time_factor: 1.0,
             rate_limit: 100,
+            rate_limit_per_path: false,
             rate_window: Duration::from_secs(60),
             state_file: None,
             profile: Profile::None,
@@ -128,6 +132,7 @@ impl Sandbox {
             webhook_secret: config.webhook_secret.clone(),
             time_factor: config.time_factor,
             rate_limit: config.rate_limit,
+            rate_limit_per_path: config.rate_limit_per_path,
             rate_window: config.rate_window,
             state_file: config.state_file.clone(),
             start_faults: config.start_faults(),

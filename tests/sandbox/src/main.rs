@@ -43,6 +43,10 @@ struct Cli {
     /// Length of the rate-limit window in seconds (documented: 60).
     #[arg(long, env = "CBS_SANDBOX_RATE_WINDOW_SECS", default_value_t = 60)]
     rate_window_secs: u64,
+    /// What "per endpoint" counts, where the docs are silent: `method` (GET and POST of one
+    /// path are two endpoints, each with its own limit) or `path` (they share one).
+    #[arg(long, env = "CBS_SANDBOX_RATE_LIMIT_PER", default_value = "method")]
+    rate_limit_per: RateLimitPerArg,
     /// Length of the rate-limit window in milliseconds; overrides --rate-window-secs.
     #[arg(long, env = "CBS_SANDBOX_RATE_WINDOW_MS")]
     rate_window_ms: Option<u64>,
@@ -56,6 +60,12 @@ struct Cli {
     /// Seed of the fault dice, so a run under `--profile realistic` can be repeated.
     #[arg(long, env = "CBS_SANDBOX_SEED")]
     seed: Option<u64>,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum RateLimitPerArg {
+    Method,
+    Path,
 }
 
 #[derive(clap::ValueEnum, Clone, Copy, Debug)]
@@ -89,6 +99,7 @@ async fn main() -> anyhow::Result<()> {
         webhook_secret: Secret::new(cli.webhook_secret),
         time_factor: cli.time_factor,
         rate_limit: cli.rate_limit,
+        rate_limit_per_path: matches!(cli.rate_limit_per, RateLimitPerArg::Path),
         rate_window: match cli.rate_window_ms {
             Some(ms) => Duration::from_millis(ms.max(1)),
             None => Duration::from_secs(cli.rate_window_secs.max(1)),

@@ -285,6 +285,9 @@ pub struct Settings {
     pub webhook_secret: shared::secret::Secret,
     pub time_factor: f64,
     pub rate_limit: u32,
+    /// GET and POST of one path share one limit (`--rate-limit-per path`); otherwise each
+    /// method and path has its own.
+    pub rate_limit_per_path: bool,
     pub rate_window: std::time::Duration,
     pub state_file: Option<PathBuf>,
     /// The knobs at start and after `POST /_sandbox/reset`: `Faults::normal()`, or the

@@ -240,6 +240,30 @@ async fn rate_limit_is_per_endpoint_and_answers_429_with_retry_after() {
     );
 }
 
+/// Where the docs are silent (is `GET /v1/orders/` the same endpoint as `POST /v1/orders/`?),
+/// both readings: by default a method and a path are one endpoint; `--rate-limit-per path`
+/// makes the methods of one path share its limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn per_endpoint_counts_a_method_and_path_or_the_path_alone() {
+    for per_path in [false, true] {
+        let mut config = config();
+        config.rate_limit = 2;
+        config.rate_window = std::time::Duration::from_secs(30);
+        config.rate_limit_per_path = per_path;
+        let h = start_with(config).await;
+        for _ in 0..2 {
+            assert_eq!(h.get("/v1/orders/", PARTNER_KEY).await.status, 200);
+        }
+        // A POST of the same path: its own limit, or the path's spent one.
+        let post = h.post("/v1/orders/", PARTNER_KEY, json!([])).await;
+        if per_path {
+            assert_eq!(post.status, 429, "{:?}", post.body);
+        } else {
+            assert_ne!(post.status, 429, "{:?}", post.body);
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_documented_limit_is_100_requests_per_minute_per_endpoint() {
     let h = start().await;

@@ -3,7 +3,7 @@
 //! at once. Orders ChargebackStop already has go on to `lookup` in the same run.
 
 use super::responses::{answers, Answer};
-use super::{lookup, store_retry, FailedOrder, Shared, UploadReport, ATTEMPTS_EXHAUSTED};
+use super::{store_retry, FailedOrder, Shared, UploadReport, ATTEMPTS_EXHAUSTED};
 use crate::domain::rate_limit::Endpoint;
 use crate::models::order::Order;
 use crate::ports::order_api::OrderApiError;
@@ -25,12 +25,15 @@ enum Sent {
 
 /// Sends one batch (retrying as needed), records every order's outcome, then looks up the
 /// orders ChargebackStop said it already had.
+/// Returns the references ChargebackStop already had (DUPLICATE_ORDER), recorded RECONCILE
+/// and still leased to this run: the caller looks them up (`lookup`) once it has let the next
+/// create go, so lookups never hold back the creates.
 pub(super) async fn send_batch(
     shared: &Shared,
     org: &str,
     batch: Vec<OutboxOrder>,
     blocked: &AtomicBool,
-) -> Result<(), StoreError> {
+) -> Result<Vec<String>, StoreError> {
     let run = &shared.run;
     let orders: Vec<Order> = batch.iter().map(|o| o.order.clone()).collect();
     let attempts: HashMap<&str, u32> = batch
@@ -75,10 +78,10 @@ pub(super) async fn send_batch(
         })
         .collect();
     let recorded = record_outcomes(shared, org, &outcomes).await?;
-    if recorded > 0 && !to_look_up.is_empty() {
-        lookup::look_up_orders(shared, org, to_look_up, blocked).await?;
+    if recorded == 0 {
+        return Ok(Vec::new());
     }
-    Ok(())
+    Ok(to_look_up)
 }
 
 /// Records outcomes of this run's orders (one conditional write each), counts them, logs the

@@ -29,7 +29,7 @@ pub(super) async fn look_up_orders(
         }
         if !run
             .limiter
-            .acquire_by(org, Endpoint::Orders, run.stop_at)
+            .acquire_by(org, Endpoint::OrderLookup, run.stop_at)
             .await
         {
             break;
@@ -53,7 +53,9 @@ pub(super) async fn look_up_orders(
                     OrderApiError::RateLimited { retry_after } => {
                         shared.add(|r| r.rate_limited += 1);
                         let pause = retry_after.unwrap_or_else(|| shared.backoff(attempt));
-                        run.limiter.penalise(org, Endpoint::Orders, pause).await;
+                        run.limiter
+                            .penalise(org, Endpoint::OrderLookup, pause)
+                            .await;
                         // The limiter holds every task back; this one waits in `acquire_by`.
                         std::time::Duration::ZERO
                     }

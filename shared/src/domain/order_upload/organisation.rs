@@ -109,8 +109,14 @@ pub(super) async fn upload_organisation(
             let batch: Vec<OutboxOrder> = creates.drain(..take).collect();
             let (shared, org, blocked) = (shared.clone(), org.clone(), blocked.clone());
             tasks.spawn(async move {
-                let _permit = permit;
-                create::send_batch(&shared, &org, batch, &blocked).await
+                let to_look_up = create::send_batch(&shared, &org, batch, &blocked).await?;
+                // The slot goes to the next create; the lookups draw from their own pool
+                // (`Endpoint::OrderLookup`) and finish in this task, inside the run.
+                drop(permit);
+                if to_look_up.is_empty() {
+                    return Ok(());
+                }
+                lookup::look_up_orders(&shared, &org, to_look_up, &blocked).await
             });
         }
         if cursor.is_none() || shared.out_of_time(Duration::ZERO) {
