@@ -3,9 +3,10 @@
 //!
 //! The limiter decides it: each pool (one per organisation, or one for a partner-group key)
 //! sends its burst at once, then `refill_per_sec`. Orders to create need one request per batch;
-//! orders to reconcile (ChargebackStop answered DUPLICATE_ORDER) one lookup each, from the same
-//! budget. Duplicates found during the run add their lookups to it, so the estimate is a floor
-//! when the backlog holds orders ChargebackStop already has.
+//! orders to reconcile (ChargebackStop answered DUPLICATE_ORDER) one lookup each, from the
+//! lookup's own budget (`Endpoint::OrderLookup`), side by side with the creates. Duplicates
+//! found during the run add lookups, which only lengthen the run when they outnumber the
+//! creates' requests.
 
 use crate::domain::rate_limit::{PoolScope, RateLimit};
 use std::time::Duration;
@@ -20,9 +21,14 @@ pub struct Backlog {
 }
 
 impl Backlog {
-    /// Requests this backlog needs with `batch_size` orders per POST.
+    /// `POST /v1/orders/` requests with `batch_size` orders each.
+    pub fn create_requests(&self, batch_size: usize) -> u64 {
+        self.to_create.div_ceil(batch_size.max(1) as u64)
+    }
+
+    /// Requests this backlog needs, creates and lookups.
     pub fn requests(&self, batch_size: usize) -> u64 {
-        self.to_create.div_ceil(batch_size.max(1) as u64) + self.to_reconcile
+        self.create_requests(batch_size) + self.to_reconcile
     }
 }
 
@@ -31,7 +37,8 @@ impl Backlog {
 pub struct Estimate {
     pub orders: u64,
     pub requests: u64,
-    /// The busiest pool's requests (all of them with a partner-group key).
+    /// The busiest pool's requests (creates or lookups; with a partner-group key, every
+    /// organisation's together).
     pub busiest_pool_requests: u64,
     pub duration: Duration,
 }
@@ -56,14 +63,22 @@ pub fn estimate(
 ) -> Estimate {
     let orders = backlogs.iter().map(|b| b.to_create + b.to_reconcile).sum();
     let requests: u64 = backlogs.iter().map(|b| b.requests(batch_size)).sum();
-    let busiest_pool_requests = match scope {
-        PoolScope::PartnerGroup => requests,
+    // Per pool: the creates' and the lookups' requests, each under its own limit.
+    let pools: Vec<(u64, u64)> = match scope {
+        PoolScope::PartnerGroup => vec![(
+            backlogs.iter().map(|b| b.create_requests(batch_size)).sum(),
+            backlogs.iter().map(|b| b.to_reconcile).sum(),
+        )],
         PoolScope::Organisation => backlogs
             .iter()
-            .map(|b| b.requests(batch_size))
-            .max()
-            .unwrap_or(0),
+            .map(|b| (b.create_requests(batch_size), b.to_reconcile))
+            .collect(),
     };
+    let busiest_pool_requests = pools
+        .iter()
+        .map(|(creates, lookups)| *creates.max(lookups))
+        .max()
+        .unwrap_or(0);
     let after_burst = (busiest_pool_requests as f64 - limit.burst()).max(0.0);
     Estimate {
         orders,
@@ -100,24 +115,25 @@ mod tests {
     }
 
     #[test]
-    fn lookups_take_the_same_budget_one_order_each() {
-        let plain = estimate(
-            &[backlog(10_000)],
-            &RateLimit::ORDER_UPLOAD,
-            PoolScope::PartnerGroup,
-            100,
-        );
-        let with_lookups = estimate(
-            &[Backlog {
-                to_create: 10_000,
-                to_reconcile: 100,
-            }],
-            &RateLimit::ORDER_UPLOAD,
-            PoolScope::PartnerGroup,
-            100,
-        );
-        assert_eq!(with_lookups.requests, plain.requests + 100);
-        assert!(with_lookups.duration > plain.duration);
+    fn lookups_run_beside_the_creates_in_their_own_pool() {
+        let with = |to_reconcile| {
+            estimate(
+                &[Backlog {
+                    to_create: 10_000,
+                    to_reconcile,
+                }],
+                &RateLimit::ORDER_UPLOAD,
+                PoolScope::PartnerGroup,
+                100,
+            )
+        };
+        let plain = with(0);
+        assert_eq!(with(100).requests, plain.requests + 100);
+        // 100 lookups beside 100 creates: no longer.
+        assert_eq!(with(100).duration, plain.duration);
+        // 300 lookups: the lookups' pool is the busier one.
+        assert_eq!(with(300).busiest_pool_requests, 300);
+        assert!(with(300).duration > plain.duration);
     }
 
     #[test]
