@@ -322,12 +322,13 @@ async function loadInsights() {
   }
 }
 
-async function downloadCsv() {
+/// Downloads one of the ops API's CSV exports for the customer chosen (or all of them).
+async function downloadCsv(path, filename) {
   const q = insights.scope ? `?organisation_id=${encodeURIComponent(insights.scope)}` : "";
-  const res = await fetch(BASE + `api/insights/alerts.csv${q}`, { headers: { Authorization: `Bearer ${state.key}` } });
+  const res = await fetch(BASE + `${path}${q}`, { headers: { Authorization: `Bearer ${state.key}` } });
   if (!res.ok) { $("insights-status").textContent = `CSV export failed (${res.status})`; return; }
   const url = URL.createObjectURL(await res.blob());
-  const a = el("a", { href: url, download: "alerts-with-decisions.csv" });
+  const a = el("a", { href: url, download: filename });
   document.body.append(a);
   a.click();
   a.remove();
@@ -346,7 +347,9 @@ function showInsights(on) {
 document.addEventListener("DOMContentLoaded", () => {
   $("insights-toggle").addEventListener("click", () => showInsights($("insights").hidden));
   $("insights-org").addEventListener("change", (ev) => { insights.scope = ev.target.value; loadInsights(); });
-  $("insights-csv").addEventListener("click", downloadCsv);
+  $("insights-csv").addEventListener("click", () => downloadCsv("api/insights/alerts.csv", "alerts-with-decisions.csv"));
+  // Unmatched and ambiguous alerts with what the Orders guide asks for when escalating them.
+  $("escalations-csv").addEventListener("click", () => downloadCsv("api/escalations.csv", "escalations.csv"));
   document.addEventListener("keydown", (ev) => {
     const t = ev.target;
     if (t instanceof HTMLInputElement || t instanceof HTMLTextAreaElement || t instanceof HTMLSelectElement) return;

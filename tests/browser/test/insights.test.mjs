@@ -266,6 +266,13 @@ test("insights: every chart and gauge shows what the seeded month implies", asyn
     for (const id of x.missed) assert.ok(cells.some((c) => c[2] === id), `missed ${id} in the CSV`);
     assert.ok(rows.some((r) => r.includes("Dana Whitfield") && r.includes("REFUND")));
 
+    // The escalations export beside it: the Orders guide's escalation fields, one row per
+    // unmatched or ambiguous alert (its rows are checked in tests/e2e/tests/policy_cli.rs).
+    const [escalations] = await Promise.all([page.waitForEvent("download"), page.click("#escalations-csv")]);
+    assert.equal(escalations.suggestedFilename(), "escalations.csv");
+    const escalationRows = readFileSync(await escalations.path(), "utf8").trim().split("\n");
+    assert.match(escalationRows[0], /^alert_id,organisation_id,match_status,match_method,candidates,/);
+
     mark("CSV checked");
     // One customer: its own figures and only its gauges.
     await page.selectOption("#insights-org", { label: info.vamp_customer });
