@@ -14,6 +14,12 @@
 //!
 //! The stub is a few lines over a `TcpListener` rather than an HTTP server crate: it only has to
 //! notice one request line and hold the connection.
+//!
+//! `CBS_BENCH_STRACE_DIR=DIR` runs each binary under `strace -f -tt` into `DIR/<label>.strace`
+//! to see where the init goes (the times are then strace's, not the binary's). What it showed
+//! (2026-12-01): the certificate store read twice (the AWS SDK's HTTPS client and the
+//! ChargebackStop client each load `/etc/ssl/certs`, about 290 files), about 45 % of
+//! process-events' init, then the Secrets Manager round trip.
 
 use devstack::{resources, Moto, Sandbox, SandboxOptions};
 use std::path::PathBuf;
@@ -108,7 +114,17 @@ async fn cold_start(
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let port = listener.local_addr()?.port();
     let started = Instant::now();
-    let mut child = tokio::process::Command::new(path)
+    let mut command = match std::env::var("CBS_BENCH_STRACE_DIR") {
+        Ok(dir) => {
+            let mut c = tokio::process::Command::new("strace");
+            c.args(["-f", "-tt", "-o"])
+                .arg(format!("{dir}/{label}.strace"))
+                .arg(path);
+            c
+        }
+        Err(_) => tokio::process::Command::new(path),
+    };
+    let mut child = command
         .envs(env.iter().cloned())
         .env("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{port}"))
         .env("AWS_LAMBDA_FUNCTION_NAME", label)
