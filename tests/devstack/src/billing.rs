@@ -4,7 +4,7 @@
 //! as it reads the partner API key.
 
 use crate::process::ManagedProcess;
-use crate::{paths, wait};
+use crate::paths;
 use serde_json::{json, Value};
 use std::process::Command;
 use std::time::Duration;
@@ -41,22 +41,8 @@ impl Billing {
             &hang_secs.to_string(),
         ])
         .env("CBS_BILLING_SECRET", &secret);
-        let mut process = ManagedProcess::spawn("billing", cmd)?;
-        let base_url = wait::until(
-            "the billing system's BILLING_LISTENING line",
-            Duration::from_secs(30),
-            || {
-                let ready = process.ensure_running().map(|_| {
-                    process
-                        .stdout()
-                        .lines()
-                        .find_map(|l| l.strip_prefix(LISTENING).map(|u| u.trim().to_string()))
-                });
-                async move { ready.ok().flatten() }
-            },
-        )
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}; stderr: {}", process.stderr_tail(1000)))?;
+        let (process, base_url) =
+            ManagedProcess::spawn_listening("billing", cmd, LISTENING).await?;
         Ok(Self {
             base_url,
             secret_id,

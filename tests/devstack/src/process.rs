@@ -40,6 +40,33 @@ impl ManagedProcess {
         })
     }
 
+    /// Spawns `cmd` as `name` and waits (30 s at most) for the line `<prefix><url>` it prints on
+    /// stdout once it listens (`SANDBOX_LISTENING http://...`); answers the process and the url.
+    /// A process that exits first fails with its stderr's tail.
+    pub async fn spawn_listening(
+        name: &str,
+        cmd: Command,
+        prefix: &str,
+    ) -> anyhow::Result<(Self, String)> {
+        let mut process = Self::spawn(name, cmd)?;
+        let url = crate::wait::until(
+            &format!("{name}'s {} line", prefix.trim()),
+            Duration::from_secs(30),
+            || {
+                let ready = process.ensure_running().map(|_| {
+                    process
+                        .stdout()
+                        .lines()
+                        .find_map(|l| l.strip_prefix(prefix).map(|u| u.trim().to_string()))
+                });
+                async move { ready.ok().flatten() }
+            },
+        )
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}; stderr: {}", process.stderr_tail(1000)))?;
+        Ok((process, url))
+    }
+
     pub fn name(&self) -> &str {
         &self.name
     }

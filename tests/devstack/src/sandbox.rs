@@ -1,9 +1,8 @@
 //! The local ChargebackStop (`cbs-sandbox`, built by `cargo build -p cbs-sandbox`).
 
 use crate::process::ManagedProcess;
-use crate::{paths, wait};
+use crate::paths;
 use std::process::Command;
-use std::time::Duration;
 
 #[derive(Debug, Clone, Default)]
 pub struct SandboxOptions {
@@ -70,22 +69,8 @@ impl Sandbox {
         if let Some(p) = &opts.state_file {
             cmd.arg("--state-file").arg(p);
         }
-        let mut process = ManagedProcess::spawn("sandbox", cmd)?;
-        let base_url = wait::until(
-            "the sandbox's SANDBOX_LISTENING line",
-            Duration::from_secs(30),
-            || {
-                let ready = process.ensure_running().map(|_| {
-                    process
-                        .stdout()
-                        .lines()
-                        .find_map(|l| l.strip_prefix(LISTENING).map(|u| u.trim().to_string()))
-                });
-                async move { ready.ok().flatten() }
-            },
-        )
-        .await
-        .map_err(|e| anyhow::anyhow!("{e}; stderr: {}", process.stderr_tail(1000)))?;
+        let (process, base_url) =
+            ManagedProcess::spawn_listening("sandbox", cmd, LISTENING).await?;
         Ok(Self {
             base_url,
             partner_key,
