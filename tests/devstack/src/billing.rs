@@ -3,8 +3,8 @@
 //! Manager, where the platform reads it by name (the policy's `refund_hook.secret_id`), exactly
 //! as it reads the partner API key.
 
-use crate::process::ManagedProcess;
 use crate::paths;
+use crate::process::ManagedProcess;
 use serde_json::{json, Value};
 use std::process::Command;
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! The local ChargebackStop (`cbs-sandbox`, built by `cargo build -p cbs-sandbox`).
 
-use crate::process::ManagedProcess;
 use crate::paths;
+use crate::process::ManagedProcess;
 use std::process::Command;
 
 #[derive(Debug, Clone, Default)]

@@ -23,23 +23,26 @@
 //!   the reason, counted (`RefundHookNoAnswer`), the claim given back.
 //!
 //! ## Who retries a pending refund: the deadline sweep
-//! Not SQS redelivery: the edge queue is FIFO per organisation, and a failing message holds back
-//! every later event of its group, so a partner's billing outage would stall all its alerts.
+//! Not SQS redelivery: the edge queue is FIFO per alert (message group = the alert's id), so a
+//! failing message holds back the alert's later events, and a billing outage of hours would
+//! burn the messages' receives towards the dead-letter queue.
 //! The event completes (`alert_refund_pending`), and the deadline sweep, which reads every
 //! waiting alert within its horizon each run, asks again (`DeadlineSweep` with `refund_first`)
 //! while the alert is before its cutoff, under the same claim and idempotency key. At the cutoff
 //! the cutoff action applies as for any undecided alert, and a person is told that the refund
 //! was never confirmed (`refund_hook.unconfirmed_at_cutoff`).
 
+mod need;
 #[cfg(test)]
 mod tests;
+
+pub use need::{refund_need, RefundNeed};
 
 use super::decision::{
     act_claimed, claim_action, release_claim, ActionReport, ActionRequest, DecisionError,
     DecisionResult, DecisionSource,
 };
 use crate::clock::Clock;
-use crate::domain::alert_policy::AlertPolicy;
 use crate::domain::alert_record::{record_decision, update_alert_record};
 use crate::models::alert::{Alert, AlertAction};
 use crate::models::order::{PatchOrder, Refund, RefundStatus};
@@ -51,77 +54,12 @@ use crate::ports::order_outbox::{OrderOutbox, UpdateQueued};
 use crate::ports::refund_hook::{HookAnswer, HookCallError, RefundHook};
 use crate::ports::store_error::StoreError;
 use crate::records::alert::{AlertRecord, Decision};
-use crate::records::matching::{MatchRecord, MatchStatus};
 use crate::records::refund_hook::{
     RefundHookConfig, RefundHookRecord, RefundHookState, RefundRequest,
 };
 use chrono::{DateTime, Utc};
 use std::sync::Arc;
 use std::time::Duration;
-
-/// What a refund decided by the policy needs before it may be sent.
-#[derive(Debug, Clone, PartialEq)]
-pub enum RefundNeed {
-    /// Not a refund, no hook configured, or the partner refunded already: send as decided.
-    SendAsDecided,
-    /// Ask the billing system first.
-    AskHook {
-        config: RefundHookConfig,
-        request: RefundRequest,
-    },
-    /// A hook is configured but no single transaction was matched: nothing to refund in the
-    /// partner's system, so a person decides.
-    NoTransaction { reason: String },
-}
-
-/// Whether `action`, decided by `policy` for `alert` on its match (`alert_match` of the
-/// record, as `matching::record_match` stored it), must go through the hook.
-pub fn refund_need(
-    alert: &Alert,
-    policy: &AlertPolicy,
-    matching: Option<&MatchRecord>,
-    action: &AlertAction,
-) -> RefundNeed {
-    let Some(config) = &policy.refund_hook else {
-        return RefundNeed::SendAsDecided;
-    };
-    if !matches!(action, AlertAction::Refund | AlertAction::RefundAndCancel) {
-        return RefundNeed::SendAsDecided;
-    }
-    // Already refunded in the partner's records: REFUND at once, nothing to ask.
-    if matching
-        .and_then(|m| m.evidence.as_ref())
-        .is_some_and(|e| e.fully_refunded)
-    {
-        return RefundNeed::SendAsDecided;
-    }
-    let matched = matching
-        .filter(|m| m.matched.status == MatchStatus::Matched)
-        .and_then(|m| m.matched.transaction.as_ref());
-    let Some(t) = matched else {
-        return RefundNeed::NoTransaction {
-            reason: format!(
-                "refund hook: {action} decided, but no single transaction of the partner matched, \
-                 so nothing can be refunded first; a person decides"
-            ),
-        };
-    };
-    RefundNeed::AskHook {
-        config: config.clone(),
-        request: RefundRequest {
-            alert_id: alert.id.clone(),
-            organisation_id: alert.organisation_id.clone(),
-            order_reference_id: t.order_reference_id.clone(),
-            transaction_reference_id: t.transaction_reference_id.clone(),
-            amount_in_cents: alert.transaction_amount_in_cents.or(t.amount_in_cents),
-            currency: alert
-                .transaction_currency_code
-                .clone()
-                .or_else(|| t.currency.clone()),
-            requested_action: action.clone(),
-        },
-    }
-}
 
 /// What came of refunding first.
 #[derive(Debug, Clone, PartialEq)]
