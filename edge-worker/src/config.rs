@@ -5,6 +5,7 @@
 //! in `Secret`.
 
 use crate::sigv4::Signer;
+use crate::webcrypto::KeyCache;
 use shared::secret::Secret;
 use shared::signature::{
     Tolerance, WebhookSecrets, DEFAULT_RETRIED_DELIVERY_SECS, DEFAULT_TOLERANCE_SECS,
@@ -22,6 +23,8 @@ pub const DEFAULT_SQS_TIMEOUT_MS: u64 = 5_000;
 
 pub struct Config {
     pub secrets: WebhookSecrets,
+    /// `secrets` as WebCrypto keys, imported on the first delivery.
+    pub mac_keys: KeyCache,
     /// `SIGNATURE_TOLERANCE_SECS` (300) both ways; `SIGNATURE_RETRY_WINDOW_SECS` (180000, 50 h)
     /// into the past for a retried delivery carrying its first attempt's signature (0: off).
     pub tolerance: Tolerance,
@@ -107,6 +110,7 @@ impl Config {
         let signer = Signer::new(credentials, queue.clone());
         Ok(Self {
             secrets,
+            mac_keys: KeyCache::default(),
             tolerance: Tolerance {
                 fresh_secs: number(env, "SIGNATURE_TOLERANCE_SECS", DEFAULT_TOLERANCE_SECS),
                 retried_delivery_secs: number(

@@ -59,15 +59,22 @@ pub async fn receive(req: Request, env: &Env) -> Result<Response> {
 
     let now_ms = js_sys::Date::now() as u64;
     let header = headers.get(SIGNATURE_HEADER)?;
-    let verified = match signature::verify_delivery(
-        header.as_deref(),
-        &body,
-        &config.secrets,
-        (now_ms / 1000) as i64,
-        config.tolerance,
-    ) {
-        Ok(verified) => verified,
-        Err(err) => {
+    let verdict = match config.mac_keys.get(&config.secrets).await {
+        Ok(keys) => {
+            signature::verify_delivery_with(
+                header.as_deref(),
+                &body,
+                keys.as_ref(),
+                (now_ms / 1000) as i64,
+                config.tolerance,
+            )
+            .await
+        }
+        Err(err) => Err(err),
+    };
+    let verified = match verdict {
+        Ok(Ok(verified)) => verified,
+        Ok(Err(err)) => {
             DeliveryLog {
                 outcome: "rejected",
                 reason: Some(err.code()),
@@ -76,6 +83,17 @@ pub async fn receive(req: Request, env: &Env) -> Result<Response> {
             }
             .emit();
             return reply::error(401, err.code());
+        }
+        Err(_) => {
+            // WebCrypto refused (never expected): no verdict, so a retryable answer.
+            DeliveryLog {
+                outcome: "not_verified",
+                reason: Some("webcrypto_failed"),
+                body_bytes: Some(body.len()),
+                ..Default::default()
+            }
+            .emit();
+            return reply::error(503, "signature_unavailable");
         }
     };
 

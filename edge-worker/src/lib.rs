@@ -17,6 +17,7 @@ mod log;
 mod message;
 mod reply;
 mod sigv4;
+mod webcrypto;
 
 use web_sys::{Request, Response};
 use worker::{event, Context, Env, Result};

@@ -80,7 +80,8 @@ impl WebhookSecrets {
         Self { current, previous }
     }
 
-    fn iter(&self) -> impl Iterator<Item = &Secret> {
+    /// The non-empty secrets, current first: the keys a [`WebhookMac`] computes with.
+    pub fn keys(&self) -> impl Iterator<Item = &Secret> {
         std::iter::once(&self.current)
             .chain(self.previous.iter())
             .filter(|s| !s.is_empty())

@@ -10,7 +10,7 @@ use super::{WebhookSecrets, MAC_LEN};
 use hmac::{Hmac, Mac};
 use sha2::Sha512;
 use std::convert::Infallible;
-use std::future::{ready, Future, Ready};
+use std::future::{ready, Future};
 use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 
@@ -37,7 +37,7 @@ impl WebhookMac for WebhookSecrets {
     type Error = Infallible;
 
     fn key_count(&self) -> usize {
-        self.iter().count()
+        self.keys().count()
     }
 
     fn mac(
@@ -45,8 +45,8 @@ impl WebhookMac for WebhookSecrets {
         index: usize,
         timestamp: &str,
         body: &[u8],
-    ) -> Ready<Result<[u8; 64], Infallible>> {
-        let secret = self.iter().nth(index).expect("index < key_count");
+    ) -> impl Future<Output = Result<[u8; MAC_LEN], Infallible>> {
+        let secret = self.keys().nth(index).expect("index < key_count");
         ready(Ok(hmac_sha512(secret.expose().as_bytes(), timestamp, body)))
     }
 }
