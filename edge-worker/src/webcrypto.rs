@@ -23,6 +23,9 @@ extern "C" {
         usages: &Array,
     ) -> Result<Promise, JsValue>;
 
+    #[wasm_bindgen(catch, js_namespace = ["crypto", "subtle"], js_name = digest)]
+    fn subtle_digest(algorithm: &str, data: &Uint8Array) -> Result<Promise, JsValue>;
+
     #[wasm_bindgen(catch, js_namespace = ["crypto", "subtle"], js_name = sign)]
     fn subtle_sign(algorithm: &str, key: &JsValue, data: &Uint8Array) -> Result<Promise, JsValue>;
 }
@@ -85,4 +88,15 @@ impl KeyCache {
         *self.0.borrow_mut() = Some(Rc::clone(&keys));
         Ok(keys)
     }
+}
+
+/// SHA-256 of bytes already on the JavaScript side.
+pub async fn sha256(data: &Uint8Array) -> Result<[u8; 32], JsValue> {
+    let digest = Uint8Array::new(&JsFuture::from(subtle_digest("SHA-256", data)?).await?);
+    let mut out = [0u8; 32];
+    if digest.length() as usize != out.len() {
+        return Err(JsValue::from_str("SHA-256 digest of unexpected length"));
+    }
+    digest.copy_to(&mut out);
+    Ok(out)
 }
