@@ -14,7 +14,6 @@ use shared::sqs_request::{AwsCredentials, QueueTarget, SqsRequestError};
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::JsValue;
-use worker::Env;
 
 /// ChargebackStop's payloads are small JSON documents; 256 KiB is also SQS's classic limit.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 262_144;
@@ -46,8 +45,8 @@ thread_local! {
 }
 
 /// This isolate's settings for `env`, read on first use.
-pub fn settings(env: &Env) -> Rc<Settings> {
-    let env_value: &JsValue = env.as_ref();
+pub fn settings(env: &JsValue) -> Rc<Settings> {
+    let env_value = env;
     SETTINGS.with(|cell| {
         if let Some(settings) = cell.borrow().as_ref() {
             if js_sys::Object::is(&settings.env, env_value) {
@@ -68,31 +67,31 @@ pub fn settings(env: &Env) -> Rc<Settings> {
 #[derive(Debug)]
 pub struct Missing(pub &'static str);
 
-fn text(env: &Env, name: &str) -> Option<String> {
-    // `var` and `secret` are the same string binding in workers-rs: this reads either.
-    env.var(name)
+fn text(env: &JsValue, name: &str) -> Option<String> {
+    // Plain-text vars and secrets are both string properties of `env`.
+    js_sys::Reflect::get(env, &JsValue::from_str(name))
         .ok()
-        .map(|v| v.to_string())
+        .and_then(|v| v.as_string())
         .filter(|v| !v.trim().is_empty())
 }
 
-fn required(env: &Env, name: &'static str) -> Result<String, Missing> {
+fn required(env: &JsValue, name: &'static str) -> Result<String, Missing> {
     text(env, name).ok_or(Missing(name))
 }
 
-fn number<T: std::str::FromStr>(env: &Env, name: &str, default: T) -> T {
+fn number<T: std::str::FromStr>(env: &JsValue, name: &str, default: T) -> T {
     text(env, name)
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(default)
 }
 
 /// Only what the 413 check needs, so an oversized body is refused before anything else.
-fn max_body_bytes(env: &Env) -> usize {
+fn max_body_bytes(env: &JsValue) -> usize {
     number(env, "MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)
 }
 
 impl Config {
-    pub fn from_env(env: &Env) -> Result<Self, Missing> {
+    pub fn from_env(env: &JsValue) -> Result<Self, Missing> {
         let secrets = WebhookSecrets::new(
             Secret::new(required(env, "WEBHOOK_SECRET")?),
             text(env, "WEBHOOK_SECRET_PREVIOUS").map(Secret::new),

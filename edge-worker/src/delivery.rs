@@ -3,13 +3,14 @@
 use crate::enqueue::{self, EnqueueError};
 use crate::log::DeliveryLog;
 use crate::message::{self, QueuedEvent};
+use crate::Result;
 use crate::{config, envelope};
 use crate::{js, reply};
 use shared::signature::{self, Freshness, SIGNATURE_HEADER};
+use wasm_bindgen::JsValue;
 use web_sys::{Request, Response};
-use worker::{Env, Result};
 
-pub async fn receive(req: Request, env: &Env) -> Result<Response> {
+pub async fn receive(req: Request, env: &JsValue) -> Result<Response> {
     let settings = config::settings(env);
     let limit = settings.max_body_bytes;
     let headers = req.headers();
@@ -24,9 +25,7 @@ pub async fn receive(req: Request, env: &Env) -> Result<Response> {
     // A declared length within the limit is read in one piece; the runtime holds the body to that
     // length. Without one (chunked) it is read in chunks so no more than the limit is kept.
     let read = match declared {
-        Some(len) if len <= limit as u64 => {
-            js::request_bytes(&req).await.map(Some).map_err(Into::into)
-        }
+        Some(len) if len <= limit as u64 => js::request_bytes(&req).await.map(Some),
         _ => read_body(&req, limit).await,
     };
     let body = match read.map(|body| body.filter(|b| b.len() <= limit)) {
