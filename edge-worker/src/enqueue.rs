@@ -6,7 +6,6 @@ use crate::{js, webcrypto};
 use shared::sqs_request::{
     read_send_message_response, send_message_body, OutgoingMessage, SendOutcome,
 };
-use web_sys::{AbortSignal, Headers, RequestInit};
 
 pub enum EnqueueError {
     /// The request could not be built (bad endpoint URL, signing failed).
@@ -52,26 +51,10 @@ pub async fn send(
         .signed_headers("SendMessage", &body_sha256, (now_ms / 1000) as i64)
         .map_err(|e| EnqueueError::Request(e.to_string()))?;
 
-    let headers = Headers::new().map_err(|_| EnqueueError::Request("headers".to_string()))?;
-    for (name, value) in &signed_headers {
-        headers
-            .set(name, value)
-            .map_err(|_| EnqueueError::Request(format!("header {name}")))?;
-    }
-    let init = RequestInit::new();
-    init.set_method("POST");
-    init.set_headers(&headers);
-    init.set_body(&body);
     // One deadline for the whole exchange, answer body included; the runtime aborts the request
     // when it passes, so it cannot complete after we answered 503.
     let timeout_ms = u32::try_from(config.sqs_timeout_ms).unwrap_or(u32::MAX);
-    init.set_signal(Some(&AbortSignal::timeout_with_u32(timeout_ms)));
-
-    let exchange = async {
-        let response = js::fetch(signer.url(), &init).await?;
-        let body = js::response_bytes(&response).await?;
-        Ok::<_, wasm_bindgen::JsValue>((response.status(), body))
-    };
+    let exchange = js::post(signer.url(), &signed_headers, &body, timeout_ms);
     let (status, body) = match exchange.await {
         Ok(answer) => answer,
         Err(error) => {
