@@ -18,6 +18,7 @@ mod log;
 mod message;
 mod reply;
 mod sigv4;
+mod time;
 mod webcrypto;
 
 use wasm_bindgen::prelude::wasm_bindgen;

@@ -2,7 +2,6 @@
 //! reads without parsing the body. Pure, so it is the same on every run.
 
 use crate::envelope;
-use chrono::{DateTime, SecondsFormat, Utc};
 use sha2::{Digest, Sha256};
 use shared::event::EventParseError;
 use shared::sqs_request::{fifo_safe_id, OutgoingMessage};
@@ -68,7 +67,10 @@ pub fn for_queue(
         "signature_timestamp".to_string(),
         signature_timestamp.to_string(),
     );
-    attributes.insert("received_at".to_string(), iso8601(received_at_ms));
+    attributes.insert(
+        "received_at".to_string(),
+        crate::time::iso8601_millis(received_at_ms),
+    );
 
     let message = OutgoingMessage {
         body: message_body,
@@ -119,12 +121,6 @@ fn sqs_allows_all(text: &str) -> bool {
 #[cfg(test)]
 fn sqs_allows(c: char) -> bool {
     matches!(c, '\u{9}' | '\u{A}' | '\u{D}' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}')
-}
-
-fn iso8601(ms: u64) -> String {
-    DateTime::<Utc>::from_timestamp_millis(ms as i64)
-        .unwrap_or_default()
-        .to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 fn base64_encode(bytes: &[u8]) -> String {

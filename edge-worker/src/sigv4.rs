@@ -78,7 +78,7 @@ impl Signer {
         body_sha256: &[u8; 32],
         now_secs: i64,
     ) -> Result<Vec<(String, String)>, SqsRequestError> {
-        let amz_date = amz_date(now_secs)
+        let amz_date = crate::time::amz_date(now_secs)
             .ok_or_else(|| SqsRequestError::Signing("time out of range".to_string()))?;
         let day = &amz_date[..8];
         let target_header = format!("AmazonSQS.{action}");
@@ -151,21 +151,6 @@ fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
     let mut mac = HmacSha256::new_from_slice(key).expect("any key length");
     mac.update(data);
     mac.finalize().into_bytes().into()
-}
-
-/// `YYYYMMDDTHHMMSSZ` for a time in seconds since the epoch.
-fn amz_date(now_secs: i64) -> Option<String> {
-    use chrono::{Datelike, Timelike};
-    let t = chrono::DateTime::from_timestamp(now_secs, 0)?;
-    Some(format!(
-        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
-        t.year(),
-        t.month(),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    ))
 }
 
 /// The `Host` value SigV4 signs (the authority, without a default port) and the canonical path
