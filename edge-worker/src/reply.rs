@@ -12,7 +12,7 @@ pub fn json(status: u16, body: &str) -> Result<Response> {
     let init = ResponseInit::new();
     init.set_status(status);
     init.set_headers(&headers);
-    Ok(Response::new_with_opt_str_and_init(Some(body), &init)?)
+    Response::new_with_opt_str_and_init(Some(body), &init)
 }
 
 /// `{"error":"<code>"}`; codes are fixed ASCII identifiers, so they need no escaping.
