@@ -5,6 +5,7 @@
 //! in `Secret`.
 
 use crate::sigv4::Signer;
+use crate::webcrypto::KeyCache;
 use shared::secret::Secret;
 use shared::signature::{
     Tolerance, WebhookSecrets, DEFAULT_RETRIED_DELIVERY_SECS, DEFAULT_TOLERANCE_SECS,
@@ -13,7 +14,6 @@ use shared::sqs_request::{AwsCredentials, QueueTarget, SqsRequestError};
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::JsValue;
-use worker::Env;
 
 /// ChargebackStop's payloads are small JSON documents; 256 KiB is also SQS's classic limit.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 262_144;
@@ -22,6 +22,8 @@ pub const DEFAULT_SQS_TIMEOUT_MS: u64 = 5_000;
 
 pub struct Config {
     pub secrets: WebhookSecrets,
+    /// `secrets` as WebCrypto keys, imported on the first delivery.
+    pub mac_keys: KeyCache,
     /// `SIGNATURE_TOLERANCE_SECS` (300) both ways; `SIGNATURE_RETRY_WINDOW_SECS` (180000, 50 h)
     /// into the past for a retried delivery carrying its first attempt's signature (0: off).
     pub tolerance: Tolerance,
@@ -43,8 +45,8 @@ thread_local! {
 }
 
 /// This isolate's settings for `env`, read on first use.
-pub fn settings(env: &Env) -> Rc<Settings> {
-    let env_value: &JsValue = env.as_ref();
+pub fn settings(env: &JsValue) -> Rc<Settings> {
+    let env_value = env;
     SETTINGS.with(|cell| {
         if let Some(settings) = cell.borrow().as_ref() {
             if js_sys::Object::is(&settings.env, env_value) {
@@ -65,31 +67,31 @@ pub fn settings(env: &Env) -> Rc<Settings> {
 #[derive(Debug)]
 pub struct Missing(pub &'static str);
 
-fn text(env: &Env, name: &str) -> Option<String> {
-    // `var` and `secret` are the same string binding in workers-rs: this reads either.
-    env.var(name)
+fn text(env: &JsValue, name: &str) -> Option<String> {
+    // Plain-text vars and secrets are both string properties of `env`.
+    js_sys::Reflect::get(env, &JsValue::from_str(name))
         .ok()
-        .map(|v| v.to_string())
+        .and_then(|v| v.as_string())
         .filter(|v| !v.trim().is_empty())
 }
 
-fn required(env: &Env, name: &'static str) -> Result<String, Missing> {
+fn required(env: &JsValue, name: &'static str) -> Result<String, Missing> {
     text(env, name).ok_or(Missing(name))
 }
 
-fn number<T: std::str::FromStr>(env: &Env, name: &str, default: T) -> T {
+fn number<T: std::str::FromStr>(env: &JsValue, name: &str, default: T) -> T {
     text(env, name)
         .and_then(|v| v.trim().parse().ok())
         .unwrap_or(default)
 }
 
 /// Only what the 413 check needs, so an oversized body is refused before anything else.
-fn max_body_bytes(env: &Env) -> usize {
+fn max_body_bytes(env: &JsValue) -> usize {
     number(env, "MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES)
 }
 
 impl Config {
-    pub fn from_env(env: &Env) -> Result<Self, Missing> {
+    pub fn from_env(env: &JsValue) -> Result<Self, Missing> {
         let secrets = WebhookSecrets::new(
             Secret::new(required(env, "WEBHOOK_SECRET")?),
             text(env, "WEBHOOK_SECRET_PREVIOUS").map(Secret::new),
@@ -107,6 +109,7 @@ impl Config {
         let signer = Signer::new(credentials, queue.clone());
         Ok(Self {
             secrets,
+            mac_keys: KeyCache::default(),
             tolerance: Tolerance {
                 fresh_secs: number(env, "SIGNATURE_TOLERANCE_SECS", DEFAULT_TOLERANCE_SECS),
                 retried_delivery_secs: number(

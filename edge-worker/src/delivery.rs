@@ -3,13 +3,14 @@
 use crate::enqueue::{self, EnqueueError};
 use crate::log::DeliveryLog;
 use crate::message::{self, QueuedEvent};
+use crate::Result;
 use crate::{config, envelope};
 use crate::{js, reply};
 use shared::signature::{self, Freshness, SIGNATURE_HEADER};
+use wasm_bindgen::JsValue;
 use web_sys::{Request, Response};
-use worker::{Env, Result};
 
-pub async fn receive(req: Request, env: &Env) -> Result<Response> {
+pub async fn receive(req: Request, env: &JsValue) -> Result<Response> {
     let settings = config::settings(env);
     let limit = settings.max_body_bytes;
     let headers = req.headers();
@@ -24,9 +25,7 @@ pub async fn receive(req: Request, env: &Env) -> Result<Response> {
     // A declared length within the limit is read in one piece; the runtime holds the body to that
     // length. Without one (chunked) it is read in chunks so no more than the limit is kept.
     let read = match declared {
-        Some(len) if len <= limit as u64 => {
-            js::request_bytes(&req).await.map(Some).map_err(Into::into)
-        }
+        Some(len) if len <= limit as u64 => js::request_bytes(&req).await.map(Some),
         _ => read_body(&req, limit).await,
     };
     let body = match read.map(|body| body.filter(|b| b.len() <= limit)) {
@@ -59,15 +58,22 @@ pub async fn receive(req: Request, env: &Env) -> Result<Response> {
 
     let now_ms = js_sys::Date::now() as u64;
     let header = headers.get(SIGNATURE_HEADER)?;
-    let verified = match signature::verify_delivery(
-        header.as_deref(),
-        &body,
-        &config.secrets,
-        (now_ms / 1000) as i64,
-        config.tolerance,
-    ) {
-        Ok(verified) => verified,
-        Err(err) => {
+    let verdict = match config.mac_keys.get(&config.secrets).await {
+        Ok(keys) => {
+            signature::verify_delivery_with(
+                header.as_deref(),
+                &body,
+                keys.as_ref(),
+                (now_ms / 1000) as i64,
+                config.tolerance,
+            )
+            .await
+        }
+        Err(err) => Err(err),
+    };
+    let verified = match verdict {
+        Ok(Ok(verified)) => verified,
+        Ok(Err(err)) => {
             DeliveryLog {
                 outcome: "rejected",
                 reason: Some(err.code()),
@@ -76,6 +82,17 @@ pub async fn receive(req: Request, env: &Env) -> Result<Response> {
             }
             .emit();
             return reply::error(401, err.code());
+        }
+        Err(_) => {
+            // WebCrypto refused (never expected): no verdict, so a retryable answer.
+            DeliveryLog {
+                outcome: "not_verified",
+                reason: Some("webcrypto_failed"),
+                body_bytes: Some(body.len()),
+                ..Default::default()
+            }
+            .emit();
+            return reply::error(503, "signature_unavailable");
         }
     };
 

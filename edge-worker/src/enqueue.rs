@@ -2,9 +2,10 @@
 //! bounded time. Only an answer SQS gave with a `MessageId` counts as enqueued.
 
 use crate::config::Config;
-use crate::js;
-use shared::sqs_request::{read_send_message_response, OutgoingMessage, SendOutcome};
-use web_sys::{AbortSignal, Headers, RequestInit};
+use crate::{js, webcrypto};
+use shared::sqs_request::{
+    read_send_message_response, send_message_body, OutgoingMessage, SendOutcome,
+};
 
 pub enum EnqueueError {
     /// The request could not be built (bad endpoint URL, signing failed).
@@ -39,30 +40,21 @@ pub async fn send(
         .signer
         .as_ref()
         .map_err(|e| EnqueueError::Request(e.to_string()))?;
-    let signed = signer
-        .send_message(message, (now_ms / 1000) as i64)
+    // The request body crosses into JavaScript once; WebCrypto hashes that copy for SigV4 and
+    // `fetch` sends the same one.
+    let body = send_message_body(&config.queue.queue_url, message);
+    let body = js_sys::Uint8Array::from(body.as_slice());
+    let body_sha256 = webcrypto::sha256(&body)
+        .await
+        .map_err(|_| EnqueueError::Request("sha-256".to_string()))?;
+    let signed_headers = signer
+        .signed_headers("SendMessage", &body_sha256, (now_ms / 1000) as i64)
         .map_err(|e| EnqueueError::Request(e.to_string()))?;
 
-    let headers = Headers::new().map_err(|_| EnqueueError::Request("headers".to_string()))?;
-    for (name, value) in &signed.headers {
-        headers
-            .set(name, value)
-            .map_err(|_| EnqueueError::Request(format!("header {name}")))?;
-    }
-    let init = RequestInit::new();
-    init.set_method("POST");
-    init.set_headers(&headers);
-    init.set_body(&js_sys::Uint8Array::from(signed.body.as_slice()));
     // One deadline for the whole exchange, answer body included; the runtime aborts the request
     // when it passes, so it cannot complete after we answered 503.
     let timeout_ms = u32::try_from(config.sqs_timeout_ms).unwrap_or(u32::MAX);
-    init.set_signal(Some(&AbortSignal::timeout_with_u32(timeout_ms)));
-
-    let exchange = async {
-        let response = js::fetch(&signed.url, &init).await?;
-        let body = js::response_bytes(&response).await?;
-        Ok::<_, wasm_bindgen::JsValue>((response.status(), body))
-    };
+    let exchange = js::post(signer.url(), &signed_headers, &body, timeout_ms);
     let (status, body) = match exchange.await {
         Ok(answer) => answer,
         Err(error) => {

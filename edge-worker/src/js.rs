@@ -4,26 +4,50 @@
 use js_sys::{Promise, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
-use web_sys::{ReadableStreamDefaultReader, Request, RequestInit, Response};
+use web_sys::{ReadableStreamDefaultReader, Request};
 
-#[wasm_bindgen::prelude::wasm_bindgen]
+#[wasm_bindgen::prelude::wasm_bindgen(inline_js = r#"
+export function post(url, headerLines, body, timeoutMs) {
+  const headers = new Headers();
+  const lines = headerLines.split("\n");
+  for (let i = 0; i + 1 < lines.length; i += 2) headers.set(lines[i], lines[i + 1]);
+  return fetch(url, { method: "POST", headers, body, signal: AbortSignal.timeout(timeoutMs) })
+    .then((r) => r.arrayBuffer().then((b) => [r.status, new Uint8Array(b)]));
+}
+"#)]
 extern "C" {
-    /// The global `fetch` (Workers have no `window`).
-    #[wasm_bindgen(js_name = fetch)]
-    fn global_fetch(url: &str, init: &RequestInit) -> Promise;
+    #[wasm_bindgen(catch, js_name = post)]
+    fn post_js(
+        url: &str,
+        header_lines: &str,
+        body: &Uint8Array,
+        timeout_ms: u32,
+    ) -> Result<Promise, JsValue>;
 }
 
-/// `fetch(url, init)`, resolved.
-pub async fn fetch(url: &str, init: &RequestInit) -> Result<Response, JsValue> {
-    JsFuture::from(global_fetch(url, init))
+/// `POST url` with `headers` and `body`, aborted after `timeout_ms` (the answer's body included):
+/// the answer's status and body. One call and one promise: the headers cross as one string, the
+/// request and the answer's body are read on the JavaScript side.
+pub async fn post(
+    url: &str,
+    headers: &[(String, String)],
+    body: &Uint8Array,
+    timeout_ms: u32,
+) -> Result<(u16, Vec<u8>), JsValue> {
+    let mut lines = String::with_capacity(512);
+    for (name, value) in headers {
+        // Header names and values never hold a line break (`Headers` would refuse them).
+        lines.push_str(name);
+        lines.push('\n');
+        lines.push_str(value);
+        lines.push('\n');
+    }
+    let answer: js_sys::Array = JsFuture::from(post_js(url, &lines, body, timeout_ms)?)
         .await?
-        .dyn_into::<Response>()
-}
-
-/// A `Response`'s whole body as bytes.
-pub async fn response_bytes(response: &Response) -> Result<Vec<u8>, JsValue> {
-    let buffer = JsFuture::from(response.array_buffer()?).await?;
-    Ok(Uint8Array::new(&buffer).to_vec())
+        .unchecked_into();
+    let status = answer.get(0).as_f64().unwrap_or(0.0) as u16;
+    let bytes: Uint8Array = answer.get(1).unchecked_into();
+    Ok((status, bytes.to_vec()))
 }
 
 /// The request body in one piece (`arrayBuffer()`: one copy into wasm). For a body whose size is

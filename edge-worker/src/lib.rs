@@ -12,24 +12,44 @@ mod config;
 mod delivery;
 mod enqueue;
 mod envelope;
+mod init;
 mod js;
 mod log;
 mod message;
 mod reply;
 mod sigv4;
+mod time;
+mod webcrypto;
 
+use wasm_bindgen::prelude::wasm_bindgen;
+use wasm_bindgen::JsValue;
 use web_sys::{Request, Response};
-use worker::{event, Context, Env, Result};
+
+/// Errors are JavaScript values (what the runtime's APIs throw).
+pub type Result<T> = std::result::Result<T, JsValue>;
 
 /// The path ChargebackStop is configured to deliver to.
 pub const WEBHOOK_PATH: &str = "/webhooks/chargebackstop";
 
-#[event(fetch)]
-async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+/// The Worker's `fetch` handler, called by worker-build's shim with the runtime's request, `env`
+/// and context. An error no handler turned into a response is a 500 (and a log line).
+#[wasm_bindgen]
+pub async fn fetch(req: Request, env: JsValue, _ctx: JsValue) -> Result<JsValue> {
+    let response = match route(req, &env).await {
+        Ok(response) => response,
+        Err(error) => {
+            log::internal_error(&error);
+            reply::error(500, "internal_error")?
+        }
+    };
+    Ok(response.into())
+}
+
+async fn route(req: Request, env: &JsValue) -> Result<Response> {
     let url = req.url();
     let method = req.method();
     match (path_of(&url), method.as_str()) {
-        (WEBHOOK_PATH, "POST") => delivery::receive(req, &env).await,
+        (WEBHOOK_PATH, "POST") => delivery::receive(req, env).await,
         (WEBHOOK_PATH, _) => reply::method_not_allowed("POST"),
         ("/healthz", "GET" | "HEAD") => reply::json(200, r#"{"status":"ok"}"#),
         ("/healthz", _) => reply::method_not_allowed("GET, HEAD"),

@@ -2,6 +2,26 @@
 //! payload (Workers Logs / `wrangler tail` pick these up).
 
 use serde::Serialize;
+use wasm_bindgen::prelude::wasm_bindgen;
+use wasm_bindgen::JsValue;
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_namespace = console, js_name = log)]
+    fn console_log(line: &str);
+}
+
+/// An error no handler turned into an answer (the shim's 500): its JavaScript name only, which
+/// never carries a secret or the payload.
+pub fn internal_error(error: &JsValue) {
+    let name = crate::js::error_name(error).unwrap_or_else(|| "unknown".to_string());
+    DeliveryLog {
+        outcome: "internal_error",
+        reason: Some(&name),
+        ..Default::default()
+    }
+    .emit();
+}
 
 #[derive(Serialize, Default)]
 pub struct DeliveryLog<'a> {
@@ -29,7 +49,7 @@ pub struct DeliveryLog<'a> {
 impl DeliveryLog<'_> {
     pub fn emit(&self) {
         if let Ok(line) = serde_json::to_string(self) {
-            worker::console_log!("{line}");
+            console_log(&line);
         }
     }
 }

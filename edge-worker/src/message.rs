@@ -2,7 +2,6 @@
 //! reads without parsing the body. Pure, so it is the same on every run.
 
 use crate::envelope;
-use chrono::{DateTime, SecondsFormat, Utc};
 use sha2::{Digest, Sha256};
 use shared::event::EventParseError;
 use shared::sqs_request::{fifo_safe_id, OutgoingMessage};
@@ -50,7 +49,7 @@ pub fn for_queue(
     };
 
     let message_body = match std::str::from_utf8(body) {
-        Ok(text) if text.chars().all(sqs_allows) => text.to_string(),
+        Ok(text) if sqs_allows_all(text) => text.to_string(),
         // SQS message bodies are Unicode text from a restricted set; anything else travels as
         // base64 and says so.
         _ => {
@@ -68,7 +67,10 @@ pub fn for_queue(
         "signature_timestamp".to_string(),
         signature_timestamp.to_string(),
     );
-    attributes.insert("received_at".to_string(), iso8601(received_at_ms));
+    attributes.insert(
+        "received_at".to_string(),
+        crate::time::iso8601_millis(received_at_ms),
+    );
 
     let message = OutgoingMessage {
         body: message_body,
@@ -92,15 +94,33 @@ fn envelope_error_code(err: &EventParseError) -> &'static str {
     }
 }
 
-/// The characters SQS accepts in a message body.
-fn sqs_allows(c: char) -> bool {
-    matches!(c, '\u{9}' | '\u{A}' | '\u{D}' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}')
+/// Whether SQS accepts every character of `text`: `text.chars().all(sqs_allows)`, read a byte
+/// at a time. In UTF-8 the only characters `sqs_allows` refuses are the C0 controls other than
+/// tab, LF and CR (one byte each) and U+FFFE/U+FFFF (EF BF BE/BF; EF is only ever a lead byte, and
+/// surrogates never appear in a `str`).
+fn sqs_allows_all(text: &str) -> bool {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\t' | b'\n' | b'\r' => {}
+            0..=0x1f => return false,
+            0xef if bytes.get(i + 1) == Some(&0xbf)
+                && matches!(bytes.get(i + 2), Some(0xbe | 0xbf)) =>
+            {
+                return false
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    true
 }
 
-fn iso8601(ms: u64) -> String {
-    DateTime::<Utc>::from_timestamp_millis(ms as i64)
-        .unwrap_or_default()
-        .to_rfc3339_opts(SecondsFormat::Millis, true)
+/// The characters SQS accepts in a message body.
+#[cfg(test)]
+fn sqs_allows(c: char) -> bool {
+    matches!(c, '\u{9}' | '\u{A}' | '\u{D}' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}')
 }
 
 fn base64_encode(bytes: &[u8]) -> String {
@@ -134,6 +154,27 @@ mod tests {
         assert_eq!(q.message.attributes["idempotency_key"], "idem-1");
         assert_eq!(q.message.attributes["signature_timestamp"], "1771324200");
         assert!(!q.message.attributes.contains_key("envelope_error"));
+    }
+
+    /// Every character alone and between others: the byte scan says what the per-character
+    /// definition says.
+    #[test]
+    fn the_byte_scan_agrees_with_the_character_set_on_every_character() {
+        let mut buf = [0u8; 4];
+        for c in (0..=0x10ffff_u32).filter_map(char::from_u32) {
+            let alone = c.encode_utf8(&mut buf);
+            assert_eq!(sqs_allows_all(alone), sqs_allows(c), "{c:?}");
+            let framed = format!("a\u{fffd}{c}\u{efbf}z");
+            assert_eq!(
+                sqs_allows_all(&framed),
+                framed.chars().all(sqs_allows),
+                "{c:?}"
+            );
+        }
+        assert!(sqs_allows_all(""));
+        assert!(!sqs_allows_all("ok\u{ffff}"));
+        assert!(!sqs_allows_all("ok\u{fffe}ok"));
+        assert!(sqs_allows_all("\u{fffd}\u{ffbf}\u{10ffff}\t\r\n"));
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! Small JSON responses. Error bodies are a short code only: never a secret, a signature or
 //! anything of the payload.
 
+use crate::Result;
+use wasm_bindgen::JsValue;
 use web_sys::{Headers, Response, ResponseInit};
-use worker::Result;
 
 /// `body` must already be JSON.
 pub fn json(status: u16, body: &str) -> Result<Response> {
@@ -11,7 +12,7 @@ pub fn json(status: u16, body: &str) -> Result<Response> {
     let init = ResponseInit::new();
     init.set_status(status);
     init.set_headers(&headers);
-    Ok(Response::new_with_opt_str_and_init(Some(body), &init)?)
+    Response::new_with_opt_str_and_init(Some(body), &init)
 }
 
 /// `{"error":"<code>"}`; codes are fixed ASCII identifiers, so they need no escaping.
@@ -22,7 +23,7 @@ pub fn error(status: u16, code: &str) -> Result<Response> {
 
 /// `{"status":"enqueued","event_id":...}` with the id escaped as JSON.
 pub fn enqueued(event_id: &str) -> Result<Response> {
-    let id = serde_json::to_string(event_id)?;
+    let id = serde_json::to_string(event_id).map_err(|e| JsValue::from_str(&e.to_string()))?;
     json(200, &format!(r#"{{"status":"enqueued","event_id":{id}}}"#))
 }
 

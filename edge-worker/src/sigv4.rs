@@ -11,10 +11,9 @@
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use shared::secret::Secret;
-use shared::sqs_request::{
-    send_message_body, AwsCredentials, OutgoingMessage, QueueTarget, SignedRequest,
-    SqsRequestError, CONTENT_TYPE,
-};
+#[cfg(test)]
+use shared::sqs_request::SignedRequest;
+use shared::sqs_request::{AwsCredentials, QueueTarget, SqsRequestError, CONTENT_TYPE};
 use std::cell::RefCell;
 use std::fmt::Write;
 
@@ -48,23 +47,38 @@ impl Signer {
         })
     }
 
-    /// `SendMessage` for `message`, signed at `now_secs` (seconds since the epoch).
-    pub fn send_message(
-        &self,
-        message: &OutgoingMessage,
-        now_secs: i64,
-    ) -> Result<SignedRequest, SqsRequestError> {
-        let body = send_message_body(&self.target.queue_url, message);
-        self.signed_action("SendMessage", body, now_secs)
-    }
-
+    /// `action` with `body`, signed at `now_secs`: the whole request, as
+    /// `shared::sqs_request::signed_action` builds it (the tests compare the two).
+    #[cfg(test)]
     pub fn signed_action(
         &self,
         action: &str,
         body: Vec<u8>,
         now_secs: i64,
     ) -> Result<SignedRequest, SqsRequestError> {
-        let amz_date = amz_date(now_secs)
+        let body_sha256: [u8; 32] = Sha256::digest(&body).into();
+        Ok(SignedRequest {
+            method: "POST",
+            url: self.url.clone(),
+            headers: self.signed_headers(action, &body_sha256, now_secs)?,
+            body,
+        })
+    }
+
+    /// The URL every request is posted to.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// The headers of `action` for a body whose SHA-256 is `body_sha256` (computed by the caller,
+    /// the Worker with WebCrypto on the bytes it sends), signed at `now_secs`.
+    pub fn signed_headers(
+        &self,
+        action: &str,
+        body_sha256: &[u8; 32],
+        now_secs: i64,
+    ) -> Result<Vec<(String, String)>, SqsRequestError> {
+        let amz_date = crate::time::amz_date(now_secs)
             .ok_or_else(|| SqsRequestError::Signing("time out of range".to_string()))?;
         let day = &amz_date[..8];
         let target_header = format!("AmazonSQS.{action}");
@@ -87,7 +101,7 @@ impl Signer {
         let _ = write!(
             canonical,
             "x-amz-target:{target_header}\n\n{signed_headers}\n{}",
-            hex::encode(Sha256::digest(&body))
+            hex::encode(body_sha256)
         );
         let scope = format!("{day}/{}/{SERVICE}/aws4_request", self.target.region);
         let string_to_sign = format!(
@@ -112,12 +126,7 @@ impl Signer {
         if let Some(token) = token {
             headers.push(("x-amz-security-token".to_string(), token.to_string()));
         }
-        Ok(SignedRequest {
-            method: "POST",
-            url: self.url.clone(),
-            headers,
-            body,
-        })
+        Ok(headers)
     }
 
     /// The signing key for `day`, derived at most once per day per isolate.
@@ -142,21 +151,6 @@ fn hmac(key: &[u8], data: &[u8]) -> [u8; 32] {
     let mut mac = HmacSha256::new_from_slice(key).expect("any key length");
     mac.update(data);
     mac.finalize().into_bytes().into()
-}
-
-/// `YYYYMMDDTHHMMSSZ` for a time in seconds since the epoch.
-fn amz_date(now_secs: i64) -> Option<String> {
-    use chrono::{Datelike, Timelike};
-    let t = chrono::DateTime::from_timestamp(now_secs, 0)?;
-    Some(format!(
-        "{:04}{:02}{:02}T{:02}{:02}{:02}Z",
-        t.year(),
-        t.month(),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    ))
 }
 
 /// The `Host` value SigV4 signs (the authority, without a default port) and the canonical path

@@ -19,11 +19,11 @@
 //! requires a readable event envelope and relies on event-id dedupe downstream).
 
 use crate::secret::Secret;
-use hmac::{Hmac, Mac};
-use sha2::Sha512;
 use std::fmt;
+use subtle::ConstantTimeEq;
 
-type HmacSha512 = Hmac<Sha512>;
+mod mac;
+pub use mac::WebhookMac;
 
 /// The header ChargebackStop signs its webhooks with.
 pub const SIGNATURE_HEADER: &str = "X-Signature";
@@ -80,7 +80,8 @@ impl WebhookSecrets {
         Self { current, previous }
     }
 
-    fn iter(&self) -> impl Iterator<Item = &Secret> {
+    /// The non-empty secrets, current first: the keys a [`WebhookMac`] computes with.
+    pub fn keys(&self) -> impl Iterator<Item = &Secret> {
         std::iter::once(&self.current)
             .chain(self.previous.iter())
             .filter(|s| !s.is_empty())
@@ -227,7 +228,7 @@ pub fn verify(
 
 /// Verify `header` over `body` at time `now_unix` (seconds) with both windows of `tolerance`.
 /// The time check comes first and costs no HMAC work; a `t` in neither window is `Stale`, a `t`
-/// in either window must still carry a matching HMAC.
+/// in either window must still carry a matching HMAC. The MAC is the `hmac` crate's.
 pub fn verify_delivery(
     header: Option<&str>,
     body: &[u8],
@@ -235,6 +236,59 @@ pub fn verify_delivery(
     now_unix: i64,
     tolerance: Tolerance,
 ) -> Result<Verified, SignatureError> {
+    let verdict = mac::run_ready(verify_delivery_with(
+        header, body, secrets, now_unix, tolerance,
+    ));
+    match verdict {
+        Ok(verdict) => verdict,
+        Err(never) => match never {},
+    }
+}
+
+/// [`verify_delivery`] with the MAC computed by `macs` (the Worker's WebCrypto, say): the same
+/// header grammar, windows, constant-time comparison and secret order, whatever computes the
+/// HMAC. The outer `Err` is the backend's failure to compute a MAC at all (not a verdict on the
+/// signature: the caller should answer with a retryable error); the inner result is the verdict.
+pub async fn verify_delivery_with<M: WebhookMac>(
+    header: Option<&str>,
+    body: &[u8],
+    macs: &M,
+    now_unix: i64,
+    tolerance: Tolerance,
+) -> Result<Result<Verified, SignatureError>, M::Error> {
+    let (header, freshness) = match check_header(header, now_unix, tolerance) {
+        Ok(checked) => checked,
+        Err(err) => return Ok(Err(err)),
+    };
+    let key_count = macs.key_count();
+    if key_count == 0 {
+        return Ok(Err(SignatureError::NoSecret));
+    }
+    // The MAC covers `t` as the sender wrote it, which parsing guarantees is its decimal form.
+    let timestamp = header.timestamp.to_string();
+    for index in 0..key_count {
+        let mac = macs.mac(index, &timestamp, body).await?;
+        for candidate in &header.signatures {
+            // Both are MAC_LEN bytes (the parser refuses any other length), compared in
+            // constant time.
+            if bool::from(mac.ct_eq(candidate)) {
+                return Ok(Ok(Verified {
+                    timestamp: header.timestamp,
+                    matched_previous_secret: index > 0,
+                    freshness,
+                }));
+            }
+        }
+    }
+    Ok(Err(SignatureError::Mismatch))
+}
+
+/// Parses the header and checks its `t` against both windows; no MAC work.
+fn check_header(
+    header: Option<&str>,
+    now_unix: i64,
+    tolerance: Tolerance,
+) -> Result<(SignatureHeader, Freshness), SignatureError> {
     let header = header.map(str::trim).filter(|h| !h.is_empty());
     let header = SignatureHeader::parse(header.ok_or(SignatureError::Missing)?)?;
 
@@ -258,41 +312,14 @@ pub fn verify_delivery(
         });
     };
 
-    let mut any_secret = false;
-    for (index, secret) in secrets.iter().enumerate() {
-        any_secret = true;
-        let mac = keyed_mac(secret, header.timestamp, body);
-        for candidate in &header.signatures {
-            // verify_slice compares in constant time and checks the length first.
-            if mac.clone().verify_slice(candidate).is_ok() {
-                return Ok(Verified {
-                    timestamp: header.timestamp,
-                    matched_previous_secret: index > 0,
-                    freshness,
-                });
-            }
-        }
-    }
-    if !any_secret {
-        return Err(SignatureError::NoSecret);
-    }
-    Err(SignatureError::Mismatch)
+    Ok((header, freshness))
 }
 
 /// The `X-Signature` value ChargebackStop would send for `body` at `timestamp`.
 /// Used by the local sandbox and by tests.
 pub fn sign(secret: &Secret, timestamp: i64, body: &[u8]) -> String {
-    let tag = keyed_mac(secret, timestamp, body).finalize().into_bytes();
+    let tag = mac::hmac_sha512(secret.expose().as_bytes(), &timestamp.to_string(), body);
     format!("t={timestamp},v1={}", hex::encode(tag))
-}
-
-fn keyed_mac(secret: &Secret, timestamp: i64, body: &[u8]) -> HmacSha512 {
-    // HMAC accepts keys of any length; this cannot fail.
-    let mut mac = HmacSha512::new_from_slice(secret.expose().as_bytes()).expect("any key length");
-    mac.update(timestamp.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    mac
 }
 
 #[cfg(test)]
