@@ -31,7 +31,7 @@ impl DynamoAlertStore {
         Self { table }
     }
 
-    fn to_item(&self, record: &AlertRecord) -> Result<Value, StoreError> {
+    pub(crate) fn to_item(&self, record: &AlertRecord) -> Result<Value, StoreError> {
         let mut item =
             serde_json::to_value(record).map_err(|e| self.table.bad_item("put alert", e))?;
         normalise_timestamps(&mut item, SORT_KEY_TIMESTAMPS);

@@ -1,0 +1,574 @@
+//! `EventCommitter` over DynamoDB: one `TransactWriteItems` across the `archive`, `events`,
+//! `alerts` and `enrolments` tables (one write request; each item costs twice the WCU of a plain
+//! write, see docs/capacity.md).
+//!
+//! Each item carries the condition of its own single write (`events::claim_condition`,
+//! `events::held_condition`, `table::versioned_condition`); the archive item is an UpdateItem
+//! that sets every attribute `if_not_exists`, so a delivery archived before never refuses the
+//! transaction and is never overwritten. A cancelled transaction is mapped item by item
+//! (`refusal`): a ConditionalCheckFailed on the event is the same answer a refused claim or
+//! `complete` gives, on the alert or enrolment the same `StoreError::Conflict` their `put`
+//! gives; anything else (a transaction conflict, throttling) is transient.
+//!
+//! After a commit that finishes an event with an alert record, the record's insights facts are
+//! counted once (`domain::insights::counting`), as `CountingAlertStore` does after each put.
+
+use super::alerts::DynamoAlertStore;
+use super::archive::DynamoEventArchive;
+use super::events::{claim_condition, finish_update, held_condition, DynamoEventLog};
+use super::table::{versioned_condition, Condition, Item, Table};
+use crate::clock::Clock;
+use crate::domain::insights::counting::count_logged;
+use crate::domain::insights::facts::alert_facts_with_match;
+use crate::ports::event_commit::{CommitError, EventCommit, EventCommitter, EventWrite};
+use crate::ports::event_log::{EventLog, EventRecord, EventStatus};
+use crate::ports::insights_store::InsightsStore;
+use crate::ports::store_error::StoreError;
+use aws_sdk_dynamodb::types::{
+    Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
+use std::sync::Arc;
+
+/// Which part of the commit an item of the transaction is (the cancellation reasons come in the
+/// order of the items).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Part {
+    Archive,
+    Event,
+    Alert,
+    Enrolment,
+}
+
+/// One cancellation reason: DynamoDB's code (`None`, `ConditionalCheckFailed`,
+/// `TransactionConflict`, `ThrottlingError`, ...) and the item as it stood, when the failed
+/// condition asked for it.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Reason {
+    pub code: Option<String>,
+    pub item: Option<Item>,
+}
+
+pub struct DynamoEventCommitter {
+    pub(crate) events: DynamoEventLog,
+    pub(crate) events_table: Table,
+    pub(crate) alerts: DynamoAlertStore,
+    pub(crate) alerts_table: Table,
+    pub(crate) enrolments_table: Table,
+    pub(crate) archive_table: Table,
+    /// Counts the facts of an event's last alert write (`None`: nothing counted).
+    pub(crate) insights: Option<(Arc<dyn InsightsStore>, Arc<dyn Clock>)>,
+}
+
+impl DynamoEventCommitter {
+    pub fn new(events: Table, alerts: Table, enrolments: Table, archive: Table) -> Self {
+        Self {
+            events: DynamoEventLog::new(events.clone()),
+            events_table: events,
+            alerts: DynamoAlertStore::new(alerts.clone()),
+            alerts_table: alerts,
+            enrolments_table: enrolments,
+            archive_table: archive,
+            insights: None,
+        }
+    }
+
+    pub fn counting_insights(
+        mut self,
+        insights: Arc<dyn InsightsStore>,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        self.insights = Some((insights, clock));
+        self
+    }
+
+    fn items(
+        &self,
+        commit: &EventCommit,
+    ) -> Result<(Vec<TransactWriteItem>, Vec<Part>), StoreError> {
+        let mut items = Vec::new();
+        let mut parts = Vec::new();
+        let built = |e: aws_sdk_dynamodb::error::BuildError| StoreError::Permanent {
+            operation: "commit event",
+            table: self.events_table.name.clone(),
+            detail: e.to_string(),
+        };
+        if let Some(d) = &commit.archive {
+            let mut attributes = DynamoEventArchive::to_item(d);
+            let key: Item = ["event_id", "delivery_id"]
+                .into_iter()
+                .filter_map(|k| attributes.remove_entry(k))
+                .collect();
+            let (update, names, values) = set_if_absent(attributes);
+            items.push(
+                TransactWriteItem::builder()
+                    .update(
+                        Update::builder()
+                            .table_name(&self.archive_table.name)
+                            .set_key(Some(key))
+                            .update_expression(update)
+                            .set_expression_attribute_names(Some(names))
+                            .set_expression_attribute_values(Some(values))
+                            .build()
+                            .map_err(built)?,
+                    )
+                    .build(),
+            );
+            parts.push(Part::Archive);
+        }
+        if let Some(write) = &commit.event {
+            items.push(self.event_item(write).map_err(|e| match e {
+                Ok(b) => built(b),
+                Err(s) => s,
+            })?);
+            parts.push(Part::Event);
+        }
+        if let Some(record) = &commit.alert {
+            let item = self.alerts.to_item(record)?;
+            let item = self.alerts_table.versioned_item("put alert", item)?;
+            let condition = versioned_condition("alert_id", record.revision, &record.version_key);
+            items.push(put(&self.alerts_table.name, item, condition).map_err(built)?);
+            parts.push(Part::Alert);
+        }
+        if let Some(record) = &commit.enrolment {
+            let item = serde_json::to_value(record)
+                .map_err(|e| self.enrolments_table.bad_item("put enrolment", e))?;
+            let item = self
+                .enrolments_table
+                .versioned_item("put enrolment", item)?;
+            let condition =
+                versioned_condition("enrolment_id", record.revision, &record.version_key);
+            items.push(put(&self.enrolments_table.name, item, condition).map_err(built)?);
+            parts.push(Part::Enrolment);
+        }
+        Ok((items, parts))
+    }
+
+    #[allow(clippy::result_large_err)]
+    fn event_item(
+        &self,
+        write: &EventWrite,
+    ) -> Result<TransactWriteItem, Result<aws_sdk_dynamodb::error::BuildError, StoreError>> {
+        let table = &self.events_table.name;
+        let (k, v) = DynamoEventLog::key(write.event_id());
+        let all_old = ReturnValuesOnConditionCheckFailure::AllOld;
+        Ok(match write {
+            EventWrite::Claim(record) => {
+                let item: Item = serde_dynamo::to_item(record)
+                    .map_err(|e| Err(self.events_table.bad_item("claim", e)))?;
+                let now = record
+                    .claimed_at
+                    .parse()
+                    .map_err(|e| Err(self.events_table.bad_item("claim", e)))?;
+                put(table, item, claim_condition(now)).map_err(Ok)?
+            }
+            EventWrite::Finish {
+                token,
+                status,
+                outcome,
+                at,
+                ..
+            } => {
+                let condition = held_condition(token);
+                let status = match status {
+                    EventStatus::DeadLettered => "DEAD_LETTERED",
+                    EventStatus::Completed => "COMPLETED",
+                    EventStatus::InProgress => "IN_PROGRESS",
+                };
+                let (update, mut values) = finish_update(status, outcome, at);
+                values.extend(condition.values.unwrap_or_default());
+                TransactWriteItem::builder()
+                    .update(
+                        Update::builder()
+                            .table_name(table)
+                            .key(k, v)
+                            .update_expression(update)
+                            .condition_expression(condition.expression)
+                            .set_expression_attribute_names(condition.names)
+                            .set_expression_attribute_values(Some(values))
+                            .return_values_on_condition_check_failure(all_old)
+                            .build()
+                            .map_err(Ok)?,
+                    )
+                    .build()
+            }
+            EventWrite::Release { token, .. } => {
+                let condition = held_condition(token);
+                TransactWriteItem::builder()
+                    .delete(
+                        Delete::builder()
+                            .table_name(table)
+                            .key(k, v)
+                            .condition_expression(condition.expression)
+                            .set_expression_attribute_names(condition.names)
+                            .set_expression_attribute_values(condition.values)
+                            .return_values_on_condition_check_failure(all_old)
+                            .build()
+                            .map_err(Ok)?,
+                    )
+                    .build()
+            }
+        })
+    }
+
+    /// The table and key a part's conflict is named by.
+    fn conflict_of(&self, part: Part, commit: &EventCommit) -> StoreError {
+        let (operation, table, key) = match part {
+            Part::Event => {
+                let write = commit.event.as_ref();
+                let operation = match write {
+                    Some(EventWrite::Claim(_)) => "claim",
+                    Some(EventWrite::Release { .. }) => "release",
+                    _ => "complete",
+                };
+                (
+                    operation,
+                    &self.events_table.name,
+                    write.map(|w| w.event_id().to_string()),
+                )
+            }
+            Part::Alert => (
+                "put alert",
+                &self.alerts_table.name,
+                commit.alert.as_ref().map(|r| r.alert_id.clone()),
+            ),
+            Part::Enrolment => (
+                "put enrolment",
+                &self.enrolments_table.name,
+                commit.enrolment.as_ref().map(|r| r.enrolment_id.clone()),
+            ),
+            Part::Archive => (
+                "archive delivery",
+                &self.archive_table.name,
+                commit.archive.as_ref().map(|d| d.event_id.clone()),
+            ),
+        };
+        StoreError::Conflict {
+            operation,
+            table: table.clone(),
+            key: key.unwrap_or_default(),
+        }
+    }
+
+    async fn count_insights(&self, commit: &EventCommit) {
+        let finishes = match &commit.event {
+            Some(EventWrite::Finish { .. }) => true,
+            Some(EventWrite::Claim(r)) => r.status != EventStatus::InProgress,
+            _ => false,
+        };
+        if let (true, Some(record), Some((insights, clock))) =
+            (finishes, &commit.alert, &self.insights)
+        {
+            count_logged(&**insights, &**clock, &[alert_facts_with_match(record)]).await;
+        }
+    }
+}
+
+fn put(
+    table: &str,
+    item: Item,
+    condition: Condition,
+) -> Result<TransactWriteItem, aws_sdk_dynamodb::error::BuildError> {
+    Ok(TransactWriteItem::builder()
+        .put(
+            Put::builder()
+                .table_name(table)
+                .set_item(Some(item))
+                .condition_expression(condition.expression)
+                .set_expression_attribute_names(condition.names)
+                .set_expression_attribute_values(condition.values)
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                )
+                .build()?,
+        )
+        .build())
+}
+
+/// `SET #a0 = if_not_exists(#a0, :a0), ...` for every attribute: writes an item that is not
+/// there, leaves one that is exactly as it was, and never fails.
+fn set_if_absent(attributes: Item) -> (String, std::collections::HashMap<String, String>, Item) {
+    let mut names = std::collections::HashMap::new();
+    let mut values = Item::new();
+    let mut sets = Vec::new();
+    let mut sorted: Vec<_> = attributes.into_iter().collect();
+    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    for (i, (name, value)) in sorted.into_iter().enumerate() {
+        sets.push(format!("#a{i} = if_not_exists(#a{i}, :a{i})"));
+        names.insert(format!("#a{i}"), name);
+        values.insert(format!(":a{i}"), value);
+    }
+    (format!("SET {}", sets.join(", ")), names, values)
+}
+
+/// What a cancelled transaction means for the commit: the event's failed condition first (a
+/// duplicate or a claim held elsewhere outranks a lost revision race), then an alert's or
+/// enrolment's (`conflict_of`), else the whole commit failed and is worth retrying.
+pub(crate) fn refusal(
+    parts: &[Part],
+    reasons: &[Reason],
+    conflict_of: impl Fn(Part) -> StoreError,
+    table: &str,
+) -> (Option<Item>, CommitError) {
+    let failed = |part: Part| {
+        parts
+            .iter()
+            .zip(reasons)
+            .find(|(p, r)| **p == part && r.code.as_deref() == Some("ConditionalCheckFailed"))
+            .map(|(_, r)| r.clone())
+    };
+    if let Some(reason) = failed(Part::Event) {
+        let conflict = conflict_of(Part::Event);
+        let event_id = match &conflict {
+            StoreError::Conflict { key, .. } => key.clone(),
+            _ => String::new(),
+        };
+        return (
+            reason.item,
+            CommitError::EventRefused {
+                event_id,
+                stored: None,
+                conflict,
+            },
+        );
+    }
+    for part in [Part::Alert, Part::Enrolment, Part::Archive] {
+        if failed(part).is_some() {
+            return (None, CommitError::Conflict(conflict_of(part)));
+        }
+    }
+    let codes: Vec<&str> = reasons
+        .iter()
+        .filter_map(|r| r.code.as_deref())
+        .filter(|c| *c != "None")
+        .collect();
+    let detail = format!("transaction cancelled: {}", codes.join(", "));
+    // A malformed request is ours to fix; everything else (a conflicting transaction,
+    // throttling, an item collection limit) may pass.
+    (
+        None,
+        CommitError::Store(if codes.contains(&"ValidationError") {
+            StoreError::Permanent {
+                operation: "commit event",
+                table: table.to_string(),
+                detail,
+            }
+        } else {
+            StoreError::Transient {
+                operation: "commit event",
+                table: table.to_string(),
+                detail,
+            }
+        }),
+    )
+}
+
+#[async_trait::async_trait]
+impl EventCommitter for DynamoEventCommitter {
+    async fn commit(&self, commit: &EventCommit) -> Result<(), CommitError> {
+        if commit.is_empty() {
+            return Ok(());
+        }
+        let (items, parts) = self.items(commit).map_err(CommitError::Store)?;
+        self.events_table.counters.write();
+        let result = self
+            .events_table
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
+        let err = match result {
+            Ok(_) => {
+                self.count_insights(commit).await;
+                return Ok(());
+            }
+            Err(err) => err,
+        };
+        use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+        let reasons: Option<Vec<Reason>> = match err.as_service_error() {
+            Some(TransactWriteItemsError::TransactionCanceledException(c)) => Some(
+                c.cancellation_reasons()
+                    .iter()
+                    .map(|r| Reason {
+                        code: r.code().map(str::to_string),
+                        item: r.item().cloned(),
+                    })
+                    .collect(),
+            ),
+            _ => None,
+        };
+        let Some(reasons) = reasons else {
+            return Err(CommitError::Store(
+                self.events_table.error("commit event", err),
+            ));
+        };
+        let (item, mapped) = refusal(
+            &parts,
+            &reasons,
+            |part| self.conflict_of(part, commit),
+            &self.events_table.name,
+        );
+        match mapped {
+            CommitError::EventRefused {
+                event_id, conflict, ..
+            } => {
+                let stored: Option<EventRecord> =
+                    match item {
+                        Some(item) => Some(serde_dynamo::from_item(item).map_err(|e| {
+                            CommitError::Store(self.events_table.bad_item("claim", e))
+                        })?),
+                        // Emulators may not return the item: read it.
+                        None => self
+                            .events
+                            .get(&event_id)
+                            .await
+                            .map_err(CommitError::Store)?,
+                    };
+                Err(CommitError::EventRefused {
+                    event_id,
+                    stored,
+                    conflict,
+                })
+            }
+            other => Err(other),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_dynamodb::types::AttributeValue;
+
+    fn conflict(part: Part) -> StoreError {
+        StoreError::Conflict {
+            operation: match part {
+                Part::Event => "claim",
+                Part::Alert => "put alert",
+                Part::Enrolment => "put enrolment",
+                Part::Archive => "archive delivery",
+            },
+            table: format!("{part:?}"),
+            key: "k1".into(),
+        }
+    }
+
+    fn reason(code: &str) -> Reason {
+        Reason {
+            code: Some(code.into()),
+            item: None,
+        }
+    }
+
+    const PARTS: [Part; 3] = [Part::Archive, Part::Event, Part::Alert];
+
+    #[test]
+    fn a_failed_event_condition_is_the_refused_claim_whatever_else_failed() {
+        let mut event = reason("ConditionalCheckFailed");
+        event.item = Some([("status".to_string(), AttributeValue::S("COMPLETED".into()))].into());
+        let (item, e) = refusal(
+            &PARTS,
+            &[reason("None"), event, reason("ConditionalCheckFailed")],
+            conflict,
+            "t-events",
+        );
+        assert!(
+            item.is_some(),
+            "the stored record comes back with the refusal"
+        );
+        match e {
+            CommitError::EventRefused {
+                event_id, conflict, ..
+            } => {
+                assert_eq!(event_id, "k1");
+                assert!(matches!(
+                    conflict,
+                    StoreError::Conflict {
+                        operation: "claim",
+                        ..
+                    }
+                ));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_failed_revision_check_is_the_conflict_the_put_gives() {
+        let (_, e) = refusal(
+            &PARTS,
+            &[
+                reason("None"),
+                reason("None"),
+                reason("ConditionalCheckFailed"),
+            ],
+            conflict,
+            "t-events",
+        );
+        match e {
+            CommitError::Conflict(StoreError::Conflict { operation, .. }) => {
+                assert_eq!(operation, "put alert")
+            }
+            other => panic!("{other:?}"),
+        }
+        let (_, e) = refusal(
+            &[Part::Event, Part::Enrolment],
+            &[reason("None"), reason("ConditionalCheckFailed")],
+            conflict,
+            "t-events",
+        );
+        assert!(
+            matches!(
+                e,
+                CommitError::Conflict(StoreError::Conflict {
+                    operation: "put enrolment",
+                    ..
+                })
+            ),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn a_transaction_conflict_or_throttling_is_transient_and_a_validation_error_is_not() {
+        for code in [
+            "TransactionConflict",
+            "ThrottlingError",
+            "ProvisionedThroughputExceeded",
+        ] {
+            let (_, e) = refusal(
+                &PARTS,
+                &[reason("None"), reason(code), reason("None")],
+                conflict,
+                "t-events",
+            );
+            let e = e.into_store_error();
+            assert!(e.is_retryable(), "{code}: {e:?}");
+            assert!(e.to_string().contains(code), "{e}");
+        }
+        let (_, e) = refusal(
+            &PARTS,
+            &[reason("ValidationError"), reason("None"), reason("None")],
+            conflict,
+            "t-events",
+        );
+        assert!(!e.into_store_error().is_retryable());
+    }
+
+    #[test]
+    fn archiving_if_absent_sets_every_attribute_only_where_missing() {
+        let attributes: Item = [
+            ("body".to_string(), AttributeValue::S("b".into())),
+            ("archived_at".to_string(), AttributeValue::S("t".into())),
+        ]
+        .into();
+        let (update, names, values) = set_if_absent(attributes);
+        assert_eq!(
+            update,
+            "SET #a0 = if_not_exists(#a0, :a0), #a1 = if_not_exists(#a1, :a1)"
+        );
+        assert_eq!(names["#a0"], "archived_at");
+        assert_eq!(names["#a1"], "body");
+        assert_eq!(values[":a1"], AttributeValue::S("b".into()));
+    }
+}
