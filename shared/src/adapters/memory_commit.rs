@@ -21,8 +21,15 @@ pub struct MemoryCommitter {
     pub refuse_next: Mutex<u32>,
     /// The next N commits are written, then answer an error (a timeout after success).
     pub fail_after_next: Mutex<u32>,
-    /// Every commit so far, in order (what a test counts as write requests).
+    /// The commit asked for with this number (1 = the first) is written, then answers an
+    /// error.
+    pub fail_after_nth: Mutex<Option<usize>>,
+    /// The commit with this number is refused as a whole, nothing written.
+    pub refuse_nth: Mutex<Option<usize>>,
+    /// Every commit written so far, in order.
     pub log: Mutex<Vec<EventCommit>>,
+    /// Commits asked for so far, refused ones included (each one write request).
+    pub asked: Mutex<usize>,
 }
 
 impl MemoryCommitter {
@@ -38,7 +45,10 @@ impl MemoryCommitter {
             archive: None,
             refuse_next: Mutex::new(0),
             fail_after_next: Mutex::new(0),
+            fail_after_nth: Mutex::new(None),
+            refuse_nth: Mutex::new(None),
             log: Mutex::new(Vec::new()),
+            asked: Mutex::new(0),
         }
     }
 
@@ -77,7 +87,12 @@ impl EventCommitter for MemoryCommitter {
         if commit.is_empty() {
             return Ok(());
         }
-        if take(&self.refuse_next) {
+        let number = {
+            let mut asked = self.asked.lock().unwrap();
+            *asked += 1;
+            *asked
+        };
+        if take(&self.refuse_next) || *self.refuse_nth.lock().unwrap() == Some(number) {
             return Err(CommitError::Store(transient(
                 "injected: refused as a whole",
             )));
@@ -196,7 +211,7 @@ impl EventCommitter for MemoryCommitter {
         }
         drop((events, alerts, enrolments));
         self.log.lock().unwrap().push(commit.clone());
-        if take(&self.fail_after_next) {
+        if take(&self.fail_after_next) || *self.fail_after_nth.lock().unwrap() == Some(number) {
             return Err(CommitError::Store(transient(
                 "injected: written, then the answer was lost",
             )));
