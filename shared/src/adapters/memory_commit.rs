@@ -112,7 +112,7 @@ impl EventCommitter for MemoryCommitter {
         // Every condition first; the event's refusal is reported before the others.
         if let Some(write) = &commit.event {
             let event_id = write.event_id().to_string();
-            let stored = events.get(&event_id).cloned();
+            let stored = events.get(&event_id).cloned().map(Box::new);
             let refused = |operation: &'static str| CommitError::EventRefused {
                 event_id: event_id.clone(),
                 stored: stored.clone(),
@@ -176,7 +176,7 @@ impl EventCommitter for MemoryCommitter {
         if let Some(write) = &commit.event {
             match write {
                 EventWrite::Claim(record) => {
-                    events.insert(record.event_id.clone(), record.clone());
+                    events.insert(record.event_id.clone(), (**record).clone());
                 }
                 EventWrite::Finish {
                     event_id,

@@ -21,7 +21,7 @@ pub enum EventWrite {
     /// when nothing irreversible happens in between) on the claim condition: no record, an
     /// expired or dead-lettered one, or an IN_PROGRESS one past its `in_progress_until`
     /// (`EventRecord::can_be_claimed_at`).
-    Claim(EventRecord),
+    Claim(Box<EventRecord>),
     /// Move our IN_PROGRESS record under `token` to `status` (COMPLETED or DEAD_LETTERED) with
     /// `outcome`; refused when the record no longer holds our token.
     Finish {
@@ -81,7 +81,7 @@ pub enum CommitError {
     #[error("event {event_id}: {conflict}")]
     EventRefused {
         event_id: String,
-        stored: Option<EventRecord>,
+        stored: Option<Box<EventRecord>>,
         conflict: StoreError,
     },
     /// Another item's condition failed (an alert or enrolment revision race): the

@@ -362,6 +362,29 @@ pub(crate) fn refusal(
     )
 }
 
+impl DynamoEventCommitter {
+    /// The archive item alone (a duplicate, a poison message): the same update as a plain
+    /// UpdateItem, at half the WCU of a one-item transaction. It has no condition to fail.
+    async fn archive_alone(&self, items: Vec<TransactWriteItem>) -> Result<(), CommitError> {
+        let Some(update) = items.into_iter().next().and_then(|i| i.update) else {
+            return Ok(());
+        };
+        self.archive_table.counters.write();
+        self.archive_table
+            .client
+            .update_item()
+            .table_name(update.table_name)
+            .set_key(Some(update.key))
+            .update_expression(update.update_expression)
+            .set_expression_attribute_names(update.expression_attribute_names)
+            .set_expression_attribute_values(update.expression_attribute_values)
+            .send()
+            .await
+            .map_err(|e| CommitError::Store(self.archive_table.error("archive delivery", e)))?;
+        Ok(())
+    }
+}
+
 #[async_trait::async_trait]
 impl EventCommitter for DynamoEventCommitter {
     async fn commit(&self, commit: &EventCommit) -> Result<(), CommitError> {
@@ -369,6 +392,9 @@ impl EventCommitter for DynamoEventCommitter {
             return Ok(());
         }
         let (items, parts) = self.items(commit).map_err(CommitError::Store)?;
+        if parts == [Part::Archive] {
+            return self.archive_alone(items).await;
+        }
         self.events_table.counters.write();
         let result = self
             .events_table
@@ -426,7 +452,7 @@ impl EventCommitter for DynamoEventCommitter {
                     };
                 Err(CommitError::EventRefused {
                     event_id,
-                    stored,
+                    stored: stored.map(Box::new),
                     conflict,
                 })
             }

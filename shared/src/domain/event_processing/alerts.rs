@@ -206,7 +206,7 @@ impl EventProcessor {
         };
         let token = new_claim_token();
         let claimed = next_revision(m.record, m.base);
-        let event_claim = EventWrite::Claim(pending.claim_record(now, &token));
+        let event_claim = EventWrite::Claim(Box::new(pending.claim_record(now, &token)));
         self.commit(pending, Some(event_claim), Some(claimed.clone()))
             .await?;
 
@@ -378,7 +378,7 @@ impl EventProcessor {
         let token = new_claim_token();
         let alert = m.record.alert.clone();
         let record = m.changed.then(|| next_revision(m.record, m.base));
-        let claim = EventWrite::Claim(pending.claim_record(now, &token));
+        let claim = EventWrite::Claim(Box::new(pending.claim_record(now, &token)));
         self.commit(pending, Some(claim), record).await?;
         let until = pending.until;
         let (view, fetched_at) = match &fresh_view {

@@ -134,7 +134,7 @@ pub enum ApplyError {
     #[error("event {event_id} was taken or finished by another run")]
     Taken {
         event_id: String,
-        stored: Option<EventRecord>,
+        stored: Option<Box<EventRecord>>,
     },
 }
 
@@ -264,7 +264,7 @@ impl Pending {
                 outcome: outcome.to_string(),
                 at: iso(now),
             },
-            None => EventWrite::Claim(self.finished_record(now, status, outcome)),
+            None => EventWrite::Claim(Box::new(self.finished_record(now, status, outcome))),
         }
     }
 }
@@ -370,7 +370,9 @@ impl EventProcessor {
             .map_err(|e| failed(e.into()))?;
         let now = self.clock.now();
         if let Some(record) = stored.filter(|r| !r.can_be_claimed_at(now)) {
-            return self.already_taken(&event, &mut pending, Some(record)).await;
+            return self
+                .already_taken(&event, &mut pending, Some(Box::new(record)))
+                .await;
         }
 
         let result = self.apply(&event, &mut pending).await;
@@ -471,7 +473,7 @@ impl EventProcessor {
         &self,
         event: &WebhookEvent,
         pending: &mut Pending,
-        stored: Option<EventRecord>,
+        stored: Option<Box<EventRecord>>,
     ) -> Result<Processed, ProcessError> {
         if let Err(e) = self.commit(pending, None, None).await {
             return Err(ProcessError::Failed {
