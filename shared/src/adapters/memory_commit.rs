@@ -6,6 +6,7 @@
 
 use super::memory::{check_revision, MemoryAlertStore, MemoryEnrolmentStore, MemoryEventLog};
 use super::memory_recovery::MemoryArchive;
+use super::memory_transactions::MemoryTransactionIndex;
 use crate::ports::event_commit::{CommitError, EventCommit, EventCommitter, EventWrite};
 use crate::ports::event_log::EventStatus;
 use crate::ports::store_error::StoreError;
@@ -17,6 +18,8 @@ pub struct MemoryCommitter {
     pub enrolments: Arc<MemoryEnrolmentStore>,
     /// Where archived deliveries go; `None`: they are dropped (a world without an archive).
     pub archive: Option<Arc<MemoryArchive>>,
+    /// Where held index writes go; a commit with some and no index is refused.
+    pub index: Option<Arc<MemoryTransactionIndex>>,
     /// The next N commits are refused as a whole, nothing written (throttled).
     pub refuse_next: Mutex<u32>,
     /// The next N commits are written, then answer an error (a timeout after success).
@@ -43,6 +46,7 @@ impl MemoryCommitter {
             alerts,
             enrolments,
             archive: None,
+            index: None,
             refuse_next: Mutex::new(0),
             fail_after_next: Mutex::new(0),
             fail_after_nth: Mutex::new(None),
@@ -54,6 +58,11 @@ impl MemoryCommitter {
 
     pub fn with_archive(mut self, archive: Arc<MemoryArchive>) -> Self {
         self.archive = Some(archive);
+        self
+    }
+
+    pub fn with_index(mut self, index: Arc<MemoryTransactionIndex>) -> Self {
+        self.index = Some(index);
         self
     }
 
@@ -99,6 +108,13 @@ impl EventCommitter for MemoryCommitter {
         }
         if commit.archive.is_some() && self.archive.as_ref().is_some_and(|a| a.refuses_next()) {
             return Err(CommitError::Store(transient("injected: archive throttled")));
+        }
+        if !commit.index.is_empty() && self.index.is_none() {
+            return Err(CommitError::Store(StoreError::Permanent {
+                operation: "commit event",
+                table: "transactions".into(),
+                detail: "index writes but no index to write them to".into(),
+            }));
         }
         // One lock order for every commit: events, alerts, enrolments.
         let mut events = self.events.lock();
@@ -208,6 +224,9 @@ impl EventCommitter for MemoryCommitter {
         }
         if let (Some(d), Some(archive)) = (&commit.archive, &self.archive) {
             archive.keep_if_absent(d);
+        }
+        if let Some(index) = &self.index {
+            index.apply(&commit.index);
         }
         drop((events, alerts, enrolments));
         self.log.lock().unwrap().push(commit.clone());

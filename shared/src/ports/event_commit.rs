@@ -11,6 +11,7 @@
 use super::event_archive::ArchivedDelivery;
 use super::event_log::{EventRecord, EventStatus};
 use super::store_error::StoreError;
+use super::transaction_index::IndexWrite;
 use crate::domain::enrolment_lifecycle::EnrolmentRecord;
 use crate::records::alert::AlertRecord;
 
@@ -54,6 +55,9 @@ pub struct EventCommit {
     pub alert: Option<AlertRecord>,
     /// Revision-checked like `EnrolmentStore::put`.
     pub enrolment: Option<EnrolmentRecord>,
+    /// Transactions-index entries the matching wrote for the event (`transaction_index::held`):
+    /// unconditional, idempotent.
+    pub index: Vec<IndexWrite>,
 }
 
 impl EventCommit {
@@ -62,6 +66,7 @@ impl EventCommit {
             && self.event.is_none()
             && self.alert.is_none()
             && self.enrolment.is_none()
+            && self.index.is_empty()
     }
 
     pub fn archive_only(archive: Option<ArchivedDelivery>) -> Self {

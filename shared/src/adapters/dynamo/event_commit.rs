@@ -24,6 +24,7 @@ use crate::ports::event_commit::{CommitError, EventCommit, EventCommitter, Event
 use crate::ports::event_log::{EventLog, EventRecord, EventStatus};
 use crate::ports::insights_store::InsightsStore;
 use crate::ports::store_error::StoreError;
+use crate::ports::transaction_index::IndexWrite;
 use aws_sdk_dynamodb::types::{
     Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
@@ -37,6 +38,7 @@ pub(crate) enum Part {
     Event,
     Alert,
     Enrolment,
+    Index,
 }
 
 /// One cancellation reason: DynamoDB's code (`None`, `ConditionalCheckFailed`,
@@ -55,6 +57,8 @@ pub struct DynamoEventCommitter {
     pub(crate) alerts_table: Table,
     pub(crate) enrolments_table: Table,
     pub(crate) archive_table: Table,
+    /// The transactions index, for the entries the matching held (`None`: refused).
+    pub(crate) index_table: Option<Table>,
     /// Counts the facts of an event's last alert write (`None`: nothing counted).
     pub(crate) insights: Option<(Arc<dyn InsightsStore>, Arc<dyn Clock>)>,
 }
@@ -68,8 +72,14 @@ impl DynamoEventCommitter {
             alerts_table: alerts,
             enrolments_table: enrolments,
             archive_table: archive,
+            index_table: None,
             insights: None,
         }
+    }
+
+    pub fn with_index(mut self, transactions: Table) -> Self {
+        self.index_table = Some(transactions);
+        self
     }
 
     pub fn counting_insights(
@@ -139,6 +149,29 @@ impl DynamoEventCommitter {
                 versioned_condition("enrolment_id", record.revision, &record.version_key);
             items.push(put(&self.enrolments_table.name, item, condition).map_err(built)?);
             parts.push(Part::Enrolment);
+        }
+        if !commit.index.is_empty() {
+            let Some(table) = &self.index_table else {
+                return Err(StoreError::Permanent {
+                    operation: "commit event",
+                    table: self.events_table.name.clone(),
+                    detail: "index writes but no transactions table to write them to".into(),
+                });
+            };
+            // One operation per item in a transaction: the last write of a key wins.
+            let mut last: std::collections::BTreeMap<(String, String), &IndexWrite> =
+                Default::default();
+            for w in &commit.index {
+                let (lookup, entry) = w.key();
+                last.insert((lookup.to_string(), entry.to_string()), w);
+            }
+            for w in last.into_values() {
+                items.push(index_item(table, w).map_err(|e| match e {
+                    Ok(b) => built(b),
+                    Err(s) => s,
+                })?);
+                parts.push(Part::Index);
+            }
         }
         Ok((items, parts))
     }
@@ -241,6 +274,13 @@ impl DynamoEventCommitter {
                 &self.archive_table.name,
                 commit.archive.as_ref().map(|d| d.event_id.clone()),
             ),
+            Part::Index => (
+                "put index entries",
+                self.index_table
+                    .as_ref()
+                    .map_or(&self.events_table.name, |t| &t.name),
+                None,
+            ),
         };
         StoreError::Conflict {
             operation,
@@ -261,6 +301,39 @@ impl DynamoEventCommitter {
             count_logged(&**insights, &**clock, &[alert_facts_with_match(record)]).await;
         }
     }
+}
+
+#[allow(clippy::result_large_err)]
+fn index_item(
+    table: &Table,
+    write: &IndexWrite,
+) -> Result<TransactWriteItem, Result<aws_sdk_dynamodb::error::BuildError, StoreError>> {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    Ok(match write {
+        IndexWrite::Put(item) => {
+            let item: Item = serde_dynamo::to_item(item)
+                .map_err(|e| Err(table.bad_item("put index entries", e)))?;
+            TransactWriteItem::builder()
+                .put(
+                    Put::builder()
+                        .table_name(&table.name)
+                        .set_item(Some(item))
+                        .build()
+                        .map_err(Ok)?,
+                )
+                .build()
+        }
+        IndexWrite::Delete { lookup, entry } => TransactWriteItem::builder()
+            .delete(
+                Delete::builder()
+                    .table_name(&table.name)
+                    .key("lookup", AttributeValue::S(lookup.clone()))
+                    .key("entry", AttributeValue::S(entry.clone()))
+                    .build()
+                    .map_err(Ok)?,
+            )
+            .build(),
+    })
 }
 
 fn put(
@@ -473,6 +546,7 @@ mod tests {
                 Part::Alert => "put alert",
                 Part::Enrolment => "put enrolment",
                 Part::Archive => "archive delivery",
+                Part::Index => "put index entries",
             },
             table: format!("{part:?}"),
             key: "k1".into(),

@@ -24,6 +24,7 @@ use crate::ports::alert_api::AlertApi;
 use crate::ports::alert_store::AlertStore;
 use crate::ports::enrolment_api::EnrolmentApi;
 use crate::ports::notifier::Notifier;
+use crate::ports::transaction_index::HeldIndex;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -79,6 +80,7 @@ pub fn dynamo_event_processor_counting(
             table(tables.enrolments()),
             table(tables.archive()),
         )
+        .with_index(table(tables.transactions()))
         .counting_insights(insights, clock.clone()),
     );
     // Refund first in the partner's billing system (policies with a `refund_hook`); a confirmed
@@ -107,9 +109,12 @@ pub fn dynamo_event_processor_counting(
         ),
         // Alerts matched to the partner's own transactions (the index written at order intake).
         partner_records: Arc::new(IndexedPartnerRecords::new(
-            Arc::new(DynamoTransactionIndex::new(side_table(
-                tables.transactions(),
-            ))),
+            // Held while an event is processed and written with its commit.
+            Arc::new(HeldIndex {
+                inner: Arc::new(DynamoTransactionIndex::new(side_table(
+                    tables.transactions(),
+                ))),
+            }),
             clock.clone(),
         )),
         clock,

@@ -398,3 +398,67 @@ async fn a_lost_race_before_the_patch_refuses_the_whole_commit_and_sends_nothing
     assert_eq!(p.outcome, "alert_actioned:REFUND");
     assert_eq!(w.api.patches("netalrt_1").len(), 1);
 }
+
+#[tokio::test]
+async fn the_matchings_index_entries_go_into_the_events_commit() {
+    use crate::adapters::memory_transactions::MemoryTransactionIndex;
+    use crate::domain::matching::IndexedPartnerRecords;
+    use crate::ports::transaction_index::{HeldIndex, IndexWrite, TransactionIndex};
+    let (mut w, _) = archiving_world();
+    let index = Arc::new(MemoryTransactionIndex::default());
+    let commits = Arc::new(
+        crate::adapters::memory_commit::MemoryCommitter::new(
+            w.events.clone(),
+            w.alerts.clone(),
+            w.enrolments.clone(),
+        )
+        .with_index(index.clone()),
+    );
+    w.processor.commits = commits.clone();
+    w.processor.partner_records = Arc::new(IndexedPartnerRecords::new(
+        Arc::new(HeldIndex {
+            inner: index.clone(),
+        }),
+        w.clock.clone(),
+    ));
+    // An alert with an ARN no order carries: unmatched, kept waiting for a late order.
+    let a: Alert = serde_json::from_value(serde_json::json!({
+        "id": "netalrt_w", "organisation_id": "org_1", "enrolment_type": "ETHOCA_ALERT",
+        "status": "ACTION_REQUIRED", "transaction_amount_in_cents": 1000,
+        "transaction_currency_code": "USD", "transaction_acquirer_reference_number": "74000000000000000000001",
+        "action_required_deadline": "2026-11-26T10:00:00Z", "alert_received_at": "2026-11-24T09:00:00Z"
+    }))
+    .unwrap();
+    w.api.put_alert(a.clone());
+    let p = w
+        .run(&alert_event("evt_w", "alert.created", &a))
+        .await
+        .unwrap();
+    assert_eq!(p.outcome, "alert_actioned:REFUND");
+    let all = commits.commits();
+    assert_eq!(all.len(), 2, "no write of its own for the index");
+    assert!(
+        all[0]
+            .index
+            .iter()
+            .any(|w| matches!(w, IndexWrite::Put(item) if item.lookup == "waiting#org_1")),
+        "{:?}",
+        all[0].index
+    );
+    let waiting = index.query("waiting#org_1", None, 10).await.unwrap();
+    assert_eq!(waiting.len(), 1, "kept where a late order finds it");
+    let record = w.alerts.get("netalrt_w").await.unwrap().unwrap();
+    assert!(record.alert_match.is_some(), "the match on the record");
+    // Outside an event the index writes as usual.
+    HeldIndex {
+        inner: index.clone(),
+    }
+    .delete("waiting#org_1", &waiting[0].entry)
+    .await
+    .unwrap();
+    assert!(index
+        .query("waiting#org_1", None, 10)
+        .await
+        .unwrap()
+        .is_empty());
+}

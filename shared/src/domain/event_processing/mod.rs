@@ -313,7 +313,19 @@ impl EventProcessor {
 
     /// `process`, archiving `archive` (the raw delivery) with the event's first write: every
     /// delivery handled, applied, duplicate or poison, is archived, or the message comes back.
+    /// The transactions-index entries the matching writes go into the same commits.
     pub async fn process_delivery(
+        &self,
+        incoming: &IncomingEvent,
+        archive: Option<ArchivedDelivery>,
+        in_progress_until: DateTime<Utc>,
+    ) -> Result<Processed, ProcessError> {
+        // Boxed: the processing future is large, and a task-local scope holds it inline.
+        let processing = Box::pin(self.process_held(incoming, archive, in_progress_until));
+        crate::ports::transaction_index::held::hold_during(processing).await
+    }
+
+    async fn process_held(
         &self,
         incoming: &IncomingEvent,
         archive: Option<ArchivedDelivery>,
@@ -447,6 +459,8 @@ impl EventProcessor {
             event,
             alert,
             enrolment,
+            // What the matching wrote to the index meanwhile: with this write, not on its own.
+            index: crate::ports::transaction_index::held::take(),
         };
         match self.commits.commit(&commit).await {
             Ok(()) => {
