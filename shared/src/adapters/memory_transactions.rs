@@ -37,7 +37,7 @@ impl MemoryTransactionIndex {
             self.writes.fetch_add(1, Ordering::SeqCst);
             match w {
                 IndexWrite::Put(item) => {
-                    map.insert((item.lookup.clone(), item.entry.clone()), item.clone());
+                    map.insert((item.lookup.clone(), item.entry.clone()), (**item).clone());
                 }
                 IndexWrite::Delete { lookup, entry } => {
                     map.remove(&(lookup.clone(), entry.clone()));

@@ -36,7 +36,7 @@ pub trait LateMatchHandler: Send + Sync {
 /// (`ports::event_commit`).
 #[derive(Debug, Clone, PartialEq)]
 pub enum IndexWrite {
-    Put(IndexItem),
+    Put(Box<IndexItem>),
     Delete { lookup: String, entry: String },
 }
 
@@ -94,7 +94,12 @@ pub struct HeldIndex {
 #[async_trait::async_trait]
 impl TransactionIndex for HeldIndex {
     async fn put(&self, items: &[IndexItem]) -> Result<(), StoreError> {
-        match held::hold(items.iter().cloned().map(IndexWrite::Put).collect()) {
+        match held::hold(
+            items
+                .iter()
+                .map(|i| IndexWrite::Put(Box::new(i.clone())))
+                .collect(),
+        ) {
             Ok(()) => Ok(()),
             Err(_) => self.inner.put(items).await,
         }

@@ -311,7 +311,7 @@ fn index_item(
     use aws_sdk_dynamodb::types::AttributeValue;
     Ok(match write {
         IndexWrite::Put(item) => {
-            let item: Item = serde_dynamo::to_item(item)
+            let item: Item = serde_dynamo::to_item(&**item)
                 .map_err(|e| Err(table.bad_item("put index entries", e)))?;
             TransactWriteItem::builder()
                 .put(
