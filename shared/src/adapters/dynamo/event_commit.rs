@@ -16,19 +16,23 @@
 use super::alerts::DynamoAlertStore;
 use super::archive::DynamoEventArchive;
 use super::events::{claim_condition, finish_update, held_condition, DynamoEventLog};
+use super::insights::DynamoInsightsStore;
 use super::table::{versioned_condition, Condition, Item, Table};
 use crate::clock::Clock;
 use crate::domain::insights::counting::count_logged;
 use crate::domain::insights::facts::alert_facts_with_match;
 use crate::ports::event_commit::{CommitError, EventCommit, EventCommitter, EventWrite};
 use crate::ports::event_log::{EventLog, EventRecord, EventStatus};
-use crate::ports::insights_store::InsightsStore;
+use crate::ports::insights_store::Subject;
 use crate::ports::store_error::StoreError;
 use crate::ports::transaction_index::IndexWrite;
 use aws_sdk_dynamodb::types::{
     Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 use std::sync::Arc;
+
+/// TransactWriteItems takes at most 100 items.
+const MAX_TRANSACTION_ITEMS: usize = 100;
 
 /// Which part of the commit an item of the transaction is (the cancellation reasons come in the
 /// order of the items).
@@ -39,6 +43,8 @@ pub(crate) enum Part {
     Alert,
     Enrolment,
     Index,
+    /// The insights counters of the event's last alert write (`DynamoInsightsStore::actions_for`).
+    Insights,
 }
 
 /// One cancellation reason: DynamoDB's code (`None`, `ConditionalCheckFailed`,
@@ -59,8 +65,9 @@ pub struct DynamoEventCommitter {
     pub(crate) archive_table: Table,
     /// The transactions index, for the entries the matching held (`None`: refused).
     pub(crate) index_table: Option<Table>,
-    /// Counts the facts of an event's last alert write (`None`: nothing counted).
-    pub(crate) insights: Option<(Arc<dyn InsightsStore>, Arc<dyn Clock>)>,
+    /// Counts the facts of an event's last alert write (`None`: nothing counted): in the same
+    /// transaction, or on its own when the counters refused it.
+    pub(crate) insights: Option<(Arc<DynamoInsightsStore>, Arc<dyn Clock>)>,
 }
 
 impl DynamoEventCommitter {
@@ -84,7 +91,7 @@ impl DynamoEventCommitter {
 
     pub fn counting_insights(
         mut self,
-        insights: Arc<dyn InsightsStore>,
+        insights: Arc<DynamoInsightsStore>,
         clock: Arc<dyn Clock>,
     ) -> Self {
         self.insights = Some((insights, clock));
@@ -274,6 +281,7 @@ impl DynamoEventCommitter {
                 &self.archive_table.name,
                 commit.archive.as_ref().map(|d| d.event_id.clone()),
             ),
+            Part::Insights => ("count insights", &self.events_table.name, None),
             Part::Index => (
                 "put index entries",
                 self.index_table
@@ -289,18 +297,103 @@ impl DynamoEventCommitter {
         }
     }
 
-    async fn count_insights(&self, commit: &EventCommit) {
+    /// The insights subject of a commit that finishes an event with an alert record.
+    fn insights_subject(&self, commit: &EventCommit) -> Option<Subject> {
         let finishes = match &commit.event {
             Some(EventWrite::Finish { .. }) => true,
             Some(EventWrite::Claim(r)) => r.status != EventStatus::InProgress,
             _ => false,
         };
-        if let (true, Some(record), Some((insights, clock))) =
-            (finishes, &commit.alert, &self.insights)
-        {
-            count_logged(&**insights, &**clock, &[alert_facts_with_match(record)]).await;
+        let record = commit.alert.as_ref().filter(|_| finishes)?;
+        self.insights.as_ref()?;
+        Some(alert_facts_with_match(record))
+    }
+
+    /// One TransactWriteItems; a cancellation mapped item by item (`refusal`), with whether only
+    /// insights items were refused.
+    async fn transact(
+        &self,
+        items: Vec<TransactWriteItem>,
+        parts: &[Part],
+        commit: &EventCommit,
+    ) -> Result<(), (CommitError, bool)> {
+        self.events_table.counters.write();
+        let result = self
+            .events_table
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
+        let Err(err) = result else {
+            return Ok(());
+        };
+        use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+        let reasons: Option<Vec<Reason>> = match err.as_service_error() {
+            Some(TransactWriteItemsError::TransactionCanceledException(c)) => Some(
+                c.cancellation_reasons()
+                    .iter()
+                    .map(|r| Reason {
+                        code: r.code().map(str::to_string),
+                        item: r.item().cloned(),
+                    })
+                    .collect(),
+            ),
+            _ => None,
+        };
+        let Some(reasons) = reasons else {
+            return Err((
+                CommitError::Store(self.events_table.error("commit event", err)),
+                false,
+            ));
+        };
+        let only_insights = only_insights_refused(parts, &reasons);
+        let (item, mapped) = refusal(
+            parts,
+            &reasons,
+            |part| self.conflict_of(part, commit),
+            &self.events_table.name,
+        );
+        let mapped = match mapped {
+            CommitError::EventRefused {
+                event_id, conflict, ..
+            } => {
+                let stored: Result<Option<EventRecord>, CommitError> = match item {
+                    Some(item) => serde_dynamo::from_item(item)
+                        .map(Some)
+                        .map_err(|e| CommitError::Store(self.events_table.bad_item("claim", e))),
+                    // Emulators may not return the item: read it.
+                    None => self.events.get(&event_id).await.map_err(CommitError::Store),
+                };
+                match stored {
+                    Ok(stored) => CommitError::EventRefused {
+                        event_id,
+                        stored: stored.map(Box::new),
+                        conflict,
+                    },
+                    Err(e) => e,
+                }
+            }
+            other => other,
+        };
+        Err((mapped, only_insights))
+    }
+}
+
+/// Whether a cancelled transaction failed only on its insights items (a fact counted by another
+/// writer meanwhile, a busy day counter): the event's own items would have been written.
+pub(crate) fn only_insights_refused(parts: &[Part], reasons: &[Reason]) -> bool {
+    let refused = |r: &Reason| r.code.as_deref().is_some_and(|c| c != "None");
+    let mut any = false;
+    for (part, reason) in parts.iter().zip(reasons) {
+        if refused(reason) {
+            if *part != Part::Insights {
+                return false;
+            }
+            any = true;
         }
     }
+    any
 }
 
 #[allow(clippy::result_large_err)]
@@ -464,73 +557,46 @@ impl EventCommitter for DynamoEventCommitter {
         if commit.is_empty() {
             return Ok(());
         }
-        let (items, parts) = self.items(commit).map_err(CommitError::Store)?;
+        let (mut items, mut parts) = self.items(commit).map_err(CommitError::Store)?;
         if parts == [Part::Archive] {
             return self.archive_alone(items).await;
         }
-        self.events_table.counters.write();
-        let result = self
-            .events_table
-            .client
-            .transact_write_items()
-            .set_transact_items(Some(items))
-            .send()
-            .await;
-        let err = match result {
-            Ok(_) => {
-                self.count_insights(commit).await;
-                return Ok(());
+        // The insights of the event's last alert write go into the same transaction when they
+        // can (one read of the subject's markers); otherwise they are counted after it.
+        let subject = self.insights_subject(commit);
+        let mut counted_inside = false;
+        if let (Some(subject), Some((insights, _))) = (&subject, &self.insights) {
+            match insights.actions_for(subject).await {
+                Ok(actions) if items.len() + actions.len() <= MAX_TRANSACTION_ITEMS => {
+                    parts.extend(actions.iter().map(|_| Part::Insights));
+                    items.extend(actions);
+                    counted_inside = true;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(subject = %subject.key, error = %e,
+                        "insights markers not read; counted after the commit")
+                }
             }
-            Err(err) => err,
-        };
-        use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-        let reasons: Option<Vec<Reason>> = match err.as_service_error() {
-            Some(TransactWriteItemsError::TransactionCanceledException(c)) => Some(
-                c.cancellation_reasons()
-                    .iter()
-                    .map(|r| Reason {
-                        code: r.code().map(str::to_string),
-                        item: r.item().cloned(),
-                    })
-                    .collect(),
-            ),
-            _ => None,
-        };
-        let Some(reasons) = reasons else {
-            return Err(CommitError::Store(
-                self.events_table.error("commit event", err),
-            ));
-        };
-        let (item, mapped) = refusal(
-            &parts,
-            &reasons,
-            |part| self.conflict_of(part, commit),
-            &self.events_table.name,
-        );
-        match mapped {
-            CommitError::EventRefused {
-                event_id, conflict, ..
-            } => {
-                let stored: Option<EventRecord> =
-                    match item {
-                        Some(item) => Some(serde_dynamo::from_item(item).map_err(|e| {
-                            CommitError::Store(self.events_table.bad_item("claim", e))
-                        })?),
-                        // Emulators may not return the item: read it.
-                        None => self
-                            .events
-                            .get(&event_id)
-                            .await
-                            .map_err(CommitError::Store)?,
-                    };
-                Err(CommitError::EventRefused {
-                    event_id,
-                    stored: stored.map(Box::new),
-                    conflict,
-                })
-            }
-            other => Err(other),
         }
+        let own = parts.iter().filter(|p| **p != Part::Insights).count();
+        let result = match self.transact(items.clone(), &parts, commit).await {
+            Err((_, true)) if counted_inside => {
+                // A busy counter or a fact counted meanwhile never holds back the event's own
+                // write: again without the counters, which are then counted on their own.
+                counted_inside = false;
+                let own_items: Vec<TransactWriteItem> = items.into_iter().take(own).collect();
+                self.transact(own_items, &parts[..own], commit).await
+            }
+            other => other,
+        };
+        result.map_err(|(e, _)| e)?;
+        if let (Some(subject), Some((insights, clock)), false) =
+            (&subject, &self.insights, counted_inside)
+        {
+            count_logged(&**insights, &**clock, std::slice::from_ref(subject)).await;
+        }
+        Ok(())
     }
 }
 
@@ -547,6 +613,7 @@ mod tests {
                 Part::Enrolment => "put enrolment",
                 Part::Archive => "archive delivery",
                 Part::Index => "put index entries",
+                Part::Insights => "count insights",
             },
             table: format!("{part:?}"),
             key: "k1".into(),
@@ -653,6 +720,34 @@ mod tests {
             "t-events",
         );
         assert!(!e.into_store_error().is_retryable());
+    }
+
+    #[test]
+    fn a_refusal_on_the_counters_alone_lets_the_event_write_again_without_them() {
+        let parts = [Part::Event, Part::Alert, Part::Insights, Part::Insights];
+        let busy = [
+            reason("None"),
+            reason("None"),
+            reason("None"),
+            reason("TransactionConflict"),
+        ];
+        assert!(only_insights_refused(&parts, &busy));
+        let counted_meanwhile = [
+            reason("None"),
+            reason("None"),
+            reason("ConditionalCheckFailed"),
+            reason("None"),
+        ];
+        assert!(only_insights_refused(&parts, &counted_meanwhile));
+        let ours_too = [
+            reason("None"),
+            reason("ConditionalCheckFailed"),
+            reason("None"),
+            reason("TransactionConflict"),
+        ];
+        assert!(!only_insights_refused(&parts, &ours_too));
+        let none: Vec<Reason> = (0..4).map(|_| reason("None")).collect();
+        assert!(!only_insights_refused(&parts, &none));
     }
 
     #[test]
