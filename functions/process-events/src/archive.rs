@@ -1,7 +1,9 @@
-//! Every record is archived raw before it is processed (`shared::domain::recovery::archive`):
-//! the body bytes as the Worker verified them (decoded when it sent base64), the attributes it
-//! forwarded. Idempotent by event id + delivery id, so a redelivery or a redrive stores nothing
-//! new. A record that cannot be archived is not processed: it comes back after its backoff.
+//! Every record is archived raw (`shared::domain::recovery::archive`): the body bytes as the
+//! Worker verified them (decoded when it sent base64), the attributes it forwarded. Idempotent by
+//! event id + delivery id, so a redelivery or a redrive stores nothing new. An event is archived
+//! in the same write as its idempotency record (`EventProcessor::process_delivery`), a message
+//! that is not one on its own (`keep`). A record that cannot be archived is not processed: it
+//! comes back after its backoff.
 //!
 //! The same table counts dead letters, so operations hear of the first one of each kind since
 //! the DLQ was last drained and of every 100th after it, not of each.
@@ -9,8 +11,9 @@
 use aws_lambda_events::event::sqs::SqsMessage;
 use base64::Engine;
 use chrono::{DateTime, Utc};
-use shared::domain::recovery::archive::{archive_delivery, RawDelivery};
+use shared::domain::recovery::archive::{archive_delivery, archived_from, RawDelivery};
 use shared::domain::recovery::dlq::count_and_decide;
+use shared::ports::event_archive::ArchivedDelivery;
 use shared::ports::event_archive::EventArchive;
 use shared::ports::store_error::StoreError;
 use std::sync::Arc;
@@ -47,6 +50,11 @@ impl Archiver {
     /// Archives the record; `Ok(false)` when it was archived before.
     pub async fn keep(&self, record: &SqsMessage, now: DateTime<Utc>) -> Result<bool, StoreError> {
         archive_delivery(&*self.store, &raw_from(record), now, self.retention_days).await
+    }
+
+    /// The archive item of the record, for the processor to write with the event.
+    pub fn delivery(&self, record: &SqsMessage, now: DateTime<Utc>) -> ArchivedDelivery {
+        archived_from(&raw_from(record), now, self.retention_days)
     }
 
     /// Counts a dead letter of `reason`'s kind; whether operations should be told of this one.

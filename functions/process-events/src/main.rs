@@ -6,6 +6,7 @@
 mod archive;
 mod batch;
 mod config;
+mod cost;
 mod counting;
 mod metrics;
 mod queue;

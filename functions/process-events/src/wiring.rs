@@ -6,7 +6,9 @@ use crate::config::ProcessorConfig;
 use crate::counting::CountingApi;
 use crate::queue::SqsEdgeQueue;
 use shared::adapters::dynamo::archive::DynamoEventArchive;
-use shared::adapters::dynamo::event_processor::{dynamo_event_processor, ProcessorSettings};
+use shared::adapters::dynamo::event_processor::{
+    dynamo_event_processor_counting, ProcessorSettings,
+};
 use shared::adapters::dynamo::table::{DynamoCounters, Table};
 use shared::adapters::notify::NotifyTarget;
 use shared::client::{ChargebackStop, ClientConfig, RetryPolicy};
@@ -48,14 +50,18 @@ pub struct Wired {
 
 pub struct Meter {
     dynamo: Arc<DynamoCounters>,
+    /// The insights and transactions-index tables (also in `dynamo_*` of a reading).
+    bookkeeping: Arc<DynamoCounters>,
     api: Arc<CountingApi<Api>>,
 }
 
 impl CostMeter for Meter {
     fn reading(&self) -> Cost {
         Cost {
-            dynamo_reads: self.dynamo.reads(),
-            dynamo_writes: self.dynamo.writes(),
+            dynamo_reads: self.dynamo.reads() + self.bookkeeping.reads(),
+            dynamo_writes: self.dynamo.writes() + self.bookkeeping.writes(),
+            bookkeeping_reads: self.bookkeeping.reads(),
+            bookkeeping_writes: self.bookkeeping.writes(),
             api_calls: self.api.calls(),
         }
     }
@@ -69,13 +75,15 @@ pub async fn from_env() -> anyhow::Result<Wired> {
     let aws = shared::adapters::aws::load_config().await;
     let client = aws_sdk_dynamodb::Client::new(&aws);
     let counters = Arc::new(DynamoCounters::default());
+    let bookkeeping = Arc::new(DynamoCounters::default());
     let table = |name: String| Table::new(client.clone(), name, counters.clone());
     let api = Arc::new(CountingApi::new(api(&config)?));
     let notifier: Arc<dyn Notifier> = Arc::from(notify.build(Some(&aws)));
-    let processor = dynamo_event_processor(
+    let processor = dynamo_event_processor_counting(
         &client,
         &config.partner.tables,
         counters.clone(),
+        bookkeeping.clone(),
         ProcessorSettings {
             alert_api: api.clone(),
             enrolment_api: api.clone(),
@@ -95,6 +103,7 @@ pub async fn from_env() -> anyhow::Result<Wired> {
         archive,
         meter: Meter {
             dynamo: counters,
+            bookkeeping,
             api,
         },
         queue: SqsEdgeQueue {

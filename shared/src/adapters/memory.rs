@@ -33,6 +33,11 @@ impl MemoryEventLog {
         self.records.lock().unwrap().get(event_id).cloned()
     }
 
+    /// The records, locked (`memory_commit` checks and writes under it).
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, EventRecord>> {
+        self.records.lock().unwrap()
+    }
+
     /// Simulates a crash after the claim: the record stays IN_PROGRESS.
     pub fn insert(&self, record: EventRecord) {
         self.records
@@ -151,7 +156,7 @@ fn held_claim<'a>(
 // alerts and enrolments: revision-checked writes, like the DynamoDB conditions
 // ---------------------------------------------------------------------------------------------
 
-fn check_revision(
+pub(crate) fn check_revision(
     table: &str,
     key: &str,
     stored: Option<(u64, &str)>,
@@ -189,6 +194,11 @@ impl MemoryAlertStore {
             interleave: true,
             ..Self::default()
         }
+    }
+
+    /// The records, locked (`memory_commit` checks and writes under it).
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, AlertRecord>> {
+        self.records.lock().unwrap()
     }
 
     /// Store a record as it is (e.g. one a crashed holder left behind), bypassing the checks.
@@ -273,6 +283,13 @@ impl AlertStore for MemoryAlertStore {
 #[derive(Debug, Default)]
 pub struct MemoryEnrolmentStore {
     records: Mutex<BTreeMap<String, EnrolmentRecord>>,
+}
+
+impl MemoryEnrolmentStore {
+    /// The records, locked (`memory_commit` checks and writes under it).
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, EnrolmentRecord>> {
+        self.records.lock().unwrap()
+    }
 }
 
 #[async_trait::async_trait]

@@ -43,6 +43,20 @@ impl MemoryArchive {
     pub fn all(&self) -> Vec<ArchivedDelivery> {
         self.items.lock().unwrap().values().cloned().collect()
     }
+
+    /// Whether the next write is refused (`refuse_puts`), counting it down.
+    pub(crate) fn refuses_next(&self) -> bool {
+        take(&self.refuse_puts)
+    }
+
+    /// Keeps `d` unless its event id and delivery id are kept already.
+    pub(crate) fn keep_if_absent(&self, d: &ArchivedDelivery) {
+        self.items
+            .lock()
+            .unwrap()
+            .entry((d.event_id.clone(), d.delivery_id.clone()))
+            .or_insert_with(|| d.clone());
+    }
 }
 
 #[async_trait::async_trait]

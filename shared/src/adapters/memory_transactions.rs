@@ -29,6 +29,23 @@ impl MemoryTransactionIndex {
         self.writes.load(Ordering::SeqCst)
     }
 
+    /// Applies writes held for an event's commit (`memory_commit`).
+    pub(crate) fn apply(&self, writes: &[crate::ports::transaction_index::IndexWrite]) {
+        use crate::ports::transaction_index::IndexWrite;
+        let mut map = self.items.lock().unwrap();
+        for w in writes {
+            self.writes.fetch_add(1, Ordering::SeqCst);
+            match w {
+                IndexWrite::Put(item) => {
+                    map.insert((item.lookup.clone(), item.entry.clone()), (**item).clone());
+                }
+                IndexWrite::Delete { lookup, entry } => {
+                    map.remove(&(lookup.clone(), entry.clone()));
+                }
+            }
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.items.lock().unwrap().len()
     }

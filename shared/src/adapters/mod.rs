@@ -4,6 +4,7 @@ pub mod aws;
 pub mod dead_letter_queue;
 pub mod dynamo;
 pub mod memory;
+pub mod memory_commit;
 pub mod memory_insights;
 pub mod memory_orders;
 pub mod memory_recovery;

@@ -245,38 +245,50 @@ pub async fn record_decision(
     now: DateTime<Utc>,
 ) -> Result<Option<AlertRecord>, StoreError> {
     update_alert_record_from(store, alert_id, stored, |existing| {
-        let mut record = match (existing, fresher_view) {
-            (existing, Some(view)) => {
-                match merge_view(existing, view.clone(), now, !decision.result.is_final()) {
-                    Merge::Stale(mut old) => {
-                        old.revision += 1;
-                        old
-                    }
-                    Merge::Updated(record) => record,
-                }
-            }
-            (Some(mut old), None) => {
-                old.revision += 1;
-                old
-            }
-            (None, None) => return None,
-        };
-        // A final decision takes the alert off the action queue even before the next fetch.
-        if decision.result.is_final() {
-            record.action_queue = None;
-        }
-        if claim_owner.is_some()
-            && record.action_claim.as_ref().map(|c| c.owner.as_str()) == claim_owner
-        {
-            record.action_claim = None;
-        }
-        // The same decision twice (a retried write whose first attempt landed) is kept once.
-        if !record.decisions.contains(&decision) {
-            record.decisions.push(decision.clone());
-        }
-        Some(record)
+        with_decision(existing, &decision, fresher_view, claim_owner, now)
     })
     .await
+}
+
+/// The record `record_decision` writes (pure): `decision` appended to `existing` (once), the
+/// fresher view merged in, the claim of `claim_owner` cleared; `None` when there is no record.
+pub fn with_decision(
+    existing: Option<AlertRecord>,
+    decision: &Decision,
+    fresher_view: Option<&Alert>,
+    claim_owner: Option<&str>,
+    now: DateTime<Utc>,
+) -> Option<AlertRecord> {
+    let mut record = match (existing, fresher_view) {
+        (existing, Some(view)) => {
+            match merge_view(existing, view.clone(), now, !decision.result.is_final()) {
+                Merge::Stale(mut old) => {
+                    old.revision += 1;
+                    old
+                }
+                Merge::Updated(record) => record,
+            }
+        }
+        (Some(mut old), None) => {
+            old.revision += 1;
+            old
+        }
+        (None, None) => return None,
+    };
+    // A final decision takes the alert off the action queue even before the next fetch.
+    if decision.result.is_final() {
+        record.action_queue = None;
+    }
+    if claim_owner.is_some()
+        && record.action_claim.as_ref().map(|c| c.owner.as_str()) == claim_owner
+    {
+        record.action_claim = None;
+    }
+    // The same decision twice (a retried write whose first attempt landed) is kept once.
+    if !record.decisions.contains(decision) {
+        record.decisions.push(decision.clone());
+    }
+    Some(record)
 }
 
 /// `store_fetched_alert`, then: an Ethoca alert waiting for an action without an

@@ -227,6 +227,43 @@ async fn act_holding_claim(
     };
     // What is stored now: the decision below is appended to it without reading it again.
     let (stored, _) = store_fetched_alert(store, &current, clock.now()).await?;
+    let decided = send_holding_claim(api, notifier, clock, request, &current).await?;
+    let record = record_decision(
+        store,
+        &request.alert_id,
+        decided.decision,
+        decided.view.as_ref(),
+        Some(stored),
+        Some(owner),
+        clock.now(),
+    )
+    .await?;
+    Ok(ActionReport {
+        result: decided.result,
+        record,
+    })
+}
+
+/// What acting decided, before anything is recorded: the decision and the view of the alert to
+/// record with it (the PATCH response over `current`, or the 422's re-fetch).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Decided {
+    pub result: DecisionResult,
+    pub decision: Decision,
+    pub view: Option<Alert>,
+}
+
+/// The part of acting that talks to ChargebackStop, holding the claim, on `current` (the alert
+/// as just fetched): nothing if it no longer waits, else the PATCH; a 422 is followed by a
+/// re-fetch and, while the alert still waits, a person is told before anything is recorded.
+/// Writes nothing: the caller records `Decided` (with the claim's release) in one write.
+pub async fn send_holding_claim(
+    api: &dyn AlertApi,
+    notifier: &dyn Notifier,
+    clock: &dyn Clock,
+    request: &ActionRequest,
+    current: &Alert,
+) -> Result<Decided, DecisionError> {
     let decision = |result: DecisionResult, detail: Option<String>| Decision {
         at: iso(clock.now()),
         source: request.source,
@@ -244,37 +281,25 @@ async fn act_holding_claim(
             result,
             Some(format!("{} {}", current.enrolment_type, current.status)),
         );
-        let record = record_decision(
-            store,
-            &request.alert_id,
-            d,
-            None,
-            Some(stored),
-            Some(owner),
-            clock.now(),
-        )
-        .await?;
-        return Ok(ActionReport { result, record });
+        return Ok(Decided {
+            result,
+            decision: d,
+            view: None,
+        });
     }
 
     let mut update = UpdateAlert::action(request.action.clone());
     update.note = request.note.clone();
     match api.update_alert(&request.alert_id, &update).await {
         Ok(response) => {
-            let after = overlay(&current, &response);
+            let after = overlay(current, &response);
             let result = DecisionResult::Applied;
             let d = decision(result, Some(after.status.to_string()));
-            let record = record_decision(
-                store,
-                &request.alert_id,
-                d,
-                Some(&after),
-                Some(stored),
-                Some(owner),
-                clock.now(),
-            )
-            .await?;
-            Ok(ActionReport { result, record })
+            Ok(Decided {
+                result,
+                decision: d,
+                view: Some(after),
+            })
         }
         Err(ApiCallError::Unprocessable { code, message, .. }) => {
             // Final only if the alert stopped waiting (most likely resolved meanwhile). When the
@@ -286,21 +311,15 @@ async fn act_holding_claim(
             if !still_waiting {
                 let result = DecisionResult::Rejected;
                 let d = decision(result, Some(refusal));
-                let record = record_decision(
-                    store,
-                    &request.alert_id,
-                    d,
-                    latest.as_ref(),
-                    Some(stored),
-                    Some(owner),
-                    clock.now(),
-                )
-                .await?;
-                return Ok(ActionReport { result, record });
+                return Ok(Decided {
+                    result,
+                    decision: d,
+                    view: latest,
+                });
             }
             // Tell a person before recording: if the notification fails, nothing is recorded
             // and the caller's retry refuses and tells again (at least once, never lost).
-            let view = latest.as_ref().unwrap_or(&current);
+            let view = latest.as_ref().unwrap_or(current);
             notify_refusal(notifier, clock, request, view, &refusal, latest.is_none()).await?;
             let result = DecisionResult::RefusedStillWaiting;
             let detail = match latest {
@@ -308,19 +327,13 @@ async fn act_holding_claim(
                 None => format!("{refusal} (re-fetch failed; kept waiting)"),
             };
             let d = decision(result, Some(detail));
-            let record = record_decision(
-                store,
-                &request.alert_id,
-                d,
-                latest.as_ref(),
-                Some(stored),
-                Some(owner),
-                clock.now(),
-            )
-            .await?;
             tracing::warn!(alert_id = %request.alert_id, code = %code, source = ?request.source,
                 "action refused while the alert still waits: left for a person");
-            Ok(ActionReport { result, record })
+            Ok(Decided {
+                result,
+                decision: d,
+                view: latest,
+            })
         }
         Err(other) => Err(other.into()),
     }
@@ -393,40 +406,16 @@ pub(crate) async fn claim_action(
                 missing = true;
                 return None;
             };
-            if let Some(d) = record.final_decision() {
-                refused = Some(DecisionError::AlreadyDecided {
-                    alert_id: request.alert_id.clone(),
-                    result: d.result,
-                    actor: d.actor.clone(),
-                    at: d.at.clone(),
-                });
-                return None;
+            match take_claim(&mut record, request, owner, now) {
+                Ok(over) => {
+                    took_over = over;
+                    Some(record)
+                }
+                Err(refusal) => {
+                    refused = Some(refusal);
+                    None
+                }
             }
-            if let Some(c) = record
-                .live_claim(now)
-                .filter(|c| c.owner != owner && !sweep_takes_over(c, request.source))
-            {
-                refused = Some(DecisionError::ClaimHeld {
-                    alert_id: request.alert_id.clone(),
-                    holder: c.source,
-                    actor: c.actor.clone(),
-                    until: c.until.clone(),
-                });
-                return None;
-            }
-            if let Some(stale) = &record.action_claim {
-                took_over = stale.owner != owner;
-                tracing::warn!(alert_id = %request.alert_id, holder = %stale.actor,
-                    until = %stale.until, "taking over an earlier holder's action claim");
-            }
-            record.action_claim = Some(ActionClaim {
-                owner: owner.to_string(),
-                source: request.source,
-                actor: request.actor.clone(),
-                until: iso(now + ACTION_CLAIM_TTL),
-            });
-            record.revision += 1;
-            Some(record)
         })
         .await?;
         if let Some(refusal) = refused {
@@ -444,6 +433,51 @@ pub(crate) async fn claim_action(
         key: request.alert_id.clone(),
     }
     .into())
+}
+
+/// Put `owner`'s action claim on `record` (pure; one revision more), or say why not: a final
+/// decision is recorded (`AlreadyDecided`) or another holder's claim has not expired
+/// (`ClaimHeld`). `Ok(true)` when it took over an earlier holder's claim: that holder's PATCH may
+/// have landed, so the alert must be fetched again after the claim is written.
+pub fn take_claim(
+    record: &mut AlertRecord,
+    request: &ActionRequest,
+    owner: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<bool, DecisionError> {
+    if let Some(d) = record.final_decision() {
+        return Err(DecisionError::AlreadyDecided {
+            alert_id: request.alert_id.clone(),
+            result: d.result,
+            actor: d.actor.clone(),
+            at: d.at.clone(),
+        });
+    }
+    if let Some(c) = record
+        .live_claim(now)
+        .filter(|c| c.owner != owner && !sweep_takes_over(c, request.source))
+    {
+        return Err(DecisionError::ClaimHeld {
+            alert_id: request.alert_id.clone(),
+            holder: c.source,
+            actor: c.actor.clone(),
+            until: c.until.clone(),
+        });
+    }
+    let mut took_over = false;
+    if let Some(stale) = &record.action_claim {
+        took_over = stale.owner != owner;
+        tracing::warn!(alert_id = %request.alert_id, holder = %stale.actor,
+            until = %stale.until, "taking over an earlier holder's action claim");
+    }
+    record.action_claim = Some(ActionClaim {
+        owner: owner.to_string(),
+        source: request.source,
+        actor: request.actor.clone(),
+        until: iso(now + ACTION_CLAIM_TTL),
+    });
+    record.revision += 1;
+    Ok(took_over)
 }
 
 /// Clear the claim if it is still ours.

@@ -7,6 +7,7 @@ pub mod decision_inputs;
 pub mod enrolment_api;
 pub mod enrolment_store;
 pub mod event_archive;
+pub mod event_commit;
 pub mod event_log;
 pub mod insights_store;
 pub mod notifier;

@@ -29,7 +29,7 @@ impl DynamoEventArchive {
         Self { table }
     }
 
-    fn to_item(d: &ArchivedDelivery) -> Item {
+    pub(crate) fn to_item(d: &ArchivedDelivery) -> Item {
         let mut item = Item::new();
         let s = |v: &str| AttributeValue::S(v.to_string());
         item.insert("event_id".into(), s(&d.event_id));

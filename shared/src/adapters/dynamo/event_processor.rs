@@ -8,6 +8,7 @@
 use super::alerts::DynamoAlertStore;
 use super::customers::DynamoCustomerStore;
 use super::enrolments::DynamoEnrolmentStore;
+use super::event_commit::DynamoEventCommitter;
 use super::events::DynamoEventLog;
 use super::insights::DynamoInsightsStore;
 use super::table::{DynamoCounters, Table};
@@ -23,6 +24,7 @@ use crate::ports::alert_api::AlertApi;
 use crate::ports::alert_store::AlertStore;
 use crate::ports::enrolment_api::EnrolmentApi;
 use crate::ports::notifier::Notifier;
+use crate::ports::transaction_index::HeldIndex;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -47,14 +49,40 @@ pub fn dynamo_event_processor(
     counters: Arc<DynamoCounters>,
     settings: ProcessorSettings,
 ) -> Result<EventProcessor, reqwest::Error> {
+    dynamo_event_processor_counting(client, tables, counters.clone(), counters, settings)
+}
+
+/// `dynamo_event_processor`, with the requests of the bookkeeping tables (insights counters and
+/// the transactions index the matching keeps) counted apart in `bookkeeping`, so a record's
+/// cost shows the event's own writes and the bookkeeping's separately.
+pub fn dynamo_event_processor_counting(
+    client: &aws_sdk_dynamodb::Client,
+    tables: &TableNames,
+    counters: Arc<DynamoCounters>,
+    bookkeeping: Arc<DynamoCounters>,
+    settings: ProcessorSettings,
+) -> Result<EventProcessor, reqwest::Error> {
     let table = |name: String| Table::new(client.clone(), name, counters.clone());
+    let side_table = |name: String| Table::new(client.clone(), name, bookkeeping.clone());
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    // Every alert write also counts its facts into the insights table (idempotent).
+    let insights = Arc::new(DynamoInsightsStore::new(side_table(tables.insights())));
+    // Every alert write also counts its facts into the insights table (idempotent); the event
+    // commits count an event's last alert write.
     let alerts: Arc<dyn AlertStore> = Arc::new(CountingAlertStore::new(
         Arc::new(DynamoAlertStore::new(table(tables.alerts()))),
-        Arc::new(DynamoInsightsStore::new(table(tables.insights()))),
+        insights.clone(),
         clock.clone(),
     ));
+    let commits = Arc::new(
+        DynamoEventCommitter::new(
+            table(tables.events()),
+            table(tables.alerts()),
+            table(tables.enrolments()),
+            table(tables.archive()),
+        )
+        .with_index(table(tables.transactions()))
+        .counting_insights(insights, clock.clone()),
+    );
     // Refund first in the partner's billing system (policies with a `refund_hook`); a confirmed
     // refund is queued for the order at ChargebackStop through the (indexed) order outbox.
     let refund_first = Arc::new(RefundFirst {
@@ -81,12 +109,18 @@ pub fn dynamo_event_processor(
         ),
         // Alerts matched to the partner's own transactions (the index written at order intake).
         partner_records: Arc::new(IndexedPartnerRecords::new(
-            Arc::new(DynamoTransactionIndex::new(table(tables.transactions()))),
+            // Held while an event is processed and written with its commit.
+            Arc::new(HeldIndex {
+                inner: Arc::new(DynamoTransactionIndex::new(side_table(
+                    tables.transactions(),
+                ))),
+            }),
             clock.clone(),
         )),
         clock,
         not_found_retry_for: settings.not_found_retry_for,
         refund_first: Some(refund_first),
+        commits,
     })
 }
 

@@ -1,12 +1,84 @@
 //! The `events` table: one idempotency record per webhook event (see `ports::event_log`).
 
-use super::table::{is_condition_failed, Table};
+use super::table::{is_condition_failed, Condition, Item, Table};
 use crate::ports::event_log::{
     iso, new_claim_token, Claim, EventArrival, EventLog, EventRecord, EventStatus,
 };
 use crate::ports::store_error::StoreError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use chrono::{DateTime, Utc};
+
+/// The claim condition (the same rule as `EventRecord::can_be_claimed_at`): expiry is checked
+/// here rather than trusting TTL deletion, which can lag up to 48 hours.
+pub(crate) fn claim_condition(now: DateTime<Utc>) -> Condition {
+    Condition {
+        expression: "attribute_not_exists(event_id) OR expires_at < :now_epoch \
+                     OR #status = :dead_lettered \
+                     OR (#status = :in_progress AND in_progress_until < :now)"
+            .into(),
+        names: Some([("#status".to_string(), "status".to_string())].into()),
+        values: Some(
+            [
+                (
+                    ":now_epoch".to_string(),
+                    AttributeValue::N(now.timestamp().to_string()),
+                ),
+                (":now".to_string(), AttributeValue::S(iso(now))),
+                (
+                    ":in_progress".to_string(),
+                    AttributeValue::S("IN_PROGRESS".into()),
+                ),
+                (
+                    ":dead_lettered".to_string(),
+                    AttributeValue::S("DEAD_LETTERED".into()),
+                ),
+            ]
+            .into(),
+        ),
+    }
+}
+
+/// Our claim still holds: IN_PROGRESS under `token`.
+pub(crate) fn held_condition(token: &str) -> Condition {
+    Condition {
+        expression: "#status = :in_progress AND claim_token = :token".into(),
+        names: Some([("#status".to_string(), "status".to_string())].into()),
+        values: Some(
+            [
+                (
+                    ":in_progress".to_string(),
+                    AttributeValue::S("IN_PROGRESS".into()),
+                ),
+                (":token".to_string(), AttributeValue::S(token.to_string())),
+            ]
+            .into(),
+        ),
+    }
+}
+
+/// The update that finishes a claim: `status` (COMPLETED / DEAD_LETTERED) with its outcome and
+/// time, the claim's deadline removed. Its values add to `held_condition`'s.
+pub(crate) fn finish_update(status: &str, outcome: &str, at: &str) -> (String, Item) {
+    let stamp = if status == "DEAD_LETTERED" {
+        "dead_lettered_at"
+    } else {
+        "completed_at"
+    };
+    (
+        format!(
+            "SET #status = :final, outcome = :outcome, {stamp} = :now REMOVE in_progress_until"
+        ),
+        [
+            (":final".to_string(), AttributeValue::S(status.to_string())),
+            (
+                ":outcome".to_string(),
+                AttributeValue::S(outcome.to_string()),
+            ),
+            (":now".to_string(), AttributeValue::S(at.to_string())),
+        ]
+        .into(),
+    )
+}
 
 #[derive(Debug, Clone)]
 pub struct DynamoEventLog {
@@ -18,7 +90,7 @@ impl DynamoEventLog {
         Self { table }
     }
 
-    fn key(event_id: &str) -> (String, AttributeValue) {
+    pub(crate) fn key(event_id: &str) -> (String, AttributeValue) {
         (
             "event_id".to_string(),
             AttributeValue::S(event_id.to_string()),
@@ -26,18 +98,19 @@ impl DynamoEventLog {
     }
 
     /// Move our IN_PROGRESS record to a final status, only while it holds our claim token.
-    #[allow(clippy::too_many_arguments)]
     async fn finish(
         &self,
         operation: &'static str,
         event_id: &str,
         token: &str,
-        update: &str,
         status: &str,
         outcome: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         let (k, v) = Self::key(event_id);
+        let condition = held_condition(token);
+        let (update, mut values) = finish_update(status, outcome, &iso(now));
+        values.extend(condition.values.unwrap_or_default());
         self.table.counters.write();
         self.table
             .client
@@ -45,13 +118,9 @@ impl DynamoEventLog {
             .table_name(&self.table.name)
             .key(k, v)
             .update_expression(update)
-            .condition_expression("#status = :in_progress AND claim_token = :token")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":final", AttributeValue::S(status.into()))
-            .expression_attribute_values(":in_progress", AttributeValue::S("IN_PROGRESS".into()))
-            .expression_attribute_values(":token", AttributeValue::S(token.to_string()))
-            .expression_attribute_values(":outcome", AttributeValue::S(outcome.to_string()))
-            .expression_attribute_values(":now", AttributeValue::S(iso(now)))
+            .condition_expression(condition.expression)
+            .set_expression_attribute_names(condition.names)
+            .set_expression_attribute_values(Some(values))
             .send()
             .await
             .map_err(|e| {
@@ -68,7 +137,7 @@ impl DynamoEventLog {
         Ok(())
     }
 
-    fn claim_from_existing(record: Option<EventRecord>) -> Claim {
+    pub(crate) fn claim_from_existing(record: Option<EventRecord>) -> Claim {
         match record {
             Some(r) if r.status == EventStatus::Completed => {
                 Claim::AlreadyCompleted { outcome: r.outcome }
@@ -95,6 +164,7 @@ impl EventLog for DynamoEventLog {
         let token = new_claim_token();
         let record = EventRecord::in_progress(arrival, now, in_progress_until, &token);
         let item = serde_dynamo::to_item(&record).map_err(|e| self.table.bad_item("claim", e))?;
+        let condition = claim_condition(now);
         self.table.counters.write();
         let result = self
             .table
@@ -102,24 +172,9 @@ impl EventLog for DynamoEventLog {
             .put_item()
             .table_name(&self.table.name)
             .set_item(Some(item))
-            // The same rule as `EventRecord::can_be_claimed_at`: expiry is checked here rather
-            // than trusting TTL deletion, which can lag up to 48 hours.
-            .condition_expression(
-                "attribute_not_exists(event_id) OR expires_at < :now_epoch \
-                 OR #status = :dead_lettered \
-                 OR (#status = :in_progress AND in_progress_until < :now)",
-            )
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(
-                ":now_epoch",
-                AttributeValue::N(now.timestamp().to_string()),
-            )
-            .expression_attribute_values(":now", AttributeValue::S(iso(now)))
-            .expression_attribute_values(":in_progress", AttributeValue::S("IN_PROGRESS".into()))
-            .expression_attribute_values(
-                ":dead_lettered",
-                AttributeValue::S("DEAD_LETTERED".into()),
-            )
+            .condition_expression(condition.expression)
+            .set_expression_attribute_names(condition.names)
+            .set_expression_attribute_values(condition.values)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
@@ -153,17 +208,8 @@ impl EventLog for DynamoEventLog {
         outcome: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.finish(
-            "complete",
-            event_id,
-            token,
-            "SET #status = :final, outcome = :outcome, completed_at = :now \
-             REMOVE in_progress_until",
-            "COMPLETED",
-            outcome,
-            now,
-        )
-        .await
+        self.finish("complete", event_id, token, "COMPLETED", outcome, now)
+            .await
     }
 
     async fn dead_letter(
@@ -173,21 +219,13 @@ impl EventLog for DynamoEventLog {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
-        self.finish(
-            "dead_letter",
-            event_id,
-            token,
-            "SET #status = :final, outcome = :outcome, dead_lettered_at = :now \
-             REMOVE in_progress_until",
-            "DEAD_LETTERED",
-            reason,
-            now,
-        )
-        .await
+        self.finish("dead_letter", event_id, token, "DEAD_LETTERED", reason, now)
+            .await
     }
 
     async fn release(&self, event_id: &str, token: &str) -> Result<(), StoreError> {
         let (k, v) = Self::key(event_id);
+        let condition = held_condition(token);
         self.table.counters.write();
         let result = self
             .table
@@ -197,10 +235,9 @@ impl EventLog for DynamoEventLog {
             .key(k, v)
             // Never delete a COMPLETED record (a duplicate would apply twice), nor a claim that
             // another run took over from us.
-            .condition_expression("#status = :in_progress AND claim_token = :token")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":in_progress", AttributeValue::S("IN_PROGRESS".into()))
-            .expression_attribute_values(":token", AttributeValue::S(token.to_string()))
+            .condition_expression(condition.expression)
+            .set_expression_attribute_names(condition.names)
+            .set_expression_attribute_values(condition.values)
             .send()
             .await;
         match result {

@@ -355,6 +355,34 @@ impl DynamoInsightsStore {
         }
     }
 
+    /// The actions that count `subject`'s facts not counted yet (one consistent read of its
+    /// markers), for a caller that puts them into its own transaction (the event's last
+    /// commit); empty when there is nothing new. Refused as a whole with the caller's items when
+    /// another writer counted a fact or a day item is busy meanwhile: the caller then writes
+    /// without them and counts on its own (`count`).
+    pub(crate) async fn actions_for(
+        &self,
+        subject: &Subject,
+    ) -> Result<Vec<TransactWriteItem>, StoreError> {
+        let known = self
+            .markers(&[subject.key.as_str()])
+            .await?
+            .remove(&subject.key)
+            .unwrap_or_default();
+        let mut seen = BTreeSet::new();
+        let new: Vec<&Fact> = subject
+            .facts
+            .iter()
+            .filter(|f| !known.contains(&f.name) && seen.insert(f.name.as_str()))
+            .collect();
+        if new.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut actions = vec![self.marker_action(&subject.key, &new)?];
+        actions.extend(self.day_actions(&day_adds(new.iter().copied())));
+        Ok(actions)
+    }
+
     /// Actions a subject's new facts need: its marker and up to two day items per fact.
     fn actions_of(facts: &[&Fact]) -> usize {
         let days: BTreeSet<(&str, &str)> = facts

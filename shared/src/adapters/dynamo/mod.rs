@@ -4,6 +4,7 @@ pub mod archive;
 pub mod cursors;
 pub mod customers;
 pub mod enrolments;
+pub mod event_commit;
 pub mod event_processor;
 pub mod events;
 pub mod insights;

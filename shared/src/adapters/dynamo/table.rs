@@ -113,6 +113,42 @@ impl Table {
     }
 }
 
+pub(crate) type Item = std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>;
+
+/// A condition expression with its names and values (only those it uses: DynamoDB refuses
+/// unused ones with a ValidationException).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Condition {
+    pub expression: String,
+    pub names: Option<std::collections::HashMap<String, String>>,
+    pub values: Option<Item>,
+}
+
+/// The optimistic write's condition: revision 1 creates (no item with this key), revision n
+/// replaces revision n-1, and a smaller `version_key` never replaces a larger.
+pub(crate) fn versioned_condition(key_name: &str, revision: u64, version_key: &str) -> Condition {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    if revision <= 1 {
+        Condition {
+            expression: "attribute_not_exists(#pk)".into(),
+            names: Some([("#pk".to_string(), key_name.to_string())].into()),
+            values: None,
+        }
+    } else {
+        Condition {
+            expression: "revision = :previous AND (attribute_not_exists(version_key) OR version_key <= :version_key)".into(),
+            names: None,
+            values: Some(
+                [
+                    (":previous".to_string(), AttributeValue::N((revision - 1).to_string())),
+                    (":version_key".to_string(), AttributeValue::S(version_key.to_string())),
+                ]
+                .into(),
+            ),
+        }
+    }
+}
+
 /// Whether an SDK error is DynamoDB's ConditionalCheckFailedException.
 pub(crate) fn is_condition_failed<E: ProvideErrorMetadata>(err: &SdkError<E>) -> bool {
     matches!(err, SdkError::ServiceError(s) if s.err().code() == Some("ConditionalCheckFailedException"))
@@ -153,34 +189,20 @@ impl Table {
         operation: &'static str,
         key_name: &str,
         key: &str,
-        mut item: serde_json::Value,
+        item: serde_json::Value,
         revision: u64,
         version_key: &str,
     ) -> Result<(), StoreError> {
-        use aws_sdk_dynamodb::types::AttributeValue;
-        if let Some(map) = item.as_object_mut() {
-            map.retain(|_, v| !v.is_null());
-        }
-        let item = serde_dynamo::to_item(item).map_err(|e| self.bad_item(operation, e))?;
-        let mut request = self
+        let item = self.versioned_item(operation, item)?;
+        let condition = versioned_condition(key_name, revision, version_key);
+        let request = self
             .client
             .put_item()
             .table_name(&self.name)
-            .set_item(Some(item));
-        // Every name and value given must be used by the condition (DynamoDB refuses unused
-        // ones with a ValidationException), so each branch sets only its own.
-        request = if revision <= 1 {
-            request
-                .condition_expression("attribute_not_exists(#pk)")
-                .expression_attribute_names("#pk", key_name)
-        } else {
-            request
-                .condition_expression(
-                    "revision = :previous AND (attribute_not_exists(version_key) OR version_key <= :version_key)",
-                )
-                .expression_attribute_values(":previous", AttributeValue::N((revision - 1).to_string()))
-                .expression_attribute_values(":version_key", AttributeValue::S(version_key.to_string()))
-        };
+            .set_item(Some(item))
+            .condition_expression(condition.expression)
+            .set_expression_attribute_names(condition.names)
+            .set_expression_attribute_values(condition.values);
         self.counters.write();
         match request.send().await {
             Ok(_) => Ok(()),
@@ -191,6 +213,19 @@ impl Table {
             }),
             Err(e) => Err(self.error(operation, e)),
         }
+    }
+
+    /// The item of a versioned record: the JSON record with its nulls dropped (a GSI key may not
+    /// be NULL, and absent is what an unset optional field means).
+    pub(crate) fn versioned_item(
+        &self,
+        operation: &'static str,
+        mut item: serde_json::Value,
+    ) -> Result<Item, StoreError> {
+        if let Some(map) = item.as_object_mut() {
+            map.retain(|_, v| !v.is_null());
+        }
+        serde_dynamo::to_item(item).map_err(|e| self.bad_item(operation, e))
     }
 
     /// Query an index by a string partition key (and an optional `sk <= value` bound), every

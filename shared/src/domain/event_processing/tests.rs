@@ -4,6 +4,7 @@ use super::*;
 use crate::adapters::memory::{
     FakeChargebackStop, MemoryAlertStore, MemoryEnrolmentStore, MemoryEventLog, RecordingNotifier,
 };
+use crate::adapters::memory_commit::MemoryCommitter;
 use crate::clock::FixedClock;
 use crate::domain::alert_policy::{AlertPolicy, FixedPolicy};
 use crate::domain::decision::{DecisionResult, DecisionSource};
@@ -12,14 +13,15 @@ use crate::models::alert::{AlertAction, AlertStatus};
 use crate::ports::decision_inputs::{NoPartnerRecords, PartnerEvidence};
 use crate::ports::event_log::{EventRecord, EventStatus};
 
-struct World {
-    events: Arc<MemoryEventLog>,
-    alerts: Arc<MemoryAlertStore>,
-    enrolments: Arc<MemoryEnrolmentStore>,
-    api: Arc<FakeChargebackStop>,
-    notifier: Arc<RecordingNotifier>,
-    clock: Arc<FixedClock>,
-    processor: EventProcessor,
+pub(super) struct World {
+    pub(super) events: Arc<MemoryEventLog>,
+    pub(super) alerts: Arc<MemoryAlertStore>,
+    pub(super) enrolments: Arc<MemoryEnrolmentStore>,
+    pub(super) api: Arc<FakeChargebackStop>,
+    pub(super) notifier: Arc<RecordingNotifier>,
+    pub(super) clock: Arc<FixedClock>,
+    pub(super) commits: Arc<MemoryCommitter>,
+    pub(super) processor: EventProcessor,
 }
 
 fn world_with(policy: AlertPolicy, records: Arc<dyn PartnerRecords>) -> World {
@@ -29,6 +31,11 @@ fn world_with(policy: AlertPolicy, records: Arc<dyn PartnerRecords>) -> World {
     let api = Arc::new(FakeChargebackStop::default());
     let notifier = Arc::new(RecordingNotifier::default());
     let clock = Arc::new(FixedClock::at(ts("2026-11-24T10:00:00Z")));
+    let commits = Arc::new(MemoryCommitter::new(
+        events.clone(),
+        alerts.clone(),
+        enrolments.clone(),
+    ));
     let processor = EventProcessor {
         events: events.clone(),
         alerts: alerts.clone(),
@@ -41,6 +48,7 @@ fn world_with(policy: AlertPolicy, records: Arc<dyn PartnerRecords>) -> World {
         clock: clock.clone(),
         not_found_retry_for: chrono::Duration::hours(1),
         refund_first: None,
+        commits: commits.clone(),
     };
     World {
         events,
@@ -49,11 +57,12 @@ fn world_with(policy: AlertPolicy, records: Arc<dyn PartnerRecords>) -> World {
         api,
         notifier,
         clock,
+        commits,
         processor,
     }
 }
 
-fn world() -> World {
+pub(super) fn world() -> World {
     world_with(
         AlertPolicy {
             refund_at_or_below_cents: Some(2500),
@@ -64,7 +73,7 @@ fn world() -> World {
     )
 }
 
-fn message(event_id: &str, kind: &str, object: serde_json::Value) -> IncomingEvent {
+pub(super) fn message(event_id: &str, kind: &str, object: serde_json::Value) -> IncomingEvent {
     IncomingEvent {
         message_id: format!("msg-{event_id}"),
         body: serde_json::json!({
@@ -80,12 +89,16 @@ fn message(event_id: &str, kind: &str, object: serde_json::Value) -> IncomingEve
     }
 }
 
-fn alert_event(event_id: &str, kind: &str, a: &crate::models::alert::Alert) -> IncomingEvent {
+pub(super) fn alert_event(
+    event_id: &str,
+    kind: &str,
+    a: &crate::models::alert::Alert,
+) -> IncomingEvent {
     message(event_id, kind, serde_json::to_value(a).unwrap())
 }
 
 impl World {
-    async fn run(&self, m: &IncomingEvent) -> Result<Processed, ProcessError> {
+    pub(super) async fn run(&self, m: &IncomingEvent) -> Result<Processed, ProcessError> {
         self.processor
             .process(m, self.clock.now() + chrono::Duration::seconds(30))
             .await
@@ -509,7 +522,16 @@ struct TakenOverDuringGet {
 #[async_trait::async_trait]
 impl AlertApi for TakenOverDuringGet {
     async fn get_alert(&self, alert_id: &str) -> Result<crate::models::alert::Alert, ApiCallError> {
-        let mut taken = self.events.record("evt_1").expect("claimed");
+        // Our claim (if we held one yet) taken over, or the event taken before we claimed it.
+        let mut taken = self.events.record("evt_1").unwrap_or_else(|| {
+            let arrival = EventArrival {
+                event_id: "evt_1".into(),
+                event_type: "alert.created".into(),
+                ..Default::default()
+            };
+            let now = ts("2026-11-24T10:00:00Z");
+            EventRecord::in_progress(&arrival, now, now + chrono::Duration::seconds(30), "x")
+        });
         taken.claim_token = Some("the-other-run".into());
         self.events.insert(taken);
         if self.then_fail {

@@ -65,10 +65,19 @@ fn world() -> World {
     });
     let outbox = IndexedOutbox::new(Arc::new(MemoryOutbox::default()), index.clone())
         .with_late_matches(reevaluator);
+    let (events, enrolments) = (
+        Arc::new(MemoryEventLog::default()),
+        Arc::new(MemoryEnrolmentStore::default()),
+    );
     let processor = EventProcessor {
-        events: Arc::new(MemoryEventLog::default()),
+        commits: Arc::new(crate::adapters::memory_commit::MemoryCommitter::new(
+            events.clone(),
+            alerts.clone(),
+            enrolments.clone(),
+        )),
+        events,
         alerts: alerts.clone(),
-        enrolments: Arc::new(MemoryEnrolmentStore::default()),
+        enrolments,
         alert_api: api.clone(),
         enrolment_api: api.clone(),
         notifier: notifier.clone(),

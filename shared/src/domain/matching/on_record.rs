@@ -8,7 +8,8 @@ use crate::models::alert::Alert;
 use crate::ports::alert_store::AlertStore;
 use crate::ports::decision_inputs::PartnerRecords;
 use crate::ports::store_error::StoreError;
-use crate::records::matching::MatchStatus;
+use crate::records::alert::AlertRecord;
+use crate::records::matching::{MatchRecord, MatchStatus};
 
 /// Matches `alert` (the partner's records: the match and its evidence), lets `policy` evaluate
 /// it, and stores the match, its evidence and the deciding rule on the alert's record (written
@@ -20,33 +21,54 @@ pub async fn record_match(
     policy: &AlertPolicy,
     alert: &Alert,
 ) -> Result<Evaluation, StoreError> {
-    let evidence = partner_records.evidence_for(alert).await?;
-    let evaluation = evaluate(alert, policy, &evidence);
-    if let Some(mut matching) = evidence.matching.clone() {
+    let (evaluation, matching) = evaluate_match(partner_records, policy, alert).await?;
+    if let Some(matching) = matching {
         // The match, its evidence and the deciding rule, on the record before anything is
         // sent: the audit trail shows what the decision rested on even if the action fails.
-        matching.rule = Some(evaluation.rule.clone());
         update_alert_record(alerts, &alert.id, |current| {
             let mut record = current?;
-            if let Some(stored) = &record.alert_match {
-                // The same match found again (a redelivered event): it keeps the time it was
-                // first made, and the record is not written again.
-                let mut again = matching.clone();
-                again.matched.matched_at = stored.matched.matched_at.clone();
-                if *stored == again {
-                    return None;
-                }
+            if !put_match(&mut record, &matching) {
+                return None;
             }
-            record.alert_match = Some(matching.clone());
             record.revision += 1;
             Some(record)
         })
         .await?;
-        if matching.matched.status != MatchStatus::Matched {
-            partner_records.left_waiting(alert, &matching).await?;
-        }
     }
     Ok(evaluation)
+}
+
+/// `record_match` without the record's write: the evaluation and the match to put on the record
+/// (`put_match`); an unmatched or ambiguous alert is kept where a later order finds it.
+pub async fn evaluate_match(
+    partner_records: &dyn PartnerRecords,
+    policy: &AlertPolicy,
+    alert: &Alert,
+) -> Result<(Evaluation, Option<MatchRecord>), StoreError> {
+    let evidence = partner_records.evidence_for(alert).await?;
+    let evaluation = evaluate(alert, policy, &evidence);
+    let Some(mut matching) = evidence.matching.clone() else {
+        return Ok((evaluation, None));
+    };
+    matching.rule = Some(evaluation.rule.clone());
+    if matching.matched.status != MatchStatus::Matched {
+        partner_records.left_waiting(alert, &matching).await?;
+    }
+    Ok((evaluation, Some(matching)))
+}
+
+/// Puts `matching` on the record (pure); false when the same match is there already (a
+/// redelivered event): it keeps the time it was first made, and nothing needs writing.
+pub fn put_match(record: &mut AlertRecord, matching: &MatchRecord) -> bool {
+    if let Some(stored) = &record.alert_match {
+        let mut again = matching.clone();
+        again.matched.matched_at = stored.matched.matched_at.clone();
+        if *stored == again {
+            return false;
+        }
+    }
+    record.alert_match = Some(matching.clone());
+    true
 }
 
 #[cfg(test)]

@@ -45,6 +45,11 @@ fn world() -> World {
     let enrolments = Arc::new(MemoryEnrolmentStore::default());
     let api = Arc::new(FakeChargebackStop::default());
     let processor = EventProcessor {
+        commits: Arc::new(crate::adapters::memory_commit::MemoryCommitter::new(
+            events.clone(),
+            alerts.clone(),
+            enrolments.clone(),
+        )),
         events: events.clone(),
         alerts: alerts.clone(),
         enrolments: enrolments.clone(),
