@@ -11,12 +11,15 @@
 use super::refund_first::RefundPath;
 use super::{Applied, ApplyError, EventProcessor, Pending};
 use crate::domain::alert_policy::{AlertPolicy, PolicyDecision};
-use crate::domain::alert_record::{append_decision, merge_fetched, with_decision, Merge};
+use crate::domain::alert_record::{
+    append_decision, merge_fetched, version_key, with_decision, Merge,
+};
 use crate::domain::decision::{
     apply_action_on_view, send_holding_claim, take_claim, ActionRequest, Decided, Decision,
     DecisionError, DecisionResult, DecisionSource, FRESH_VIEW_MAX_AGE,
 };
 use crate::domain::matching::on_record::{evaluate_match, put_match};
+use crate::event::WebhookEvent;
 use crate::models::alert::{Alert, AlertAction};
 use crate::ports::alert_api::ApiCallError;
 use crate::ports::event_commit::EventWrite;
@@ -49,6 +52,21 @@ fn outcome_of(result: DecisionResult, action: &AlertAction) -> Applied {
     }
 }
 
+/// Whether `event` carries a version of the alert (`data.object`, the Alerts API's shape) that
+/// `stored` already holds or is newer than, on an alert that no longer waits for us: decided
+/// (a final decision) or resolved. An object that does not parse, or has no `updated_at`, is
+/// never "already current": the alert is fetched.
+fn already_current(stored: &AlertRecord, event: &WebhookEvent) -> bool {
+    let Ok(carried) = serde_json::from_value::<Alert>(event.data.object.clone()) else {
+        return false;
+    };
+    if carried.id != stored.alert_id || carried.updated_at.is_none() {
+        return false;
+    }
+    let done = stored.has_final_decision() || !stored.alert.is_actionable();
+    done && stored.action_claim.is_none() && version_key(&carried) <= stored.version_key
+}
+
 /// The alert as stored, with the fetched view merged in.
 struct Merged {
     record: AlertRecord,
@@ -64,8 +82,23 @@ impl EventProcessor {
     pub(super) async fn apply_alert(
         &self,
         alert_id: &str,
+        event: &WebhookEvent,
         pending: &mut Pending,
     ) -> Result<Applied, ApplyError> {
+        // An event about a version we already hold, of an alert already decided or resolved
+        // (above all the `alert.updated` our own PATCH causes: the PATCH's answer is stored with
+        // the decision) can change nothing and lead to no action: completed without a GET,
+        // which leaves ChargebackStop's per-organisation GET budget to the alerts that wait.
+        let stored = self.alerts.get(alert_id).await?;
+        if let Some(record) = stored.as_ref().filter(|r| already_current(r, event)) {
+            let m = Merged {
+                base: record.revision,
+                record: record.clone(),
+                stale: true,
+                changed: false,
+            };
+            return self.finish(pending, m, "alert_already_current").await;
+        }
         let fetched_at = self.clock.now();
         let fetched = match self.alert_api.get_alert(alert_id).await {
             Ok(alert) => alert,
@@ -77,7 +110,7 @@ impl EventProcessor {
             }
             Err(e) => return Err(e.into()),
         };
-        let mut m = self.merge_stored(&fetched).await?;
+        let mut m = self.merge_stored(stored, &fetched).await?;
         if m.record.informational {
             return self.finish(pending, m, "alert_informational").await;
         }
@@ -126,8 +159,11 @@ impl EventProcessor {
 
     /// The stored record (one consistent read) with `fetched` merged in, out-of-order safe; an
     /// Ethoca alert waiting without a deadline is told to a person first, once.
-    async fn merge_stored(&self, fetched: &Alert) -> Result<Merged, ApplyError> {
-        let existing = self.alerts.get(&fetched.id).await?;
+    async fn merge_stored(
+        &self,
+        existing: Option<AlertRecord>,
+        fetched: &Alert,
+    ) -> Result<Merged, ApplyError> {
         let base = existing.as_ref().map_or(0, |r| r.revision);
         let now = self.clock.now();
         let unchanged = existing.as_ref().is_some_and(|old| old.alert == *fetched);

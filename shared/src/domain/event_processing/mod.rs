@@ -27,6 +27,8 @@
 
 mod alerts;
 #[cfg(test)]
+mod already_current_tests;
+#[cfg(test)]
 mod commit_tests;
 mod enrolments;
 pub mod redelivery;
@@ -569,7 +571,7 @@ impl EventProcessor {
         pending: &mut Pending,
     ) -> Result<Applied, ApplyError> {
         match (event.category(), event.object_id()) {
-            (EventCategory::Alert, Some(id)) => self.apply_alert(id, pending).await,
+            (EventCategory::Alert, Some(id)) => self.apply_alert(id, event, pending).await,
             (EventCategory::Enrolment, Some(id)) => {
                 self.apply_enrolment(id, &event.id, pending).await
             }
