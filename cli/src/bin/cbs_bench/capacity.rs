@@ -20,7 +20,8 @@
 //!   per event (`--api-latency-ms` per ChargebackStop call, `--dynamo-latency-ms` per request).
 //!
 //! Each scale is simulated twice: `before` (one `deadline-index` key, one insights day item per
-//! scope, FIFO limits per queue, two GETs per decision) and `now`. Reported: each limit's peak
+//! scope, FIFO limits per queue, two GETs per decision, the per-event costs before this issue's
+//! changes) and `now`. Reported: each limit's peak
 //! demand against its value, and the first to bind.
 
 use rand::distr::weighted::WeightedIndex;
@@ -59,8 +60,7 @@ impl Default for Design {
     }
 }
 
-/// What one event of a kind costs, as `process_events.rs` measures it on the real functions
-/// (2026-12-01). `index_writes`: writes of the alert item while it is in `deadline-index`
+/// What one event of a kind costs, as `process_events.rs` measures it on the real functions. `index_writes`: writes of the alert item while it is in `deadline-index`
 /// (each also writes the index: projection ALL, about 3 KB); `day_transactions`: insights
 /// counting transactions (each adds to the organisation's and the `ALL` day item).
 #[derive(Debug, Clone, Copy)]
@@ -76,41 +76,93 @@ struct Cost {
     day_transactions: u32,
 }
 
-/// An Ethoca `alert.created` the policy actions: 1 GET + 1 PATCH, 11 reads + 10 writes.
-const ETHOCA_ACTIONED: Cost = Cost {
-    alert_gets: 1,
-    alert_patches: 1,
-    enrolment_gets: 0,
-    dynamo_requests: 21,
-    index_writes: 3,
-    day_transactions: 3,
+/// What each event kind costs, as the e2e cost table measured it.
+#[derive(Debug, Clone, Copy)]
+struct Costs {
+    /// An Ethoca `alert.created` the policy actions.
+    ethoca_actioned: Cost,
+    /// An RDR `alert.created` (already resolved, informational).
+    rdr_informational: Cost,
+    /// The `alert.updated` our PATCH causes.
+    own_update: Cost,
+    /// Enrolment and other events.
+    other: Cost,
+}
+
+/// Before this changes (2026-12-01, main at f4da523): an actioned alert 11 reads + 10
+/// writes, its alert item written 3 times in the index, 3 insights transactions; the
+/// `alert.updated` it causes fetched again.
+const COSTS_BEFORE: Costs = Costs {
+    ethoca_actioned: Cost {
+        alert_gets: 1,
+        alert_patches: 1,
+        enrolment_gets: 0,
+        dynamo_requests: 21,
+        index_writes: 3,
+        day_transactions: 3,
+    },
+    rdr_informational: Cost {
+        alert_gets: 1,
+        alert_patches: 0,
+        enrolment_gets: 0,
+        dynamo_requests: 6,
+        index_writes: 0,
+        day_transactions: 1,
+    },
+    own_update: Cost {
+        alert_gets: 1,
+        alert_patches: 0,
+        enrolment_gets: 0,
+        dynamo_requests: 3,
+        index_writes: 0,
+        day_transactions: 1,
+    },
+    other: Cost {
+        alert_gets: 0,
+        alert_patches: 0,
+        enrolment_gets: 1,
+        dynamo_requests: 4,
+        index_writes: 0,
+        day_transactions: 0,
+    },
 };
-/// An RDR `alert.created` (already resolved, informational): 1 GET, 2 reads + 4 writes.
-const RDR_INFORMATIONAL: Cost = Cost {
-    alert_gets: 1,
-    alert_patches: 0,
-    enrolment_gets: 0,
-    dynamo_requests: 6,
-    index_writes: 0,
-    day_transactions: 1,
-};
-/// The `alert.updated` our action causes: 1 GET, 1 read + 2 writes.
-const ALERT_UPDATED: Cost = Cost {
-    alert_gets: 1,
-    alert_patches: 0,
-    enrolment_gets: 0,
-    dynamo_requests: 3,
-    index_writes: 0,
-    day_transactions: 1,
-};
-/// Enrolment and other events: 1 GET of the enrolment, 1 read + 3 writes.
-const OTHER_EVENT: Cost = Cost {
-    alert_gets: 0,
-    alert_patches: 0,
-    enrolment_gets: 1,
-    dynamo_requests: 4,
-    index_writes: 0,
-    day_transactions: 0,
+
+/// Now: an actioned alert 6 reads + 2 writes (two transactions: the claim, then the decision
+/// with the insights counters), so 2 index writes and 1 counting transaction; the
+/// `alert.updated` our PATCH causes completes without a GET (2 reads + 1 write).
+const COSTS_NOW: Costs = Costs {
+    ethoca_actioned: Cost {
+        alert_gets: 1,
+        alert_patches: 1,
+        enrolment_gets: 0,
+        dynamo_requests: 8,
+        index_writes: 2,
+        day_transactions: 1,
+    },
+    rdr_informational: Cost {
+        alert_gets: 1,
+        alert_patches: 0,
+        enrolment_gets: 0,
+        dynamo_requests: 4,
+        index_writes: 0,
+        day_transactions: 1,
+    },
+    own_update: Cost {
+        alert_gets: 0,
+        alert_patches: 0,
+        enrolment_gets: 0,
+        dynamo_requests: 3,
+        index_writes: 0,
+        day_transactions: 0,
+    },
+    other: Cost {
+        alert_gets: 0,
+        alert_patches: 0,
+        enrolment_gets: 1,
+        dynamo_requests: 3,
+        index_writes: 0,
+        day_transactions: 0,
+    },
 };
 
 /// ChargebackStop endpoints, each limited per organisation.
@@ -147,6 +199,7 @@ struct Setup {
     day_shards: u32,
     high_throughput_fifo: bool,
     gets_per_decision: u32,
+    costs: Costs,
 }
 
 const BEFORE: Setup = Setup {
@@ -155,6 +208,7 @@ const BEFORE: Setup = Setup {
     day_shards: 1,
     high_throughput_fifo: false,
     gets_per_decision: 2,
+    costs: COSTS_BEFORE,
 };
 const NOW: Setup = Setup {
     name: "now",
@@ -162,6 +216,7 @@ const NOW: Setup = Setup {
     day_shards: DAY_SHARDS,
     high_throughput_fifo: true,
     gets_per_decision: 1,
+    costs: COSTS_NOW,
 };
 
 /// One limit's peak demand against its value.
@@ -344,13 +399,14 @@ fn simulate(
             let org = pick.sample(&mut rng) as u64;
             next_alert += 1;
             let ethoca = rng.random_bool(design.ethoca_share);
+            let costs = setup.costs;
             let created = if ethoca {
-                ETHOCA_ACTIONED
+                costs.ethoca_actioned
             } else {
-                RDR_INFORMATIONAL
+                costs.rdr_informational
             };
             // alert.created, the alert.updated it causes, one other event of the organisation.
-            for cost in [created, ALERT_UPDATED, OTHER_EVENT] {
+            for cost in [created, costs.own_update, costs.other] {
                 events += 1;
                 events_per_s.add(0, 1.0);
                 let gets = if cost.alert_patches > 0 {
