@@ -89,81 +89,9 @@ struct Costs {
     other: Cost,
 }
 
-/// Before this changes (2026-12-01, main at f4da523): an actioned alert 11 reads + 10
-/// writes, its alert item written 3 times in the index, 3 insights transactions; the
-/// `alert.updated` it causes fetched again.
-const COSTS_BEFORE: Costs = Costs {
-    ethoca_actioned: Cost {
-        alert_gets: 1,
-        alert_patches: 1,
-        enrolment_gets: 0,
-        dynamo_requests: 21,
-        index_writes: 3,
-        day_transactions: 3,
-    },
-    rdr_informational: Cost {
-        alert_gets: 1,
-        alert_patches: 0,
-        enrolment_gets: 0,
-        dynamo_requests: 6,
-        index_writes: 0,
-        day_transactions: 1,
-    },
-    own_update: Cost {
-        alert_gets: 1,
-        alert_patches: 0,
-        enrolment_gets: 0,
-        dynamo_requests: 3,
-        index_writes: 0,
-        day_transactions: 1,
-    },
-    other: Cost {
-        alert_gets: 0,
-        alert_patches: 0,
-        enrolment_gets: 1,
-        dynamo_requests: 4,
-        index_writes: 0,
-        day_transactions: 0,
-    },
-};
-
-/// Now: an actioned alert 6 reads + 2 writes (two transactions: the claim, then the decision
-/// with the insights counters), so 2 index writes and 1 counting transaction; the
-/// `alert.updated` our PATCH causes completes without a GET (2 reads + 1 write).
-const COSTS_NOW: Costs = Costs {
-    ethoca_actioned: Cost {
-        alert_gets: 1,
-        alert_patches: 1,
-        enrolment_gets: 0,
-        dynamo_requests: 8,
-        index_writes: 2,
-        day_transactions: 1,
-    },
-    rdr_informational: Cost {
-        alert_gets: 1,
-        alert_patches: 0,
-        enrolment_gets: 0,
-        dynamo_requests: 4,
-        index_writes: 0,
-        day_transactions: 1,
-    },
-    own_update: Cost {
-        alert_gets: 0,
-        alert_patches: 0,
-        enrolment_gets: 0,
-        dynamo_requests: 3,
-        index_writes: 0,
-        day_transactions: 0,
-    },
-    other: Cost {
-        alert_gets: 0,
-        alert_patches: 0,
-        enrolment_gets: 1,
-        dynamo_requests: 3,
-        index_writes: 0,
-        day_transactions: 0,
-    },
-};
+#[path = "capacity_costs.rs"]
+mod costs;
+use costs::{COSTS_BEFORE, COSTS_NOW};
 
 /// ChargebackStop endpoints, each limited per organisation.
 const ENDPOINTS: [&str; 4] = [
@@ -669,45 +597,5 @@ pub fn run(
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_queue_behind_a_limit_drains_at_its_rate_and_reports_the_longest_wait() {
-        let mut q = OrgQueue::default();
-        q.arrive(0, 120.0);
-        let mut s = 0;
-        while !q.waiting.is_empty() {
-            q.serve(s, 1.0);
-            s += 1;
-        }
-        // 120 at one a second: the last waits about two minutes.
-        assert!(
-            (118..=121).contains(&q.longest_wait_s),
-            "{}",
-            q.longest_wait_s
-        );
-        assert_eq!(q.peak_backlog, 119.0);
-    }
-
-    #[test]
-    fn sharding_lowers_the_hottest_keys_and_the_fifo_use() {
-        let design = Design::default();
-        let before = simulate(design, 100, BEFORE, 2, 200.0, 10.0, 7).unwrap();
-        let now = simulate(design, 100, NOW, 2, 200.0, 10.0, 7).unwrap();
-        let use_of = |r: &Run, name: &str| {
-            r.demands
-                .iter()
-                .find(|d| d.limit.contains(name))
-                .unwrap()
-                .use_()
-        };
-        assert!(use_of(&now, "deadline-index") < use_of(&before, "deadline-index") / 2.5);
-        assert!(use_of(&now, "insights day") < use_of(&before, "insights day") / 3.0);
-        assert!(
-            use_of(&before, "per queue") > 1.0,
-            "100x binds FIFO without high throughput"
-        );
-        assert!(use_of(&now, "per queue") < 0.1);
-    }
-}
+#[path = "capacity_tests.rs"]
+mod tests;
