@@ -180,6 +180,40 @@ pub(crate) fn check_revision(
     }
 }
 
+/// The alert write's condition against `records` (`put`, and `memory_commit` under the lock).
+pub(crate) fn check_alert_put(
+    records: &BTreeMap<String, AlertRecord>,
+    record: &AlertRecord,
+) -> Result<(), StoreError> {
+    let stored = records
+        .get(&record.alert_id)
+        .map(|r| (r.revision, r.version_key.as_str()));
+    check_revision(
+        "alerts",
+        &record.alert_id,
+        stored,
+        record.revision,
+        &record.version_key,
+    )
+}
+
+/// The enrolment write's condition against `records`, as [`check_alert_put`].
+pub(crate) fn check_enrolment_put(
+    records: &BTreeMap<String, EnrolmentRecord>,
+    record: &EnrolmentRecord,
+) -> Result<(), StoreError> {
+    let stored = records
+        .get(&record.enrolment_id)
+        .map(|r| (r.revision, r.version_key.as_str()));
+    check_revision(
+        "enrolments",
+        &record.enrolment_id,
+        stored,
+        record.revision,
+        &record.version_key,
+    )
+}
+
 #[derive(Debug, Default)]
 pub struct MemoryAlertStore {
     records: Mutex<BTreeMap<String, AlertRecord>>,
@@ -226,16 +260,7 @@ impl AlertStore for MemoryAlertStore {
     async fn put(&self, record: &AlertRecord) -> Result<(), StoreError> {
         self.pause().await;
         let mut records = self.records.lock().unwrap();
-        let stored = records
-            .get(&record.alert_id)
-            .map(|r| (r.revision, r.version_key.as_str()));
-        check_revision(
-            "alerts",
-            &record.alert_id,
-            stored,
-            record.revision,
-            &record.version_key,
-        )?;
+        check_alert_put(&records, record)?;
         records.insert(record.alert_id.clone(), record.clone());
         Ok(())
     }
@@ -300,16 +325,7 @@ impl EnrolmentStore for MemoryEnrolmentStore {
 
     async fn put(&self, record: &EnrolmentRecord) -> Result<(), StoreError> {
         let mut records = self.records.lock().unwrap();
-        let stored = records
-            .get(&record.enrolment_id)
-            .map(|r| (r.revision, r.version_key.as_str()));
-        check_revision(
-            "enrolments",
-            &record.enrolment_id,
-            stored,
-            record.revision,
-            &record.version_key,
-        )?;
+        check_enrolment_put(&records, record)?;
         records.insert(record.enrolment_id.clone(), record.clone());
         Ok(())
     }

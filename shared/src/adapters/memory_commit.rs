@@ -4,7 +4,9 @@
 //! refuse it because one condition failed (the event held or completed elsewhere, a lost
 //! revision race), and write everything but lose the answer (a timeout after success).
 
-use super::memory::{check_revision, MemoryAlertStore, MemoryEnrolmentStore, MemoryEventLog};
+use super::memory::{
+    check_alert_put, check_enrolment_put, MemoryAlertStore, MemoryEnrolmentStore, MemoryEventLog,
+};
 use super::memory_recovery::MemoryArchive;
 use super::memory_transactions::MemoryTransactionIndex;
 use crate::ports::event_commit::{CommitError, EventCommit, EventCommitter, EventWrite};
@@ -162,30 +164,10 @@ impl EventCommitter for MemoryCommitter {
             }
         }
         if let Some(record) = &commit.alert {
-            let stored = alerts
-                .get(&record.alert_id)
-                .map(|r| (r.revision, r.version_key.as_str()));
-            check_revision(
-                "alerts",
-                &record.alert_id,
-                stored,
-                record.revision,
-                &record.version_key,
-            )
-            .map_err(CommitError::Conflict)?;
+            check_alert_put(&alerts, record).map_err(CommitError::Conflict)?;
         }
         if let Some(record) = &commit.enrolment {
-            let stored = enrolments
-                .get(&record.enrolment_id)
-                .map(|r| (r.revision, r.version_key.as_str()));
-            check_revision(
-                "enrolments",
-                &record.enrolment_id,
-                stored,
-                record.revision,
-                &record.version_key,
-            )
-            .map_err(CommitError::Conflict)?;
+            check_enrolment_put(&enrolments, record).map_err(CommitError::Conflict)?;
         }
 
         // Then every write.
