@@ -109,28 +109,13 @@ impl DynamoEventArchive {
 
     /// Every item of one partition (`event_id`), all pages.
     async fn partition(&self, operation: &'static str, pk: &str) -> Result<Vec<Item>, StoreError> {
-        let mut found = Vec::new();
-        let mut start = None;
-        loop {
-            self.table.counters.read();
-            let out = self
-                .table
-                .client
-                .query()
-                .table_name(&self.table.name)
-                .key_condition_expression("event_id = :pk")
-                .expression_attribute_values(":pk", AttributeValue::S(pk.to_string()))
-                .consistent_read(true)
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| self.table.error(operation, e))?;
-            found.extend(out.items.unwrap_or_default());
-            match out.last_evaluated_key {
-                Some(k) => start = Some(k),
-                None => return Ok(found),
-            }
-        }
+        self.table
+            .query_all(operation, |q| {
+                q.key_condition_expression("event_id = :pk")
+                    .expression_attribute_values(":pk", AttributeValue::S(pk.to_string()))
+                    .consistent_read(true)
+            })
+            .await
     }
 }
 

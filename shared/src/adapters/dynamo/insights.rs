@@ -311,25 +311,18 @@ impl DynamoInsightsStore {
         from: &str,
         to: &str,
     ) -> Result<Vec<DayCounters>, StoreError> {
-        let mut found = Vec::new();
-
-        let mut start = None;
-        loop {
-            self.table.counters.read();
-            let out = self
-                .table
-                .client
-                .query()
-                .table_name(&self.table.name)
-                .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
-                .expression_attribute_values(":pk", s(pk))
-                .expression_attribute_values(":from", s(from))
-                .expression_attribute_values(":to", s(to))
-                .set_exclusive_start_key(start.take())
-                .send()
-                .await
-                .map_err(|e| self.table.error("read insights days", e))?;
-            for item in out.items.unwrap_or_default() {
+        let items = self
+            .table
+            .query_all("read insights days", |q| {
+                q.key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
+                    .expression_attribute_values(":pk", s(pk))
+                    .expression_attribute_values(":from", s(from))
+                    .expression_attribute_values(":to", s(to))
+            })
+            .await?;
+        Ok(items
+            .into_iter()
+            .map(|item| {
                 let mut day = DayCounters::default();
                 for (name, value) in item {
                     match (name.as_str(), value) {
@@ -346,13 +339,9 @@ impl DynamoInsightsStore {
                         _ => {}
                     }
                 }
-                found.push(day);
-            }
-            match out.last_evaluated_key {
-                Some(k) => start = Some(k),
-                None => return Ok(found),
-            }
-        }
+                day
+            })
+            .collect())
     }
 
     /// The actions that count `subject`'s facts not counted yet (one consistent read of its

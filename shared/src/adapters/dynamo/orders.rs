@@ -518,31 +518,20 @@ impl OrderOutbox for DynamoOrderOutbox {
     }
 
     async fn organisations(&self) -> Result<Vec<String>, StoreError> {
-        let mut orgs = Vec::new();
-        let mut start = None;
-        loop {
-            self.table.counters.read();
-            let out = self
-                .table
-                .client
-                .query()
-                .table_name(&self.table.name)
-                .key_condition_expression("organisation_id = :pk")
-                .expression_attribute_values(":pk", s(ORGANISATIONS_PK))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(|e| self.table.error("organisations", e))?;
-            for item in out.items.unwrap_or_default() {
-                if let Some(AttributeValue::S(org)) = item.get("reference_id") {
-                    orgs.push(org.clone());
-                }
-            }
-            start = out.last_evaluated_key;
-            if start.is_none() {
-                return Ok(orgs);
-            }
-        }
+        let items = self
+            .table
+            .query_all("organisations", |q| {
+                q.key_condition_expression("organisation_id = :pk")
+                    .expression_attribute_values(":pk", s(ORGANISATIONS_PK))
+            })
+            .await?;
+        Ok(items
+            .into_iter()
+            .filter_map(|item| match item.get("reference_id") {
+                Some(AttributeValue::S(org)) => Some(org.clone()),
+                _ => None,
+            })
+            .collect())
     }
 
     async fn pending(

@@ -230,6 +230,39 @@ impl Table {
 
     /// Query an index by a string partition key (and an optional `sk <= value` bound), every
     /// page up to `limit` items.
+    /// Every item a Query of this table returns, all pages (each page one read request).
+    /// `shape` sets the key condition and its values on the request.
+    pub(crate) async fn query_all(
+        &self,
+        operation: &'static str,
+        shape: impl Fn(
+            aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+        ) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+    ) -> Result<
+        Vec<std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue>>,
+        StoreError,
+    > {
+        let mut found = Vec::new();
+        let mut start = None;
+        loop {
+            self.counters.read();
+            let request = self
+                .client
+                .query()
+                .table_name(&self.name)
+                .set_exclusive_start_key(start.take());
+            let out = shape(request)
+                .send()
+                .await
+                .map_err(|e| self.error(operation, e))?;
+            found.extend(out.items.unwrap_or_default());
+            match out.last_evaluated_key {
+                Some(k) => start = Some(k),
+                None => return Ok(found),
+            }
+        }
+    }
+
     pub(crate) async fn query_index<T: serde::de::DeserializeOwned>(
         &self,
         operation: &'static str,
