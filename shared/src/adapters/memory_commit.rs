@@ -7,7 +7,7 @@
 use super::memory::{
     check_alert_put, check_enrolment_put, MemoryAlertStore, MemoryEnrolmentStore, MemoryEventLog,
 };
-use super::memory_recovery::MemoryArchive;
+use super::memory_recovery::{take, MemoryArchive};
 use super::memory_transactions::MemoryTransactionIndex;
 use crate::ports::event_commit::{CommitError, EventCommit, EventCommitter, EventWrite};
 use crate::ports::event_log::EventStatus;
@@ -79,16 +79,6 @@ fn transient(detail: &str) -> StoreError {
         operation: "commit event",
         table: "events".into(),
         detail: detail.into(),
-    }
-}
-
-fn take(n: &Mutex<u32>) -> bool {
-    let mut n = n.lock().unwrap();
-    if *n > 0 {
-        *n -= 1;
-        true
-    } else {
-        false
     }
 }
 

@@ -29,7 +29,8 @@ fn transient(op: &'static str) -> StoreError {
     }
 }
 
-fn take(n: &Mutex<u32>) -> bool {
+/// Spends one of `n` injected failures; false when none is left (also used by `memory_commit`).
+pub(crate) fn take(n: &Mutex<u32>) -> bool {
     let mut n = n.lock().unwrap();
     if *n > 0 {
         *n -= 1;
