@@ -4,12 +4,34 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-/// The workspace root (this crate lives at `tests/devstack`).
+/// The workspace root (this crate lives at `tests/devstack`). The path compiled in is where
+/// the crate was built; a checkout that moved since (a CI clone sharing the build cache) is
+/// found from `$CBS_ROOT` (bin/env.sh sets it) or by walking up from the current directory.
 pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .expect("workspace root exists")
+    let built_at = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    if let Ok(root) = built_at.canonicalize() {
+        return root;
+    }
+    if let Some(root) = std::env::var_os("CBS_ROOT").map(PathBuf::from) {
+        if root.join("Cargo.toml").is_file() {
+            return root;
+        }
+    }
+    let cwd = std::env::current_dir().expect("a current directory");
+    cwd.ancestors()
+        .find(|dir| {
+            std::fs::read_to_string(dir.join("Cargo.toml"))
+                .is_ok_and(|manifest| manifest.contains("[workspace]"))
+        })
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| {
+            panic!(
+                "the workspace root: neither {} (where this test was built) nor $CBS_ROOT nor a \
+                 parent of {} holds the workspace's Cargo.toml",
+                built_at.display(),
+                cwd.display()
+            )
+        })
 }
 
 /// The cache bin/env.sh uses for tools and builds.
