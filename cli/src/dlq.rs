@@ -1,7 +1,8 @@
 //! `cbs dlq list | show ID | redrive [--reason R] [--max N]`: the edge queue's dead-letter
 //! queue (`shared::domain::recovery::dlq`). `redrive` moves messages back to the edge queue
-//! exactly once (receive → send with a deduplication id → delete) with a progress bar; when the
-//! DLQ is drained, the dead-letter notification counters start again.
+//! exactly once (the whole queue by SQS's move task where it runs one; otherwise, or with
+//! `--reason` / `--max`, receive → send with a deduplication id → delete) with a progress bar;
+//! when the DLQ is drained, the dead-letter notification counters start again.
 //!
 //! Environment: EDGE_DLQ_URL, EDGE_QUEUE_URL, TABLE_PREFIX (and the AWS variables).
 
@@ -73,24 +74,35 @@ pub async fn run(cmd: DlqCommand) -> anyhow::Result<()> {
             let archive = recovery_wiring::archive_from_env().await.ok();
             let depth = queue.depth().await?;
             let bar = indicatif::ProgressBar::new(depth.min(u64::from(max)));
-            let report = dlq::redrive(
-                &queue,
-                archive.as_deref(),
-                reason.as_deref(),
-                max,
-                |m, result| {
-                    bar.set_message(format!(
-                        "{} {}",
-                        m.event_id.as_deref().unwrap_or(&m.message_id),
-                        if result.is_ok() { "moved" } else { "failed" }
-                    ));
-                    bar.inc(1);
-                },
-            )
-            .await?;
+            let report =
+                dlq::redrive(
+                    &queue,
+                    archive.as_deref(),
+                    reason.as_deref(),
+                    max,
+                    |step| match step {
+                        dlq::RedriveStep::Message(m, result) => {
+                            bar.set_message(format!(
+                                "{} {}",
+                                m.event_id.as_deref().unwrap_or(&m.message_id),
+                                if result.is_ok() { "moved" } else { "failed" }
+                            ));
+                            bar.inc(1);
+                        }
+                        dlq::RedriveStep::TaskMoved(n) => {
+                            bar.set_message("moved by SQS's move task");
+                            bar.set_position(n);
+                        }
+                    },
+                )
+                .await?;
             bar.finish_and_clear();
-            println!("moved {}", report.moved.len());
+            println!("moved {}", report.moved_count());
+            println!("by {}", report.methods.join(", then "));
             println!("left (other reasons) {}", report.skipped);
+            for note in &report.notes {
+                println!("note: {note}");
+            }
             for (id, why) in &report.failed {
                 println!("failed {id}: {why}");
             }

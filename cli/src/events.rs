@@ -19,8 +19,8 @@ pub enum EventsCommand {
 
 #[derive(clap::Args)]
 pub struct ReplayArgs {
-    /// These events (repeat the flag or separate with commas).
-    #[arg(long = "event-id", value_delimiter = ',')]
+    /// These events (`--event-id A B C`, a comma list, or the flag repeated).
+    #[arg(long = "event-id", value_delimiter = ',', num_args = 1..)]
     pub event_ids: Vec<String>,
     /// Received at or after (2026-11-24T10:00:00Z, 2026-11-24, or an age: 3d, 12h).
     #[arg(long, conflicts_with = "event_ids")]
@@ -130,4 +130,36 @@ fn print_table(items: &[ReplayItem]) {
         println!("{label:<20} {n}");
     }
     println!("{:<20} {}", "total", items.len());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cbs {
+        #[command(subcommand)]
+        events: EventsCommand,
+    }
+
+    fn event_ids(args: &[&str]) -> Vec<String> {
+        let cli = Cbs::try_parse_from(["cbs", "replay"].iter().chain(args)).expect("parses");
+        let EventsCommand::Replay(replay) = cli.events;
+        replay.event_ids
+    }
+
+    #[test]
+    fn event_ids_are_taken_after_one_flag_in_a_comma_list_or_repeated() {
+        let want = vec!["evt_1".to_string(), "evt_2".into(), "evt_3".into()];
+        assert_eq!(
+            event_ids(&["--event-id", "evt_1", "evt_2", "evt_3", "--dry-run"]),
+            want
+        );
+        assert_eq!(event_ids(&["--event-id", "evt_1,evt_2,evt_3"]), want);
+        assert_eq!(
+            event_ids(&["--event-id", "evt_1", "--event-id", "evt_2,evt_3"]),
+            want
+        );
+    }
 }

@@ -125,6 +125,7 @@ pub async fn receive(req: Request, env: &JsValue) -> Result<Response> {
     } = message::for_queue(
         &body,
         idempotency_key.as_deref(),
+        header.as_deref(),
         verified.timestamp,
         now_ms,
         config.queue.is_fifo(),

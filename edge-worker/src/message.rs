@@ -11,6 +11,10 @@ use std::collections::BTreeMap;
 /// dead-letters such messages with `envelope_error` as the reason.
 pub const UNPARSEABLE_TYPE: &str = "unparseable";
 
+/// Longer `X-Signature` values (many `v1=` during a rotation) are not forwarded; the timestamp
+/// still is. The verifier has already refused anything that is not its grammar.
+const MAX_SIGNATURE_ATTRIBUTE: usize = 1024;
+
 pub struct QueuedEvent {
     pub message: OutgoingMessage,
     pub event_id: String,
@@ -24,6 +28,7 @@ pub struct QueuedEvent {
 pub fn for_queue(
     body: &[u8],
     idempotency_key: Option<&str>,
+    signature_header: Option<&str>,
     signature_timestamp: i64,
     received_at_ms: u64,
     fifo: bool,
@@ -67,6 +72,14 @@ pub fn for_queue(
         "signature_timestamp".to_string(),
         signature_timestamp.to_string(),
     );
+    // The whole `X-Signature` as verified (`t=...,v1=...`): the archive keeps the headers the
+    // edge used, so an archived body can be re-verified later. Not a secret: a MAC of the body.
+    if let Some(header) = signature_header
+        .map(str::trim)
+        .filter(|h| !h.is_empty() && h.len() <= MAX_SIGNATURE_ATTRIBUTE)
+    {
+        attributes.insert("signature".to_string(), header.to_string());
+    }
     attributes.insert(
         "received_at".to_string(),
         crate::time::iso8601_millis(received_at_ms),
@@ -139,6 +152,7 @@ mod tests {
         let q = for_queue(
             EVENT,
             Some("idem-1"),
+            Some(" t=1771324200,v1=ab12 "),
             1_771_324_200,
             1_771_324_201_500,
             true,
@@ -153,6 +167,7 @@ mod tests {
         );
         assert_eq!(q.message.attributes["idempotency_key"], "idem-1");
         assert_eq!(q.message.attributes["signature_timestamp"], "1771324200");
+        assert_eq!(q.message.attributes["signature"], "t=1771324200,v1=ab12");
         assert!(!q.message.attributes.contains_key("envelope_error"));
     }
 
@@ -179,7 +194,7 @@ mod tests {
 
     #[test]
     fn a_standard_queue_gets_no_fifo_ids() {
-        let q = for_queue(EVENT, None, 1, 0, false);
+        let q = for_queue(EVENT, None, None, 1, 0, false);
         assert_eq!(q.message.deduplication_id, None);
         assert_eq!(q.message.group_id, None);
         assert!(!q.message.attributes.contains_key("idempotency_key"));
@@ -187,15 +202,15 @@ mod tests {
 
     #[test]
     fn an_unreadable_signed_body_is_kept_with_a_stable_id() {
-        let a = for_queue(b"not json", None, 1, 0, true);
-        let b = for_queue(b"not json", None, 1, 0, true);
+        let a = for_queue(b"not json", None, None, 1, 0, true);
+        let b = for_queue(b"not json", None, None, 1, 0, true);
         assert_eq!(a.event_id, b.event_id);
         assert!(a.event_id.starts_with("sha256:"));
         assert_eq!(a.event_type, UNPARSEABLE_TYPE);
         assert_eq!(a.message.attributes["envelope_error"], "not_json");
-        let keyed = for_queue(b"not json", Some("idem-7"), 1, 0, true);
+        let keyed = for_queue(b"not json", Some("idem-7"), None, 1, 0, true);
         assert_eq!(keyed.event_id, "idem-7");
-        let binary = for_queue(&[0xff, 0x00, 0x01], None, 1, 0, false);
+        let binary = for_queue(&[0xff, 0x00, 0x01], None, None, 1, 0, false);
         assert_eq!(binary.message.body, "/wAB");
         assert_eq!(binary.message.attributes["body_encoding"], "base64");
     }

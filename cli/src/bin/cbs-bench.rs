@@ -371,6 +371,44 @@ async fn orders_bench(
     let on_chargebackstop = references.len();
     let twice = references.values().filter(|n| **n > 1).count();
     let ceiling = 100.0 * 60.0 / window_secs as f64 * 100.0;
+    // Sustained: orders ChargebackStop created per whole window of the run, from its own
+    // timestamps (the pre-created duplicates are older than the run). The run's first window
+    // starts at its first create; the last, partial window and the drain after it are left out.
+    let run_began =
+        chrono::Utc::now() - chrono::Duration::from_std(started.elapsed()).unwrap_or_default();
+    let mut created_at: Vec<chrono::DateTime<chrono::Utc>> = state["orders"]
+        .as_object()
+        .into_iter()
+        .flat_map(|m| m.values())
+        .filter(|o| o["organisation_id"] == org_id.as_str())
+        .filter_map(|o| o["created_at"].as_str()?.parse().ok())
+        .filter(|t| *t >= run_began)
+        .collect();
+    created_at.sort();
+    let per_window: Vec<u64> = match (created_at.first(), created_at.last()) {
+        (Some(first), Some(last)) => {
+            let width = chrono::Duration::seconds(window_secs as i64);
+            let whole = ((*last - *first).num_milliseconds() / width.num_milliseconds()) as usize;
+            let mut counts = vec![0u64; whole];
+            for t in &created_at {
+                let i = ((*t - *first).num_milliseconds() / width.num_milliseconds()) as usize;
+                if i < whole {
+                    counts[i] += 1;
+                }
+            }
+            counts
+        }
+        _ => Vec::new(),
+    };
+    let per_window_ceiling = ceiling * window_secs as f64 / 60.0;
+    let sustained_min = per_window
+        .iter()
+        .min()
+        .map(|n| *n as f64 / per_window_ceiling);
+    let sustained_mean = (!per_window.is_empty()).then(|| {
+        per_window.iter().sum::<u64>() as f64 / per_window.len() as f64 / per_window_ceiling
+    });
+    let round3 = |x: Option<f64>| x.map(|x| (x * 1000.0).round() / 1000.0);
     println!(
         "{}",
         serde_json::to_string_pretty(&json!({
@@ -383,6 +421,9 @@ async fn orders_bench(
             "orders_per_minute": per_minute.round(),
             "ceiling_orders_per_minute": ceiling,
             "fraction_of_ceiling": (per_minute / ceiling * 1000.0).round() / 1000.0,
+            "created_per_whole_window": per_window,
+            "sustained_fraction_min_window": round3(sustained_min),
+            "sustained_fraction_mean_window": round3(sustained_mean),
             "requests": report.requests,
             "rate_limited_429": report.rate_limited,
             "created": report.created,

@@ -116,9 +116,35 @@ mod tests {
         assert_eq!(all.len(), 1);
         assert_eq!(all[0].body, bytes.to_vec());
         assert_eq!(all[0].delivery_id, "idem-1");
-        assert_eq!(all[0].headers["X-Signature"], "t=1771324200");
+        assert_eq!(
+            all[0].headers["X-Signature"], "t=1771324200",
+            "an older Worker forwarded only the timestamp"
+        );
         assert_eq!(all[0].received_at, "2026-11-24T09:59:59.123Z");
         let expected_expiry: DateTime<Utc> = "2027-12-29T09:59:59.123Z".parse().unwrap();
         assert_eq!(all[0].expires_at, expected_expiry.timestamp());
+    }
+
+    #[tokio::test]
+    async fn the_whole_signature_header_the_edge_verified_is_archived() {
+        let store = Arc::new(MemoryArchive::default());
+        let a = Archiver {
+            store: store.clone(),
+            retention_days: 400,
+        };
+        let now: DateTime<Utc> = "2026-11-24T10:00:00Z".parse().unwrap();
+        let header = format!("t=1771324200,v1={}", "ab".repeat(64));
+        let r = record(
+            r#"{"id":"evt_2","type":"alert.created","data":{"object":{"id":"netalrt_1"}}}"#,
+            &[
+                ("event_id", "evt_2"),
+                ("event_type", "alert.created"),
+                ("idempotency_key", "idem-2"),
+                ("signature_timestamp", "1771324200"),
+                ("signature", header.as_str()),
+            ],
+        );
+        assert!(a.keep(&r, now).await.unwrap());
+        assert_eq!(store.all()[0].headers["X-Signature"], header);
     }
 }

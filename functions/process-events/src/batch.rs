@@ -27,6 +27,7 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use shared::domain::event_processing::redelivery::RedeliveryBackoff;
 use shared::domain::event_processing::{EventProcessor, IncomingEvent, ProcessError};
+use shared::domain::recovery::dlq::reason_kind;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
@@ -174,11 +175,15 @@ impl Run<'_, '_> {
             receive_count = receive_count(record),
             "sent to the dead-letter queue"
         );
-        // The first dead letter of its kind since the DLQ was drained, then every 100th.
-        if let Some(archive) = self.ctx.archive {
-            if !archive.notify_due(reason).await {
-                return;
-            }
+        // Poison: the first since the DLQ was drained, then every 100th (a storm of bad
+        // payloads is one problem). An event given up on (its alert or enrolment stayed
+        // missing) is a decision someone must make about that object: every one is told.
+        let due = match self.ctx.archive {
+            Some(archive) => archive.notify_due(reason).await,
+            None => true,
+        };
+        if !due && reason_kind(reason) == "poison" {
+            return;
         }
         if let Err(e) = self
             .ctx

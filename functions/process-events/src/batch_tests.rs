@@ -396,3 +396,25 @@ async fn operations_hear_of_the_first_dead_letter_of_a_kind_and_every_100th() {
     w.run(vec![record("p-x", "gx", "{not json", 1)]).await;
     assert_eq!(w.notifier.sent().len(), 3);
 }
+
+#[tokio::test]
+async fn every_event_given_up_on_is_told_to_operations_not_only_the_first() {
+    // Three alerts ChargebackStop still answers 404 for, two hours after their events: each
+    // is a decision someone must make, so each is notified (poison alone is throttled).
+    let api = Arc::new(FakeChargebackStop::default());
+    let w = world(api);
+    let gone = |i: usize| {
+        serde_json::json!({"id": format!("evt_gone_{i}"), "type": "alert.created",
+            "created_at": "2026-11-24T07:00:00Z",
+            "data": {"object": alert(&format!("netalrt_gone_{i}"), 100)}})
+        .to_string()
+    };
+    let records = (0..3)
+        .map(|i| record(&format!("m{i}"), &format!("g{i}"), &gone(i), 3))
+        .collect();
+    let (_, summary) = w.run(records).await;
+    assert_eq!(summary.dead_lettered, 3, "{summary:?}");
+    let sent = w.notifier.sent();
+    assert_eq!(sent.len(), 3, "one per event given up on: {sent:?}");
+    assert!(sent.iter().all(|n| n.kind == "event.dead_lettered"));
+}

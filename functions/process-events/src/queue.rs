@@ -56,8 +56,16 @@ pub fn dead_letter_attributes(
         .filter_map(|(k, v)| v.string_value.as_ref().map(|s| (k, s)))
         .filter(|(_, v)| !v.is_empty())
         .collect();
-    // body_encoding first: without it the body cannot be read.
-    originals.sort_by_key(|(k, _)| (k.as_str() != "body_encoding", k.to_string()));
+    // body_encoding first: without it the body cannot be read. The whole `signature` last: the
+    // archive already has it, and its timestamp travels on its own.
+    originals.sort_by_key(|(k, _)| {
+        let rank = match k.as_str() {
+            "body_encoding" => 0,
+            "signature" => 2,
+            _ => 1,
+        };
+        (rank, k.to_string())
+    });
     for (k, v) in originals {
         if attributes.len() >= MAX_ATTRIBUTES {
             break;

@@ -1,6 +1,7 @@
 //! The edge DLQ over SQS (`ports::dead_letters`).
 
-use crate::ports::dead_letters::{DeadLetterMessage, DeadLetterQueue, QueueError};
+use crate::ports::dead_letters::{DeadLetterMessage, DeadLetterQueue, MoveTaskStatus, QueueError};
+use aws_sdk_sqs::error::ProvideErrorMetadata;
 use aws_sdk_sqs::types::{MessageAttributeValue, MessageSystemAttributeName, QueueAttributeName};
 
 /// An SQS client for the environment's AWS configuration (so callers need no SQS crate).
@@ -43,8 +44,109 @@ impl SqsDeadLetterQueue {
     }
 }
 
+impl SqsDeadLetterQueue {
+    async fn queue_arn(&self, url: &str) -> Result<String, QueueError> {
+        let out = self
+            .client
+            .get_queue_attributes()
+            .queue_url(url)
+            .attribute_names(QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .map_err(|e| {
+                self.failed(
+                    "GetQueueAttributes",
+                    url,
+                    aws_sdk_sqs::error::DisplayErrorContext(e),
+                )
+            })?;
+        out.attributes
+            .unwrap_or_default()
+            .remove(&QueueAttributeName::QueueArn)
+            .ok_or_else(|| self.failed("GetQueueAttributes", url, "no QueueArn"))
+    }
+}
+
+/// Error codes with which a queue service says it does not run move tasks (moto answers
+/// unknown actions so); anything else is a real refusal, reported.
+fn move_tasks_unsupported(code: Option<&str>, message: Option<&str>) -> bool {
+    matches!(
+        code,
+        Some(
+            "InvalidAction"
+                | "UnsupportedOperation"
+                | "AWS.SimpleQueueService.UnsupportedOperation"
+                | "NotImplemented"
+                | "InternalFailure"
+        )
+    ) || message.is_some_and(|m| m.to_ascii_lowercase().contains("not implemented"))
+}
+
 #[async_trait::async_trait]
 impl DeadLetterQueue for SqsDeadLetterQueue {
+    async fn start_move_task(&self) -> Result<Option<String>, QueueError> {
+        let source = self.queue_arn(&self.dlq_url).await?;
+        let destination = self.queue_arn(&self.source_url).await?;
+        // The destination is named: messages process-events sent to the DLQ itself have no
+        // original source queue recorded by SQS.
+        match self
+            .client
+            .start_message_move_task()
+            .source_arn(source)
+            .destination_arn(destination)
+            .send()
+            .await
+        {
+            Ok(out) => Ok(out.task_handle),
+            Err(e) if move_tasks_unsupported(e.code(), e.message()) => {
+                tracing::info!(error = %aws_sdk_sqs::error::DisplayErrorContext(&e), "the queue service runs no move tasks; moving message by message");
+                Ok(None)
+            }
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() >= 500) => {
+                tracing::info!(error = %aws_sdk_sqs::error::DisplayErrorContext(&e), "StartMessageMoveTask answered a server error; moving message by message");
+                Ok(None)
+            }
+            Err(e) => Err(self.failed(
+                "StartMessageMoveTask",
+                &self.dlq_url,
+                aws_sdk_sqs::error::DisplayErrorContext(e),
+            )),
+        }
+    }
+
+    async fn move_task_status(&self, task: &str) -> Result<MoveTaskStatus, QueueError> {
+        let source = self.queue_arn(&self.dlq_url).await?;
+        let out = self
+            .client
+            .list_message_move_tasks()
+            .source_arn(source)
+            .max_results(10)
+            .send()
+            .await
+            .map_err(|e| {
+                self.failed(
+                    "ListMessageMoveTasks",
+                    &self.dlq_url,
+                    aws_sdk_sqs::error::DisplayErrorContext(e),
+                )
+            })?;
+        let results = out.results.unwrap_or_default();
+        // The running task carries its handle; a finished one may not: the newest is ours.
+        let ours = results
+            .iter()
+            .find(|r| r.task_handle.as_deref() == Some(task))
+            .or_else(|| results.first())
+            .ok_or_else(|| self.failed("ListMessageMoveTasks", &self.dlq_url, "no move task"))?;
+        Ok(MoveTaskStatus {
+            status: ours.status.clone().unwrap_or_default(),
+            moved: ours.approximate_number_of_messages_moved.max(0) as u64,
+            to_move: ours
+                .approximate_number_of_messages_to_move
+                .map(|n| n.max(0) as u64),
+            failure_reason: ours.failure_reason.clone(),
+        })
+    }
+
     async fn depth(&self) -> Result<u64, QueueError> {
         let out = self
             .client

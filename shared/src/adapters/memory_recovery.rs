@@ -2,7 +2,7 @@
 //! service does: refuse without storing, store and then answer with an error (a timeout after
 //! the write), a delete that fails after the send went through.
 
-use crate::ports::dead_letters::{DeadLetterMessage, DeadLetterQueue, QueueError};
+use crate::ports::dead_letters::{DeadLetterMessage, DeadLetterQueue, MoveTaskStatus, QueueError};
 use crate::ports::event_archive::{ArchivedDelivery, EventArchive};
 use crate::ports::store_error::StoreError;
 use chrono::{DateTime, Utc};
@@ -136,6 +136,10 @@ pub struct MemoryDeadLetterQueue {
     pub fail_deletes: Mutex<u32>,
     /// The next N sends fail (the source queue refused).
     pub fail_sends: Mutex<u32>,
+    /// Runs SQS move tasks (StartMessageMoveTask), as real SQS does; off: as the emulator.
+    pub runs_move_tasks: Mutex<bool>,
+    /// A move task stops FAILED after moving this many.
+    pub move_task_fails_after: Mutex<Option<u64>>,
 }
 
 #[derive(Debug, Default)]
@@ -146,6 +150,8 @@ struct DlqState {
     receipts: u64,
     source: Vec<DeadLetterMessage>,
     dedup_ids: Vec<String>,
+    /// The move task started, and where it stands.
+    task: Option<(String, MoveTaskStatus)>,
 }
 
 impl MemoryDeadLetterQueue {
@@ -174,6 +180,63 @@ fn qerr(op: &'static str) -> QueueError {
 
 #[async_trait::async_trait]
 impl DeadLetterQueue for MemoryDeadLetterQueue {
+    async fn start_move_task(&self) -> Result<Option<String>, QueueError> {
+        if !*self.runs_move_tasks.lock().unwrap() {
+            return Ok(None);
+        }
+        let mut s = self.state.lock().unwrap();
+        let to_move = s.dlq.len() as u64;
+        let handle = format!("task-{}", s.receipts);
+        s.task = Some((
+            handle.clone(),
+            MoveTaskStatus {
+                status: "RUNNING".into(),
+                moved: 0,
+                to_move: Some(to_move),
+                failure_reason: None,
+            },
+        ));
+        Ok(Some(handle))
+    }
+
+    /// The task moves everything (or stops FAILED after `move_task_fails_after`) by the time
+    /// it is first asked about; a second look sees it finished.
+    async fn move_task_status(&self, task: &str) -> Result<MoveTaskStatus, QueueError> {
+        let fail_after = *self.move_task_fails_after.lock().unwrap();
+        let mut s = self.state.lock().unwrap();
+        let Some((handle, status)) = s.task.clone() else {
+            return Err(qerr("ListMessageMoveTasks"));
+        };
+        if handle != task {
+            return Err(qerr("ListMessageMoveTasks"));
+        }
+        if !status.is_running() {
+            return Ok(status);
+        }
+        let mut moved = 0;
+        while !s.dlq.is_empty() && fail_after.is_none_or(|n| moved < n) {
+            let (m, _) = s.dlq.remove(0);
+            s.source.push(m);
+            moved += 1;
+        }
+        let done = MoveTaskStatus {
+            status: if s.dlq.is_empty() {
+                "COMPLETED"
+            } else {
+                "FAILED"
+            }
+            .into(),
+            moved,
+            to_move: status.to_move,
+            failure_reason: (!s.dlq.is_empty()).then(|| "AWS.SimpleQueueService.Injected".into()),
+        };
+        s.task = Some((handle, done.clone()));
+        Ok(MoveTaskStatus {
+            status: "RUNNING".into(),
+            ..done
+        })
+    }
+
     async fn depth(&self) -> Result<u64, QueueError> {
         Ok(self.state.lock().unwrap().dlq.len() as u64)
     }

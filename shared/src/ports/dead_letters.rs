@@ -29,8 +29,42 @@ pub enum QueueError {
     },
 }
 
+/// Where an SQS move task (StartMessageMoveTask) stands.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MoveTaskStatus {
+    /// `RUNNING`, `COMPLETED`, `CANCELLING`, `CANCELLED` or `FAILED`.
+    pub status: String,
+    pub moved: u64,
+    /// How many the task set out to move, when the service says.
+    pub to_move: Option<u64>,
+    pub failure_reason: Option<String>,
+}
+
+impl MoveTaskStatus {
+    pub fn is_running(&self) -> bool {
+        matches!(self.status.as_str(), "RUNNING" | "CANCELLING")
+    }
+}
+
 #[async_trait::async_trait]
 pub trait DeadLetterQueue: Send + Sync {
+    /// Starts a move of every message from the DLQ to the source queue on the queue service's
+    /// side (SQS StartMessageMoveTask) and answers the task's handle; `Ok(None)` when the
+    /// service does not run move tasks (the local emulator): redrive then moves the messages
+    /// one by one.
+    async fn start_move_task(&self) -> Result<Option<String>, QueueError> {
+        Ok(None)
+    }
+
+    /// Where the move task `task` stands (SQS ListMessageMoveTasks).
+    async fn move_task_status(&self, task: &str) -> Result<MoveTaskStatus, QueueError> {
+        Err(QueueError::Failed {
+            operation: "ListMessageMoveTasks",
+            queue: "dlq".into(),
+            detail: format!("no move task {task} on a queue service without move tasks"),
+        })
+    }
+
     /// ApproximateNumberOfMessages (+ NotVisible) of the DLQ.
     async fn depth(&self) -> Result<u64, QueueError>;
 

@@ -6,8 +6,10 @@
 //! - no action was ever sent for an RDR alert;
 //! - every event ChargebackStop emitted is in our events table as COMPLETED, or in the DLQ with
 //!   a reason;
-//! - our stored alerts and enrolments equal ChargebackStop's final objects;
-//! - every queued order exists exactly once at ChargebackStop, or is FAILED with a reason;
+//! - our stored alerts and enrolments equal ChargebackStop's final objects (every field both
+//!   hold), and we hold none ChargebackStop does not;
+//! - every queued order exists exactly once at ChargebackStop, or is FAILED with a reason (and
+//!   absent there);
 //! - at most one deadline warning per alert and threshold;
 //! - the run settled: nothing left on the edge queue, no event or order still in flight.
 //!
@@ -378,6 +380,15 @@ fn check_equal(theirs: &[Value], ours: &[Value], key: &str, fields: &[&str]) -> 
         checked: 0,
         violations: Vec::new(),
     };
+    let their_ids: BTreeSet<&str> = theirs.iter().filter_map(|o| str_of(o, "id")).collect();
+    // Ours only: a record ChargebackStop never had is as wrong as one we are missing.
+    for id in ours.keys().filter(|id| !their_ids.contains(**id)) {
+        inv.checked += 1;
+        inv.violations.push(Violation {
+            id: (*id).into(),
+            detail: "stored here, unknown to ChargebackStop".into(),
+        });
+    }
     for object in theirs {
         let Some(id) = str_of(object, "id") else {
             continue;
@@ -390,7 +401,17 @@ fn check_equal(theirs: &[Value], ours: &[Value], key: &str, fields: &[&str]) -> 
             });
             continue;
         };
-        let differing: Vec<String> = fields
+        // The named fields always; beyond them every field of ChargebackStop's object that our
+        // record keeps under the same name (the rest of ours is our own bookkeeping).
+        let mut compared: Vec<&str> = fields.to_vec();
+        if let Some(map) = object.as_object() {
+            compared.extend(
+                map.keys()
+                    .map(String::as_str)
+                    .filter(|k| *k != "id" && stored.get(*k).is_some() && !fields.contains(k)),
+            );
+        }
+        let differing: Vec<String> = compared
             .iter()
             .filter(|f| !same(object.get(**f), stored.get(**f)))
             .map(|f| {
@@ -497,6 +518,12 @@ fn check_orders(d: &Dumps) -> (InvariantResult, usize, usize) {
                     inv.violations.push(Violation {
                         id,
                         detail: "FAILED without a reason".into(),
+                    });
+                } else if let Some(theirs) = created.first() {
+                    // Told a person it failed while ChargebackStop has it.
+                    inv.violations.push(Violation {
+                        id,
+                        detail: format!("FAILED here, created at ChargebackStop as {theirs}"),
                     });
                 }
             }

@@ -10,8 +10,19 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::path::Path;
 
-/// Our tables (not `operators`: key hashes are nobody's business in a report).
+/// The tables the checker reads, dumped on every poll while the run settles.
 pub const TABLES: [&str; 5] = ["events", "alerts", "enrolments", "orders", "customers"];
+
+/// The rest of our tables, dumped once at the end so anyone can re-check what we kept: the
+/// webhook archive, the partner's transactions, run leases and rate budgets, cursors and the
+/// insights counters. Not `operators`: key hashes are nobody's business in a report.
+pub const OTHER_TABLES: [&str; 5] = [
+    "archive",
+    "transactions",
+    "run-state",
+    "cursors",
+    "insights",
+];
 
 async fn admin(chaos: &ChaosStack, path: &str) -> anyhow::Result<Value> {
     let (s, v) = chaos
@@ -141,6 +152,9 @@ pub async fn dumps(
 ) -> anyhow::Result<Dumps> {
     let mut d = dumps_without_dlq(chaos, queued_orders).await?;
     d.dlq = dlq_messages(chaos).await?;
+    for t in OTHER_TABLES {
+        d.tables.insert(t.to_string(), chaos.stack.scan(t).await?);
+    }
     Ok(d)
 }
 

@@ -8,7 +8,8 @@
 //! its stop time: back-to-back runs are what a fresh full burst per run would push over the
 //! budget.
 //!
-//! - a FAILED order corrected and requeued through the ops API ends CREATED, once;
+//! - a FAILED order corrected and requeued through the ops API, and another through
+//!   `cbs orders requeue --file`, each ends CREATED, once;
 //! - 100 orders created before a lost answer are resent: each POSTed once, answered
 //!   DUPLICATE_ORDER, then looked up by reference, recorded one by one across budgeted runs,
 //!   never POSTed again and never a second order;
@@ -52,6 +53,8 @@ struct Stack {
     notifications: PathBuf,
     org: String,
     integration: String,
+    /// What `cbs` needs to reach this stack (tables, emulator, sandbox).
+    cbs_env: Vec<(String, String)>,
 }
 
 impl Stack {
@@ -101,7 +104,7 @@ impl Stack {
         ));
         let operator = tokio::process::Command::new(paths::debug_binary("cbs"))
             .args(["operator-key", "create", "--operator", "e2e-orders"])
-            .envs(env)
+            .envs(env.clone())
             .kill_on_drop(true)
             .output()
             .await
@@ -126,6 +129,7 @@ impl Stack {
             notifications,
             org: String::new(),
             integration: String::new(),
+            cbs_env: env,
         };
         stack.onboard().await;
         stack
@@ -360,6 +364,77 @@ async fn a_failed_order_corrected_and_requeued_is_created_once(stack: &Stack) {
         .ops(reqwest::Method::POST, &path, Some(json!({})))
         .await;
     assert_eq!(status, 409, "{err}");
+
+    a_failed_order_is_requeued_from_the_command_line(stack).await;
+}
+
+/// The same through `cbs orders requeue` (the operator's other way in): a correction that
+/// changes the reference is refused naming the field, the corrected file is accepted, the next
+/// run creates it once, and a second requeue is refused.
+async fn a_failed_order_is_requeued_from_the_command_line(stack: &Stack) {
+    let mut wrong = stack.order("rq-cli");
+    wrong["integration_id"] = json!("int_doesnotexist");
+    stack.enqueue(vec![wrong]).await;
+    let (first, _) = stack.invoke().await;
+    assert_eq!(first["failed"], 1, "{first}");
+
+    let dir = paths::log_dir().join(format!("{}-requeue", stack.org));
+    std::fs::create_dir_all(&dir).unwrap();
+    let cbs = |args: Vec<String>| {
+        let env = stack.cbs_env.clone();
+        async move {
+            tokio::process::Command::new(paths::debug_binary("cbs"))
+                .args(args)
+                .envs(env)
+                .kill_on_drop(true)
+                .output()
+                .await
+                .expect("run cbs (cargo build -p cbs-cli)")
+        }
+    };
+    let requeue = |file: Option<&std::path::Path>| {
+        let mut args = vec![
+            "orders".to_string(),
+            "requeue".into(),
+            stack.org.clone(),
+            "rq-cli".into(),
+        ];
+        if let Some(file) = file {
+            args.extend(["--file".to_string(), file.display().to_string()]);
+        }
+        args
+    };
+    let renamed = dir.join("renamed.json");
+    std::fs::write(&renamed, stack.order("rq-other").to_string()).unwrap();
+    let refused = cbs(requeue(Some(&renamed))).await;
+    let said = String::from_utf8_lossy(&refused.stderr).to_string();
+    assert!(!refused.status.success(), "a changed reference is refused");
+    assert!(said.contains("reference_id"), "names the field: {said}");
+
+    let corrected = dir.join("corrected.json");
+    std::fs::write(&corrected, stack.order("rq-cli").to_string()).unwrap();
+    let done = cbs(requeue(Some(&corrected))).await;
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    let (again, _) = stack.invoke().await;
+    assert_eq!(again["created"], 1, "{again}");
+    let stored = stack
+        .outbox
+        .get(&stack.org, "rq-cli")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.state, UploadState::Created);
+    assert_eq!(
+        stack.sandbox_orders().await.get("rq-cli").map(Vec::len),
+        Some(1),
+        "created once at ChargebackStop"
+    );
+    let twice = cbs(requeue(None)).await;
+    assert!(!twice.status.success(), "a CREATED order is not requeued");
 }
 
 async fn duplicates_after_a_lost_answer_are_reconciled_across_budgeted_runs(stack: &Stack) {

@@ -56,14 +56,20 @@ pub fn archived_from(
         .unwrap_or(now);
     let signature_timestamp = attr("signature_timestamp").and_then(|t| t.parse().ok());
     let delivery_id = attr("idempotency_key").unwrap_or_else(|| NO_DELIVERY_ID.to_string());
-    // The headers the edge used, as far as the Worker forwards them: the delivery id and the
-    // signature's timestamp (the Worker does not forward the `v1=` digest itself).
+    // The headers the edge used, as the Worker forwards them: the delivery id and the whole
+    // `X-Signature` it verified (an older Worker forwarded only its timestamp).
     let mut headers = BTreeMap::new();
     if let Some(key) = attr("idempotency_key") {
         headers.insert("X-Idempotency-Key".to_string(), key);
     }
-    if let Some(t) = signature_timestamp {
-        headers.insert("X-Signature".to_string(), format!("t={t}"));
+    match (attr("signature"), signature_timestamp) {
+        (Some(signature), _) => {
+            headers.insert("X-Signature".to_string(), signature);
+        }
+        (None, Some(t)) => {
+            headers.insert("X-Signature".to_string(), format!("t={t}"));
+        }
+        (None, None) => {}
     }
     for name in ["envelope_error", "body_encoding"] {
         if let Some(v) = attr(name) {

@@ -1,9 +1,11 @@
 //! The dead-letter queue: what is in it and why, moving messages back to the source queue
 //! exactly once, and when operations hear about new dead letters.
 //!
-//! Redrive is receive → send to the source queue → delete, not SQS `StartMessageMoveTask`: a
-//! move task cannot filter by reason or stop after N messages, and moto does not run one. Each
-//! send carries the deduplication id `redrive-<DLQ message id>`: if the delete after a send
+//! Redrive of the whole queue, unfiltered, is SQS `StartMessageMoveTask` (the queue service
+//! moves the messages, at its own pace, with their attributes) where the service runs move
+//! tasks. A move task cannot filter by reason or stop after N messages, and moto does not run
+//! one: then, and for what a failed task left, redrive is receive → send to the source queue →
+//! delete. Each send carries the deduplication id `redrive-<DLQ message id>`: if the delete after a send
 //! fails (or the run dies between the two), the message is received again and sent again with
 //! the same id, which the FIFO source queue drops within five minutes; later than that, the
 //! events table's claim makes the second copy a duplicate (COMPLETED → acknowledged, nothing
@@ -15,8 +17,10 @@ use crate::ports::event_archive::EventArchive;
 use base64::Engine;
 use serde::Serialize;
 
-/// Operations are told of the first dead letter of a kind since the DLQ was last drained, and
-/// of every 100th after it (1, 101, 201, ...): a storm does not become a storm of e-mails.
+/// Operations are told of the first poison message since the DLQ was last drained, and of
+/// every 100th after it (1, 101, 201, ...): a storm of bad payloads does not become a storm of
+/// e-mails. An event given up on (`given_up`: its object stayed missing) is told every time:
+/// each is one alert or enrolment a person must look at.
 pub const NOTIFY_EVERY: u64 = 100;
 
 pub fn notify_due(count: u64) -> bool {
@@ -125,27 +129,140 @@ pub async fn list(dlq: &dyn DeadLetterQueue, max: u32) -> Result<Vec<DeadLetterV
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct RedriveReport {
-    /// Sent to the source queue and deleted from the DLQ.
+    /// Sent to the source queue and deleted from the DLQ, one by one.
     pub moved: Vec<String>,
+    /// Moved by the queue service's move task (ids not reported by SQS).
+    pub moved_by_task: u64,
+    /// `StartMessageMoveTask`, or `receive-send-delete` (a filter, a limit, or a queue service
+    /// without move tasks), or both when a task stopped part-way.
+    pub methods: Vec<&'static str>,
     /// Left in the DLQ: their reason did not match.
     pub skipped: usize,
+    /// What happened on the way that needed no person (a move task refused or stopped, its
+    /// rest moved one by one).
+    pub notes: Vec<String>,
     /// Sent but not deleted (they come back and are sent again with the same deduplication id),
-    /// or not sent: with the reason.
+    /// or not sent, or a move task we stopped waiting for: with the reason.
     pub failed: Vec<(String, String)>,
     /// Whether the DLQ was empty afterwards (the counters were then reset).
     pub drained: bool,
 }
 
+impl RedriveReport {
+    pub fn moved_count(&self) -> u64 {
+        self.moved.len() as u64 + self.moved_by_task
+    }
+}
+
+/// What a redrive reports as it goes.
+pub enum RedriveStep<'a> {
+    /// One message moved (or not) by receive → send → delete.
+    Message(&'a DeadLetterView, &'a Result<(), String>),
+    /// The move task's count so far.
+    TaskMoved(u64),
+}
+
+/// How often a running move task is asked where it stands, and for how long at most.
+const MOVE_TASK_POLL: std::time::Duration = std::time::Duration::from_secs(2);
+const MOVE_TASK_MAX_WAIT: std::time::Duration = std::time::Duration::from_secs(30 * 60);
+
+/// How a move task ended.
+enum MoveTask {
+    /// None started (the service runs none, or refused): move one by one.
+    NotStarted,
+    /// COMPLETED.
+    Completed,
+    /// FAILED or CANCELLED part-way: what it left moves one by one.
+    Stopped,
+    /// Still running, or unreadable, when we stopped waiting: reported, nothing else moved.
+    Unresolved,
+}
+
+/// The whole DLQ by the queue service's move task (StartMessageMoveTask).
+async fn redrive_by_move_task(
+    dlq: &dyn DeadLetterQueue,
+    report: &mut RedriveReport,
+    progress: &mut impl FnMut(RedriveStep<'_>),
+) -> MoveTask {
+    let task = match dlq.start_move_task().await {
+        Ok(Some(task)) => task,
+        Ok(None) => return MoveTask::NotStarted,
+        Err(e) => {
+            tracing::warn!(error = %e, "StartMessageMoveTask refused; moving message by message");
+            report.notes.push(format!("move task not started: {e}"));
+            return MoveTask::NotStarted;
+        }
+    };
+    report.methods.push("StartMessageMoveTask");
+    let started = std::time::Instant::now();
+    loop {
+        tokio::time::sleep(MOVE_TASK_POLL).await;
+        let waited_enough = started.elapsed() >= MOVE_TASK_MAX_WAIT;
+        let status = match dlq.move_task_status(&task).await {
+            Ok(status) => status,
+            Err(e) if !waited_enough => {
+                tracing::warn!(error = %e, "could not read the move task; asking again");
+                continue;
+            }
+            Err(e) => {
+                report
+                    .failed
+                    .push((task, format!("move task unreadable: {e}")));
+                return MoveTask::Unresolved;
+            }
+        };
+        report.moved_by_task = status.moved;
+        progress(RedriveStep::TaskMoved(status.moved));
+        if status.status == "COMPLETED" {
+            return MoveTask::Completed;
+        }
+        if !status.is_running() {
+            report.notes.push(format!(
+                "move task {task} {} after {} message(s): {}; the rest moved one by one",
+                status.status,
+                status.moved,
+                status
+                    .failure_reason
+                    .as_deref()
+                    .unwrap_or("no reason given")
+            ));
+            return MoveTask::Stopped;
+        }
+        if waited_enough {
+            report.failed.push((
+                task,
+                "move task still running; `cbs dlq list` shows what is left".into(),
+            ));
+            return MoveTask::Unresolved;
+        }
+    }
+}
+
 /// Moves messages whose reason contains `reason` (all when `None`) back to the source queue,
-/// at most `max`. `progress` is called after each message.
+/// at most `max`. The whole queue, unfiltered, goes by the queue service's move task
+/// (StartMessageMoveTask) where it runs one; otherwise, and for what a failed task left, each
+/// message is received, sent with a deduplication id, then deleted. `progress` hears of each
+/// message, or of the task's count.
 pub async fn redrive(
     dlq: &dyn DeadLetterQueue,
     archive: Option<&dyn EventArchive>,
     reason: Option<&str>,
     max: u32,
-    mut progress: impl FnMut(&DeadLetterView, &Result<(), String>),
+    mut progress: impl FnMut(RedriveStep<'_>),
 ) -> Result<RedriveReport, QueueError> {
     let mut report = RedriveReport::default();
+    let depth = dlq.depth().await?;
+    let whole_queue = reason.is_none() && u64::from(max) >= depth && depth > 0;
+    if whole_queue {
+        match redrive_by_move_task(dlq, &mut report, &mut progress).await {
+            MoveTask::Completed | MoveTask::Unresolved => {
+                return finish(dlq, archive, report).await
+            }
+            MoveTask::NotStarted | MoveTask::Stopped => {}
+        }
+    }
+    report.methods.push("receive-send-delete");
+    let max = max.saturating_sub(report.moved_by_task.min(u64::from(u32::MAX)) as u32);
     let mut empty = 0;
     let mut handled = std::collections::BTreeSet::new();
     let mut left = Vec::new();
@@ -183,7 +300,7 @@ pub async fn redrive(
                 Ok(()) => report.moved.push(m.message_id.clone()),
                 Err(e) => report.failed.push((m.message_id.clone(), e.clone())),
             }
-            progress(&v, &result);
+            progress(RedriveStep::Message(&v, &result));
         }
     }
     for m in &left {
@@ -191,6 +308,15 @@ pub async fn redrive(
             tracing::warn!(message_id = %m.message_id, error = %e, "could not release a skipped message; visible again in a minute");
         }
     }
+    finish(dlq, archive, report).await
+}
+
+/// Whether the DLQ is now empty; if so the dead-letter counters start again.
+async fn finish(
+    dlq: &dyn DeadLetterQueue,
+    archive: Option<&dyn EventArchive>,
+    mut report: RedriveReport,
+) -> Result<RedriveReport, QueueError> {
     report.drained = dlq.depth().await? == 0;
     if report.drained {
         if let Some(archive) = archive {

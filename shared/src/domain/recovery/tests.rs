@@ -466,7 +466,7 @@ async fn redrive_moves_each_message_exactly_once_even_when_a_delete_fails() {
     archive.count_dead_letter("poison").await.unwrap();
     *q.fail_deletes.lock().unwrap() = 1;
 
-    let first = dlq::redrive(&q, Some(&archive), Some("poison"), 10, |_, _| {})
+    let first = dlq::redrive(&q, Some(&archive), Some("poison"), 10, |_| {})
         .await
         .unwrap();
     assert_eq!(first.moved.len(), 2);
@@ -475,7 +475,7 @@ async fn redrive_moves_each_message_exactly_once_even_when_a_delete_fails() {
     assert!(!first.drained);
     // The undeleted message comes back and is sent again: the source drops the copy.
     q.tick(61);
-    let second = dlq::redrive(&q, Some(&archive), Some("poison"), 10, |_, _| {})
+    let second = dlq::redrive(&q, Some(&archive), Some("poison"), 10, |_| {})
         .await
         .unwrap();
     assert_eq!(second.moved.len(), 1);
@@ -484,7 +484,7 @@ async fn redrive_moves_each_message_exactly_once_even_when_a_delete_fails() {
 
     // --max, then the rest; drained resets the counters.
     q.tick(61);
-    let last = dlq::redrive(&q, Some(&archive), None, 1, |_, _| {})
+    let last = dlq::redrive(&q, Some(&archive), None, 1, |_| {})
         .await
         .unwrap();
     assert_eq!(last.moved, vec!["keep".to_string()]);
@@ -496,12 +496,71 @@ async fn redrive_moves_each_message_exactly_once_even_when_a_delete_fails() {
     );
 }
 
+#[tokio::test(start_paused = true)]
+async fn the_whole_queue_goes_by_the_services_move_task_where_it_runs_one() {
+    let q = MemoryDeadLetterQueue::default();
+    let archive = MemoryArchive::default();
+    for i in 0..3 {
+        q.push(dead(&format!("d{i}"), Some("poison: x"), "{}"));
+    }
+    archive.count_dead_letter("poison").await.unwrap();
+    *q.runs_move_tasks.lock().unwrap() = true;
+    let mut seen = Vec::new();
+    let r = dlq::redrive(&q, Some(&archive), None, 1000, |step| {
+        if let dlq::RedriveStep::TaskMoved(n) = step {
+            seen.push(n);
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(r.methods, vec!["StartMessageMoveTask"]);
+    assert_eq!((r.moved_by_task, r.moved_count()), (3, 3));
+    assert!(r.moved.is_empty(), "nothing sent one by one");
+    assert_eq!(seen.last(), Some(&3), "progress from the task's count");
+    assert!(r.drained && r.failed.is_empty(), "{r:?}");
+    assert_eq!(q.source().len(), 3);
+    assert_eq!(archive.count_dead_letter("poison").await.unwrap(), 1);
+
+    // A filter or a limit below the depth cannot be a move task: one by one.
+    q.push(dead("p1", Some("poison: y"), "{}"));
+    q.push(dead("g1", Some("alert a9 not found"), "{}"));
+    let filtered = dlq::redrive(&q, None, Some("poison"), 1000, |_| {})
+        .await
+        .unwrap();
+    assert_eq!(filtered.methods, vec!["receive-send-delete"]);
+    assert_eq!(filtered.moved, vec!["p1".to_string()]);
+    let limited = dlq::redrive(&q, None, None, 0, |_| {}).await.unwrap();
+    assert_eq!(limited.methods, vec!["receive-send-delete"]);
+    assert_eq!(q.remaining(), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn what_a_failed_move_task_left_is_moved_one_by_one_and_each_message_once() {
+    let q = MemoryDeadLetterQueue::default();
+    for i in 0..5 {
+        q.push(dead(&format!("d{i}"), Some("poison: x"), "{}"));
+    }
+    *q.runs_move_tasks.lock().unwrap() = true;
+    *q.move_task_fails_after.lock().unwrap() = Some(2);
+    let r = dlq::redrive(&q, None, None, 1000, |_| {}).await.unwrap();
+    assert_eq!(
+        r.methods,
+        vec!["StartMessageMoveTask", "receive-send-delete"]
+    );
+    assert_eq!((r.moved_by_task, r.moved.len()), (2, 3));
+    assert!(r.notes[0].contains("FAILED after 2"), "{:?}", r.notes);
+    assert!(r.failed.is_empty() && r.drained, "{r:?}");
+    let mut ids: Vec<String> = q.source().into_iter().map(|m| m.message_id).collect();
+    ids.sort();
+    assert_eq!(ids, vec!["d0", "d1", "d2", "d3", "d4"], "each once");
+}
+
 #[tokio::test]
 async fn a_refused_send_leaves_the_message_in_the_dlq() {
     let q = MemoryDeadLetterQueue::default();
     q.push(dead("d1", Some("poison: x"), "{}"));
     *q.fail_sends.lock().unwrap() = 1;
-    let r = dlq::redrive(&q, None, None, 10, |_, _| {}).await.unwrap();
+    let r = dlq::redrive(&q, None, None, 10, |_| {}).await.unwrap();
     assert!(r.moved.is_empty());
     assert_eq!(r.failed.len(), 1);
     assert_eq!(q.remaining(), 1);

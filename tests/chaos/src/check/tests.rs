@@ -275,6 +275,33 @@ fn a_stored_alert_behind_chargebackstop_fails() {
 }
 
 #[test]
+fn any_field_both_sides_hold_must_agree_and_ours_only_records_fail() {
+    // A field beyond the named ones, kept by both: compared.
+    let mut d = clean();
+    d.sandbox_state["alerts"]["alrt_e1"]["transaction_amount_in_cents"] = json!(1200);
+    d.tables.get_mut("alerts").unwrap()[0]["transaction_amount_in_cents"] = json!(1100);
+    only_fails(&check(&d), ALERTS_EQUAL, "alrt_e1");
+    // A field only ChargebackStop's object has, or only ours (bookkeeping): not compared.
+    let mut d = clean();
+    d.sandbox_state["alerts"]["alrt_e1"]["links"] = json!([]);
+    d.tables.get_mut("alerts").unwrap()[0]["decisions"] = json!([{"by": "policy"}]);
+    assert!(check(&d).ok(), "{}", check(&d).table());
+    // A record ChargebackStop never had.
+    let mut d = clean();
+    let mut extra = stored(&ethoca("alrt_ghost"));
+    extra["alert_id"] = json!("alrt_ghost");
+    d.tables.get_mut("alerts").unwrap().push(extra);
+    only_fails(&check(&d), ALERTS_EQUAL, "alrt_ghost");
+}
+
+#[test]
+fn a_failed_order_that_chargebackstop_has_fails() {
+    let mut d = clean();
+    d.sandbox_state["orders"]["ord_2"] = order_at_cbs("ord_2", "ref-2");
+    only_fails(&check(&d), ORDERS, "org_1/ref-2");
+}
+
+#[test]
 fn a_stored_enrolment_behind_chargebackstop_fails() {
     let mut d = clean();
     d.tables.get_mut("enrolments").unwrap()[0]["status"] = json!("UNENROLLED");
