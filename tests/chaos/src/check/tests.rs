@@ -286,6 +286,14 @@ fn any_field_both_sides_hold_must_agree_and_ours_only_records_fail() {
     d.sandbox_state["alerts"]["alrt_e1"]["links"] = json!([]);
     d.tables.get_mut("alerts").unwrap()[0]["decisions"] = json!([{"by": "policy"}]);
     assert!(check(&d).ok(), "{}", check(&d).table());
+    // A nested null ChargebackStop sends and our copy leaves out: the same; a nested value
+    // that differs: not.
+    let mut d = clean();
+    d.sandbox_state["alerts"]["alrt_e1"]["card"] = json!({"bin": "411111", "arn": null});
+    d.tables.get_mut("alerts").unwrap()[0]["card"] = json!({"bin": "411111"});
+    assert!(check(&d).ok(), "{}", check(&d).table());
+    d.tables.get_mut("alerts").unwrap()[0]["card"] = json!({"bin": "422222"});
+    only_fails(&check(&d), ALERTS_EQUAL, "alrt_e1");
     // A record ChargebackStop never had.
     let mut d = clean();
     let mut extra = stored(&ethoca("alrt_ghost"));
