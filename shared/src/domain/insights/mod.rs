@@ -4,10 +4,13 @@
 //! the views drawn from them (`report`). Stored by `ports::insights_store`.
 pub mod backfill;
 pub mod counting;
+pub mod export;
 pub mod facts;
 #[cfg(test)]
 mod intake_cost_tests;
 pub mod report;
+#[cfg(test)]
+mod rule_tests;
 #[cfg(test)]
 mod tests;
 
