@@ -5,7 +5,8 @@
 //!   the card scheme gauges (current and previous month) of every organisation in view, the
 //!   enrolments with their customers' names, and what is counted and what is not;
 //! - `GET /api/insights/alerts.csv?organisation_id=&limit=`: alerts with their final decision
-//!   and match, newest first (the `organisation-index`), as CSV.
+//!   and match (our verdict, the order matched, the method and the policy rule), newest first
+//!   (the `organisation-index`), as CSV (`shared::domain::insights::export`).
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -15,7 +16,7 @@ use axum::response::IntoResponse;
 use axum::Json;
 use chrono::{Duration, NaiveDate};
 use serde::Serialize;
-use shared::domain::insights::facts::{alert_outcome, received_at};
+use shared::domain::insights::export::{alert_csv_row, ALERTS_CSV_HEADER};
 use shared::domain::insights::report::{
     build_view, current_and_previous_month, scheme_month, InsightsView, SchemeMonth,
 };
@@ -191,14 +192,6 @@ pub async fn overview(
     }))
 }
 
-fn csv_field(v: &str) -> String {
-    if v.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", v.replace('"', "\"\""))
-    } else {
-        v.to_string()
-    }
-}
-
 pub async fn alerts_csv(
     State(state): State<AppState>,
     Query(q): Query<HashMap<String, String>>,
@@ -223,49 +216,11 @@ pub async fn alerts_csv(
             .map(|o| o.organisation_id.clone())
             .collect(),
     };
-    let mut out = String::from(
-        "customer,organisation_id,alert_id,provider,status,outcome,received_at,deadline,amount_cents,currency,card_scheme,decided_by,decision_source,action,decision_result,decided_at,decision_reason,match_integration_transaction_id\n",
-    );
+    let mut out = format!("{ALERTS_CSV_HEADER}\n");
     for org in orgs {
+        let customer = names.get(org.as_str()).copied().unwrap_or("");
         for r in state.alerts.by_organisation(&org, limit).await? {
-            let a = &r.alert;
-            let d = r.final_decision();
-            let row = [
-                names.get(org.as_str()).copied().unwrap_or("").to_string(),
-                org.clone(),
-                r.alert_id.clone(),
-                a.enrolment_type.to_string(),
-                a.status.to_string(),
-                alert_outcome(&r)
-                    .map(|o| o.as_str().to_string())
-                    .unwrap_or_else(|| "pending".into()),
-                received_at(&r).map(|t| t.to_rfc3339()).unwrap_or_default(),
-                a.action_required_deadline
-                    .map(|t| t.to_rfc3339())
-                    .unwrap_or_default(),
-                a.transaction_amount_in_cents
-                    .map(|c| c.to_string())
-                    .unwrap_or_default(),
-                a.transaction_currency_code.clone().unwrap_or_default(),
-                a.transaction_card_scheme
-                    .as_ref()
-                    .map(|s| s.to_string())
-                    .unwrap_or_default(),
-                d.map(|d| d.actor.clone()).unwrap_or_default(),
-                d.map(|d| format!("{:?}", d.source)).unwrap_or_default(),
-                d.and_then(|d| d.action.as_ref().map(|x| x.to_string()))
-                    .unwrap_or_default(),
-                d.map(|d| format!("{:?}", d.result)).unwrap_or_default(),
-                d.map(|d| d.at.clone()).unwrap_or_default(),
-                d.map(|d| d.reason.clone()).unwrap_or_default(),
-                a.integration_transaction_id.clone().unwrap_or_default(),
-            ];
-            out.push_str(
-                &row.iter()
-                    .map(|f| csv_field(f))
-                    .collect::<Vec<_>>()
-                    .join(","),
-            );
+            out.push_str(&alert_csv_row(customer, &r));
             out.push('\n');
         }
     }
