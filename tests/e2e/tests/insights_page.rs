@@ -6,7 +6,7 @@
 //!
 //! Seeded fast (moto is slow per write): every alert is stored (the CSV export and the queue read
 //! them); the counters of the days before the last one are the real facts of those records
-//! (`alert_facts`, `match_fact`, `stored_order_facts`) summed per organisation and day and
+//! (`alert_facts_with_match`, `stored_order_facts`) summed per organisation and day and
 //! written through the insights store port as one subject per organisation-day; the alerts of
 //! the last day are written through the real `CountingAlertStore` (counted as they are stored),
 //! and a few orders are taken in through `POST /api/orders`, which counts them as it stores them.
@@ -27,14 +27,15 @@ use shared::clock::{Clock, SystemClock};
 use shared::config::TableNames;
 use shared::domain::alert_record::version_key;
 use shared::domain::enrolment_lifecycle::{merge_fetched, EnrolmentMerge};
-use shared::domain::insights::facts::{alert_facts, match_fact, stored_order_facts};
-use shared::domain::insights::{count_match_outcome, CountingAlertStore, MatchOutcome};
+use shared::domain::insights::facts::{alert_facts_with_match, stored_order_facts};
+use shared::domain::insights::{CountingAlertStore, MatchOutcome};
 use shared::models::alert::Alert;
 use shared::ports::alert_store::AlertStore;
 use shared::ports::enrolment_store::EnrolmentStore;
 use shared::ports::insights_store::{Fact, InsightsStore, Subject};
 use shared::ports::order_outbox::{OutboxOrder, UploadState};
 use shared::records::alert::{AlertRecord, Decision, DecisionResult, DecisionSource, ACTION_QUEUE};
+use shared::records::matching::MatchRecord;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -51,6 +52,9 @@ struct Customer {
     orders: usize,
     /// Every alert Visa and Ethoca (except every 17th, an RDR refund) — the VAMP case.
     visa_heavy: bool,
+    /// The decision policy its automatic decisions carry (Hyperion has its own; the others
+    /// the partner's default).
+    policy: &'static str,
 }
 
 const CUSTOMERS: [Customer; 4] = [
@@ -60,6 +64,7 @@ const CUSTOMERS: [Customer; 4] = [
         alerts: 1700,
         orders: 25_000,
         visa_heavy: true,
+        policy: "hyperion-2026",
     },
     Customer {
         slug: "northwind",
@@ -67,6 +72,7 @@ const CUSTOMERS: [Customer; 4] = [
         alerts: 320,
         orders: 4000,
         visa_heavy: false,
+        policy: "partner-default",
     },
     Customer {
         slug: "bluebird",
@@ -74,6 +80,7 @@ const CUSTOMERS: [Customer; 4] = [
         alerts: 260,
         orders: 3000,
         visa_heavy: false,
+        policy: "partner-default",
     },
     Customer {
         slug: "copperleaf",
@@ -81,6 +88,7 @@ const CUSTOMERS: [Customer; 4] = [
         alerts: 180,
         orders: 2000,
         visa_heavy: false,
+        policy: "partner-default",
     },
 ];
 
@@ -91,6 +99,7 @@ struct Expect {
     per_day: BTreeMap<String, BTreeMap<String, i64>>,
     received: BTreeMap<String, i64>,
     pending: i64,
+    pending_by_provider: BTreeMap<String, i64>,
     tracked: i64,
     early: i64,
     buckets: BTreeMap<String, i64>,
@@ -99,7 +108,11 @@ struct Expect {
     refunds: i64,
     refunded_cents: i64,
     orders: BTreeMap<String, i64>,
+    /// day → accepted / failed / duplicate / rate_limited
+    orders_per_day: BTreeMap<String, BTreeMap<String, i64>>,
     matching: BTreeMap<String, i64>,
+    /// alert id → the CSV's match columns (status, order, method, rule), for alerts matched.
+    csv_matches: BTreeMap<String, [String; 4]>,
     /// org → month → counter
     months: BTreeMap<String, BTreeMap<String, BTreeMap<String, i64>>>,
 }
@@ -156,8 +169,13 @@ fn plan_alert(
     let fractions = [0.05, 0.15, 0.3, 0.6, 0.8, 0.95, 0.02];
     let mut f = fractions[i % fractions.len()];
     // What happens to it.
+    // Half of the last day and a half's alerts still wait (whatever day of the cycle `i` falls
+    // on): the queue and the "still waiting" figures of both providers have some.
+    let recent_waiting = now - received < Duration::hours(36) && (i / 7) % 2 == 0;
     let kind = if rdr {
-        if c.visa_heavy || i % 8 == 3 {
+        if recent_waiting {
+            "rdr_pending"
+        } else if c.visa_heavy || i % 8 == 3 {
             "rdr_refunded"
         } else {
             "rdr_declined"
@@ -166,9 +184,7 @@ fn plan_alert(
         "expired"
     } else if c.slug == "northwind" && i == 150 {
         "late_operator"
-    } else if now - received < Duration::hours(36) && (i / 7) % 2 == 0 {
-        // Half of the last day and a half's alerts still wait (whatever day of the cycle `i`
-        // falls on): the queue and the "still waiting" figures have some.
+    } else if recent_waiting {
         "pending"
     } else {
         [
@@ -186,7 +202,7 @@ fn plan_alert(
         f = 0.95;
     }
     let (status, refund_outcome) = match kind {
-        "pending" => ("ACTION_REQUIRED", None),
+        "pending" | "rdr_pending" => ("ACTION_REQUIRED", None),
         "invalid" => ("INVALID", None),
         "rdr_refunded" | "policy_refund" | "operator_refund" | "operator_refund_cancel" => {
             ("RESOLVED", Some("REFUNDED"))
@@ -217,36 +233,61 @@ fn plan_alert(
         "action_required_deadline": if rdr { None } else { Some(iso(deadline)) },
         "alert_received_at": iso(received),
         "created_at": iso(received),
-        "updated_at": if kind == "pending" { iso(received) } else { iso(decided_at) },
+        "updated_at": if kind.ends_with("pending") { iso(received) } else { iso(decided_at) },
     }))
     .expect("alert");
+    // Our match (Ethoca only; none for every 9th, as without partner records) and the policy
+    // rule that fired: the refund rules, the partner-refunded one only for a matched order.
+    let verdict = if rdr || i % 9 == 4 {
+        None
+    } else if i % 2 == 0 {
+        Some(MatchOutcome::Matched)
+    } else if i % 10 == 3 {
+        Some(MatchOutcome::Ambiguous)
+    } else {
+        Some(MatchOutcome::Unmatched)
+    };
+    let matched = verdict == Some(MatchOutcome::Matched);
+    let rule = match kind {
+        "policy_refund" if matched && i % 3 == 0 => "refund_when_partner_refunded",
+        "policy_refund" if c.policy == "hyperion-2026" => "small-usd",
+        "policy_refund" => "refund_at_or_below_cents",
+        "policy_accept" => "repeat-customer",
+        _ if !matched => "unmatched",
+        _ => "no_rule_matched",
+    };
+    let rule = format!("{}/{rule}", c.policy);
+    let alert_match = verdict.map(|v| seeded_match(c, i, v, &rule, received));
     let mut decisions = Vec::new();
     let decision = |source, actor: &str, action: &str| Decision {
         at: iso(decided_at),
         source,
         actor: actor.into(),
         action: Some(serde_json::from_value(json!(action)).unwrap()),
-        reason: "seeded".into(),
+        reason: format!("{rule}: seeded"),
         note: None,
         result: DecisionResult::Applied,
         detail: None,
     };
+    // The page counts an automatic decision by its rule, or by the policy's name when no match
+    // record keeps one.
+    let by_rule = if alert_match.is_some() {
+        format!("policy:{rule}")
+    } else {
+        format!("policy:{}", c.policy)
+    };
     let who = match kind {
         "policy_refund" => {
-            decisions.push(decision(
-                DecisionSource::AutoPolicy,
-                "refund-under-50",
-                "REFUND",
-            ));
-            Some("policy:refund-under-50")
+            decisions.push(decision(DecisionSource::AutoPolicy, c.policy, "REFUND"));
+            Some(by_rule.as_str())
         }
         "policy_accept" => {
             decisions.push(decision(
                 DecisionSource::AutoPolicy,
-                "fight-high-value",
+                c.policy,
                 "ACCEPT_DISPUTE",
             ));
-            Some("policy:fight-high-value")
+            Some(by_rule.as_str())
         }
         "operator_refund" | "late_operator" => {
             decisions.push(decision(DecisionSource::Operator, OPERATOR, "REFUND"));
@@ -293,7 +334,7 @@ fn plan_alert(
     *e.received.entry(provider.into()).or_default() += 1;
     e.month(org, &d, &format!("alerts:{scheme}"), 1);
     let outcome = match kind {
-        "pending" => None,
+        "pending" | "rdr_pending" => None,
         "rdr_refunded" => Some("rdr_refunded"),
         "rdr_declined" => Some("rdr_declined"),
         "invalid" => Some("invalid"),
@@ -303,7 +344,15 @@ fn plan_alert(
         _ => Some("refunded"),
     };
     match outcome {
-        None => e.pending += 1,
+        None => {
+            e.pending += 1;
+            *e.pending_by_provider.entry(provider.into()).or_default() += 1;
+            *e.per_day
+                .entry(d.clone())
+                .or_default()
+                .entry(format!("pending:{provider}"))
+                .or_default() += 1;
+        }
         Some(o) => {
             *e.outcomes.entry(o.into()).or_default() += 1;
             *e.per_day
@@ -335,12 +384,26 @@ fn plan_alert(
             e.early += 1;
         }
     }
-    if kind == "pending" {
-        *e.per_day
-            .entry(d)
-            .or_default()
-            .entry("pending".into())
+    if let Some(m) = &alert_match {
+        *e.matching
+            .entry(verdict.unwrap().as_str().into())
             .or_default() += 1;
+        e.csv_matches.insert(
+            id.clone(),
+            [
+                verdict.unwrap().as_str().to_string(),
+                m.matched
+                    .transaction
+                    .as_ref()
+                    .map(|t| t.order_reference_id.clone())
+                    .unwrap_or_default(),
+                m.matched
+                    .method
+                    .map(|x| json!(x).as_str().unwrap().to_string())
+                    .unwrap_or_default(),
+                rule.clone(),
+            ],
+        );
     }
     AlertRecord {
         alert_id: id,
@@ -353,7 +416,7 @@ fn plan_alert(
         informational: rdr,
         action_claim: None,
         no_deadline_notified_at: None,
-        alert_match: None,
+        alert_match,
         refund_hook: None,
         revision: 1,
         alert,
@@ -422,7 +485,11 @@ fn plan_order(e: &mut Expect, org: &str, c: &Customer, i: usize, day: NaiveDate)
         _ => "duplicate",
     };
     *e.orders.entry(outcome.into()).or_default() += 1;
+    // Each outcome (and 429) is counted on the day the upload recorded it (the same day here).
+    let per_day = e.orders_per_day.entry(d.clone()).or_default();
+    *per_day.entry(outcome.into()).or_default() += 1;
     if last_error.is_some() {
+        *per_day.entry("rate_limited".into()).or_default() += 1;
         *e.orders.entry("rate_limited".into()).or_default() += 1;
     }
     e.month(org, &d, &format!("settled:{brand}"), 1);
@@ -450,21 +517,31 @@ fn plan_order(e: &mut Expect, org: &str, c: &Customer, i: usize, day: NaiveDate)
     }
 }
 
-/// The matching verdict the seed gives an Ethoca alert (RDR alerts are not matched): matched
-/// when it carries an ARN, ambiguous for every 10th (of the rest), else unmatched.
-fn plan_match(e: &mut Expect, r: &AlertRecord, i: usize) -> Option<MatchOutcome> {
-    if r.informational {
-        return None;
-    }
-    let m = if r.alert.transaction_acquirer_reference_number.is_some() {
-        MatchOutcome::Matched
-    } else if i % 10 == 3 {
-        MatchOutcome::Ambiguous
-    } else {
-        MatchOutcome::Unmatched
+/// The match record of a seeded Ethoca alert: matched by ARN to the order of the same index
+/// (which carries that ARN), ambiguous between two orders by authorisation code, or unmatched.
+fn seeded_match(
+    c: &Customer,
+    i: usize,
+    verdict: MatchOutcome,
+    rule: &str,
+    at: DateTime<Utc>,
+) -> MatchRecord {
+    let order = |n: usize| {
+        json!({ "organisation_id": "", "order_reference_id": format!("{}-{n:06}", c.slug),
+                "transaction_reference_id": format!("txn-{}-{n:06}", c.slug) })
     };
-    *e.matching.entry(m.as_str().into()).or_default() += 1;
-    Some(m)
+    let m = match verdict {
+        MatchOutcome::Matched => json!({ "status": "MATCHED", "method": "ARN", "confidence": 98,
+            "transaction": order(i), "candidates": [order(i)], "matched_at": iso(at) }),
+        MatchOutcome::Ambiguous => {
+            json!({ "status": "AMBIGUOUS", "method": "AUTH_CODE_LAST4_AMOUNT",
+            "confidence": 0, "candidates": [order(i), order(i + 1)], "matched_at": iso(at) })
+        }
+        MatchOutcome::Unmatched => {
+            json!({ "status": "UNMATCHED", "confidence": 0, "matched_at": iso(at) })
+        }
+    };
+    serde_json::from_value(json!({ "match": m, "rule": rule })).expect("match record")
 }
 
 /// The counters of the older days: the facts of their records summed per organisation and day,
@@ -636,14 +713,10 @@ async fn serve_insights_stack_for_the_browser_test() {
         for i in 0..c.alerts {
             let day = days[i % days.len()];
             let record = plan_alert(&mut e, &org, &enrolment, c, i, day, now);
-            let verdict = plan_match(&mut e, &record, i);
             if day == last {
-                last_day.push((record, verdict));
+                last_day.push(record);
             } else {
-                summed.add(alert_facts(&record));
-                if let Some(m) = verdict {
-                    summed.add(match_fact(&record, m));
-                }
+                summed.add(alert_facts_with_match(&record));
                 older.push(record);
             }
         }
@@ -688,13 +761,9 @@ async fn serve_insights_stack_for_the_browser_test() {
         older.len(),
         started.elapsed()
     );
-    for (record, verdict) in &last_day {
+    // Counted as they are stored, with their match verdict (`alert_facts_with_match`).
+    for record in &last_day {
         counting_alerts.put(record).await.expect("store alert");
-        if let Some(m) = verdict {
-            count_match_outcome(insights.as_ref(), record, *m)
-                .await
-                .expect("count match");
-        }
     }
     eprintln!(
         "insights stack: {} alerts of {last} stored and counted after {:?}",
@@ -746,8 +815,11 @@ async fn serve_insights_stack_for_the_browser_test() {
         "month_is_current": first.month() == today.month(),
         "customers": customers,
         "vamp_customer": "Hyperion Games",
+        "policies": CUSTOMERS.iter().map(|c| c.policy).collect::<std::collections::BTreeSet<_>>(),
         "expected": {
             "received": e.received, "outcomes": e.outcomes, "pending": e.pending, "per_day": e.per_day,
+            "pending_by_provider": e.pending_by_provider, "orders_per_day": e.orders_per_day,
+            "csv_matches": e.csv_matches,
             "tracked": e.tracked, "early": e.early, "buckets": e.buckets, "missed": e.missed,
             "decided_by": e.decided_by, "refunds": e.refunds, "refunded_cents": e.refunded_cents,
             "orders": e.orders, "matching": e.matching, "months": e.months,
