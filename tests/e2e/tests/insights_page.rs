@@ -28,6 +28,8 @@ use shared::config::TableNames;
 use shared::domain::alert_record::version_key;
 use shared::domain::enrolment_lifecycle::{merge_fetched, EnrolmentMerge};
 use shared::domain::insights::facts::{alert_facts_with_match, stored_order_facts};
+use shared::domain::insights::gauges::day_before;
+use shared::domain::insights::report::current_and_previous_month;
 use shared::domain::insights::{CountingAlertStore, MatchOutcome};
 use shared::models::alert::Alert;
 use shared::ports::alert_store::AlertStore;
@@ -663,6 +665,14 @@ async fn serve_insights_stack_for_the_browser_test() {
         (prev_last.with_day(1).unwrap(), prev_last)
     };
     let days: Vec<NaiveDate> = first.iter_days().take_while(|d| *d <= last).collect();
+
+    // A deployment that kept month items since before the previous month: the all-customers
+    // gauges are read from them (the real adapter's month items, checked against the plan).
+    let previous_month = current_and_previous_month(today).1;
+    insights
+        .mark_month_items_since(&day_before(previous_month))
+        .await
+        .expect("month items since");
 
     let mut e = Expect::default();
     let mut customers = Vec::new();

@@ -6,6 +6,7 @@ pub mod backfill;
 pub mod counting;
 pub mod export;
 pub mod facts;
+pub mod gauges;
 #[cfg(test)]
 mod intake_cost_tests;
 pub mod report;
