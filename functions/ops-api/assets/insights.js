@@ -75,7 +75,8 @@ function legend(list, entries, note) {
   for (const [key, label, colour, count] of entries) {
     const li = el("li", { "data-key": key, "data-count": count });
     li.append(styled(el("span", { class: "swatch", "aria-hidden": "true" }), { background: SWATCH[colour] || colour }), el("span", {}, `${label} `), el("b", {}, num(count)));
-    if (note) li.append(el("span", { class: "muted" }, ` ${note(count)}`));
+    const said = note ? note(count, key) : "";
+    if (said) li.append(el("span", { class: "muted" }, ` ${said}`));
     list.append(li);
   }
 }
@@ -354,7 +355,8 @@ function render() {
     v.days.findIndex((day) => orderKeys.some((k) => day.orders[k])));
   const outcomesTotal = orderKeys.reduce((t, k) => t + (v.orders[k] || 0), 0);
   legend($("legend-orders"), ["accepted", "duplicate", "failed", "rate_limited"].map((k) => [k, orderLabels[k], ORDER_COLOURS[k], v.orders[k] || 0]),
-    (n) => (outcomesTotal ? `(${pct(n / outcomesTotal, 1)})` : ""));
+    // Rate-limited attempts are not outcomes: no share of them.
+    (n, k) => (outcomesTotal && k !== "rate_limited" ? `(${pct(n / outcomesTotal, 1)})` : ""));
   const o = v.orders;
   const share = (n) => (o.card_txns ? n / o.card_txns : null);
   const ids = $("identifiers");
