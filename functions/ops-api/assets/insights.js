@@ -8,19 +8,31 @@
 
 const SVG_NS = "http://www.w3.org/2000/svg";
 // Okabe-Ito.
+// Alerts by provider and outcome: Ethoca's outcomes, then RDR's; each provider's alerts still
+// waiting on their own (RDR's hatched, so the two yellows differ without colour).
+const RDR_WAITING_FILL = "url(#hatch-rdr-waiting)";
 const OUTCOME_COLOURS = {
   refunded: "#009E73", accepted: "#E69F00", cancelled: "#56B4E9", expired: "#D55E00",
-  invalid: "#999999", rdr_refunded: "#0072B2", rdr_declined: "#CC79A7", pending: "#F0E442",
+  invalid: "#999999", "pending:ETHOCA_ALERT": "#F0E442",
+  rdr_refunded: "#0072B2", rdr_declined: "#CC79A7", "pending:VERIFI_RDR": RDR_WAITING_FILL,
 };
 const OUTCOME_LABELS = {
   refunded: "Refunded", accepted: "Accepted (dispute)", cancelled: "Cancelled", expired: "Expired",
-  invalid: "Invalid", rdr_refunded: "RDR refunded", rdr_declined: "RDR declined", pending: "Still waiting",
+  invalid: "Invalid", "pending:ETHOCA_ALERT": "Ethoca still waiting",
+  rdr_refunded: "RDR refunded", rdr_declined: "RDR declined", "pending:VERIFI_RDR": "RDR still waiting",
 };
+const PROVIDER_KEYS = {
+  ETHOCA_ALERT: ["refunded", "accepted", "cancelled", "expired", "invalid", "pending:ETHOCA_ALERT"],
+  VERIFI_RDR: ["rdr_refunded", "rdr_declined", "pending:VERIFI_RDR"],
+};
+const PROVIDER_NAMES = { "": "Both", ETHOCA_ALERT: "Ethoca", VERIFI_RDR: "RDR" };
+// Legend swatches are CSS: the hatch drawn as a gradient.
+const SWATCH = { [RDR_WAITING_FILL]: "repeating-linear-gradient(45deg, #F0E442 0 3px, #0072B2 3px 5px)" };
 const ORDER_COLOURS = { accepted: "#009E73", duplicate: "#56B4E9", failed: "#D55E00", rate_limited: "#E69F00" };
-const insights = { scope: "", data: null, loading: false };
+const insights = { scope: "", provider: "", data: null, loading: false };
 
 function el(tag, attrs = {}, text) {
-  const isSvg = ["svg", "g", "rect", "line", "text", "title", "path"].includes(tag);
+  const isSvg = ["svg", "g", "rect", "line", "text", "title", "path", "defs", "pattern"].includes(tag);
   const e = isSvg ? document.createElementNS(SVG_NS, tag) : document.createElement(tag);
   for (const [k, v] of Object.entries(attrs)) if (v !== undefined && v !== null) e.setAttribute(k, String(v));
   if (text !== undefined) e.textContent = String(text);
@@ -62,8 +74,9 @@ function legend(list, entries, note) {
   list.replaceChildren();
   for (const [key, label, colour, count] of entries) {
     const li = el("li", { "data-key": key, "data-count": count });
-    li.append(styled(el("span", { class: "swatch", "aria-hidden": "true" }), { background: colour }), el("span", {}, `${label} `), el("b", {}, num(count)));
-    if (note) li.append(el("span", { class: "muted" }, ` ${note(count)}`));
+    li.append(styled(el("span", { class: "swatch", "aria-hidden": "true" }), { background: SWATCH[colour] || colour }), el("span", {}, `${label} `), el("b", {}, num(count)));
+    const said = note ? note(count, key) : "";
+    if (said) li.append(el("span", { class: "muted" }, ` ${said}`));
     list.append(li);
   }
 }
@@ -89,6 +102,13 @@ function stackedDays(container, days, keys, colours, labels, valueOf, title, ext
   const step = (W - left - right) / Math.max(1, days.length);
   const bw = Math.max(2, step - 2);
   const svg = el("svg", { viewBox: `0 0 ${W} ${H}`, role: "group", "aria-label": `${title}. Arrow keys move between days.`, class: "chart" });
+  if (keys.some((k) => colours[k] === RDR_WAITING_FILL)) {
+    const pattern = el("pattern", { id: "hatch-rdr-waiting", width: 5, height: 5, patternUnits: "userSpaceOnUse", patternTransform: "rotate(45)" });
+    pattern.append(el("rect", { width: 5, height: 5, fill: "#F0E442" }), el("rect", { width: 2, height: 5, fill: "#0072B2" }));
+    const defs = el("defs");
+    defs.append(pattern);
+    svg.append(defs);
+  }
   for (let v = 0; v <= max; v += scale.step) {
     const y = top + (H - top - bottom) * (1 - v / max);
     svg.append(el("line", { x1: left, x2: W - right, y1: y, y2: y, class: "gridline" }));
@@ -131,19 +151,30 @@ function stackedDays(container, days, keys, colours, labels, valueOf, title, ext
   keyboardMarks(svg, marks, readout);
 }
 
+// Labels longer than the label column are cut with an ellipsis; the whole text is in the
+// mark's <title> and accessible label.
+const clip = (t, n) => (t.length > n ? `${t.slice(0, n - 1)}…` : t);
+
+// Horizontal bars, one per row: `label`, and under it a smaller `sub` line when a row has one
+// (the policy a rule belongs to).
 function hbars(container, rows, title, colourOf) {
   container.replaceChildren();
   const max = Math.max(1, ...rows.map((r) => r.count));
-  const rowH = 24, W = 520, labelW = 190;
+  const twoLines = rows.some((r) => r.sub);
+  const rowH = twoLines ? 32 : 24, W = 600, labelW = 250;
   const svg = el("svg", { viewBox: `0 0 ${W} ${Math.max(rowH, rows.length * rowH)}`, role: "group", "aria-label": `${title}. Arrow keys move between bars.`, class: "chart hbars" });
   const marks = [];
   rows.forEach((r, i) => {
     const y = i * rowH;
-    const g = el("g", { class: "mark", "data-key": r.key, "data-count": r.count, "aria-label": `${r.label}: ${r.count}` });
-    g.append(el("text", { x: labelW - 6, y: y + 16, "text-anchor": "end", class: "label" }, r.label));
+    const said = r.sub ? `${r.label} (${r.sub})` : r.label;
+    const g = el("g", { class: "mark", "data-key": r.key, "data-count": r.count, "aria-label": `${said}: ${r.count}` });
+    g.append(el("title", {}, `${said}: ${num(r.count)}`));
+    const mid = y + rowH / 2;
+    g.append(el("text", { x: labelW - 6, y: r.sub ? mid - 2 : mid + 4, "text-anchor": "end", class: "label" }, clip(r.label, 38)));
+    if (r.sub) g.append(el("text", { x: labelW - 6, y: mid + 10, "text-anchor": "end", class: "sublabel" }, clip(r.sub, 44)));
     const w = (W - labelW - 60) * (r.count / max);
-    g.append(el("rect", { x: labelW, y: y + 4, width: Math.max(w, r.count ? 2 : 0), height: rowH - 8, fill: colourOf(r) }));
-    g.append(el("text", { x: labelW + w + 6, y: y + 16, class: "value" }, num(r.count)));
+    g.append(el("rect", { x: labelW, y: mid - 8, width: Math.max(w, r.count ? 2 : 0), height: 16, fill: colourOf(r) }));
+    g.append(el("text", { x: labelW + w + 6, y: mid + 4, class: "value" }, num(r.count)));
     svg.append(g);
     marks.push(g);
   });
@@ -209,6 +240,46 @@ function renderGauges(list, gauges) {
   }
 }
 
+// The rate-limited attempts' chart, after the failed and duplicate one: made once.
+function rateLimitedBox() {
+  let box = $("chart-rate-limited");
+  if (box) return box;
+  box = el("div", { id: "chart-rate-limited", class: "chart-box" });
+  $("chart-order-problems").after(el("h4", {}, "Upload attempts answered 429 (rate-limited; retried, not an outcome)"), box);
+  return box;
+}
+
+// The provider toggle (Both / Ethoca / RDR) above the alerts chart: radio buttons, made once.
+function providerToggle() {
+  let box = $("alerts-provider");
+  if (box) return box;
+  box = el("div", { id: "alerts-provider", class: "provider-toggle", role: "radiogroup", "aria-label": "Provider" });
+  box.append(el("span", { class: "muted" }, "Provider:"));
+  for (const [value, name] of Object.entries(PROVIDER_NAMES)) {
+    const label = el("label");
+    const input = el("input", { type: "radio", name: "alerts-provider", value, "data-provider": value || "both" });
+    input.checked = value === insights.provider;
+    input.addEventListener("change", () => { insights.provider = value; renderAlertsChart(insights.data.view); });
+    label.append(input, el("span", {}, ` ${name}`));
+    box.append(label);
+  }
+  $("chart-alerts").before(box);
+  return box;
+}
+
+function renderAlertsChart(v) {
+  providerToggle();
+  const p = insights.provider;
+  const keys = p ? PROVIDER_KEYS[p] : [...PROVIDER_KEYS.ETHOCA_ALERT, ...PROVIDER_KEYS.VERIFI_RDR];
+  const providerOf = (k) => (PROVIDER_KEYS.VERIFI_RDR.includes(k) ? "VERIFI_RDR" : "ETHOCA_ALERT");
+  const val = (day, k) => ((day.by_provider[providerOf(k)] || {})[k.startsWith("pending:") ? "pending" : k] || 0);
+  const title = `Alerts per day by ${p ? `outcome, ${PROVIDER_NAMES[p]} only` : "provider and outcome"}`;
+  stackedDays($("chart-alerts"), v.days, keys, OUTCOME_COLOURS, OUTCOME_LABELS, val, title);
+  $("chart-alerts").dataset.provider = p || "both";
+  const total = (k) => (k.startsWith("pending:") ? v.pending_by_provider[k.slice(8)] : v.outcomes[k]) || 0;
+  legend($("legend-alerts"), keys.map((k) => [k, OUTCOME_LABELS[k], OUTCOME_COLOURS[k], total(k)]));
+}
+
 function render() {
   const d = insights.data;
   if (!d) return;
@@ -221,12 +292,8 @@ function render() {
   sel.value = insights.scope;
   $("insights-range").textContent = `${v.from} – ${v.to} (UTC), by the day each alert was received`;
 
-  // Alerts per day by outcome.
-  const outcomeKeys = Object.keys(OUTCOME_COLOURS);
-  const val = (day, k) => (k === "pending" ? day.pending : day.outcomes[k] || 0);
-  stackedDays($("chart-alerts"), v.days, outcomeKeys, OUTCOME_COLOURS, OUTCOME_LABELS, val, "Alerts per day by outcome");
-  const totals = outcomeKeys.map((k) => [k, OUTCOME_LABELS[k], OUTCOME_COLOURS[k], k === "pending" ? v.pending : v.outcomes[k] || 0]);
-  legend($("legend-alerts"), totals);
+  // Alerts per day by provider and outcome; the toggle shows one provider or both.
+  renderAlertsChart(v);
   $("alerts-total").textContent = `${num(v.received.ETHOCA_ALERT)} Ethoca · ${num(v.received.VERIFI_RDR)} RDR`;
 
   // Deadline performance.
@@ -254,17 +321,26 @@ function render() {
     missed.append(el("strong", {}, "No missed deadlines."));
   }
 
-  // Who decided.
+  // Who decided: automatic decisions by the rule that fired (`<policy>/<rule>`; the policy's
+  // name alone where no rule was recorded), people by name.
   const kindLabel = { policy: "Policy", operator: "Operator", sweep: "Sweep at the cutoff", elsewhere: "Resolved elsewhere", nobody: "Nobody (expired)" };
   const kindColour = { policy: "#0072B2", operator: "#009E73", sweep: "#E69F00", elsewhere: "#999999", nobody: "#D55E00" };
-  hbars($("chart-who"), v.decided_by.map((w) => ({ key: `${w.kind}:${w.name}`, label: w.name ? `${kindLabel[w.kind] || w.kind}: ${w.name}` : (kindLabel[w.kind] || w.kind), count: w.count, kind: w.kind })),
-    "Who decided", (r) => kindColour[r.kind] || "#999999");
+  const whoRow = (w) => {
+    const row = { key: `${w.kind}:${w.name}`, count: w.count, kind: w.kind };
+    if (w.kind === "policy") {
+      const cut = w.name.indexOf("/");
+      const [policy, rule] = cut < 0 ? [w.name, ""] : [w.name.slice(0, cut), w.name.slice(cut + 1)];
+      return rule ? { ...row, label: rule, sub: `automatic: rule of policy ${policy}` } : { ...row, label: `Policy ${policy}`, sub: "automatic: rule not recorded" };
+    }
+    return { ...row, label: w.name ? `${kindLabel[w.kind] || w.kind}: ${w.name}` : (kindLabel[w.kind] || w.kind) };
+  };
+  hbars($("chart-who"), v.decided_by.map(whoRow), "Who decided", (r) => kindColour[r.kind] || "#999999");
   const cents = Object.entries(v.refunded_cents).map(([c, n]) => `${(n / 100).toLocaleString("en-GB", { minimumFractionDigits: 2 })} ${c}`).join(" · ");
   $("refunds").textContent = `${num(v.refunds)} refunded${cents ? ` (${cents})` : ""}: each one a dispute headed off`;
 
   // Order feed.
   // Rate-limited is a count of attempts answered 429 (the order is retried and ends in one of
-  // the outcomes), so it is in the legend and the readout, not stacked on the outcomes.
+  // the outcomes), so it is not stacked on the outcomes: it has a chart of its own below.
   const orderKeys = ["failed", "duplicate", "accepted"];
   const orderLabels = { accepted: "Accepted", duplicate: "Duplicate", failed: "Failed", rate_limited: "Rate-limited attempts (429)" };
   stackedDays($("chart-orders"), v.days, orderKeys, ORDER_COLOURS, orderLabels, (day, k) => day.orders[k] || 0, "Orders per day by upload outcome",
@@ -274,9 +350,13 @@ function render() {
   stackedDays($("chart-order-problems"), v.days, ["failed", "duplicate"], ORDER_COLOURS, orderLabels, (day, k) => day.orders[k] || 0,
     "Failed and duplicate uploads per day", (day) => (day.orders.rate_limited ? `; rate-limited attempts ${day.orders.rate_limited}` : ""), 130,
     v.days.findIndex((day) => orderKeys.some((k) => day.orders[k])));
+  stackedDays(rateLimitedBox(), v.days, ["rate_limited"], ORDER_COLOURS, orderLabels, (day, k) => day.orders[k] || 0,
+    "Upload attempts answered 429 (rate-limited) per day", undefined, 110,
+    v.days.findIndex((day) => orderKeys.some((k) => day.orders[k])));
   const outcomesTotal = orderKeys.reduce((t, k) => t + (v.orders[k] || 0), 0);
   legend($("legend-orders"), ["accepted", "duplicate", "failed", "rate_limited"].map((k) => [k, orderLabels[k], ORDER_COLOURS[k], v.orders[k] || 0]),
-    (n) => (outcomesTotal ? `(${pct(n / outcomesTotal, 1)})` : ""));
+    // Rate-limited attempts are not outcomes: no share of them.
+    (n, k) => (outcomesTotal && k !== "rate_limited" ? `(${pct(n / outcomesTotal, 1)})` : ""));
   const o = v.orders;
   const share = (n) => (o.card_txns ? n / o.card_txns : null);
   const ids = $("identifiers");

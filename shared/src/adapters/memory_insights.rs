@@ -4,8 +4,8 @@
 //! real service can.
 
 use crate::ports::insights_store::{
-    BackfillProgress, Counted, DayCounters, InsightsStore, RecordPage, StoredRecords, Subject,
-    ALL_ORGANISATIONS,
+    is_gauge_counter, BackfillProgress, Counted, DayCounters, InsightsStore, RecordPage,
+    StoredRecords, Subject, ALL_ORGANISATIONS,
 };
 use crate::ports::order_outbox::OutboxOrder;
 use crate::ports::store_error::StoreError;
@@ -17,6 +17,12 @@ use std::sync::Mutex;
 struct State {
     markers: HashMap<String, BTreeSet<String>>,
     days: BTreeMap<(String, String), DayCounters>,
+    /// (organisation, `YYYY-MM`) → gauge counters.
+    months: BTreeMap<(String, String), BTreeMap<String, i64>>,
+    month_items_since: Option<String>,
+    /// Calls of `days` and `months` (what a view costs).
+    day_reads: u32,
+    month_reads: u32,
     progress: HashMap<String, BackfillProgress>,
     refuse: u32,
     lose_answers: u32,
@@ -67,6 +73,18 @@ impl MemoryInsightsStore {
             .sum()
     }
 
+    /// Calls of `days` and of `months` so far.
+    pub fn reads(&self) -> (u32, u32) {
+        let s = self.state.lock().unwrap();
+        (s.day_reads, s.month_reads)
+    }
+
+    /// Drops the month items, as if everything so far had been counted by a version that kept
+    /// only day items.
+    pub fn forget_month_items(&self) {
+        self.state.lock().unwrap().months.clear();
+    }
+
     pub fn all_days(&self, scope: &str) -> Vec<DayCounters> {
         let s = self.state.lock().unwrap();
         s.days
@@ -107,6 +125,14 @@ impl MemoryInsightsStore {
                     day.missed_alert_ids
                         .extend(fact.missed_alert_ids.iter().cloned());
                 }
+                let month = fact.day.get(..7).unwrap_or(&fact.day).to_string();
+                for (k, v) in fact.add.iter().filter(|(k, _)| is_gauge_counter(k)) {
+                    *s.months
+                        .entry((fact.organisation_id.clone(), month.clone()))
+                        .or_default()
+                        .entry(k.clone())
+                        .or_default() += v;
+                }
             }
         }
         if s.lose_answers > 0 {
@@ -141,12 +167,43 @@ impl InsightsStore for MemoryInsightsStore {
         from: &str,
         to: &str,
     ) -> Result<Vec<DayCounters>, StoreError> {
-        let s = self.state.lock().unwrap();
+        let mut s = self.state.lock().unwrap();
+        s.day_reads += 1;
         Ok(s.days
             .iter()
             .filter(|((sc, day), _)| sc == scope && day.as_str() >= from && day.as_str() <= to)
             .map(|(_, d)| d.clone())
             .collect())
+    }
+
+    async fn months(
+        &self,
+        organisation_ids: &[String],
+        months: &[String],
+    ) -> Result<BTreeMap<(String, String), BTreeMap<String, i64>>, StoreError> {
+        let mut s = self.state.lock().unwrap();
+        s.month_reads += 1;
+        let mut found = BTreeMap::new();
+        for org in organisation_ids {
+            for month in months {
+                let k = (org.clone(), month.clone());
+                if let Some(c) = s.months.get(&k) {
+                    found.insert(k, c.clone());
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    async fn month_items_since(&self) -> Result<Option<String>, StoreError> {
+        Ok(self.state.lock().unwrap().month_items_since.clone())
+    }
+
+    async fn mark_month_items_since(&self, day: &str) -> Result<String, StoreError> {
+        let mut s = self.state.lock().unwrap();
+        Ok(s.month_items_since
+            .get_or_insert_with(|| day.to_string())
+            .clone())
     }
 
     async fn backfill_progress(&self, name: &str) -> Result<Option<BackfillProgress>, StoreError> {

@@ -20,6 +20,13 @@ pub const ALL_ORGANISATIONS: &str = "ALL";
 /// overwrite each other's marker): orders taken in, and upload outcomes.
 pub const BULK_KINDS: [&str; 2] = ["intake", "upload"];
 
+/// The counters the card-scheme gauges read (`scheme_*`, `settled:*`): besides the day items,
+/// each organisation keeps them per month (month items, [`InsightsStore::months`]), so the
+/// all-customers view reads a few items per customer instead of two months of days.
+pub fn is_gauge_counter(name: &str) -> bool {
+    name.starts_with("scheme_") || name.starts_with("settled:")
+}
+
 /// One thing to count once: counter increments on one day of one organisation (and of
 /// [`ALL_ORGANISATIONS`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -113,6 +120,22 @@ pub trait InsightsStore: Send + Sync {
     /// query: O(days) items.
     async fn days(&self, scope: &str, from: &str, to: &str)
         -> Result<Vec<DayCounters>, StoreError>;
+
+    /// The month items of `organisation_ids` for `months` (`YYYY-MM`): (organisation, month) →
+    /// its gauge counters ([`is_gauge_counter`]), added in the same writes as the day items;
+    /// absent when nothing was counted. Complete only for months that began after
+    /// [`InsightsStore::month_items_since`]. Batched reads: O(organisations x months) small items.
+    async fn months(
+        &self,
+        organisation_ids: &[String],
+        months: &[String],
+    ) -> Result<BTreeMap<(String, String), BTreeMap<String, i64>>, StoreError>;
+
+    /// The day from which every count also went into the month items, once recorded.
+    async fn month_items_since(&self) -> Result<Option<String>, StoreError>;
+
+    /// Records `day` as that day unless one is recorded already; answers the recorded one.
+    async fn mark_month_items_since(&self, day: &str) -> Result<String, StoreError>;
 
     async fn backfill_progress(&self, name: &str) -> Result<Option<BackfillProgress>, StoreError>;
 

@@ -10,7 +10,8 @@
 // Checks that each chart and gauge shows exactly that, that the over-threshold customer is
 // flagged and no other, that colours reach the page, that nothing runs off the side at 1280 and
 // 1400 px, that each chart is a tab stop whose arrows move, that the CSV export button downloads
-// one row per alert in the right outcome, and saves tests/browser/output/insights.png.
+// one row per alert in the right outcome with its match columns, and saves
+// tests/browser/output/insights.png.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -129,16 +130,36 @@ test("insights: every chart and gauge shows what the seeded month implies", asyn
     mark("insights shown");
     assert.equal(await page.isVisible("#app"), false);
 
-    // Alerts per day by outcome: totals and every day.
+    assert.match(await page.textContent("#alerts-chart-title"), /by provider and outcome/);
+    // Alerts per day by provider and outcome: totals and every day, each provider's alerts
+    // still waiting on their own.
     for (const k of ["refunded", "accepted", "cancelled", "expired", "invalid", "rdr_refunded", "rdr_declined"]) {
       assert.equal(await count(page, `#legend-alerts li[data-key="${k}"]`), x.outcomes[k] || 0, `outcome ${k}`);
       assert.ok((x.outcomes[k] || 0) > 0, `the seed has ${k}`);
     }
-    assert.equal(await count(page, `#legend-alerts li[data-key="pending"]`), x.pending);
-    const shown = await page.$$eval("#chart-alerts g.mark", (gs) => Object.fromEntries(gs.map((g) => [g.dataset.day,
+    for (const p of ["ETHOCA_ALERT", "VERIFI_RDR"]) {
+      assert.equal(await count(page, `#legend-alerts li[data-key="pending:${p}"]`), x.pending_by_provider[p], `${p} still waiting`);
+      assert.ok(x.pending_by_provider[p] > 0, `the seed has ${p} alerts still waiting`);
+    }
+    const shownDays = () => page.$$eval("#chart-alerts g.mark", (gs) => Object.fromEntries(gs.map((g) => [g.dataset.day,
       Object.fromEntries([...g.querySelectorAll("rect[data-key]")].map((r) => [r.dataset.key, Number(r.dataset.count)]))])));
+    const shown = await shownDays();
     assert.equal(Object.keys(shown).length, 90, "90 days drawn");
     for (const [day, byOutcome] of Object.entries(x.per_day)) assert.deepEqual(shown[day], byOutcome, `day ${day}`);
+    // The provider toggle: one provider's stacks alone, day by day.
+    const RDR_KEYS = ["rdr_refunded", "rdr_declined", "pending:VERIFI_RDR"];
+    for (const [provider, mine] of [["VERIFI_RDR", (k) => RDR_KEYS.includes(k)], ["ETHOCA_ALERT", (k) => !RDR_KEYS.includes(k)]]) {
+      await page.check(`#alerts-provider input[data-provider="${provider}"]`);
+      await page.waitForFunction((p) => document.querySelector("#chart-alerts").dataset.provider === p, provider);
+      const only = await shownDays();
+      for (const [day, byOutcome] of Object.entries(x.per_day)) {
+        assert.deepEqual(only[day], Object.fromEntries(Object.entries(byOutcome).filter(([k]) => mine(k))), `${provider} on ${day}`);
+      }
+      const legendKeys = await page.$$eval("#legend-alerts li", (lis) => lis.map((l) => l.dataset.key));
+      assert.ok(legendKeys.every(mine) && legendKeys.length > 0, `${provider} legend: ${legendKeys}`);
+    }
+    await page.check(`#alerts-provider input[data-provider="both"]`);
+    assert.deepEqual(await shownDays(), shown, "both providers again");
     assert.match(await page.textContent("#alerts-total"), new RegExp(`${x.received.ETHOCA_ALERT.toLocaleString("en-GB")} Ethoca · ${x.received.VERIFI_RDR.toLocaleString("en-GB")} RDR`));
 
     // Deadline performance, missed deadlines loudly with their ids.
@@ -152,9 +173,22 @@ test("insights: every chart and gauge shows what the seeded month implies", asyn
     const missedIds = await page.$$eval("#missed li", (lis) => lis.map((l) => l.dataset.alertId).sort());
     assert.deepEqual(missedIds, [...x.missed].sort());
 
-    // Who decided.
+    // Who decided: automatic decisions by the rule that fired (the policy's name where no rule
+    // was recorded), each labelled with its rule and its policy.
     for (const [key, n] of Object.entries(x.decided_by)) {
       assert.equal(await count(page, `#chart-who g.mark[data-key="${key}"]`), n, `decided by ${key}`);
+    }
+    const whoKeys = await page.$$eval("#chart-who g.mark", (gs) => gs.map((g) => g.dataset.key));
+    assert.deepEqual([...whoKeys].sort(), Object.keys(x.decided_by).sort(), "every decider drawn, no other");
+    for (const policy of info.policies) {
+      const rules = Object.keys(x.decided_by).filter((k) => k.startsWith(`policy:${policy}/`));
+      assert.ok(rules.length >= 2, `${policy} decided by several rules: ${rules}`);
+      assert.ok(x.decided_by[`policy:${policy}`] > 0, `${policy} also decided without a recorded rule`);
+      for (const key of rules) {
+        const label = await page.textContent(`#chart-who g.mark[data-key="${key}"] text.label`);
+        assert.equal(label, key.slice(key.indexOf("/") + 1), `${key} labelled with its rule`);
+        assert.equal(await page.textContent(`#chart-who g.mark[data-key="${key}"] text.sublabel`), `automatic: rule of policy ${policy}`);
+      }
     }
     assert.match(await page.textContent("#refunds"), new RegExp(`^${x.refunds.toLocaleString("en-GB")} refunded`));
     assert.match(await page.textContent("#refunds"), new RegExp((x.refunded_cents / 100).toLocaleString("en-GB", { minimumFractionDigits: 2 }).replace(".", "\\.")));
@@ -170,6 +204,20 @@ test("insights: every chart and gauge shows what the seeded month implies", asyn
     assert.match(await page.textContent("#identifiers"), new RegExp(`of ${x.orders.card_txns.toLocaleString("en-GB")}`));
     const problemTotal = await page.$$eval("#chart-order-problems g.mark", (gs) => gs.reduce((t, g) => t + Number(g.dataset.total), 0));
     assert.equal(problemTotal, x.orders.failed + x.orders.duplicate, "failed and duplicate uploads drawn on their own");
+    // Orders per day: accepted / failed / duplicate stacked, rate-limited attempts on their own.
+    const perDay = (chart) => page.$$eval(`#${chart} g.mark`, (gs) => Object.fromEntries(gs.map((g) => [g.dataset.day,
+      Object.fromEntries([...g.querySelectorAll("rect[data-key]")].map((r) => [r.dataset.key, Number(r.dataset.count)]))])));
+    const orderDays = await perDay("chart-orders");
+    const rateLimitedDays = await perDay("chart-rate-limited");
+    assert.equal(Object.keys(rateLimitedDays).length, 90, "rate-limited attempts drawn for every day");
+    let rateLimitedDrawn = 0;
+    for (const [day, byOutcome] of Object.entries(x.orders_per_day)) {
+      const { rate_limited: limited = 0, ...outcomes } = byOutcome;
+      assert.deepEqual(orderDays[day], outcomes, `orders on ${day}`);
+      assert.deepEqual(rateLimitedDays[day], limited ? { rate_limited: limited } : {}, `rate-limited on ${day}`);
+      rateLimitedDrawn += limited;
+    }
+    assert.equal(rateLimitedDrawn, x.orders.rate_limited);
     const mt = x.matching;
     assert.equal(await page.textContent("#match-rate"),
       `${(100 * mt.matched / (mt.matched + mt.unmatched + mt.ambiguous)).toFixed(1)} % matched (${mt.matched.toLocaleString("en-GB")} matched, ${mt.unmatched} unmatched, ${mt.ambiguous} ambiguous)`);
@@ -257,6 +305,10 @@ test("insights: every chart and gauge shows what the seeded month implies", asyn
     const csv = readFileSync(await download.path(), "utf8");
     const rows = csv.trim().split("\n");
     assert.match(rows[0], /^customer,organisation_id,alert_id,provider,status,outcome,/);
+    const header = rows[0].split(",");
+    const MATCH_COLUMNS = ["match_status", "matched_order_reference", "match_method", "match_rule"];
+    const at = MATCH_COLUMNS.map((c) => header.indexOf(c));
+    assert.ok(at.every((i) => i > 0), `match columns in ${rows[0]}`);
     const total = x.received.ETHOCA_ALERT + x.received.VERIFI_RDR;
     assert.equal(rows.length - 1, total);
     const cells = rows.slice(1).map((r) => r.split(","));
@@ -264,6 +316,16 @@ test("insights: every chart and gauge shows what the seeded month implies", asyn
     for (const c of cells) byOutcome[c[5]] = (byOutcome[c[5]] || 0) + 1;
     assert.deepEqual(byOutcome, { ...x.outcomes, pending: x.pending });
     for (const id of x.missed) assert.ok(cells.some((c) => c[2] === id), `missed ${id} in the CSV`);
+    // Our match verdict, the order matched, the method and the rule, for every alert matched;
+    // empty for those never matched (RDR, no partner records).
+    const verdicts = {};
+    for (const c of cells) {
+      assert.equal(c.length, header.length, c.join(","));
+      assert.deepEqual(at.map((i) => c[i]), x.csv_matches[c[2]] || ["", "", "", ""], `match columns of ${c[2]}`);
+      if (c[at[0]]) verdicts[c[at[0]]] = (verdicts[c[at[0]]] || 0) + 1;
+    }
+    assert.deepEqual(verdicts, x.matching);
+    assert.ok(cells.some((c) => c[at[0]] === "matched" && c[at[1]] && c[at[2]] === "ARN"), "a matched alert with its order");
     assert.ok(rows.some((r) => r.includes("Dana Whitfield") && r.includes("REFUND")));
 
     // The escalations export beside it: the Orders guide's escalation fields, one row per

@@ -379,7 +379,7 @@ async fn every_endpoint_but_health_needs_an_operator_key_and_the_openapi_is_serv
     assert_eq!(status, StatusCode::OK);
     assert_eq!(health["mode"], "TEST");
 
-    let routes: [(reqwest::Method, &str, Option<Value>); 11] = [
+    let routes: [(reqwest::Method, &str, Option<Value>); 19] = [
         (reqwest::Method::GET, "openapi.json", None),
         (reqwest::Method::GET, "api/me", None),
         (reqwest::Method::GET, "api/alerts", None),
@@ -399,6 +399,22 @@ async fn every_endpoint_but_health_needs_an_operator_key_and_the_openapi_is_serv
             Some(customer_spec("nobody", None)),
         ),
         (reqwest::Method::GET, "api/customers/nobody", None),
+        (reqwest::Method::GET, "api/insights", None),
+        (
+            reqwest::Method::GET,
+            "api/insights?organisation_id=org_x",
+            None,
+        ),
+        (reqwest::Method::GET, "api/insights/alerts.csv", None),
+        (reqwest::Method::GET, "api/escalations.csv", None),
+        (reqwest::Method::GET, "api/orders/org_x/ref_x", None),
+        (
+            reqwest::Method::POST,
+            "api/orders/org_x/ref_x/requeue",
+            None,
+        ),
+        (reqwest::Method::GET, "api/dlq", None),
+        (reqwest::Method::POST, "api/events/evt_x/replay", None),
     ];
     let wrong_key = format!("cbsop_{}", "0".repeat(64));
     for (method, path, body) in routes.iter().cloned() {

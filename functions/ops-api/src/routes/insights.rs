@@ -1,11 +1,13 @@
 //! Insights: the counters of `shared::domain::insights`, per organisation (shown by its
-//! customer's name) and across all. Reads O(days) items per scope, never a table scan.
+//! customer's name) and across all. Reads O(days) items per scope, never a table scan; the
+//! all-customers gauges come from month items (a few small items per customer).
 //!
 //! - `GET /api/insights?organisation_id=&days=90`: the charts' data for one organisation or all,
 //!   the card scheme gauges (current and previous month) of every organisation in view, the
 //!   enrolments with their customers' names, and what is counted and what is not;
 //! - `GET /api/insights/alerts.csv?organisation_id=&limit=`: alerts with their final decision
-//!   and match, newest first (the `organisation-index`), as CSV.
+//!   and match (our verdict, the order matched, the method and the policy rule), newest first
+//!   (the `organisation-index`), as CSV (`shared::domain::insights::export`).
 
 use crate::error::{ApiError, ApiResult};
 use crate::state::AppState;
@@ -15,7 +17,8 @@ use axum::response::IntoResponse;
 use axum::Json;
 use chrono::{Duration, NaiveDate};
 use serde::Serialize;
-use shared::domain::insights::facts::{alert_outcome, received_at};
+use shared::domain::insights::export::{alert_csv_row, ALERTS_CSV_HEADER};
+use shared::domain::insights::gauges::scheme_gauges;
 use shared::domain::insights::report::{
     build_view, current_and_previous_month, scheme_month, InsightsView, SchemeMonth,
 };
@@ -144,19 +147,26 @@ pub async fn overview(
         .iter()
         .filter(|o| scope == ALL_ORGANISATIONS || o.organisation_id == scope)
         .collect();
+    // One customer: its gauges from the days read above. All customers: from the month items
+    // (batched reads that grow with the customers, not with customers x days).
+    let mut by_org = if scope == ALL_ORGANISATIONS {
+        let ids: Vec<String> = in_view.iter().map(|o| o.organisation_id.clone()).collect();
+        scheme_gauges(state.insights.as_ref(), &ids, today).await?
+    } else {
+        BTreeMap::from([(
+            scope.clone(),
+            (
+                scheme_month(current, &stored),
+                scheme_month(previous, &stored),
+            ),
+        )])
+    };
     let mut gauges = Vec::new();
     let mut enrolments = Vec::new();
     for org in &in_view {
-        let months = if scope == org.organisation_id {
-            stored.clone()
-        } else {
-            state
-                .insights
-                .days(&org.organisation_id, &day(previous), &day(today))
-                .await?
+        let Some((current, previous)) = by_org.remove(&org.organisation_id) else {
+            continue;
         };
-        let current = scheme_month(current, &months);
-        let previous = scheme_month(previous, &months);
         gauges.push(Gauges {
             organisation_id: org.organisation_id.clone(),
             customer: org.customer.clone(),
@@ -191,14 +201,6 @@ pub async fn overview(
     }))
 }
 
-fn csv_field(v: &str) -> String {
-    if v.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", v.replace('"', "\"\""))
-    } else {
-        v.to_string()
-    }
-}
-
 pub async fn alerts_csv(
     State(state): State<AppState>,
     Query(q): Query<HashMap<String, String>>,
@@ -223,49 +225,11 @@ pub async fn alerts_csv(
             .map(|o| o.organisation_id.clone())
             .collect(),
     };
-    let mut out = String::from(
-        "customer,organisation_id,alert_id,provider,status,outcome,received_at,deadline,amount_cents,currency,card_scheme,decided_by,decision_source,action,decision_result,decided_at,decision_reason,match_integration_transaction_id\n",
-    );
+    let mut out = format!("{ALERTS_CSV_HEADER}\n");
     for org in orgs {
+        let customer = names.get(org.as_str()).copied().unwrap_or("");
         for r in state.alerts.by_organisation(&org, limit).await? {
-            let a = &r.alert;
-            let d = r.final_decision();
-            let row = [
-                names.get(org.as_str()).copied().unwrap_or("").to_string(),
-                org.clone(),
-                r.alert_id.clone(),
-                a.enrolment_type.to_string(),
-                a.status.to_string(),
-                alert_outcome(&r)
-                    .map(|o| o.as_str().to_string())
-                    .unwrap_or_else(|| "pending".into()),
-                received_at(&r).map(|t| t.to_rfc3339()).unwrap_or_default(),
-                a.action_required_deadline
-                    .map(|t| t.to_rfc3339())
-                    .unwrap_or_default(),
-                a.transaction_amount_in_cents
-                    .map(|c| c.to_string())
-                    .unwrap_or_default(),
-                a.transaction_currency_code.clone().unwrap_or_default(),
-                a.transaction_card_scheme
-                    .as_ref()
-                    .map(|s| s.to_string())
-                    .unwrap_or_default(),
-                d.map(|d| d.actor.clone()).unwrap_or_default(),
-                d.map(|d| format!("{:?}", d.source)).unwrap_or_default(),
-                d.and_then(|d| d.action.as_ref().map(|x| x.to_string()))
-                    .unwrap_or_default(),
-                d.map(|d| format!("{:?}", d.result)).unwrap_or_default(),
-                d.map(|d| d.at.clone()).unwrap_or_default(),
-                d.map(|d| d.reason.clone()).unwrap_or_default(),
-                a.integration_transaction_id.clone().unwrap_or_default(),
-            ];
-            out.push_str(
-                &row.iter()
-                    .map(|f| csv_field(f))
-                    .collect::<Vec<_>>()
-                    .join(","),
-            );
+            out.push_str(&alert_csv_row(customer, &r));
             out.push('\n');
         }
     }

@@ -18,16 +18,12 @@
 //! busy day item) cancels the whole transaction, nothing is added, and the group is read and
 //! tried again.
 
-use super::alerts::DynamoAlertStore;
-use super::orders::DynamoOrderOutbox;
-use super::table::Table;
+use super::table::{Item, Table};
 use crate::ports::insights_store::{
-    BackfillProgress, Counted, DayCounters, Fact, InsightsStore, RecordPage, StoredRecords,
-    Subject, ALL_ORGANISATIONS, BULK_KINDS,
+    BackfillProgress, Counted, DayCounters, Fact, InsightsStore, Subject, ALL_ORGANISATIONS,
+    BULK_KINDS,
 };
-use crate::ports::order_outbox::OutboxOrder;
-use crate::ports::store_error::{StoreError, UndecodableItem};
-use crate::records::alert::AlertRecord;
+use crate::ports::store_error::StoreError;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes, TransactWriteItem, Update};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -35,13 +31,19 @@ use std::time::Duration;
 
 #[path = "insights_bulk.rs"]
 mod bulk;
+#[path = "insights_months.rs"]
+mod months;
+#[path = "insights_records.rs"]
+mod records;
+pub use months::MONTH_SHARDS;
+pub use records::DynamoStoredRecords;
 
 /// TransactWriteItems takes at most 100 actions; stay below.
 const MAX_ACTIONS: usize = 90;
 const ATTEMPTS: u32 = 8;
 const COUNTER_PREFIX: &str = "n_";
 
-fn s(v: impl Into<String>) -> AttributeValue {
+pub(super) fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
 
@@ -154,14 +156,42 @@ impl DynamoInsightsStore {
             }
         }
         let mut found = HashMap::new();
-        for chunk in wanted.chunks(100) {
+        for item in self
+            .batch_get("read insights markers", &wanted, true)
+            .await?
+        {
+            let (Some(AttributeValue::S(pk)), Some(AttributeValue::S(sk))) =
+                (item.get("pk"), item.get("sk"))
+            else {
+                continue;
+            };
+            let subject = pk.trim_start_matches("counted#").to_string();
+            let facts = match item.get("facts") {
+                Some(AttributeValue::Ss(f)) => f.iter().cloned().collect(),
+                _ => BTreeSet::new(),
+            };
+            found.insert((subject, sk.clone()), facts);
+        }
+        Ok(found)
+    }
+
+    /// The items of `keys` (pk, sk) that exist: BatchGetItem, 100 keys a call, unprocessed
+    /// keys asked again.
+    async fn batch_get(
+        &self,
+        operation: &'static str,
+        keys: &[(String, String)],
+        consistent: bool,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut found = Vec::new();
+        for chunk in keys.chunks(100) {
             let keys: Vec<_> = chunk.iter().map(|(pk, sk)| key(pk, sk)).collect();
             let mut request = Some(
                 KeysAndAttributes::builder()
                     .set_keys(Some(keys))
-                    .consistent_read(true)
+                    .consistent_read(consistent)
                     .build()
-                    .map_err(|e| self.table.bad_item("read insights markers", e))?,
+                    .map_err(|e| self.table.bad_item(operation, e))?,
             );
             let mut round = 0;
             while let Some(req) = request.take() {
@@ -173,25 +203,13 @@ impl DynamoInsightsStore {
                     .request_items(&self.table.name, req)
                     .send()
                     .await
-                    .map_err(|e| self.table.error("read insights markers", e))?;
-                for item in out
-                    .responses
-                    .unwrap_or_default()
-                    .remove(&self.table.name)
-                    .unwrap_or_default()
-                {
-                    let (Some(AttributeValue::S(pk)), Some(AttributeValue::S(sk))) =
-                        (item.get("pk"), item.get("sk"))
-                    else {
-                        continue;
-                    };
-                    let subject = pk.trim_start_matches("counted#").to_string();
-                    let facts = match item.get("facts") {
-                        Some(AttributeValue::Ss(f)) => f.iter().cloned().collect(),
-                        _ => BTreeSet::new(),
-                    };
-                    found.insert((subject, sk.clone()), facts);
-                }
+                    .map_err(|e| self.table.error(operation, e))?;
+                found.extend(
+                    out.responses
+                        .unwrap_or_default()
+                        .remove(&self.table.name)
+                        .unwrap_or_default(),
+                );
                 request = out
                     .unprocessed_keys
                     .and_then(|mut u| u.remove(&self.table.name))
@@ -264,14 +282,18 @@ impl DynamoInsightsStore {
     }
 
     /// The updates of the day items `days` (those with something to add), each in one shard
-    /// chosen at random for this transaction.
+    /// chosen at random for this transaction, and of the month items their gauge counters
+    /// add to (`insights_months.rs`).
     fn day_actions(&self, days: &BTreeMap<(String, String), DayAdd>) -> Vec<TransactWriteItem> {
         let shard = rand::random_range(0..DAY_SHARDS);
-        days.iter()
+        let mut actions: Vec<TransactWriteItem> = days
+            .iter()
             .filter(|(_, add)| !add.add.is_empty() || !add.ids.is_empty())
             // Built from our own values: cannot fail to build.
             .filter_map(|((scope, day), add)| self.day_action(scope, day, add, shard).ok())
-            .collect()
+            .collect();
+        actions.extend(self.month_actions(&months::month_adds(days), shard));
+        actions
     }
 
     /// One transaction: the markers of `group` and the day items their new facts touch.
@@ -372,13 +394,14 @@ impl DynamoInsightsStore {
         Ok(actions)
     }
 
-    /// Actions a subject's new facts need: its marker and up to two day items per fact.
+    /// Actions a subject's new facts need: its marker, up to two day items per fact and a
+    /// month item per organisation and month with gauge counters.
     fn actions_of(facts: &[&Fact]) -> usize {
         let days: BTreeSet<(&str, &str)> = facts
             .iter()
             .map(|f| (f.organisation_id.as_str(), f.day.as_str()))
             .collect();
-        1 + days.len() * 2
+        1 + days.len() * 2 + months::months_touched(facts.iter().copied())
     }
 }
 
@@ -500,6 +523,22 @@ impl InsightsStore for DynamoInsightsStore {
         Ok(sum_shards(shards.into_iter().flatten()))
     }
 
+    async fn months(
+        &self,
+        organisation_ids: &[String],
+        months: &[String],
+    ) -> Result<BTreeMap<(String, String), BTreeMap<String, i64>>, StoreError> {
+        self.read_months(organisation_ids, months).await
+    }
+
+    async fn month_items_since(&self) -> Result<Option<String>, StoreError> {
+        self.read_month_items_since().await
+    }
+
+    async fn mark_month_items_since(&self, day: &str) -> Result<String, StoreError> {
+        self.write_month_items_since(day).await
+    }
+
     async fn backfill_progress(&self, name: &str) -> Result<Option<BackfillProgress>, StoreError> {
         self.table.counters.read();
         let out = self
@@ -542,143 +581,5 @@ impl InsightsStore for DynamoInsightsStore {
             .await
             .map_err(|e| self.table.error("save backfill progress", e))?;
         Ok(())
-    }
-}
-
-/// The alerts and orders tables, scanned page by page for the backfill.
-#[derive(Debug, Clone)]
-pub struct DynamoStoredRecords {
-    pub alerts: DynamoAlertStore,
-    pub alerts_table: Table,
-    pub orders: DynamoOrderOutbox,
-    pub orders_table: Table,
-}
-
-impl DynamoStoredRecords {
-    pub fn new(alerts_table: Table, orders_table: Table) -> Self {
-        Self {
-            alerts: DynamoAlertStore::new(alerts_table.clone()),
-            alerts_table,
-            orders: DynamoOrderOutbox::new(orders_table.clone()),
-            orders_table,
-        }
-    }
-
-    async fn scan(
-        &self,
-        table: &Table,
-        operation: &'static str,
-        after: Option<&str>,
-        limit: i32,
-    ) -> Result<(Vec<HashMap<String, AttributeValue>>, Option<String>), StoreError> {
-        let start = match after {
-            None => None,
-            Some(raw) => {
-                let k: BTreeMap<String, String> = serde_json::from_str(raw)
-                    .map_err(|e| table.bad_item(operation, format!("bad backfill cursor: {e}")))?;
-                Some(k.into_iter().map(|(n, v)| (n, s(v))).collect())
-            }
-        };
-        table.counters.read();
-        let out = table
-            .client
-            .scan()
-            .table_name(&table.name)
-            .limit(limit.max(1))
-            .set_exclusive_start_key(start)
-            .send()
-            .await
-            .map_err(|e| table.error(operation, e))?;
-        let next = out.last_evaluated_key.map(|k| {
-            let plain: BTreeMap<String, String> = k
-                .into_iter()
-                .filter_map(|(n, v)| match v {
-                    AttributeValue::S(v) => Some((n, v)),
-                    _ => None,
-                })
-                .collect();
-            serde_json::to_string(&plain).unwrap_or_default()
-        });
-        Ok((out.items.unwrap_or_default(), next))
-    }
-}
-
-fn key_of(item: &HashMap<String, AttributeValue>, names: &[&str]) -> String {
-    names
-        .iter()
-        .map(|n| match item.get(*n) {
-            Some(AttributeValue::S(v)) => v.clone(),
-            _ => "?".into(),
-        })
-        .collect::<Vec<_>>()
-        .join("/")
-}
-
-#[async_trait::async_trait]
-impl StoredRecords for DynamoStoredRecords {
-    async fn alerts_page(
-        &self,
-        after: Option<&str>,
-        limit: i32,
-    ) -> Result<RecordPage<AlertRecord>, StoreError> {
-        let (items, next) = self
-            .scan(&self.alerts_table, "backfill alerts", after, limit)
-            .await?;
-        let mut page = RecordPage {
-            records: Vec::new(),
-            skipped: Vec::new(),
-            next,
-        };
-        for item in items {
-            let name = key_of(&item, &["alert_id"]);
-            let decoded = serde_dynamo::from_item::<_, serde_json::Value>(item)
-                .map_err(|e| e.to_string())
-                .and_then(|v| {
-                    self.alerts
-                        .from_item("backfill alerts", v)
-                        .map_err(|e| e.to_string())
-                });
-            match decoded {
-                Ok(r) => page.records.push(r),
-                Err(reason) => page.skipped.push(UndecodableItem {
-                    table: self.alerts_table.name.clone(),
-                    key: name,
-                    reason,
-                }),
-            }
-        }
-        Ok(page)
-    }
-
-    async fn orders_page(
-        &self,
-        after: Option<&str>,
-        limit: i32,
-    ) -> Result<RecordPage<OutboxOrder>, StoreError> {
-        let (items, next) = self
-            .scan(&self.orders_table, "backfill orders", after, limit)
-            .await?;
-        let mut page = RecordPage {
-            records: Vec::new(),
-            skipped: Vec::new(),
-            next,
-        };
-        for item in items {
-            // The organisation directory items (`#organisations`) are not orders.
-            if matches!(item.get("organisation_id"), Some(AttributeValue::S(o)) if o.starts_with('#'))
-            {
-                continue;
-            }
-            let name = key_of(&item, &["organisation_id", "reference_id"]);
-            match self.orders.parse("backfill orders", item) {
-                Ok(o) => page.records.push(o),
-                Err(e) => page.skipped.push(UndecodableItem {
-                    table: self.orders_table.name.clone(),
-                    key: name,
-                    reason: e.to_string(),
-                }),
-            }
-        }
-        Ok(page)
     }
 }

@@ -20,7 +20,7 @@
 use super::super::transactions::batch_write;
 use super::{day_adds, key, marker_pk, DynamoInsightsStore, ATTEMPTS};
 use crate::clock::{Clock, SystemClock};
-use crate::ports::insights_store::{Counted, Fact, Subject, BULK_KINDS};
+use crate::ports::insights_store::{is_gauge_counter, Counted, Fact, Subject, BULK_KINDS};
 use crate::ports::order_outbox::iso;
 use crate::ports::store_error::StoreError;
 use aws_sdk_dynamodb::error::ProvideErrorMetadata;
@@ -41,7 +41,7 @@ const RESUME_LIMIT: i32 = 100;
 const BULK_SUBJECTS: usize = 1000;
 /// Facts per batch: with the subjects' keys, a journal stays near 150 KB at most.
 const BULK_FACTS: usize = 3000;
-/// Day items per batch: the transaction's 100 actions, less the journal.
+/// Day and month items per batch: the transaction's 100 actions, less the journal.
 const BULK_DAY_ITEMS: usize = 98;
 
 /// The marker item of a subject's facts counted in bulk of one kind.
@@ -64,6 +64,8 @@ struct BulkJournal {
 fn batches<'a>(pending: Vec<(&'a str, Vec<&'a Fact>)>) -> Vec<Vec<(&'a str, Vec<&'a Fact>)>> {
     let mut groups: Vec<Vec<(&str, Vec<&Fact>)>> = Vec::new();
     let mut days: BTreeSet<(&str, &str)> = BTreeSet::new();
+    // (organisation, month) of the facts with gauge counters: a month item each.
+    let mut months: BTreeSet<(&str, &str)> = BTreeSet::new();
     let mut facts = 0;
     for entry in pending {
         let mine: BTreeSet<(&str, &str)> = entry
@@ -71,21 +73,30 @@ fn batches<'a>(pending: Vec<(&'a str, Vec<&'a Fact>)>) -> Vec<Vec<(&'a str, Vec<
             .iter()
             .map(|f| (f.organisation_id.as_str(), f.day.as_str()))
             .collect();
+        let my_months: BTreeSet<(&str, &str)> = entry
+            .1
+            .iter()
+            .filter(|f| f.add.keys().any(|c| is_gauge_counter(c)))
+            .map(|f| (f.organisation_id.as_str(), f.day.get(..7).unwrap_or(&f.day)))
+            .collect();
         // Each (organisation, day) is two day items: the organisation's and ALL's.
         let all_days: BTreeSet<&str> = days.iter().chain(&mine).map(|(_, d)| *d).collect();
         let orgs_days = days.union(&mine).count();
+        let month_items = months.union(&my_months).count();
         let full = groups.last().is_none_or(|g| {
             g.len() >= BULK_SUBJECTS
                 || facts + entry.1.len() > BULK_FACTS
-                || orgs_days + all_days.len() > BULK_DAY_ITEMS
+                || orgs_days + all_days.len() + month_items > BULK_DAY_ITEMS
         });
         if full {
             groups.push(Vec::new());
             days.clear();
+            months.clear();
             facts = 0;
         }
         facts += entry.1.len();
         days.extend(mine);
+        months.extend(my_months);
         groups.last_mut().expect("just pushed").push(entry);
     }
     groups
@@ -368,5 +379,20 @@ mod tests {
             groups.iter().map(|g| g.len()).collect::<Vec<_>>(),
             vec![750, 250]
         );
+
+        // Settled transactions of 60 months: a month item each besides the two day items.
+        let facts: Vec<Fact> = (0..60)
+            .map(|i| {
+                Fact::new("taken_in", "org_1", &format!("2026-{i:02}-01")).inc("settled:VISA", 1)
+            })
+            .collect();
+        let keys: Vec<String> = (0..60).map(|i| format!("order#org_1#{i}")).collect();
+        let pending = keys
+            .iter()
+            .zip(&facts)
+            .map(|(k, f)| (k.as_str(), vec![f]))
+            .collect();
+        let sizes: Vec<usize> = batches(pending).iter().map(|g| g.len()).collect();
+        assert_eq!(sizes, vec![32, 28]);
     }
 }

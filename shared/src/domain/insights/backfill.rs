@@ -1,9 +1,10 @@
 //! `cbs insights backfill`: build the counters of an existing deployment from its stored alerts
-//! and orders. Counting is idempotent per fact, so the backfill may overlap with live counting,
+//! and orders (an alert's facts with its match verdict and, for an automatic decision, the rule
+//! its match record names). Counting is idempotent per fact, so the backfill may overlap with live counting,
 //! be killed and run again: it saves its place after every page (`BackfillProgress` in the
 //! insights table, one per source table) and resumes there; a page done twice adds nothing.
 
-use super::facts::{alert_facts, stored_order_facts};
+use super::facts::{alert_facts_with_match, stored_order_facts};
 use crate::clock::Clock;
 use crate::ports::insights_store::{BackfillProgress, InsightsStore, StoredRecords, Subject};
 use crate::ports::order_outbox::iso;
@@ -61,7 +62,8 @@ impl Backfill {
                             .alerts_page(after.as_deref(), self.page_size)
                             .await?;
                         let n = page.records.len();
-                        let s: Vec<Subject> = page.records.iter().map(alert_facts).collect();
+                        let s: Vec<Subject> =
+                            page.records.iter().map(alert_facts_with_match).collect();
                         (s, page.skipped, page.next, n)
                     }
                     _ => {

@@ -12,7 +12,7 @@
 //! | `outcome:<PROVIDER>:<outcome>` | the alert is final (`AlertOutcome`) | received |
 //! | `scheme_disputes:<SCHEME>` | final and the dispute proceeds (accepted, cancelled, expired, RDR declined) | received |
 //! | `scheme_rdr_resolved:<SCHEME>` | RDR alert resolved with a refund | received |
-//! | `decided_by:<policy\|operator\|sweep>:<actor>`, `decided_by:elsewhere`, `decided_by:nobody` | Ethoca alert final | received |
+//! | `decided_by:policy:<policy>/<rule>` (the rule that fired, from the alert's match record; `decided_by:policy:<policy>` when none is recorded), `decided_by:operator:<name>`, `decided_by:sweep`, `decided_by:elsewhere`, `decided_by:nobody` | Ethoca alert final | received |
 //! | `deadline_tracked`, `latency:<bucket>`, `decided_24h_early`, `missed` (+ `missed_alert_ids`) | Ethoca alert final, with a deadline | received |
 //! | `refunds`, `refunded_cents:<CCY>` | Ethoca alert refunded | received |
 //! | `match:<matched\|unmatched\|ambiguous>` | the matching work's first verdict (`match_fact`) | received |
@@ -158,6 +158,24 @@ fn resolved_at(record: &AlertRecord) -> Option<DateTime<Utc>> {
         .or_else(|| parse(&record.fetched_at))
 }
 
+/// The rule that made the automatic decision of `policy`: the `<policy>/<rule>` the alert's match
+/// record keeps (written before the action, by process-events and the late-data rematch alike),
+/// or the policy's name when no rule is recorded (no partner records to match against) or the
+/// rule recorded is another policy's.
+pub fn policy_rule(record: &AlertRecord, policy: &str) -> String {
+    record
+        .alert_match
+        .as_ref()
+        .and_then(|m| m.rule.as_deref())
+        .filter(|rule| {
+            rule.strip_prefix(policy)
+                .and_then(|rest| rest.strip_prefix('/'))
+                .is_some_and(|name| !name.is_empty())
+        })
+        .unwrap_or(policy)
+        .to_string()
+}
+
 /// The alert's outcome, once it has one.
 pub fn alert_outcome(record: &AlertRecord) -> Option<AlertOutcome> {
     let alert = &record.alert;
@@ -246,7 +264,9 @@ pub fn alert_facts(record: &AlertRecord) -> Subject {
         let applied = applied_decision(record);
         let who = match applied {
             Some(d) => match d.source {
-                DecisionSource::AutoPolicy => format!("decided_by:policy:{}", d.actor),
+                DecisionSource::AutoPolicy => {
+                    format!("decided_by:policy:{}", policy_rule(record, &d.actor))
+                }
                 DecisionSource::Operator => format!("decided_by:operator:{}", d.actor),
                 _ => "decided_by:sweep".to_string(),
             },

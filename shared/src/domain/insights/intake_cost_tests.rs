@@ -238,12 +238,13 @@ async fn importing_1000_orders_costs_few_requests_and_no_transactional_write_per
         "index and insights: {besides_the_outbox} requests for {ORDERS} orders: {:?}",
         seen.requests
     );
-    // One small transaction per thousand orders (its journal and the day counters it adds:
-    // two days, each for the organisation and for all), never one transactional write per
-    // order (before: 1,320 items in 80 transactions).
+    // One small transaction per thousand orders (its journal, the day counters it adds: two
+    // days, each for the organisation and for all, and the organisation's month item of the
+    // gauges' settled transactions), never one transactional write per order (before: 1,320
+    // items in 80 transactions).
     assert_eq!(seen.requests.get("TransactWriteItems").copied(), Some(1));
     assert!(
-        seen.transactional_items <= 5,
+        seen.transactional_items <= 6,
         "{} items written in transactions for {ORDERS} orders",
         seen.transactional_items
     );
@@ -292,4 +293,33 @@ async fn a_deferring_outbox_counts_at_flush_and_a_rerun_counts_nothing_twice() {
         ),
         250
     );
+}
+
+/// The all-customers view's gauges for 200 customers, counted request by request against the
+/// DynamoDB stand-in: from the month items, 16 BatchGetItem calls (4 shards x 2 months x 200
+/// customers, 100 keys a call); from the day items (a month begun before month items were
+/// kept, and every view before them), 17 queries per customer: 3,400.
+#[tokio::test]
+async fn the_gauges_of_200_customers_are_16_batched_reads_not_17_queries_each() {
+    use crate::domain::insights::gauges::scheme_gauges;
+    use crate::ports::insights_store::InsightsStore;
+    let (endpoint, seen) = fake_dynamodb().await;
+    let store = DynamoInsightsStore::new(Table::new(
+        client(&endpoint),
+        "t-insights",
+        Arc::new(DynamoCounters::default()),
+    ));
+    let orgs: Vec<String> = (0..200).map(|i| format!("org_{i}")).collect();
+    let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 25).unwrap();
+    let months = ["2026-11".to_string(), "2026-10".to_string()];
+    store.months(&orgs, &months).await.unwrap();
+    assert_eq!(
+        seen.lock().unwrap().requests.get("BatchGetItem").copied(),
+        Some(16)
+    );
+    // The stand-in finds no `since`: this view records today, so both months come from days.
+    scheme_gauges(&store, &orgs, today).await.unwrap();
+    let seen = seen.lock().unwrap();
+    assert_eq!(seen.requests.get("Query").copied(), Some(200 * 17));
+    assert_eq!(seen.requests.get("BatchGetItem").copied(), Some(16));
 }

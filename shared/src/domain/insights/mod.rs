@@ -4,10 +4,14 @@
 //! the views drawn from them (`report`). Stored by `ports::insights_store`.
 pub mod backfill;
 pub mod counting;
+pub mod export;
 pub mod facts;
+pub mod gauges;
 #[cfg(test)]
 mod intake_cost_tests;
 pub mod report;
+#[cfg(test)]
+mod rule_tests;
 #[cfg(test)]
 mod tests;
 

@@ -28,6 +28,9 @@ pub struct DayView {
     pub outcomes: BTreeMap<String, i64>,
     /// Received that day and not final yet.
     pub pending: i64,
+    /// `<provider>` → `<outcome>` (those that happened) and `pending` (still waiting, when
+    /// any): the day's alerts by provider and outcome.
+    pub by_provider: BTreeMap<String, BTreeMap<String, i64>>,
     /// accepted / failed / duplicate / rate_limited.
     pub orders: BTreeMap<String, i64>,
 }
@@ -59,7 +62,8 @@ pub struct DeadlineView {
 pub struct WhoDecided {
     /// policy / operator / sweep / elsewhere / nobody
     pub kind: String,
-    /// The rule (policy name) or the operator's name; empty for the others.
+    /// For `policy`, the `<policy>/<rule>` that fired (the policy's name alone where no rule was
+    /// recorded); for `operator`, the operator's name; empty for the others.
     pub name: String,
     pub count: i64,
 }
@@ -95,6 +99,8 @@ pub struct InsightsView {
     pub received: BTreeMap<String, i64>,
     pub outcomes: BTreeMap<String, i64>,
     pub pending: i64,
+    /// `<provider>` → alerts received in the period and not final yet.
+    pub pending_by_provider: BTreeMap<String, i64>,
     pub deadline: DeadlineView,
     pub decided_by: Vec<WhoDecided>,
     pub refunds: i64,
@@ -151,17 +157,23 @@ pub fn build_view(
         }
         let mut received = BTreeMap::new();
         let mut outcomes = BTreeMap::new();
-        let mut received_sum = 0;
-        let mut final_sum = 0;
+        let mut by_provider = BTreeMap::new();
         for p in PROVIDERS {
             let n = get(c, &format!("alerts:{p}"));
             received.insert(p.to_string(), n);
-            received_sum += n;
+            let mut mine: BTreeMap<String, i64> = BTreeMap::new();
             for o in AlertOutcome::ALL {
                 let n = get(c, &format!("outcome:{p}:{}", o.as_str()));
-                final_sum += n;
                 *outcomes.entry(o.as_str().to_string()).or_default() += n;
+                if n > 0 {
+                    mine.insert(o.as_str().to_string(), n);
+                }
             }
+            let waiting = (n - mine.values().sum::<i64>()).max(0);
+            if waiting > 0 {
+                mine.insert("pending".into(), waiting);
+            }
+            by_provider.insert(p.to_string(), mine);
         }
         let orders = ["accepted", "failed", "duplicate", "rate_limited"]
             .iter()
@@ -171,7 +183,11 @@ pub fn build_view(
             day: key,
             received,
             outcomes,
-            pending: (received_sum - final_sum).max(0),
+            pending: by_provider
+                .values()
+                .map(|m| m.get("pending").copied().unwrap_or(0))
+                .sum(),
+            by_provider,
             orders,
         });
     }
@@ -186,6 +202,16 @@ pub fn build_view(
         }
     }
     let pending = days.iter().map(|d| d.pending).sum();
+    let pending_by_provider = PROVIDERS
+        .iter()
+        .map(|p| {
+            let n = days
+                .iter()
+                .filter_map(|d| d.by_provider.get(*p)?.get("pending"))
+                .sum();
+            (p.to_string(), n)
+        })
+        .collect();
     let tracked = get(&total, "deadline_tracked");
     let early = get(&total, "decided_24h_early");
     let deadline = DeadlineView {
@@ -232,6 +258,7 @@ pub fn build_view(
         received,
         outcomes,
         pending,
+        pending_by_provider,
         deadline,
         decided_by,
         refunds: get(&total, "refunds"),

@@ -414,6 +414,43 @@ fn the_view_fills_every_day_and_sums_the_window() {
     assert_eq!(v.orders.accepted, 7);
 }
 
+/// Alerts per day by provider and outcome: each provider's outcomes and its own still-waiting
+/// count (an RDR alert still open is not an Ethoca alert waiting for us).
+#[test]
+fn each_day_splits_its_alerts_by_provider_and_outcome() {
+    let from = NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
+    let to = NaiveDate::from_ymd_opt(2026, 11, 2).unwrap();
+    let d1 = day(
+        "2026-11-01",
+        &[
+            ("alerts:ETHOCA_ALERT", 6),
+            ("alerts:VERIFI_RDR", 4),
+            ("outcome:ETHOCA_ALERT:refunded", 3),
+            ("outcome:ETHOCA_ALERT:accepted", 1),
+            ("outcome:VERIFI_RDR:rdr_refunded", 1),
+        ],
+    );
+    let d2 = day("2026-11-02", &[("alerts:VERIFI_RDR", 1)]);
+    let v = build_view("ALL", from, to, &[d1, d2]);
+    let of = |day: usize, p: &str| {
+        v.days[day].by_provider[p]
+            .iter()
+            .map(|(k, n)| (k.as_str(), *n))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        of(0, "ETHOCA_ALERT"),
+        [("accepted", 1), ("pending", 2), ("refunded", 3)]
+    );
+    assert_eq!(of(0, "VERIFI_RDR"), [("pending", 3), ("rdr_refunded", 1)]);
+    assert_eq!(v.days[0].pending, 5);
+    assert_eq!(of(1, "ETHOCA_ALERT"), []);
+    assert_eq!(of(1, "VERIFI_RDR"), [("pending", 1)]);
+    assert_eq!(v.pending_by_provider["ETHOCA_ALERT"], 2);
+    assert_eq!(v.pending_by_provider["VERIFI_RDR"], 4);
+    assert_eq!(v.pending, 6);
+}
+
 /// The match verdict matching stores on the record is counted through the alert store, once:
 /// without it the page's match rate stayed "no match verdicts recorded yet" in real use.
 #[tokio::test]
