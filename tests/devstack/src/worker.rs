@@ -66,6 +66,7 @@ impl Worker {
     /// Serves the built bundle (edge-worker/build) with `bin/serve.mjs` on a free port.
     pub async fn start_built(opts: &WorkerOptions) -> anyhow::Result<Self> {
         let edge = paths::workspace_root().join("edge-worker");
+        build_if_stale(&edge).await?;
         anyhow::ensure!(
             edge.join("build/index.js").is_file(),
             "edge-worker/build/index.js is missing: run bin/setup (or edge-worker/bin/build)"
@@ -170,4 +171,28 @@ async fn healthy(url: &str) -> bool {
         Ok(r) => r.status().is_success(),
         Err(_) => false,
     }
+}
+
+/// Rebuilds the bundle when the Worker's or shared's sources are newer than it
+/// (`edge-worker/bin/build --if-stale`), once per test process: a test never serves a Worker
+/// older than the code beside it. Says what is missing when the wasm tools are not installed.
+async fn build_if_stale(edge: &std::path::Path) -> anyhow::Result<()> {
+    static CHECKED: tokio::sync::OnceCell<()> = tokio::sync::OnceCell::const_new();
+    CHECKED
+        .get_or_try_init(|| async {
+            let out = tokio::process::Command::new(edge.join("bin/build"))
+                .arg("--if-stale")
+                .current_dir(edge)
+                .output()
+                .await
+                .map_err(|e| anyhow::anyhow!("run edge-worker/bin/build --if-stale: {e}"))?;
+            anyhow::ensure!(
+                out.status.success(),
+                "edge-worker/bin/build --if-stale failed (bin/setup installs its tools): {}",
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+            Ok(())
+        })
+        .await
+        .map(|_| ())
 }
