@@ -42,14 +42,15 @@ impl RateLimit {
     };
 
     /// The order upload's share of the same limit: a backlog to send at a steady rate, not a
-    /// burst to answer. A budget of 98 with a burst of one request: at most 98 requests in any
-    /// 60 s (two below the limit, for requests arriving out of step), 97 a minute sustained,
-    /// 0.97 of the 10,000 orders a minute the limit allows (the old 0.95 and a tenth as burst:
-    /// 86 a minute sustained).
+    /// burst to answer. A budget of 99 with a burst of one request: at most 99 requests in any
+    /// sliding 60 s (one below the limit, for a request arriving out of step), 98 a minute
+    /// sustained, 0.98 of the 10,000 orders a minute the limit allows. (98 gave 97 a minute:
+    /// 0.966 of the ceiling once 0.1 % duplicates were reconciled in the same run; the first
+    /// limiter, 0.95 and a tenth as burst, 86 a minute.) A 429 all the same pauses the bucket.
     pub const ORDER_UPLOAD: RateLimit = RateLimit {
         requests: 100,
         window: Duration::from_secs(60),
-        safety: 0.98,
+        safety: 0.99,
         burst_share: 0.01,
     };
 
@@ -436,17 +437,17 @@ mod tests {
     }
 
     #[test]
-    fn the_order_upload_sustains_97_a_minute_and_never_exceeds_98_in_a_window() {
+    fn the_order_upload_sustains_98_a_minute_and_never_exceeds_99_in_a_window() {
         let (sent, worst) = greedy_sends(&RateLimit::ORDER_UPLOAD);
-        assert!(worst <= 98, "a 60 s window held {worst} requests");
-        // Minutes 2 to 10, after the first minute's burst: 97 a minute, 0.97 of the limit.
+        assert!(worst <= 99, "a 60 s window held {worst} requests");
+        // Minutes 2 to 10, after the first minute's burst: 98 a minute, 0.98 of the limit.
         let later = sent
             .iter()
             .filter(|t| **t >= Duration::from_secs(60))
             .count();
-        // (97 a minute is 873 in nine minutes; the 10 ms steps cost a request or two.)
-        assert!(later >= 870, "{later} requests in minutes 2-10");
-        assert_eq!(RateLimit::ORDER_UPLOAD.sustained_per_window(), 97.0);
+        // (98 a minute is 882 in nine minutes; the 10 ms steps cost a request or two.)
+        assert!(later >= 879, "{later} requests in minutes 2-10");
+        assert_eq!(RateLimit::ORDER_UPLOAD.sustained_per_window(), 98.0);
         // The alert endpoints keep their burst of 9 for a customer's sudden alerts.
         assert_eq!(RateLimit::CHARGEBACKSTOP.burst(), 9.0);
     }

@@ -668,7 +668,7 @@ async fn backfill_with_429s_5xx_and_a_killed_run_creates_every_order_once(
         )),
         "{estimate_line}"
     );
-    // 100 requests every 2 s, burst 1: 98 a window, 49 a second after the first request.
+    // 100 requests every 2 s, burst 1: 99 a window, 49 a second after the first request.
     let requests = ORDERS.div_ceil(100);
     assert!(
         estimate_line.contains(&format!(": {requests} requests, about ")),
