@@ -41,6 +41,8 @@ pub struct StackOptions {
     /// The emulator's endpoint as the Worker and the functions see it (e.g. a proxy that can cut
     /// them off, `bin/chaos`); moto's own endpoint when unset.
     pub aws_endpoint_via: Option<AwsEndpointVia>,
+    /// Extra bindings for the Worker (e.g. `SIGNATURE_TOLERANCE_SECS`).
+    pub worker_vars: Vec<(String, String)>,
 }
 
 /// A part of the stack that calls the AWS emulator.
@@ -72,6 +74,7 @@ impl Default for StackOptions {
             schedule: Vec::new(),
             function_env: Vec::new(),
             aws_endpoint_via: None,
+            worker_vars: Vec::new(),
         }
     }
 }
@@ -116,11 +119,12 @@ impl Stack {
             None => moto.endpoint.clone(),
         };
         let webhook_secret = Secret::new(format!("whsec_local_{}", uuid::Uuid::new_v4().simple()));
-        let worker_opts = WorkerOptions::new(
+        let mut worker_opts = WorkerOptions::new(
             &aws_endpoint(AwsCaller::Worker),
             &res.edge_queue_url,
             webhook_secret.expose(),
         );
+        worker_opts.extra_vars = opts.worker_vars.clone();
         let worker = match opts.worker {
             WorkerMode::Built => Worker::start_built(&worker_opts).await,
             WorkerMode::WranglerDev => Worker::start_wrangler_dev(&worker_opts).await,

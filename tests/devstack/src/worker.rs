@@ -19,6 +19,8 @@ pub struct WorkerOptions {
     pub webhook_secret: Secret,
     /// `WEBHOOK_SECRET_PREVIOUS`: the old secret during a rotation.
     pub webhook_secret_previous: Option<Secret>,
+    /// Further bindings, e.g. `SIGNATURE_TOLERANCE_SECS` (wrangler.toml's defaults when unset).
+    pub extra_vars: Vec<(String, String)>,
 }
 
 impl WorkerOptions {
@@ -28,6 +30,7 @@ impl WorkerOptions {
             queue_url: queue_url.into(),
             webhook_secret: Secret::new(webhook_secret),
             webhook_secret_previous: None,
+            extra_vars: Vec::new(),
         }
     }
 
@@ -45,6 +48,7 @@ impl WorkerOptions {
         if let Some(p) = &self.webhook_secret_previous {
             vars.push(format!("WEBHOOK_SECRET_PREVIOUS:{}", p.expose()));
         }
+        vars.extend(self.extra_vars.iter().map(|(k, v)| format!("{k}:{v}")));
         vars
     }
 }

@@ -14,9 +14,11 @@ use serde_json::{json, Value};
 use shared::client::{ApiError, ChargebackStop, ClientConfig, ListQuery, RetryPolicy};
 use shared::domain::onboarding::OnboardingApi;
 use shared::models::{
-    AlertAction, AlertQuery, AlertStatus, CreateEnrolment, CreateIntegration, CreateMerchant,
-    CreateOrganisation, EnrolmentStatus, EthocaDescriptor, IntegrationStatus, IntegrationType,
-    MatchType, MerchantType, Order, SimulateAlert, UpdateAlert,
+    AlertAction, AlertQuery, AlertStatus, AmountOperator, CreateEnrolment, CreateIntegration,
+    CreateMembership, CreateMerchant, CreateOrganisation, CreateRuleset, EnrolmentStatus,
+    EthocaDescriptor, IntegrationStatus, IntegrationType, JoinOperator, MatchType, MembershipRole,
+    MerchantType, Order, OrderStatus, PatchOrder, PatchRule, PatchRuleset, Rule, RuleParameters,
+    RulesetOutcome, SimulateAlert, UpdateAlert,
 };
 use shared::ports::alert_api::{AlertApi, ApiCallError};
 use shared::secret::Secret;
@@ -350,7 +352,7 @@ async fn the_onboarding_port_enables_under_every_simulate_enrolment_answer() {
 
 /// Only the documented form of each path answers (and the docs' stricter readings are on):
 /// every client call still works, because the client writes collections with their slash and
-/// single objects without.
+/// single objects without. The request log shows every route of the API called and answered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_client_call_uses_the_documented_path_form() {
     let env = Env::start().await;
@@ -377,6 +379,107 @@ async fn every_client_call_uses_the_documented_path_form() {
     env.api.list_enrolments(&page).await.expect("enrolments");
     env.api.get_enrolment(&enrolment).await.expect("enrolment");
     env.api.list_rulesets(&page).await.expect("rulesets");
+    env.api
+        .create_membership(&CreateMembership {
+            organisation_id: org.clone(),
+            first_name: "Strict".into(),
+            last_name: "Paths".into(),
+            email: "strict.paths@example.com".into(),
+            role: MembershipRole::Admin,
+            is_alert_action_required_email_enabled: Some(true),
+            is_alert_resolved_email_enabled: None,
+            is_alert_dismissed_email_enabled: None,
+            is_evidence_requested_email_enabled: None,
+        })
+        .await
+        .expect("membership");
+
+    // Rulesets: the client's create, the onboarding port's create, get, update, update_rule.
+    let ruleset = env
+        .api
+        .create_ruleset(&CreateRuleset {
+            organisation_id: org.clone(),
+            enrolment_ids: vec![enrolment.clone()],
+            outcome: RulesetOutcome::Refund,
+            join_operator: JoinOperator::Or,
+            is_enabled: None,
+            rules: vec![Rule::amount(AmountOperator::LessThan, "USD", 5000)],
+        })
+        .await
+        .expect("ruleset");
+    let amount_rule = ruleset.rules[0].id.clone().expect("rule id");
+    // One ruleset per enrolment: the port's goes to a second Ethoca enrolment.
+    let second = env
+        .api
+        .create_enrolment(&CreateEnrolment::ethoca(
+            vec![merchant.clone()],
+            vec![EthocaDescriptor::new("KNOBS TWO", MatchType::StartsWith)],
+        ))
+        .await
+        .expect("second enrolment");
+    let through_port = OnboardingApi::create_ruleset(
+        &env.api,
+        &json!({
+            "organisation_id": org, "enrolment_ids": [second.id], "outcome": "REFUND",
+            "join_operator": "OR",
+            "rules": [{ "type": "AMOUNT", "parameters": {
+                "operator": "LESS_THAN", "currency_code": "USD", "amount_in_cents": 2000 } }]
+        }),
+    )
+    .await
+    .expect("ruleset through the onboarding port");
+    assert!(!through_port.is_empty());
+    let rdr = env
+        .api
+        .create_enrolment(&CreateEnrolment::rdr_bin_caid(
+            vec![merchant.clone()],
+            "411111",
+            "CAIDSTRICT",
+        ))
+        .await
+        .expect("rdr enrolment");
+    env.api
+        .create_rdr_ruleset(&CreateRuleset {
+            organisation_id: org.clone(),
+            enrolment_ids: vec![rdr.id],
+            outcome: RulesetOutcome::RefundAndCancel,
+            join_operator: JoinOperator::Or,
+            is_enabled: None,
+            rules: vec![Rule::amount(AmountOperator::LessThan, "USD", 5000)],
+        })
+        .await
+        .expect("rdr ruleset");
+    env.api.get_ruleset(&ruleset.id).await.expect("get ruleset");
+    let patched = env
+        .api
+        .update_ruleset(
+            &ruleset.id,
+            &PatchRuleset {
+                is_enabled: Some(false),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("update ruleset");
+    assert_eq!(patched.id, ruleset.id);
+    let rule = env
+        .api
+        .update_rule(
+            &ruleset.id,
+            &amount_rule,
+            &PatchRule {
+                rule_type: None,
+                parameters: Some(RuleParameters {
+                    operator: Some(AmountOperator::LessThan),
+                    currency_code: Some("USD".into()),
+                    amount_in_cents: Some(3000),
+                    ..Default::default()
+                }),
+            },
+        )
+        .await
+        .expect("update rule");
+    assert_eq!(rule.parameters.amount_in_cents, Some(3000));
 
     let created = env
         .api
@@ -386,6 +489,16 @@ async fn every_client_call_uses_the_documented_path_form() {
     assert_eq!(created.created, 1, "{created:?}");
     let order_id = created.results[0].id.clone().unwrap();
     env.api.get_order(&order_id).await.expect("order");
+    env.api
+        .update_order(
+            &order_id,
+            &PatchOrder {
+                order_status: Some(OrderStatus::ClosedCancelled),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("update order");
     assert!(env
         .api
         .find_order_by_reference(Some(&org), "strict-1")
@@ -418,6 +531,47 @@ async fn every_client_call_uses_the_documented_path_form() {
         .unwrap();
     let refused: Vec<&Value> = log.iter().filter(|r| r["status"] == 404).collect();
     assert!(refused.is_empty(), "{refused:?}");
+    // Every route of the API was called through the client, and answered under strict paths.
+    for route in [
+        "POST /v1/organisations",
+        "GET /v1/organisations",
+        "GET /v1/organisations/{organisation_id}",
+        "POST /v1/memberships",
+        "GET /v1/memberships",
+        "POST /v1/merchants",
+        "GET /v1/merchants",
+        "GET /v1/merchants/{merchant_id}",
+        "POST /v1/integrations",
+        "GET /v1/integrations",
+        "GET /v1/integrations/{integration_id}",
+        "POST /v2/enrolments",
+        "GET /v2/enrolments",
+        "GET /v2/enrolments/{enrolment_id}",
+        "POST /v1/orders",
+        "GET /v1/orders",
+        "GET /v1/orders/{order_id}",
+        "PATCH /v1/orders/{order_id}",
+        "GET /v1/alerts",
+        "GET /v1/alerts/{alert_id}",
+        "PATCH /v1/alerts/{alert_id}",
+        "POST /v1/rulesets",
+        "GET /v1/rulesets",
+        "GET /v1/rulesets/{ruleset_id}",
+        "PATCH /v1/rulesets/{ruleset_id}",
+        "PATCH /v1/rulesets/{ruleset_id}/rules/{rule_id}",
+        "PATCH /v1/simulate/enrolments/{enrolment_id}",
+        "POST /v1/simulate/alerts",
+    ] {
+        let answered: Vec<u64> = log
+            .iter()
+            .filter(|r| r["route"] == route)
+            .filter_map(|r| r["status"].as_u64())
+            .collect();
+        assert!(
+            !answered.is_empty() && answered.iter().all(|s| (200..300).contains(s)),
+            "{route}: {answered:?}"
+        );
+    }
     let undocumented = env
         .admin
         .get(format!("{}/v1/alerts", env.sandbox.base_url))

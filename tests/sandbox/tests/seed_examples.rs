@@ -8,7 +8,7 @@
 //!   `$CBS_API_KEY` set as its first step says and the example ids (`org_abc123`, ...)
 //!   replaced by the ids the earlier steps returned.
 //!
-//! Needs `node` and `curl` on PATH (bin/setup installs node for the Worker).
+//! Needs `node` (>= 20.3) and `curl` on PATH: bin/setup installs curl and checks node.
 
 mod common;
 

@@ -354,3 +354,40 @@ fn ruleset_problems(r: &RulesetSpec) -> Vec<SpecProblem> {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::validate_spec;
+    use crate::domain::onboarding::CustomerSpec;
+
+    fn spec_with_rdr_outcome(outcome: &str) -> CustomerSpec {
+        serde_json::from_value(serde_json::json!({
+            "customer_id": "acme",
+            "organisation": { "name": "Acme Fitness" },
+            "merchants": [{ "name": "Acme Store", "external_id": "mid_1" }],
+            "enrolments": [
+                { "type": "VERIFI_RDR", "verifi_rdr": { "bin": "411111", "caid": "CAID1" } }
+            ],
+            "rdr_ruleset": {
+                "outcome": outcome,
+                "join_operator": "OR",
+                "rules": [{ "type": "AMOUNT", "parameters": {
+                    "operator": "LESS_THAN", "currency_code": "USD", "amount_in_cents": 5000 } }]
+            }
+        }))
+        .unwrap()
+    }
+
+    /// The Orders guide: REFUND_AND_CANCEL is accepted for RDR and published to Verifi as
+    /// REFUND; CANCEL alone is not an RDR outcome.
+    #[test]
+    fn an_rdr_ruleset_may_refund_and_cancel_but_not_only_cancel() {
+        for outcome in ["REFUND", "ACCEPT_DISPUTE", "REFUND_AND_CANCEL"] {
+            let problems = validate_spec(&spec_with_rdr_outcome(outcome));
+            assert!(problems.is_empty(), "{outcome}: {problems:?}");
+        }
+        let problems = validate_spec(&spec_with_rdr_outcome("CANCEL"));
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!(problems[0].field, "rdr_ruleset.outcome");
+    }
+}
