@@ -303,7 +303,8 @@ impl Stack {
         Customer::from_record(&record)
     }
 
-    /// Every item of `<prefix>-<table>` as JSON (moto tables are small).
+    /// Every item of `<prefix>-<table>` as JSON (moto tables are small); binary attributes
+    /// (the archive's bodies) as `{"base64": "..."}`, which JSON has no other form for.
     pub async fn scan(&self, table: &str) -> anyhow::Result<Vec<Value>> {
         let name = format!("{}-{table}", self.resources.table_prefix);
         let mut items = Vec::new();
@@ -318,6 +319,10 @@ impl Stack {
                 .await
                 .with_context(|| format!("scan {name}"))?;
             for item in out.items.unwrap_or_default() {
+                let item: std::collections::HashMap<_, _> = item
+                    .into_iter()
+                    .map(|(k, v)| (k, binary_as_base64(v)))
+                    .collect();
                 items.push(serde_dynamo::from_item(item)?);
             }
             start = out.last_evaluated_key;
@@ -556,4 +561,29 @@ pub fn customer_spec(customer_id: &str) -> Value {
             }
         ]
     })
+}
+
+/// `B` and `BS` values as maps holding their base64 text, at any depth.
+fn binary_as_base64(
+    v: aws_sdk_dynamodb::types::AttributeValue,
+) -> aws_sdk_dynamodb::types::AttributeValue {
+    use aws_sdk_dynamodb::types::AttributeValue as A;
+    use base64::Engine;
+    let text = |b: &aws_sdk_dynamodb::primitives::Blob| {
+        A::M(std::collections::HashMap::from([(
+            "base64".to_string(),
+            A::S(base64::engine::general_purpose::STANDARD.encode(b.as_ref())),
+        )]))
+    };
+    match v {
+        A::B(b) => text(&b),
+        A::Bs(bs) => A::L(bs.iter().map(text).collect()),
+        A::L(items) => A::L(items.into_iter().map(binary_as_base64).collect()),
+        A::M(map) => A::M(
+            map.into_iter()
+                .map(|(k, v)| (k, binary_as_base64(v)))
+                .collect(),
+        ),
+        other => other,
+    }
 }
