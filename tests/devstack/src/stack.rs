@@ -265,6 +265,15 @@ impl Stack {
         send(req, body).await
     }
 
+    /// Every delivery attempt ChargebackStop (the sandbox) made of one event, oldest first
+    /// (`GET /_sandbox/deliveries?event_id=`).
+    pub async fn sandbox_deliveries(&self, event_id: &str) -> anyhow::Result<Vec<Value>> {
+        let path = format!("deliveries?event_id={event_id}");
+        let (status, value) = self.sandbox_admin(Method::GET, &path, None).await?;
+        anyhow::ensure!(status.is_success(), "/_sandbox/{path}: {status} {value}");
+        Ok(value.as_array().cloned().unwrap_or_default())
+    }
+
     /// A request to the sandbox's admin API (`/_sandbox/<path>`).
     pub async fn sandbox_admin(
         &self,

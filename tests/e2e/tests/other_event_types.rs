@@ -14,15 +14,6 @@ use shared::signature::sign;
 
 static ONE_STACK_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-async fn admin(stack: &Stack, method: Method, path: &str, body: Option<Value>) -> Value {
-    let (code, value) = stack
-        .sandbox_admin(method, path, body)
-        .await
-        .expect("sandbox admin API");
-    assert!(code.is_success(), "/_sandbox/{path}: {code} {value}");
-    value
-}
-
 /// Waits until the event is COMPLETED in our events table and returns the record.
 async fn kept(stack: &Stack, event_id: &str) -> Value {
     stack
@@ -138,14 +129,7 @@ async fn representment_scheme_notice_lookup_and_unknown_types_are_accepted_and_k
     // ChargebackStop's side: every attempt at each emitted event answered 2xx, none retried.
     for event in &emitted {
         let id = event["id"].as_str().unwrap();
-        let attempts = admin(
-            &stack,
-            Method::GET,
-            &format!("deliveries?event_id={id}"),
-            None,
-        )
-        .await;
-        let attempts = attempts.as_array().unwrap();
+        let attempts = stack.sandbox_deliveries(id).await.unwrap();
         assert!(!attempts.is_empty(), "{id} was never delivered");
         for a in attempts {
             let code = a["status_code"].as_u64().unwrap_or(0);

@@ -41,16 +41,10 @@ async fn events_about(stack: &Stack, object_id: &str) -> Vec<String> {
 }
 
 async fn deliveries(stack: &Stack, event_id: &str) -> Vec<Value> {
-    admin(
-        stack,
-        Method::GET,
-        &format!("deliveries?event_id={event_id}"),
-        None,
-    )
-    .await
-    .as_array()
-    .cloned()
-    .unwrap_or_default()
+    stack
+        .sandbox_deliveries(event_id)
+        .await
+        .expect("the sandbox's deliveries")
 }
 
 /// The archive's items as JSON, the binary body as its length (`body_len`).

@@ -66,16 +66,10 @@ async fn event_ids(stack: &Stack) -> BTreeSet<String> {
 }
 
 async fn deliveries(stack: &Stack, event_id: &str) -> Vec<Value> {
-    admin(
-        stack,
-        Method::GET,
-        &format!("deliveries?event_id={event_id}"),
-        None,
-    )
-    .await
-    .as_array()
-    .cloned()
-    .unwrap_or_default()
+    stack
+        .sandbox_deliveries(event_id)
+        .await
+        .expect("the sandbox's deliveries")
 }
 
 /// Points the sandbox's webhooks at `urls` only.
