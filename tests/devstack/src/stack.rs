@@ -400,6 +400,24 @@ impl Stack {
         .await
     }
 
+    /// Waits until the stored enrolment satisfies `pred`; returns it.
+    pub async fn wait_stored_enrolment(
+        &self,
+        enrolment_id: &str,
+        what: &str,
+        pred: impl Fn(&Value) -> bool,
+    ) -> anyhow::Result<Value> {
+        let pred = &pred;
+        self.eventually(what, || async move {
+            self.stored_enrolment(enrolment_id)
+                .await
+                .ok()
+                .flatten()
+                .filter(|e| pred(e))
+        })
+        .await
+    }
+
     /// The sandbox's view of an alert (`GET /v1/alerts/{id}`).
     pub async fn cbs_alert(&self, alert_id: &str) -> anyhow::Result<Value> {
         let (status, alert) = self

@@ -211,13 +211,8 @@ async fn no_event_is_lost_whether_retries_are_accepted_or_refused() {
     edge_gate.open();
 
     let stored_enrolment = stack
-        .eventually("the enrolment stored ENABLED", || async {
-            stack
-                .stored_enrolment(&enrolment)
-                .await
-                .ok()
-                .flatten()
-                .filter(|e| e["status"] == "ENABLED")
+        .wait_stored_enrolment(&enrolment, "the enrolment stored ENABLED", |e| {
+            e["status"] == "ENABLED"
         })
         .await
         .unwrap_or_else(|e| panic!("{e}; worker: {}", stack.worker.process.stdout()));

@@ -407,13 +407,8 @@ async fn enrolment_enabled_with_duplicated_reordered_webhooks_ends_enabled_and_l
     .await;
 
     let stored = stack
-        .eventually("the enrolment stored ENABLED", || async {
-            stack
-                .stored_enrolment(&enrolment_id)
-                .await
-                .ok()
-                .flatten()
-                .filter(|e| e["status"] == "ENABLED")
+        .wait_stored_enrolment(&enrolment_id, "the enrolment stored ENABLED", |e| {
+            e["status"] == "ENABLED"
         })
         .await
         .unwrap();

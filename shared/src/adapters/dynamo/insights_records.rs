@@ -81,6 +81,34 @@ fn key_of(item: &HashMap<String, AttributeValue>, names: &[&str]) -> String {
         .join("/")
 }
 
+/// One scanned page decoded: the records that decode, and each item that does not (named by
+/// its key, with the reason) for the backfill's report.
+fn decoded_page<T>(
+    table: &Table,
+    items: impl IntoIterator<Item = HashMap<String, AttributeValue>>,
+    next: Option<String>,
+    key_names: &[&str],
+    decode: impl Fn(HashMap<String, AttributeValue>) -> Result<T, String>,
+) -> RecordPage<T> {
+    let mut page = RecordPage {
+        records: Vec::new(),
+        skipped: Vec::new(),
+        next,
+    };
+    for item in items {
+        let key = key_of(&item, key_names);
+        match decode(item) {
+            Ok(record) => page.records.push(record),
+            Err(reason) => page.skipped.push(UndecodableItem {
+                table: table.name.clone(),
+                key,
+                reason,
+            }),
+        }
+    }
+    page
+}
+
 #[async_trait::async_trait]
 impl StoredRecords for DynamoStoredRecords {
     async fn alerts_page(
@@ -91,30 +119,19 @@ impl StoredRecords for DynamoStoredRecords {
         let (items, next) = self
             .scan(&self.alerts_table, "backfill alerts", after, limit)
             .await?;
-        let mut page = RecordPage {
-            records: Vec::new(),
-            skipped: Vec::new(),
+        Ok(decoded_page(
+            &self.alerts_table,
+            items,
             next,
-        };
-        for item in items {
-            let name = key_of(&item, &["alert_id"]);
-            let decoded = serde_dynamo::from_item::<_, serde_json::Value>(item)
-                .map_err(|e| e.to_string())
-                .and_then(|v| {
-                    self.alerts
-                        .from_item("backfill alerts", v)
-                        .map_err(|e| e.to_string())
-                });
-            match decoded {
-                Ok(r) => page.records.push(r),
-                Err(reason) => page.skipped.push(UndecodableItem {
-                    table: self.alerts_table.name.clone(),
-                    key: name,
-                    reason,
-                }),
-            }
-        }
-        Ok(page)
+            &["alert_id"],
+            |item| {
+                let v = serde_dynamo::from_item::<_, serde_json::Value>(item)
+                    .map_err(|e| e.to_string())?;
+                self.alerts
+                    .from_item("backfill alerts", v)
+                    .map_err(|e| e.to_string())
+            },
+        ))
     }
 
     async fn orders_page(
@@ -125,27 +142,20 @@ impl StoredRecords for DynamoStoredRecords {
         let (items, next) = self
             .scan(&self.orders_table, "backfill orders", after, limit)
             .await?;
-        let mut page = RecordPage {
-            records: Vec::new(),
-            skipped: Vec::new(),
+        // The organisation directory items (`#organisations`) are not orders.
+        let orders = items.into_iter().filter(|item| {
+            !matches!(item.get("organisation_id"), Some(AttributeValue::S(o)) if o.starts_with('#'))
+        });
+        Ok(decoded_page(
+            &self.orders_table,
+            orders,
             next,
-        };
-        for item in items {
-            // The organisation directory items (`#organisations`) are not orders.
-            if matches!(item.get("organisation_id"), Some(AttributeValue::S(o)) if o.starts_with('#'))
-            {
-                continue;
-            }
-            let name = key_of(&item, &["organisation_id", "reference_id"]);
-            match self.orders.parse("backfill orders", item) {
-                Ok(o) => page.records.push(o),
-                Err(e) => page.skipped.push(UndecodableItem {
-                    table: self.orders_table.name.clone(),
-                    key: name,
-                    reason: e.to_string(),
-                }),
-            }
-        }
-        Ok(page)
+            &["organisation_id", "reference_id"],
+            |item| {
+                self.orders
+                    .parse("backfill orders", item)
+                    .map_err(|e| e.to_string())
+            },
+        ))
     }
 }
