@@ -196,7 +196,10 @@ async fn gated(app: &SharedApp, route: &str, seq: u64, req: &mut Request) -> Res
         let fault = if rt.faults.burst_429 > 0 {
             rt.faults.burst_429 -= 1;
             Some(ApiError::rate_limited(1).into_response())
-        } else if rt.faults.error_rate > 0.0 && rt.roll() < rt.faults.error_rate {
+        } else if rt.faults.burst_5xx > 0
+            || (rt.faults.error_rate > 0.0 && rt.roll() < rt.faults.error_rate)
+        {
+            rt.faults.burst_5xx = rt.faults.burst_5xx.saturating_sub(1);
             let status = StatusCode::from_u16(rt.faults.error_status)
                 .ok()
                 .filter(|s| s.is_server_error())

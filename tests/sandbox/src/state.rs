@@ -84,6 +84,9 @@ pub struct Faults {
     pub error_status: u16,
     /// The next N API requests get 429 RATE_LIMITED.
     pub burst_429: u32,
+    /// The next N API requests (after any `burst_429`) get `error_status`: a 5xx that is
+    /// certain to happen, where `error_rate` only may.
+    pub burst_5xx: u32,
     /// Added before every API request.
     pub latency_ms: u64,
     /// Every webhook is delivered twice (same event, same idempotency key).

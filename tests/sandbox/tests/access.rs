@@ -329,6 +329,14 @@ async fn fault_knobs_burst_429_and_error_rate_apply_to_the_api_only() {
     assert!(second.headers.contains_key("retry-after"));
     assert_eq!(h.get("/v1/alerts", PARTNER_KEY).await.status, 200);
 
+    // A certain 5xx burst, after the 429s: the next two answer error_status, then normal.
+    h.faults(json!({ "burst_429": 1, "burst_5xx": 2, "error_status": 502 }))
+        .await;
+    assert_eq!(h.get("/v1/alerts", PARTNER_KEY).await.status, 429);
+    assert_eq!(h.get("/v1/alerts", PARTNER_KEY).await.status, 502);
+    assert_eq!(h.get("/v1/alerts", PARTNER_KEY).await.status, 502);
+    assert_eq!(h.get("/v1/alerts", PARTNER_KEY).await.status, 200);
+
     h.faults(json!({ "error_rate": 1.0, "error_status": 503 }))
         .await;
     let r = h.get("/v1/alerts", PARTNER_KEY).await;
