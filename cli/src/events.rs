@@ -4,6 +4,11 @@
 //! unless `--reprocess`. A progress bar on stderr, a summary table and one line per event on
 //! stdout (`--json` for the items as JSON).
 //!
+//! `--refused` also replays deliveries the edge refused (`shared::domain::recovery::refused`),
+//! each one only if it verifies with the webhook signing secret read from Secrets Manager
+//! (`WEBHOOK_SECRET_ID`, default `cbs/<test|live>/webhook-secret`, the operators' record copy of
+//! the Worker's `WEBHOOK_SECRET`).
+//!
 //! Environment: TABLE_PREFIX, STACK_MODE, CBS_API_BASE_URL, the API key (and the AWS
 //! variables); read from the dev stack's env file when unset (see `stack_env`).
 
@@ -39,6 +44,10 @@ pub struct ReplayArgs {
     /// Re-run events already COMPLETED (the processor re-fetches their objects first).
     #[arg(long)]
     pub reprocess: bool,
+    /// Also replay deliveries the edge refused (a wrong WEBHOOK_SECRET, a too-short retry
+    /// window), each only if it verifies with the current signing secret (WEBHOOK_SECRET_ID).
+    #[arg(long)]
+    pub refused: bool,
     /// Stop starting new events after this long (e.g. 30m); run again for the rest.
     #[arg(long, default_value = "1h")]
     pub max_time: String,
@@ -67,7 +76,10 @@ async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
     };
     let max_time =
         shared::domain::rate_limit::parse_duration(&args.max_time).map_err(anyhow::Error::msg)?;
-    let recovery = recovery_wiring::from_env().await?;
+    let mut recovery = recovery_wiring::from_env().await?;
+    if args.refused {
+        recovery.replayer.verify_refused_with = Some(webhook_secret().await?);
+    }
     let selected = recovery.replayer.select(&selection).await?;
     let bar = indicatif::ProgressBar::new(selected.deliveries.len() as u64);
     bar.set_style(
@@ -99,10 +111,44 @@ async fn replay(args: ReplayArgs) -> anyhow::Result<()> {
     }
     let failed = items
         .iter()
-        .filter(|i| i.result.label() == "failed" || i.result.label() == "busy")
+        .filter(|i| {
+            matches!(
+                i.result,
+                shared::domain::recovery::replay::ReplayResult::Failed { .. }
+                    | shared::domain::recovery::replay::ReplayResult::Busy
+                    | shared::domain::recovery::replay::ReplayResult::StillRefused { .. }
+            )
+        })
         .count();
-    anyhow::ensure!(failed == 0, "{failed} event(s) not replayed; run again");
+    anyhow::ensure!(failed == 0, "{failed} event(s) not replayed (failed, busy or still refused: see the table); run again once the cause is fixed");
     Ok(())
+}
+
+/// The webhook signing secret, from Secrets Manager (never from an argument or the env file's
+/// values: only its id is configuration).
+async fn webhook_secret() -> anyhow::Result<shared::signature::WebhookSecrets> {
+    use shared::client::ApiKeyLoader;
+    let id = match shared::config::optional("WEBHOOK_SECRET_ID") {
+        Some(id) => id,
+        None => {
+            let mode = shared::config::stack_mode()?;
+            let env = match mode {
+                shared::config::StackMode::Test => "test",
+                shared::config::StackMode::Live => "live",
+            };
+            format!("cbs/{env}/webhook-secret")
+        }
+    };
+    let secret = shared::client::SecretsManagerKey::new(id.clone(), None)
+        .load()
+        .await
+        .map_err(|e| {
+            anyhow::anyhow!(
+                "--refused needs the webhook signing secret to verify refused deliveries: {e} \
+                 (WEBHOOK_SECRET_ID names the Secrets Manager secret; default {id})"
+            )
+        })?;
+    Ok(shared::signature::WebhookSecrets::new(secret, None))
 }
 
 fn print_table(items: &[ReplayItem]) {
@@ -113,7 +159,11 @@ fn print_table(items: &[ReplayItem]) {
             | shared::domain::recovery::replay::ReplayResult::SkippedCompleted { outcome } => {
                 outcome.clone()
             }
-            shared::domain::recovery::replay::ReplayResult::Failed { reason } => reason.clone(),
+            shared::domain::recovery::replay::ReplayResult::Failed { reason }
+            | shared::domain::recovery::replay::ReplayResult::RefusedAtEdge { reason }
+            | shared::domain::recovery::replay::ReplayResult::StillRefused { reason } => {
+                reason.clone()
+            }
             _ => String::new(),
         };
         println!(

@@ -85,6 +85,8 @@ pub async fn from_env() -> anyhow::Result<Recovery> {
         replayer: Replayer {
             processor,
             archive: archive.clone(),
+            // `cbs events replay --refused` sets the signing secret it reads.
+            verify_refused_with: None,
         },
         sources: StateSources {
             archive,

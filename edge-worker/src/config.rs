@@ -31,6 +31,9 @@ pub struct Config {
     /// Signs SendMessage for `queue`; an endpoint URL it cannot sign is reported when sending.
     pub signer: Result<Signer, SqsRequestError>,
     pub sqs_timeout_ms: u64,
+    /// `KEEP_REFUSED` (on unless `off`): a delivery refused for its signature is still queued,
+    /// marked, to be archived for `cbs events replay --refused` (`crate::refused`).
+    pub keep_refused: bool,
 }
 
 /// Everything read from the bindings, once per isolate.
@@ -121,6 +124,8 @@ impl Config {
             queue,
             signer,
             sqs_timeout_ms: number(env, "SQS_TIMEOUT_MS", DEFAULT_SQS_TIMEOUT_MS),
+            keep_refused: text(env, "KEEP_REFUSED")
+                .is_none_or(|v| !v.trim().eq_ignore_ascii_case("off")),
         })
     }
 }

@@ -5,7 +5,7 @@ use crate::log::DeliveryLog;
 use crate::message::{self, QueuedEvent};
 use crate::Result;
 use crate::{config, envelope};
-use crate::{js, reply};
+use crate::{js, refused, reply};
 use shared::signature::{self, Freshness, SIGNATURE_HEADER};
 use wasm_bindgen::JsValue;
 use web_sys::{Request, Response};
@@ -74,10 +74,23 @@ pub async fn receive(req: Request, env: &JsValue) -> Result<Response> {
     let verified = match verdict {
         Ok(Ok(verified)) => verified,
         Ok(Err(err)) => {
+            // Still 401 (ChargebackStop retries), but a delivery that could be ChargebackStop's
+            // is kept for `cbs events replay --refused` (`crate::refused`).
+            let idempotency_key = headers.get("x-idempotency-key")?;
+            let kept = refused::keep(
+                config,
+                &body,
+                idempotency_key.as_deref(),
+                header.as_deref(),
+                &err,
+                now_ms,
+            )
+            .await;
             DeliveryLog {
                 outcome: "rejected",
                 reason: Some(err.code()),
                 body_bytes: Some(body.len()),
+                refused_copy: Some(kept.label()),
                 ..Default::default()
             }
             .emit();

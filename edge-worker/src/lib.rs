@@ -16,6 +16,7 @@ mod init;
 mod js;
 mod log;
 mod message;
+mod refused;
 mod reply;
 mod sigv4;
 mod time;

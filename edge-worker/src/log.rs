@@ -44,6 +44,10 @@ pub struct DeliveryLog<'a> {
     pub signature_age_secs: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub body_bytes: Option<usize>,
+    /// For a delivery refused for its signature: whether a copy was queued to be archived
+    /// (`kept_for_replay`, `not_kept`, `keep_failed`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub refused_copy: Option<&'a str>,
 }
 
 impl DeliveryLog<'_> {

@@ -125,15 +125,51 @@ describe("rejected deliveries", () => {
     ["wrong secret", (b) => ({ "x-signature": sign("whsec_someone_else", b) }), "signature_mismatch"],
   ];
 
-  test("every kind is 401 with a short code and leaves the queue empty", async () => {
+  test("every kind is 401 with a short code; only what could be ChargebackStop's is kept, marked refused", async () => {
     const { mf, queueUrl } = await workerWithQueue();
     for (const [name, headers, code] of cases) {
-      const body = alertEvent();
+      const body = alertEvent({ id: `evt_${code}_${name.replace(/\W+/g, "_")}` });
       const r = await deliver(mf, body, headers(body));
       assert.equal(r.status, 401, `${name}: ${r.text}`);
       assert.deepEqual(r.json, { error: code }, name);
     }
+    // A missing or malformed header is dropped; a stale or mismatched signature over an event
+    // is queued marked `refused` (archived, never processed), with what re-verifying needs.
+    const queued = await moto.sqs.drain(queueUrl);
+    assert.deepEqual(
+      queued.map((m) => m.MessageAttributes.refused?.StringValue).sort(),
+      ["signature_mismatch", "signature_mismatch", "signature_stale", "signature_stale"],
+    );
+    for (const m of queued) {
+      assert.match(m.MessageAttributes.signature.StringValue, /^t=\d+,v1=[0-9a-f]{128}$/);
+      assert.ok(m.MessageAttributes.received_at.StringValue);
+    }
+  });
+
+  test("KEEP_REFUSED=off keeps nothing", async () => {
+    const { mf, queueUrl } = await workerWithQueue({ bindings: { KEEP_REFUSED: "off" } });
+    const body = alertEvent();
+    const r = await deliver(mf, body, { "x-signature": sign("whsec_someone_else", body) });
+    assert.equal(r.status, 401);
     assert.deepEqual(await moto.sqs.drain(queueUrl), []);
+  });
+
+  test("the delivery accepted after the fix is not taken for a duplicate of its refused copy", async () => {
+    // The same delivery, refused by a Worker with the wrong secret, then accepted by one with
+    // the right secret within SQS's five-minute deduplication window: both reach the queue.
+    const { mf: wrong, queueUrl } = await workerWithQueue({ bindings: { WEBHOOK_SECRET: "whsec_wrong" } });
+    const right = await startWorker(workerBindings({ endpoint: moto.url, queueUrl }));
+    workers.push(right);
+    const body = alertEvent({ id: "evt_refused_then_fixed" });
+    const headers = { "x-signature": sign(SECRET, body), "x-idempotency-key": "idem-fixed-1" };
+    assert.equal((await deliver(wrong, body, headers)).status, 401);
+    assert.equal((await deliver(right, body, headers)).status, 200);
+    const queued = await moto.sqs.drain(queueUrl);
+    assert.equal(queued.length, 2, JSON.stringify(queued.map((m) => m.MessageAttributes)));
+    const accepted = queued.filter((m) => !m.MessageAttributes.refused);
+    assert.equal(accepted.length, 1);
+    assert.equal(accepted[0].MessageAttributes.event_id.StringValue, "evt_refused_then_fixed");
+    assert.equal(accepted[0].Body, body);
   });
 
   test("an oversized body is 413, whether declared or streamed, and nothing is enqueued", async () => {
@@ -243,7 +279,11 @@ describe("retried deliveries carrying their first attempt's signature", () => {
     const forged = await deliver(mf, body, { "x-signature": sign("whsec_other", body, now() - 3600) });
     assert.equal(forged.status, 401);
     assert.deepEqual(forged.json, { error: "signature_mismatch" });
-    assert.deepEqual(await moto.sqs.drain(queueUrl), []);
+    // Nothing unmarked; the body that is not an event is not kept at all.
+    assert.deepEqual(
+      (await moto.sqs.drain(queueUrl)).map((m) => m.MessageAttributes.refused?.StringValue).sort(),
+      ["signature_mismatch", "signature_stale", "signature_stale"],
+    );
   });
 
   test("SIGNATURE_RETRY_WINDOW_SECS=0 turns the window off", async () => {
@@ -252,7 +292,11 @@ describe("retried deliveries carrying their first attempt's signature", () => {
     const r = await deliver(mf, body, { "x-signature": sign(SECRET, body, now() - 3600) });
     assert.equal(r.status, 401);
     assert.deepEqual(r.json, { error: "signature_stale" });
-    assert.deepEqual(await moto.sqs.drain(queueUrl), []);
+    // Kept, marked: the misconfiguration `cbs events replay --refused` recovers from.
+    assert.deepEqual(
+      (await moto.sqs.drain(queueUrl)).map((m) => m.MessageAttributes.refused?.StringValue),
+      ["signature_stale"],
+    );
   });
 });
 
@@ -270,8 +314,13 @@ describe("secret rotation", () => {
     const other = await signedBy("whsec_other", "evt_rot_other");
     assert.equal(other.status, 401);
     assert.deepEqual(other.json, { error: "signature_mismatch" });
-    const ids = (await moto.sqs.drain(queueUrl)).map((m) => m.MessageAttributes.event_id.StringValue);
+    const queued = await moto.sqs.drain(queueUrl);
+    const ids = queued.filter((m) => !m.MessageAttributes.refused).map((m) => m.MessageAttributes.event_id.StringValue);
     assert.deepEqual(ids.sort(), ["evt_rot_new", "evt_rot_old"]);
+    assert.deepEqual(
+      queued.filter((m) => m.MessageAttributes.refused).map((m) => m.MessageAttributes.event_id.StringValue),
+      ["evt_rot_other"],
+    );
   });
 
   test("once the previous secret is removed, its signatures are refused", async () => {
@@ -279,7 +328,10 @@ describe("secret rotation", () => {
     const body = alertEvent();
     const r = await deliver(mf, body, { "x-signature": sign(PREVIOUS, body) });
     assert.equal(r.status, 401);
-    assert.deepEqual(await moto.sqs.drain(queueUrl), []);
+    assert.deepEqual(
+      (await moto.sqs.drain(queueUrl)).map((m) => m.MessageAttributes.refused?.StringValue),
+      ["signature_mismatch"],
+    );
   });
 });
 

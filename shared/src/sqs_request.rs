@@ -264,6 +264,11 @@ pub fn read_send_message_response(status: u16, body: &[u8]) -> SendOutcome {
     SendOutcome::Refused { status, code }
 }
 
+/// The message attribute the edge Worker sets on a delivery it refused for its signature and
+/// queued only to be archived (the refusal's code); the processor never processes such a
+/// message (`domain::recovery::refused`).
+pub const REFUSED_ATTRIBUTE: &str = "refused";
+
 /// SQS accepts deduplication and group ids of 1 to 128 characters from this set. An id that does
 /// not fit is replaced by its SHA-256 (hex), which does and stays the same for the same input.
 pub fn fifo_safe_id(id: &str) -> String {

@@ -103,6 +103,9 @@ pub async fn from_env() -> anyhow::Result<AppState> {
                 },
             )?,
             archive: Arc::new(DynamoEventArchive::new(table(tables.archive()))),
+            // The API holds no webhook secret: a refused delivery is reported with the command
+            // that verifies and replays it (`cbs events replay --refused`).
+            verify_refused_with: None,
         },
         dlq: match config::optional("EDGE_DLQ_URL") {
             Some(dlq_url) => Some(Arc::new(SqsDeadLetterQueue {

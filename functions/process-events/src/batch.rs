@@ -28,6 +28,7 @@ use chrono::{DateTime, Utc};
 use shared::domain::event_processing::redelivery::RedeliveryBackoff;
 use shared::domain::event_processing::{EventProcessor, IncomingEvent, ProcessError};
 use shared::domain::recovery::dlq::reason_kind;
+use shared::domain::recovery::refused::keep_refused;
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
@@ -48,6 +49,9 @@ pub struct BatchSummary {
     pub held_back: u32,
     /// Handed back untried because the invocation was nearly out of time.
     pub out_of_time: u32,
+    /// Deliveries the edge refused (a signature it could not verify), archived and not
+    /// processed (`shared::domain::recovery::refused`).
+    pub refused_at_edge: u32,
 }
 
 /// How the batch is run (see `config`).
@@ -240,6 +244,42 @@ pub async fn handle_batch(
             run.summary.held_back += 1;
             run.retry(record, Retry::Untried).await;
             continue;
+        }
+        // A delivery the edge refused is kept, never processed.
+        if let Some(archive) = ctx.archive {
+            let raw = crate::archive::raw_from(record);
+            match keep_refused(
+                &*archive.store,
+                &raw,
+                processor.clock.now(),
+                archive.retention_days,
+            )
+            .await
+            {
+                Ok(None) => {}
+                Ok(Some(kept)) => {
+                    run.summary.refused_at_edge += 1;
+                    tracing::warn!(
+                        message_id,
+                        event_id = raw.attributes.get("event_id").map(String::as_str),
+                        refused = %kept.code,
+                        newly_archived = kept.newly_archived,
+                        "a delivery the edge refused is archived, not processed (`cbs events replay --refused` once the Worker is fixed)"
+                    );
+                    if let Some(notice) = kept.notify {
+                        if let Err(e) = processor.notifier.notify(&notice).await {
+                            tracing::error!(message_id, error = %e, "could not tell operations of refused deliveries");
+                        }
+                    }
+                    continue;
+                }
+                Err(e) => {
+                    tracing::error!(message_id, error = %e, "could not archive a delivery the edge refused; retried after its backoff");
+                    run.summary.failed += 1;
+                    run.retry(record, Retry::Backoff).await;
+                    continue;
+                }
+            }
         }
         // The cost of the record includes archiving it.
         let before = ctx.meter.reading();

@@ -82,6 +82,7 @@ async fn handle(
         out_of_time = summary.out_of_time,
         poison = summary.poison,
         dead_lettered = summary.dead_lettered,
+        refused_at_edge = summary.refused_at_edge,
         duration_ms = started.elapsed().as_millis() as u64,
         peak_rss_kb = metrics::peak_rss_kb(),
         "batch done"

@@ -28,6 +28,7 @@ pub fn emf_line(function_name: &str, summary: &BatchSummary, timestamp_ms: i64) 
         "PoisonMessages",
         "EventsDeadLettered",
         "EventsOutOfTime",
+        "DeliveriesRefusedAtEdge",
     ];
     serde_json::json!({
         "_aws": {
@@ -46,6 +47,7 @@ pub fn emf_line(function_name: &str, summary: &BatchSummary, timestamp_ms: i64) 
         "PoisonMessages": summary.poison,
         "EventsDeadLettered": summary.dead_lettered,
         "EventsOutOfTime": summary.out_of_time,
+        "DeliveriesRefusedAtEdge": summary.refused_at_edge,
     })
     .to_string()
 }
@@ -60,6 +62,7 @@ mod tests {
             applied: 3,
             poison: 1,
             dead_lettered: 2,
+            refused_at_edge: 4,
             ..Default::default()
         };
         let v: serde_json::Value =
@@ -74,6 +77,7 @@ mod tests {
         assert_eq!(v["EventsProcessed"], 3);
         assert_eq!(v["PoisonMessages"], 1);
         assert_eq!(v["EventsDeadLettered"], 2);
+        assert_eq!(v["DeliveriesRefusedAtEdge"], 4);
     }
 
     #[test]

@@ -19,6 +19,7 @@ import { mkdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
+import { openPage } from "./open_page.mjs";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(here, "../../..");
@@ -114,7 +115,7 @@ test("insights: every chart and gauge shows what the seeded month implies", asyn
   const mark = (what) => console.log(`insights page: ${what} after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   page.on("pageerror", (e) => pageErrors.push(e.message));
   try {
-    await page.goto(info.page_url);
+    await openPage(page, info.page_url);
     await page.fill("#key-input", info.operator_key);
     await page.click("#login-form button[type=submit]");
     await page.waitForFunction(() => document.querySelectorAll("#queue tbody tr").length > 0);

@@ -32,7 +32,7 @@ impl Billing {
         );
         let secret = format!("whsec_billing_{}", uuid::Uuid::new_v4().simple());
         let secret_id = format!("{prefix}-refund-hook");
-        crate::resources::put_api_key_secret(moto_endpoint, &secret_id, &secret).await?;
+        crate::resources::put_secret(moto_endpoint, &secret_id, &secret).await?;
         let mut cmd = Command::new(binary);
         cmd.args([
             "--addr",

@@ -88,13 +88,16 @@ pub fn api_key_secret_name(table_prefix: &str) -> String {
     format!("{table_prefix}/cbs-api-key")
 }
 
+/// The secret the local stack keeps the webhook signing secret in (as the cloud's
+/// `cbs/<env>/webhook-secret`, the operators' record copy of the Worker's `WEBHOOK_SECRET`):
+/// what `cbs events replay --refused` verifies refused deliveries with.
+pub fn webhook_secret_name(table_prefix: &str) -> String {
+    format!("{table_prefix}/webhook-secret")
+}
+
 /// Puts `key` into the emulator's Secrets Manager as `name`, creating the secret or adding a new
 /// version (a rotation); returns the secret's ARN.
-pub async fn put_api_key_secret(
-    moto_endpoint: &str,
-    name: &str,
-    key: &str,
-) -> anyhow::Result<String> {
+pub async fn put_secret(moto_endpoint: &str, name: &str, key: &str) -> anyhow::Result<String> {
     let client = aws_sdk_secretsmanager::Client::new(&crate::moto::sdk_config(moto_endpoint).await);
     match client
         .create_secret()
@@ -146,7 +149,7 @@ pub async fn api_key_via_secrets_manager(
     };
     let prefix = last("TABLE_PREFIX").unwrap_or_else(|| unique_prefix("cbs"));
     let name = api_key_secret_name(&prefix);
-    put_api_key_secret(&endpoint, &name, &key).await?;
+    put_secret(&endpoint, &name, &key).await?;
     let mut env: Vec<(String, String)> = env
         .into_iter()
         .filter(|(k, _)| k != "CBS_API_KEY")

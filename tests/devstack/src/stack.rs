@@ -119,6 +119,14 @@ impl Stack {
             None => moto.endpoint.clone(),
         };
         let webhook_secret = Secret::new(format!("whsec_local_{}", uuid::Uuid::new_v4().simple()));
+        // The operators' record copy, as in the cloud (`cbs events replay --refused` reads it).
+        resources::put_secret(
+            &moto.endpoint,
+            &resources::webhook_secret_name(&res.table_prefix),
+            webhook_secret.expose(),
+        )
+        .await
+        .context("keep the webhook secret in Secrets Manager")?;
         let mut worker_opts = WorkerOptions::new(
             &aws_endpoint(AwsCaller::Worker),
             &res.edge_queue_url,
@@ -195,6 +203,10 @@ impl Stack {
         env.extend(self.resources.env());
         env.extend(self.sandbox.env());
         env.push(("STACK_MODE".into(), "TEST".into()));
+        env.push((
+            "WEBHOOK_SECRET_ID".into(),
+            resources::webhook_secret_name(&self.resources.table_prefix),
+        ));
         env
     }
 

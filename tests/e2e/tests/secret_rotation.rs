@@ -107,7 +107,7 @@ async fn a_rotated_api_key_is_picked_up_without_a_restart() {
     let first_expires = Utc::now() + ChronoDuration::seconds(FIRST_KEY_LIFETIME_SECS);
     let first = partner_key(&cbs, "first", Some(first_expires)).await;
     let secret = resources::api_key_secret_name(&res.table_prefix);
-    resources::put_api_key_secret(&moto.endpoint, &secret, &first.key)
+    resources::put_secret(&moto.endpoint, &secret, &first.key)
         .await
         .expect("put the key into Secrets Manager");
 
@@ -151,7 +151,7 @@ async fn a_rotated_api_key_is_picked_up_without_a_restart() {
     // 2. Rotation begins: the new key exists and is in the secret; the old one still works, and
     //    the function keeps using its cached key (no read per call, no 401).
     let second = partner_key(&cbs, "second", None).await;
-    resources::put_api_key_secret(&moto.endpoint, &secret, &second.key)
+    resources::put_secret(&moto.endpoint, &secret, &second.key)
         .await
         .expect("rotate the secret");
     clear_log(&cbs).await;

@@ -1,6 +1,7 @@
 //! Archiving one accepted delivery, raw, before anything else happens to it (process-events
 //! does it first for every record, whatever its type, poison included).
 
+use super::refused::{REFUSED_ATTRIBUTE, REFUSED_DELIVERY_PREFIX, REFUSED_HEADER};
 use crate::event::WebhookEvent;
 use crate::ports::event_archive::{ArchivedDelivery, EventArchive};
 use crate::ports::event_log::iso;
@@ -55,7 +56,12 @@ pub fn archived_from(
         .and_then(|r| r.parse::<DateTime<Utc>>().ok())
         .unwrap_or(now);
     let signature_timestamp = attr("signature_timestamp").and_then(|t| t.parse().ok());
-    let delivery_id = attr("idempotency_key").unwrap_or_else(|| NO_DELIVERY_ID.to_string());
+    let refused = attr(REFUSED_ATTRIBUTE);
+    let mut delivery_id = attr("idempotency_key").unwrap_or_else(|| NO_DELIVERY_ID.to_string());
+    if refused.is_some() {
+        // Apart from an accepted copy of the same delivery (a retry after the fix).
+        delivery_id = format!("{REFUSED_DELIVERY_PREFIX}{delivery_id}");
+    }
     // The headers the edge used, as the Worker forwards them: the delivery id and the whole
     // `X-Signature` it verified (an older Worker forwarded only its timestamp).
     let mut headers = BTreeMap::new();
@@ -70,6 +76,9 @@ pub fn archived_from(
             headers.insert("X-Signature".to_string(), format!("t={t}"));
         }
         (None, None) => {}
+    }
+    if let Some(code) = refused {
+        headers.insert(REFUSED_HEADER.to_string(), code);
     }
     for name in ["envelope_error", "body_encoding"] {
         if let Some(v) = attr(name) {
@@ -89,6 +98,15 @@ pub fn archived_from(
         archived_at: iso(now),
         expires_at: (received_at + chrono::Duration::days(i64::from(retention_days))).timestamp(),
     }
+}
+
+/// The refusal code when the Worker queued this delivery only to keep it (its signature did not
+/// verify, `domain::recovery::refused`): archived, never processed.
+pub fn refused_at_edge(raw: &RawDelivery) -> Option<&str> {
+    raw.attributes
+        .get(REFUSED_ATTRIBUTE)
+        .map(|v| v.trim())
+        .filter(|v| !v.is_empty())
 }
 
 /// Archives the delivery; `Ok(false)` when it was archived before (a redelivery, a redrive).

@@ -1,10 +1,14 @@
 //! Recovering from what went wrong: the webhook archive (`archive`), replaying archived events
-//! through the processor (`replay`), the dead-letter queue (`dlq`), and rebuilding the alerts
-//! and enrolments tables (`rebuild`). Driven from `cbs` and the ops API.
+//! through the processor (`replay`), the dead-letter queue (`dlq`), deliveries the edge refused
+//! (`refused`), and rebuilding the alerts and enrolments tables (`rebuild`). Driven from `cbs`
+//! and the ops API.
 
 pub mod archive;
 pub mod dlq;
 pub mod rebuild;
+pub mod refused;
 pub mod replay;
+#[cfg(test)]
+mod replay_refused_tests;
 #[cfg(test)]
 mod tests;

@@ -3,6 +3,11 @@
 //! the versioned writes, decide. An event already COMPLETED is reported and skipped unless
 //! `reprocess`, which reopens its record first; the processor re-fetches the object either way,
 //! so a replay never acts on the archived (possibly stale) payload.
+//!
+//! A delivery the edge refused (`super::refused`) is replayed only when the replayer holds the
+//! signing secret (`cbs events replay --refused`) and the archived bytes verify with it as they
+//! would have when they arrived; otherwise it is reported, never processed. An accepted
+//! delivery of the same event is always preferred to a refused one.
 
 use crate::domain::event_processing::{EventProcessor, IncomingEvent, ProcessError};
 use crate::ports::event_archive::{ArchivedDelivery, EventArchive};
@@ -14,6 +19,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use super::archive::NO_DELIVERY_ID;
+use super::refused::{original_delivery_id, refused_reason, verify_again};
+use crate::signature::WebhookSecrets;
 
 /// Which archived events to replay.
 #[derive(Debug, Clone, Default)]
@@ -52,6 +59,12 @@ pub enum ReplayResult {
     Failed { reason: String },
     /// No archived delivery of this event id.
     NotArchived,
+    /// Only a delivery the edge refused is archived, and this replay was not asked to verify
+    /// refused deliveries (`--refused`): left as it is.
+    RefusedAtEdge { reason: String },
+    /// The edge refused it and it does not verify with the current secret either (a forged
+    /// request, or the secret is still wrong): not processed.
+    StillRefused { reason: String },
 }
 
 impl ReplayResult {
@@ -64,6 +77,8 @@ impl ReplayResult {
             ReplayResult::Busy => "busy",
             ReplayResult::Failed { .. } => "failed",
             ReplayResult::NotArchived => "not archived",
+            ReplayResult::RefusedAtEdge { .. } => "refused at the edge",
+            ReplayResult::StillRefused { .. } => "still refused",
         }
     }
 }
@@ -97,6 +112,9 @@ fn type_matches(pattern: &str, event_type: &str) -> bool {
 pub struct Replayer {
     pub processor: EventProcessor,
     pub archive: Arc<dyn EventArchive>,
+    /// The webhook signing secret(s), when this replay may verify and replay deliveries the
+    /// edge refused (`--refused`); `None` reports them as refused and leaves them.
+    pub verify_refused_with: Option<WebhookSecrets>,
 }
 
 /// What `select` found: the deliveries to replay, and the requested ids with none archived.
@@ -143,8 +161,10 @@ impl Replayer {
             {
                 continue;
             }
+            // An accepted delivery before any refused one, then the latest received.
+            let rank = |d: &ArchivedDelivery| (refused_reason(d).is_none(), d.received_at.clone());
             match latest.get(&d.event_id) {
-                Some(kept) if kept.received_at >= d.received_at => {}
+                Some(kept) if rank(kept) >= rank(&d) => {}
                 _ => {
                     latest.insert(d.event_id.clone(), d);
                 }
@@ -187,6 +207,20 @@ impl Replayer {
         options: ReplayOptions,
         claim_until: DateTime<Utc>,
     ) -> ReplayResult {
+        if let Some(code) = refused_reason(delivery) {
+            let Some(secrets) = &self.verify_refused_with else {
+                return ReplayResult::RefusedAtEdge {
+                    reason: format!(
+                        "{code}: `--refused` verifies it with the current secret and replays it"
+                    ),
+                };
+            };
+            if let Err(e) = verify_again(delivery, secrets) {
+                return ReplayResult::StillRefused {
+                    reason: format!("refused at the edge ({code}); with the current secret: {e}"),
+                };
+            }
+        }
         let events = &self.processor.events;
         let existing = match events.get(&delivery.event_id).await {
             Ok(r) => r,
@@ -228,8 +262,9 @@ impl Replayer {
         let incoming = IncomingEvent {
             message_id: format!("replay:{}:{}", delivery.event_id, delivery.delivery_id),
             body: body.to_string(),
-            idempotency_key: (delivery.delivery_id != NO_DELIVERY_ID)
-                .then(|| delivery.delivery_id.clone()),
+            idempotency_key: Some(original_delivery_id(&delivery.delivery_id))
+                .filter(|id| *id != NO_DELIVERY_ID)
+                .map(str::to_string),
             signature_timestamp: delivery.signature_timestamp,
             received_at: Some(delivery.received_at.clone()),
             receive_count: 1,

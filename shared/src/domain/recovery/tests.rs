@@ -28,18 +28,18 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-const NOW: &str = "2026-11-24T10:00:00Z";
+pub(super) const NOW: &str = "2026-11-24T10:00:00Z";
 
-struct World {
-    events: Arc<MemoryEventLog>,
-    alerts: Arc<MemoryAlertStore>,
-    enrolments: Arc<MemoryEnrolmentStore>,
-    api: Arc<FakeChargebackStop>,
-    archive: Arc<MemoryArchive>,
-    processor: EventProcessor,
+pub(super) struct World {
+    pub(super) events: Arc<MemoryEventLog>,
+    pub(super) alerts: Arc<MemoryAlertStore>,
+    pub(super) enrolments: Arc<MemoryEnrolmentStore>,
+    pub(super) api: Arc<FakeChargebackStop>,
+    pub(super) archive: Arc<MemoryArchive>,
+    pub(super) processor: EventProcessor,
 }
 
-fn world() -> World {
+pub(super) fn world() -> World {
     let events = Arc::new(MemoryEventLog::default());
     let alerts = Arc::new(MemoryAlertStore::default());
     let enrolments = Arc::new(MemoryEnrolmentStore::default());
@@ -73,13 +73,18 @@ fn world() -> World {
     }
 }
 
-fn body(event_id: &str, kind: &str, object: serde_json::Value) -> String {
+pub(super) fn body(event_id: &str, kind: &str, object: serde_json::Value) -> String {
     serde_json::json!({"id": event_id, "type": kind, "created_at": "2026-11-24T09:59:00Z",
         "data": {"object": object}})
     .to_string()
 }
 
-fn raw(event_id: &str, kind: &str, object: serde_json::Value, received: &str) -> RawDelivery {
+pub(super) fn raw(
+    event_id: &str,
+    kind: &str,
+    object: serde_json::Value,
+    received: &str,
+) -> RawDelivery {
     let mut attributes = BTreeMap::new();
     attributes.insert("event_id".into(), event_id.into());
     attributes.insert("event_type".into(), kind.into());
@@ -95,7 +100,7 @@ fn raw(event_id: &str, kind: &str, object: serde_json::Value, received: &str) ->
 
 impl World {
     /// Archive and process as process-events does.
-    async fn deliver(&self, r: &RawDelivery) {
+    pub(super) async fn deliver(&self, r: &RawDelivery) {
         self.archive
             .put(&archived_from(r, ts(NOW), 400))
             .await
@@ -115,21 +120,26 @@ impl World {
     }
 
     /// Archived only: the Worker queued it, processing never happened (or was lost).
-    async fn archive_only(&self, r: &RawDelivery) {
+    pub(super) async fn archive_only(&self, r: &RawDelivery) {
         self.archive
             .put(&archived_from(r, ts(NOW), 400))
             .await
             .unwrap();
     }
 
-    fn replayer(&self) -> Replayer {
+    pub(super) fn replayer(&self) -> Replayer {
         Replayer {
             processor: self.processor.clone(),
             archive: self.archive.clone(),
+            verify_refused_with: None,
         }
     }
 
-    async fn replay(&self, sel: ReplaySelection, options: ReplayOptions) -> Vec<ReplayResult> {
+    pub(super) async fn replay(
+        &self,
+        sel: ReplaySelection,
+        options: ReplayOptions,
+    ) -> Vec<ReplayResult> {
         let r = self.replayer();
         let selected = r.select(&sel).await.unwrap();
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
@@ -141,14 +151,14 @@ impl World {
     }
 }
 
-fn ids(ids: &[&str]) -> ReplaySelection {
+pub(super) fn ids(ids: &[&str]) -> ReplaySelection {
     ReplaySelection {
         event_ids: ids.iter().map(|s| s.to_string()).collect(),
         ..Default::default()
     }
 }
 
-fn to_json<T: serde::Serialize>(v: &T) -> serde_json::Value {
+pub(super) fn to_json<T: serde::Serialize>(v: &T) -> serde_json::Value {
     serde_json::to_value(v).unwrap()
 }
 
