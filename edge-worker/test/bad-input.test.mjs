@@ -5,6 +5,12 @@
 //
 // The generator is seeded: EDGE_FUZZ_SEED=<n> replays a run (the seed is printed), and
 // EDGE_FUZZ_COUNT=<n> changes the number of forgeries (default 10,000).
+//
+// The 10,000 go to a Worker with KEEP_REFUSED=off, so nothing at all may reach the queue. With
+// the default (on), a forgery that could pass for ChargebackStop's is queued marked `refused`
+// (archived, never processed; `cbs events replay --refused` verifies it again and never replays
+// it): a second run of KEPT_COUNT forgeries checks that every one on the queue is marked. It is
+// smaller because each kept copy is an SQS send to moto (about 30 ms here).
 import assert from "node:assert/strict";
 import { after, before, describe, test } from "node:test";
 import { createHmac } from "node:crypto";
@@ -18,6 +24,7 @@ const RETRY_WINDOW_SECS = 50 * 3600;
 const SEED = Number(process.env.EDGE_FUZZ_SEED ?? 20261130);
 const COUNT = Number(process.env.EDGE_FUZZ_COUNT ?? 10_000);
 const CONCURRENCY = 32;
+const KEPT_COUNT = Number(process.env.EDGE_FUZZ_KEPT_COUNT ?? 400);
 
 /** mulberry32: small, seedable, good enough to pick mutations. */
 function rng(seed) {
@@ -264,15 +271,37 @@ async function pool(items, limit, work) {
 let moto;
 let mf;
 let queueUrl;
+let mfKept;
+let keptQueueUrl;
 const logLines = [];
+const keptLogLines = [];
+
+function collectLines(stream, into) {
+  let rest = "";
+  stream.on("data", (d) => {
+    const lines = (rest + d).split("\n");
+    rest = lines.pop();
+    into.push(...lines);
+  });
+}
 
 before(async () => {
   moto = await startMoto();
   // A standard queue: no FIFO deduplication that could hide an accepted forgery behind a
   // control's id.
   queueUrl = await moto.sqs.createQueue("edge-bad-input");
+  keptQueueUrl = await moto.sqs.createQueue("edge-bad-input-kept");
+  mfKept = await startWorker(
+    workerBindings({ endpoint: moto.url, queueUrl: keptQueueUrl, MAX_BODY_BYTES: String(MAX_BODY_BYTES) }),
+    { handleRuntimeStdio: (stdout, stderr) => { collectLines(stdout, keptLogLines); collectLines(stderr, keptLogLines); } },
+  );
   mf = await startWorker(
-    workerBindings({ endpoint: moto.url, queueUrl, MAX_BODY_BYTES: String(MAX_BODY_BYTES) }),
+    workerBindings({
+      endpoint: moto.url,
+      queueUrl,
+      MAX_BODY_BYTES: String(MAX_BODY_BYTES),
+      KEEP_REFUSED: "off",
+    }),
     {
       handleRuntimeStdio(stdout, stderr) {
         for (const stream of [stdout, stderr]) {
@@ -290,6 +319,7 @@ before(async () => {
 
 after(async () => {
   await mf?.dispose();
+  await mfKept?.dispose();
   await moto?.stop();
 });
 
@@ -338,20 +368,8 @@ describe("bad input", () => {
     assert.ok(forged.length >= 10_000 || process.env.EDGE_FUZZ_COUNT, `only ${forged.length} forgeries`);
     assert.deepEqual(wrong, [], "every forgery is a 4xx with its expected code, every control a 200");
 
-    // Only the controls are on the queue unmarked: no forgery got through. A forgery that
-    // could pass for ChargebackStop's (a signature over an event that did not verify) is kept
-    // marked `refused` for `cbs events replay --refused`, which verifies it again and never
-    // replays it; the processor archives such a copy and never processes it.
-    const all = await moto.sqs.drain(queueUrl);
-    const kept = all.filter((m) => m.MessageAttributes.refused);
-    const messages = all.filter((m) => !m.MessageAttributes.refused);
-    t.diagnostic(`${kept.length} refused deliveries kept marked for the archive`);
-    for (const m of kept) {
-      assert.ok(
-        ["signature_mismatch", "signature_stale"].includes(m.MessageAttributes.refused.StringValue),
-        m.MessageAttributes.refused.StringValue,
-      );
-    }
+    // Only the controls are on the queue: no forgery got through (KEEP_REFUSED=off).
+    const messages = await moto.sqs.drain(queueUrl);
     const ids = messages.map((m) => m.MessageAttributes.event_id.StringValue).sort();
     assert.deepEqual(ids, controls.map((c) => c.id).sort());
     for (const m of messages) {
@@ -366,6 +384,56 @@ describe("bad input", () => {
     assert.equal(logged, retried);
     assert.ok(logLines.length >= outcomes.length, `${logLines.length} log lines`);
     for (const line of logLines) {
+      assert.ok(!line.includes(SECRET) && !/[0-9a-f]{128}/i.test(line), `log line leaks: ${line.slice(0, 200)}`);
+    }
+  });
+
+  test(`${KEPT_COUNT} forgeries with KEEP_REFUSED on: every one that reaches the queue is marked refused`, { timeout: 180_000 }, async (t) => {
+    const r = rng(SEED + 1);
+    const kinds = Object.keys(forgeries);
+    const requests = [];
+    const controls = [];
+    for (let i = 0; i < KEPT_COUNT; i++) {
+      const kind = kinds[i % kinds.length];
+      requests.push({ kind, build: forgeries[kind](r, eventBody(r, i)) });
+      if (i % 50 === 0) {
+        const c = control(r, controls.length);
+        controls.push(c);
+        requests.push({ kind: "control", build: c.build });
+      }
+    }
+    const outcomes = await pool(requests, CONCURRENCY, async ({ kind, build }) => {
+      const req = { kind, ...build(Math.floor(Date.now() / 1000)) };
+      const res = await deliver(mfKept, req.body, req.headers);
+      return { req, status: res.status, code: res.json?.error ?? res.json?.status ?? res.text };
+    });
+    const wrong = outcomes.filter(({ req, status, code }) =>
+      req.kind === "control" ? status !== 200 : !(status >= 400 && status < 500 && req.codes.includes(code)),
+    );
+    assert.deepEqual(wrong.slice(0, 10).map((o) => [o.req.kind, o.status, o.code]), []);
+
+    const all = await moto.sqs.drain(keptQueueUrl);
+    const kept = all.filter((m) => m.MessageAttributes.refused);
+    const accepted = all.filter((m) => !m.MessageAttributes.refused);
+    t.diagnostic(`${kept.length} of ${KEPT_COUNT} forgeries kept marked refused; ${accepted.length} controls`);
+    // Unmarked: exactly the controls, byte for byte.
+    assert.deepEqual(
+      accepted.map((m) => m.MessageAttributes.event_id.StringValue).sort(),
+      controls.map((c) => c.id).sort(),
+    );
+    for (const m of accepted) {
+      assert.equal(m.Body, controls.find((c) => c.id === m.MessageAttributes.event_id.StringValue).body);
+    }
+    // Marked: only the refusals that could be ChargebackStop's, each with its code.
+    assert.ok(kept.length > 0, "the kept path was exercised");
+    for (const m of kept) {
+      assert.ok(["signature_mismatch", "signature_stale"].includes(m.MessageAttributes.refused.StringValue));
+      assert.match(m.MessageAttributes.signature.StringValue, /t=-?\d+/);
+    }
+    assert.ok(kept.length <= outcomes.filter((o) => ["signature_mismatch", "signature_stale"].includes(o.code)).length);
+    // Each kept one says so in its log line, and no line holds the secret or a MAC.
+    assert.equal(keptLogLines.filter((l) => l.includes('"refused_copy":"kept_for_replay"')).length, kept.length);
+    for (const line of keptLogLines) {
       assert.ok(!line.includes(SECRET) && !/[0-9a-f]{128}/i.test(line), `log line leaks: ${line.slice(0, 200)}`);
     }
   });

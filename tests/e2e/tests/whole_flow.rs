@@ -457,8 +457,10 @@ async fn enrolment_enabled_with_duplicated_reordered_webhooks_ends_enabled_and_l
 }
 
 // -------------------------------------------------------------------------------------------
-// 4. A forged webhook is refused at the edge and leaves no trace in any table; the genuine
-//    delivery of the same alert, let through afterwards, is stored (the check could fail).
+// 4. A forged webhook is refused at the edge and leaves no trace in any table but the archive,
+//    where the copies that could pass for ChargebackStop's are kept marked refused (never
+//    processed, `cbs events replay --refused` re-verifies them); the genuine delivery of the
+//    same alert, let through afterwards, is stored (the check could fail).
 // -------------------------------------------------------------------------------------------
 #[tokio::test]
 async fn forged_webhook_is_refused_at_the_edge_and_leaves_no_trace() {
@@ -533,13 +535,36 @@ async fn forged_webhook_is_refused_at_the_edge_and_leaves_no_trace() {
         }
         let resp = req.send().await.unwrap();
         assert_eq!(resp.status(), StatusCode::UNAUTHORIZED, "{what}");
-        // The Worker answers only after SQS: a refusal means nothing was sent.
-        assert_eq!(stack.queue_depths().await.unwrap(), (0, 0), "{what}");
     }
-    assert_eq!(
-        devstack::BridgeStats::get(&stack.bridge.stats.records_delivered),
-        delivered_before,
-        "the processor received something"
+    // A forged signature over a readable event is kept, marked: one archive item for the one
+    // delivery id, refused, and nothing else reached the processor. The missing and the
+    // malformed header are not kept at all.
+    let kept = stack
+        .eventually("the refused copies archived", || async {
+            let kept: Vec<Value> = stack
+                .scan("archive")
+                .await
+                .unwrap()
+                .into_iter()
+                .filter(|i| i["event_id"] == forged_id.as_str())
+                .collect();
+            (!kept.is_empty() && stack.queue_depths().await.unwrap() == (0, 0)).then_some(kept)
+        })
+        .await
+        .unwrap();
+    assert_eq!(kept.len(), 1, "{kept:?}");
+    assert_eq!(kept[0]["delivery_id"], format!("refused:idem_{forged_id}"));
+    assert!(kept[0]["headers"]["x-edge-refused"]
+        .as_str()
+        .is_some_and(|c| c.starts_with("signature_")));
+    // At most one copy per attempt that could pass for ChargebackStop's (wrong secret, too
+    // old, from the future, changed body), none for the other two; all archived, none processed
+    // (the tables below hold no trace).
+    let reached =
+        devstack::BridgeStats::get(&stack.bridge.stats.records_delivered) - delivered_before;
+    assert!(
+        (1..=4).contains(&reached),
+        "{reached} records reached the processor"
     );
 
     // Now let the genuine delivery through: it must be stored, so the pipeline was live.

@@ -169,6 +169,12 @@ pub async fn rebuild(
     let mut named = Named::default();
     named.organisations.extend(organisations.iter().cloned());
     for d in &deliveries {
+        // A delivery the edge refused was never processed (nor verified): its object was not
+        // matched then, so it is not named here; the reconciliation pass below brings it back
+        // as `cbs reconcile` did.
+        if super::refused::refused_reason(d).is_some() {
+            continue;
+        }
         let Ok(event) = WebhookEvent::parse(&d.body) else {
             continue;
         };
