@@ -2,7 +2,8 @@
 //! its DynamoDB twin (conditional claims, revision-checked writes), so domain tests exercise the
 //! real decisions.
 
-use crate::domain::enrolment_lifecycle::EnrolmentRecord;
+use super::memory_journal::MemoryJournal;
+use crate::records::enrolment::EnrolmentRecord;
 use crate::models::alert::{Alert, AlertStatus, RefundOutcome, UpdateAlert};
 use crate::models::enrolment::Enrolment;
 use crate::ports::alert_api::{AlertApi, ApiCallError};
@@ -17,7 +18,7 @@ use crate::ports::store_error::StoreError;
 use crate::records::alert::AlertRecord;
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 // ---------------------------------------------------------------------------------------------
 // events
@@ -218,6 +219,8 @@ pub(crate) fn check_enrolment_put(
 pub struct MemoryAlertStore {
     records: Mutex<BTreeMap<String, AlertRecord>>,
     interleave: bool,
+    /// Written with every record write (`memory_journal`).
+    journal: Arc<MemoryJournal>,
 }
 
 impl MemoryAlertStore {
@@ -230,17 +233,33 @@ impl MemoryAlertStore {
         }
     }
 
+    /// Journals into `journal` (shared with an enrolment store, for one archive table).
+    pub fn with_journal(mut self, journal: Arc<MemoryJournal>) -> Self {
+        self.journal = journal;
+        self
+    }
+
+    /// The bookkeeping journal this store writes.
+    pub fn journal(&self) -> Arc<MemoryJournal> {
+        self.journal.clone()
+    }
+
     /// The records, locked (`memory_commit` checks and writes under it).
     pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, AlertRecord>> {
         self.records.lock().unwrap()
     }
 
-    /// Store a record as it is (e.g. one a crashed holder left behind), bypassing the checks.
+    /// Store a record as it is (e.g. one a crashed holder left behind), bypassing the checks;
+    /// journaled like any write.
     pub fn insert(&self, record: AlertRecord) {
-        self.records
-            .lock()
-            .unwrap()
-            .insert(record.alert_id.clone(), record);
+        let mut records = self.records.lock().unwrap();
+        self.journal.alert_written(&record);
+        records.insert(record.alert_id.clone(), record);
+    }
+
+    /// Every record dropped (the table emptied); the journal stays, as the archive table does.
+    pub fn clear(&self) {
+        self.records.lock().unwrap().clear();
     }
 
     async fn pause(&self) {
@@ -262,6 +281,7 @@ impl AlertStore for MemoryAlertStore {
         let mut records = self.records.lock().unwrap();
         check_alert_put(&records, record)?;
         records.insert(record.alert_id.clone(), record.clone());
+        self.journal.alert_written(record);
         Ok(())
     }
 
@@ -308,9 +328,27 @@ impl AlertStore for MemoryAlertStore {
 #[derive(Debug, Default)]
 pub struct MemoryEnrolmentStore {
     records: Mutex<BTreeMap<String, EnrolmentRecord>>,
+    /// Written with every record write (`memory_journal`).
+    journal: Arc<MemoryJournal>,
 }
 
 impl MemoryEnrolmentStore {
+    /// Journals into `journal` (shared with an alert store, for one archive table).
+    pub fn with_journal(mut self, journal: Arc<MemoryJournal>) -> Self {
+        self.journal = journal;
+        self
+    }
+
+    /// The bookkeeping journal this store writes.
+    pub fn journal(&self) -> Arc<MemoryJournal> {
+        self.journal.clone()
+    }
+
+    /// Every record dropped (the table emptied); the journal stays.
+    pub fn clear(&self) {
+        self.records.lock().unwrap().clear();
+    }
+
     /// The records, locked (`memory_commit` checks and writes under it).
     pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, EnrolmentRecord>> {
         self.records.lock().unwrap()
@@ -327,6 +365,7 @@ impl EnrolmentStore for MemoryEnrolmentStore {
         let mut records = self.records.lock().unwrap();
         check_enrolment_put(&records, record)?;
         records.insert(record.enrolment_id.clone(), record.clone());
+        self.journal.enrolment_written(record);
         Ok(())
     }
 

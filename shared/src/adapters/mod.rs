@@ -6,6 +6,7 @@ pub mod dynamo;
 pub mod memory;
 pub mod memory_commit;
 pub mod memory_insights;
+pub mod memory_journal;
 pub mod memory_orders;
 pub mod memory_recovery;
 pub mod memory_run_state;

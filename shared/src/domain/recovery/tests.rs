@@ -618,6 +618,7 @@ fn sources(
         listing: Arc::new(listing),
         alert_api: w.api.clone(),
         enrolment_api: w.api.clone(),
+        journal: alerts.journal(),
         alerts,
         enrolments,
         notifier: Arc::new(RecordingNotifier::default()),
