@@ -3,7 +3,6 @@
 //! real decisions.
 
 use super::memory_journal::MemoryJournal;
-use crate::records::enrolment::EnrolmentRecord;
 use crate::models::alert::{Alert, AlertStatus, RefundOutcome, UpdateAlert};
 use crate::models::enrolment::Enrolment;
 use crate::ports::alert_api::{AlertApi, ApiCallError};
@@ -16,6 +15,7 @@ use crate::ports::event_log::{
 use crate::ports::notifier::{Notifier, NotifyError, OpsNotification};
 use crate::ports::store_error::StoreError;
 use crate::records::alert::AlertRecord;
+use crate::records::enrolment::EnrolmentRecord;
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};

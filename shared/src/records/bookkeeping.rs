@@ -60,7 +60,9 @@ impl AlertBookkeeping {
         }
     }
 
-    /// Puts this bookkeeping on `record`, replacing what it has.
+    /// Puts this bookkeeping on `record`, replacing what it has. A final decision among it
+    /// takes the alert off the action queue, as recording it did (`with_decision`), whatever
+    /// the view says.
     pub fn put_on(&self, record: &mut AlertRecord) {
         record.decisions = self.decisions.clone();
         record.warned_thresholds = self.warned_thresholds.clone();
@@ -68,6 +70,9 @@ impl AlertBookkeeping {
         record.no_deadline_notified_at = self.no_deadline_notified_at.clone();
         record.action_claim = self.action_claim.clone();
         record.refund_hook = self.refund_hook.clone();
+        if record.has_final_decision() {
+            record.action_queue = None;
+        }
     }
 
     /// This (older, journaled) bookkeeping with what `record` gained since: its decisions and

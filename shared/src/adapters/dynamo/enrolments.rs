@@ -3,9 +3,9 @@
 
 use super::journal::DynamoBookkeepingJournal;
 use super::table::Table;
-use crate::records::enrolment::EnrolmentRecord;
 use crate::ports::enrolment_store::EnrolmentStore;
 use crate::ports::store_error::StoreError;
+use crate::records::enrolment::EnrolmentRecord;
 
 #[derive(Debug, Clone)]
 pub struct DynamoEnrolmentStore {

@@ -290,11 +290,7 @@ impl DynamoEventCommitter {
                 &self.enrolments_table.name,
                 commit.enrolment.as_ref().map(|r| r.enrolment_id.clone()),
             ),
-            Part::Journal => (
-                "journal bookkeeping",
-                &self.archive_table.name,
-                None,
-            ),
+            Part::Journal => ("journal bookkeeping", &self.archive_table.name, None),
             Part::Archive => (
                 "archive delivery",
                 &self.archive_table.name,

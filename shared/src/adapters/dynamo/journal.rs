@@ -105,7 +105,10 @@ impl DynamoBookkeepingJournal {
     }
 
     /// The journal write that goes with a write of `record`.
-    pub(crate) fn alert_write(&self, record: &AlertRecord) -> Result<TransactWriteItem, StoreError> {
+    pub(crate) fn alert_write(
+        &self,
+        record: &AlertRecord,
+    ) -> Result<TransactWriteItem, StoreError> {
         let item = self.item(
             "alert",
             ALERT_PK,
@@ -133,9 +136,8 @@ impl DynamoBookkeepingJournal {
 
     /// A Put; with a record's first write, an update that sets each attribute only if absent.
     fn write(&self, mut item: Item, revision: u64) -> Result<TransactWriteItem, StoreError> {
-        let built = |e: aws_sdk_dynamodb::error::BuildError| {
-            self.table.bad_item("journal bookkeeping", e)
-        };
+        let built =
+            |e: aws_sdk_dynamodb::error::BuildError| self.table.bad_item("journal bookkeeping", e);
         if revision > 1 {
             return Ok(TransactWriteItem::builder()
                 .put(

@@ -5,6 +5,8 @@
 pub mod archive;
 pub mod dlq;
 pub mod rebuild;
+#[cfg(test)]
+mod rebuild_tests;
 pub mod replay;
 #[cfg(test)]
 mod tests;

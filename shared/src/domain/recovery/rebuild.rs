@@ -37,7 +37,6 @@ use crate::domain::reconcile::{ReconcileCursor, ReconcileListing, ReconcileRepor
 use crate::event::EventCategory;
 use crate::event::WebhookEvent;
 use crate::models::alert::Alert;
-use crate::records::alert::AlertRecord;
 use crate::models::enrolment::Enrolment;
 use crate::ports::alert_api::{AlertApi, ApiCallError};
 use crate::ports::alert_store::AlertStore;
@@ -49,6 +48,7 @@ use crate::ports::event_archive::EventArchive;
 use crate::ports::notifier::Notifier;
 use crate::ports::reconcile_cursors::CursorStore;
 use crate::ports::store_error::StoreError;
+use crate::records::alert::AlertRecord;
 use crate::records::bookkeeping::{AlertBookkeeping, EnrolmentBookkeeping, Journaled};
 use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
@@ -167,13 +167,41 @@ impl RebuildReport {
 }
 
 /// Whether a journal entry is to be restored onto a record stored at `stored_revision` (none:
-/// not stored): always onto a record not stored; onto a stored one only when the entry is newer.
-fn restoration_of<T>(journaled: Option<&Journaled<T>>, stored_revision: Option<u64>) -> Restoration {
+/// not stored): always onto a record not stored; onto a stored one only when the entry is newer
+/// (then `restored_onto` tells whether it changes anything).
+fn restoration_of<T>(
+    journaled: Option<&Journaled<T>>,
+    stored_revision: Option<u64>,
+) -> Restoration {
     match (journaled, stored_revision) {
         (None, _) => Restoration::NotJournaled,
         (Some(j), Some(stored)) if j.revision <= stored => Restoration::Current,
         (Some(_), _) => Restoration::Restored,
     }
+}
+
+/// The entry's bookkeeping merged onto a stored alert (what it gained since kept); `false` when
+/// that changes nothing.
+fn alert_restored_onto(j: &Journaled<AlertBookkeeping>, record: &mut AlertRecord) -> bool {
+    let merged = j.bookkeeping.merged_with(record);
+    if merged == AlertBookkeeping::of(record) {
+        return false;
+    }
+    merged.put_on(record);
+    true
+}
+
+/// The entry's status history merged onto a stored enrolment; `false` when that changes nothing.
+fn enrolment_restored_onto(
+    j: &Journaled<EnrolmentBookkeeping>,
+    record: &mut crate::records::enrolment::EnrolmentRecord,
+) -> bool {
+    let merged = j.bookkeeping.merged_with(record);
+    if merged == EnrolmentBookkeeping::of(record) {
+        return false;
+    }
+    merged.put_on(record);
+    true
 }
 
 /// Stores the re-fetched `alert` with its journaled bookkeeping in the same write (see the
@@ -185,17 +213,17 @@ async fn store_alert_with_bookkeeping(
 ) -> Result<(AlertRecord, Restoration), StoreError> {
     let now = sources.clock.now();
     let mut restoration = Restoration::NotJournaled;
-    let stored = update_alert_record(&*sources.alerts, &alert.id, |existing| {
+    let stored = update_alert_record(&*sources.alerts, &alert.id, |mut existing| {
         let stored_revision = existing.as_ref().map(|r| r.revision);
         restoration = restoration_of(journaled, stored_revision);
-        let restore = journaled.filter(|_| restoration == Restoration::Restored);
+        let mut restore = journaled.filter(|_| restoration == Restoration::Restored);
         // Onto a stored record before the view is merged (so the merge sees the decisions).
-        let existing = existing.map(|mut old| {
-            if let Some(j) = restore {
-                j.bookkeeping.merged_with(&old).put_on(&mut old);
+        if let (Some(j), Some(old)) = (restore, existing.as_mut()) {
+            if !alert_restored_onto(j, old) {
+                restoration = Restoration::Current;
+                restore = None;
             }
-            old
-        });
+        }
         let unchanged = existing.as_ref().is_some_and(|old| old.alert == *alert);
         let mut record = match merge_fetched(existing, alert.clone(), now) {
             Merge::Stale(mut old) => {
@@ -207,7 +235,11 @@ async fn store_alert_with_bookkeeping(
             Merge::Updated(record) => record,
         };
         if let (Some(j), None) = (restore, stored_revision) {
-            j.bookkeeping.merged_with(&record).put_on(&mut record);
+            j.bookkeeping.put_on(&mut record);
+        }
+        // A final decision restored keeps the alert off the action queue, whatever the view.
+        if restore.is_some() && record.has_final_decision() {
+            record.action_queue = None;
         }
         Some(record)
     })
@@ -280,35 +312,46 @@ async fn store_archived_enrolment(
         let existing = store.get(&fetched.id).await.map_err(|e| e.to_string())?;
         let stored_revision = existing.as_ref().map(|r| r.revision);
         let restoration = restoration_of(journaled, stored_revision);
-        let Some(j) = journaled.filter(|_| restoration == Restoration::Restored) else {
+        let mut existing = existing;
+        let restore = journaled.filter(|j| {
+            restoration == Restoration::Restored
+                && existing
+                    .as_mut()
+                    .is_none_or(|old| enrolment_restored_onto(j, old))
+        });
+        let Some(j) = restore else {
             store_fetched_enrolment(store, &*sources.notifier, fetched, None, now)
                 .await
                 .map_err(|e| e.to_string())?;
-            return Ok(restoration);
+            return Ok(match restoration {
+                Restoration::Restored => Restoration::Current,
+                other => other,
+            });
         };
-        let existing = existing.map(|mut old| {
-            j.bookkeeping.merged_with(&old).put_on(&mut old);
-            old
-        });
-        let mut record = match enrolment_lifecycle::merge_fetched(existing, fetched.clone(), None, now)
-        {
-            EnrolmentMerge::Stale(mut old) => {
-                old.revision += 1;
-                old
-            }
-            EnrolmentMerge::Updated { record, notify } => {
-                let told = j
-                    .bookkeeping
-                    .status_history
-                    .last()
-                    .is_some_and(|c| c.status == fetched.status);
-                if let Some(n) = notify.filter(|_| stored_revision.is_some() || !told) {
-                    sources.notifier.notify(&n).await.map_err(|e| e.to_string())?;
+        let mut record =
+            match enrolment_lifecycle::merge_fetched(existing, fetched.clone(), None, now) {
+                EnrolmentMerge::Stale(mut old) => {
+                    old.revision += 1;
+                    old
                 }
-                record
-            }
-        };
+                EnrolmentMerge::Updated { record, notify } => {
+                    let told = j
+                        .bookkeeping
+                        .status_history
+                        .last()
+                        .is_some_and(|c| c.status == fetched.status);
+                    if let Some(n) = notify.filter(|_| stored_revision.is_some() || !told) {
+                        sources
+                            .notifier
+                            .notify(&n)
+                            .await
+                            .map_err(|e| e.to_string())?;
+                    }
+                    record
+                }
+            };
         if stored_revision.is_none() {
+            // The journaled history, and this view's change if the status moved since.
             j.bookkeeping.merged_with(&record).put_on(&mut record);
         }
         match store.put(&record).await {
@@ -359,7 +402,10 @@ async fn restore_after_pass(
                 continue;
             }
         };
-        for record in enrolments.iter().filter(|r| !done.contains(&r.enrolment_id)) {
+        for record in enrolments
+            .iter()
+            .filter(|r| !done.contains(&r.enrolment_id))
+        {
             if !budget.has_time() {
                 report.incomplete = true;
                 return;
@@ -388,17 +434,22 @@ async fn restore_alert(
     let Some(j) = journaled.filter(|_| restoration == Restoration::Restored) else {
         return Ok(restoration);
     };
+    let mut changed = false;
     update_alert_record(&*sources.alerts, id, |current| {
         let mut record = current?;
-        if j.revision <= record.revision {
+        changed = j.revision > record.revision && alert_restored_onto(j, &mut record);
+        if !changed {
             return None;
         }
-        j.bookkeeping.merged_with(&record).put_on(&mut record);
         record.revision += 1;
         Some(record)
     })
     .await?;
-    Ok(restoration)
+    Ok(if changed {
+        Restoration::Restored
+    } else {
+        Restoration::Current
+    })
 }
 
 /// The entry's status history onto the stored enrolment, if newer (merged with its own).
@@ -417,10 +468,9 @@ async fn restore_enrolment(
         let Some(mut record) = sources.enrolments.get(id).await? else {
             return Ok(Restoration::Current);
         };
-        if j.revision <= record.revision {
+        if j.revision <= record.revision || !enrolment_restored_onto(j, &mut record) {
             return Ok(Restoration::Current);
         }
-        j.bookkeeping.merged_with(&record).put_on(&mut record);
         record.revision += 1;
         match sources.enrolments.put(&record).await {
             Ok(()) => return Ok(restoration),
