@@ -262,6 +262,15 @@ impl MemoryAlertStore {
         self.records.lock().unwrap().clear();
     }
 
+    /// A record set back as a restore of the table from a backup does: not a write, so the
+    /// journal (another table) keeps what it holds.
+    pub fn restore_from_backup(&self, record: AlertRecord) {
+        self.records
+            .lock()
+            .unwrap()
+            .insert(record.alert_id.clone(), record);
+    }
+
     async fn pause(&self) {
         if self.interleave {
             tokio::task::yield_now().await;

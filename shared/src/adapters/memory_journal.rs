@@ -1,7 +1,7 @@
 //! The in-memory bookkeeping journal (`ports::bookkeeping_journal`), for unit tests: the memory
 //! alert and enrolment stores and the memory committer write it with every record write, under
-//! the record's lock (one request, like DynamoDB's), with the same rule as the DynamoDB journal:
-//! a record's first write (revision 1) leaves an entry already there as it is. Emptying a store
+//! the record's lock (one request, like DynamoDB's): an entry holds what the record's last write
+//! held. Emptying a store
 //! (`MemoryAlertStore::clear`) leaves the journal, as dropping the alerts table leaves the
 //! archive table.
 
@@ -22,9 +22,6 @@ pub struct MemoryJournal {
 }
 
 fn journal<T>(entries: &mut BTreeMap<String, Journaled<T>>, id: &str, entry: Journaled<T>) {
-    if entry.revision <= 1 && entries.contains_key(id) {
-        return;
-    }
     entries.insert(id.to_string(), entry);
 }
 

@@ -2,10 +2,9 @@
 //! ChargebackStop nor the archive holds: decisions, warnings, claims, the enrolment status
 //! history; `records::bookkeeping`) as of the record's last write. The stores write it in the
 //! same request as every write of the record (`ports::alert_store`, `ports::enrolment_store`,
-//! `ports::event_commit`), so it never disagrees with the table, except in one way on purpose:
-//! a write that CREATES a record (revision 1) leaves a journal entry already there as it is.
-//! Such an entry belongs to the record's previous life (the table was emptied or lost), and it
-//! is what `cbs rebuild` restores from; the next write of the record replaces it.
+//! `ports::event_commit`), so it never disagrees with the table: an entry holds what the
+//! record's last write held. When the table loses a record the entry stays (another table), and
+//! `cbs rebuild` restores from it (`domain::recovery::journal_restore`).
 //!
 //! DynamoDB: one item per record in the `archive` table (`adapters::dynamo::journal`), with the
 //! archive's retention counted from the write.

@@ -276,7 +276,7 @@ fn every_alert_and_enrolment_written_carries_its_journal_item_right_after_it() {
 }
 
 #[test]
-fn a_records_first_write_journals_only_where_no_entry_is() {
+fn a_records_first_write_journals_too() {
     let c = committer();
     let commit = EventCommit {
         alert: Some(decided_alert(1)),
@@ -284,11 +284,7 @@ fn a_records_first_write_journals_only_where_no_entry_is() {
     };
     let (items, parts) = c.items(&commit).unwrap();
     assert_eq!(parts, [Part::Alert, Part::Journal]);
-    let update = items[1].update.as_ref().expect("an update, not a Put");
-    assert_eq!(
-        update.key["event_id"],
-        AttributeValue::S("#journal#alert#a1".into())
-    );
-    assert!(update.update_expression.contains("if_not_exists"));
-    assert!(update.condition_expression.is_none());
+    let put = items[1].put.as_ref().unwrap();
+    assert_eq!(put.item["revision"], AttributeValue::N("1".into()));
+    assert!(put.condition_expression.is_none());
 }

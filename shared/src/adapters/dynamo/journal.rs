@@ -8,19 +8,17 @@
 //!
 //! Written only by the stores, inside the request that writes the record
 //! (`Table::put_versioned` for `DynamoAlertStore`/`DynamoEnrolmentStore`, the event's
-//! `TransactWriteItems` in `event_commit`): a Put, except with a record's first write
-//! (revision 1), where it is an update that sets each attribute only if absent, so the entry of
-//! a record's previous life (a dropped table) stays for `cbs rebuild` (see the port). Neither
-//! has a condition, so the journal item never refuses the request.
+//! `TransactWriteItems` in `event_commit`): a Put without a condition, so the journal item never
+//! refuses the request, and it holds what the record's last write held.
 
-use super::table::{set_if_absent, Item, Table};
+use super::table::{Item, Table};
 use crate::ports::bookkeeping_journal::BookkeepingJournal;
 use crate::ports::event_archive::DEFAULT_ARCHIVE_RETENTION_DAYS;
 use crate::ports::store_error::StoreError;
 use crate::records::alert::AlertRecord;
 use crate::records::bookkeeping::{AlertBookkeeping, EnrolmentBookkeeping, Journaled};
 use crate::records::enrolment::EnrolmentRecord;
-use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{AttributeValue, Put, TransactWriteItem};
 use serde::{Deserialize, Serialize};
 
 const ALERT_PK: &str = "#journal#alert#";
@@ -134,38 +132,14 @@ impl DynamoBookkeepingJournal {
         self.write(item, record.revision)
     }
 
-    /// A Put; with a record's first write, an update that sets each attribute only if absent.
-    fn write(&self, mut item: Item, revision: u64) -> Result<TransactWriteItem, StoreError> {
-        let built =
-            |e: aws_sdk_dynamodb::error::BuildError| self.table.bad_item("journal bookkeeping", e);
-        if revision > 1 {
-            return Ok(TransactWriteItem::builder()
-                .put(
-                    Put::builder()
-                        .table_name(&self.table.name)
-                        .set_item(Some(item))
-                        .build()
-                        .map_err(built)?,
-                )
-                .build());
-        }
-        let key: Item = ["event_id", "delivery_id"]
-            .into_iter()
-            .filter_map(|k| item.remove_entry(k))
-            .collect();
-        let (update, names, values) = set_if_absent(item);
-        Ok(TransactWriteItem::builder()
-            .update(
-                Update::builder()
-                    .table_name(&self.table.name)
-                    .set_key(Some(key))
-                    .update_expression(update)
-                    .set_expression_attribute_names(Some(names))
-                    .set_expression_attribute_values(Some(values))
-                    .build()
-                    .map_err(built)?,
-            )
-            .build())
+    /// A Put without a condition: it never refuses the request it rides in.
+    fn write(&self, item: Item, _revision: u64) -> Result<TransactWriteItem, StoreError> {
+        let put = Put::builder()
+            .table_name(&self.table.name)
+            .set_item(Some(item))
+            .build()
+            .map_err(|e| self.table.bad_item("journal bookkeeping", e))?;
+        Ok(TransactWriteItem::builder().put(put).build())
     }
 
     async fn read<T: serde::de::DeserializeOwned>(

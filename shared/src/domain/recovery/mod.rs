@@ -4,6 +4,7 @@
 
 pub mod archive;
 pub mod dlq;
+mod journal_restore;
 pub mod rebuild;
 #[cfg(test)]
 mod rebuild_tests;

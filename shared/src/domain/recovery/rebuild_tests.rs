@@ -507,18 +507,21 @@ async fn a_versioned_put_that_loses_its_race_writes_neither_the_record_nor_the_j
 }
 
 #[tokio::test]
-async fn a_records_first_write_keeps_the_entry_of_its_previous_life_and_the_next_replaces_it() {
+async fn a_table_restored_from_an_older_backup_gets_the_newer_bookkeeping_back() {
     let w = world();
     let listing = a_day_of_work(&w).await;
-    let entry = w.journal.alert("a1").unwrap();
-    w.alerts.clear();
-    // Created again (revision 1) by something else than rebuild, e.g. the scheduled pass.
-    let view = listing.0[0].clone();
-    crate::domain::alert_record::store_fetched_alert(&*w.alerts, &view, ts(NOW))
-        .await
-        .unwrap();
-    assert_eq!(w.journal.alert("a1").unwrap(), entry, "kept");
-    // Rebuild restores it onto that record (the entry is newer than revision 1).
+    let backup = w.alerts.get("a1").await.unwrap().unwrap();
+    // After the backup, the alert is warned and its claim taken.
+    update_alert_record(&*w.alerts, "a1", |r| {
+        let mut r = r?;
+        r.warned_thresholds = vec!["24h".into()];
+        r.revision += 1;
+        Some(r)
+    })
+    .await
+    .unwrap();
+    let latest = w.alerts.get("a1").await.unwrap().unwrap();
+    w.alerts.restore_from_backup(backup.clone());
     let report = rebuild(
         &w.sources(listing),
         ts("2025-10-20T00:00:00Z"),
@@ -529,17 +532,27 @@ async fn a_records_first_write_keeps_the_entry_of_its_previous_life_and_the_next
     .await
     .unwrap();
     assert!(report.errors.is_empty(), "{report:?}");
+    assert_eq!(report.bookkeeping_restored, 1, "{report:?}");
     let after = w.alerts.get("a1").await.unwrap().unwrap();
-    assert_eq!(after.decisions, entry.bookkeeping.decisions);
-    // Every later write replaces the entry.
-    let mut next = after.clone();
+    assert_eq!(comparable(&after), comparable(&latest));
+    assert_eq!(w.journal.alert("a1").unwrap().revision, after.revision);
+}
+
+#[tokio::test]
+async fn every_write_replaces_the_entry_with_what_it_wrote() {
+    let w = world();
+    let a = alert("a8", "ETHOCA_ALERT", "ACTION_REQUIRED", 100);
+    crate::domain::alert_record::store_fetched_alert(&*w.alerts, &a, ts(NOW))
+        .await
+        .unwrap();
+    let mut next = w.alerts.get("a8").await.unwrap().unwrap();
     next.warned_thresholds.push("6h".into());
     next.revision += 1;
     w.alerts.put(&next).await.unwrap();
-    let now_entry = w.journal.alert("a1").unwrap();
-    assert_eq!(now_entry.revision, next.revision);
+    let entry = w.journal.alert("a8").unwrap();
+    assert_eq!(entry.revision, next.revision);
     assert_eq!(
-        now_entry.bookkeeping.warned_thresholds,
-        vec!["6h".to_string()]
+        entry.bookkeeping,
+        crate::records::bookkeeping::AlertBookkeeping::of(&next)
     );
 }
