@@ -8,7 +8,9 @@
 //! `version_key`, `action_queue`, `informational`, `live`) comes back by re-fetching;
 //! `fetched_at` is when we fetched, so a re-fetch sets it anew; the match (`alert_match`) is
 //! computed again by the same code from the partner's transactions (`domain::matching`), so
-//! only its `matched_at` differs; `revision` is the optimistic-write counter of the item, which
+//! only its `matched_at` differs: the journal says only whether the record had one
+//! (`has_match`; process-events matches an alert only when its policy looks at it, so a rebuild
+//! must not match the others); `revision` is the optimistic-write counter of the item, which
 //! restarts with the item (the journal keeps it to tell which write it mirrors).
 
 use super::alert::{ActionClaim, AlertRecord, Decision, PendingWarning};
@@ -31,6 +33,10 @@ pub struct AlertBookkeeping {
     pub action_claim: Option<ActionClaim>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub refund_hook: Option<RefundHookRecord>,
+    /// Whether the record carried a match (`alert_match`); not put back by `put_on`: a rebuild
+    /// matches again where it did (`domain::recovery::rebuild`).
+    #[serde(default)]
+    pub has_match: bool,
 }
 
 /// The bookkeeping of an enrolment record.
@@ -57,6 +63,7 @@ impl AlertBookkeeping {
             no_deadline_notified_at: record.no_deadline_notified_at.clone(),
             action_claim: record.action_claim.clone(),
             refund_hook: record.refund_hook.clone(),
+            has_match: record.alert_match.is_some(),
         }
     }
 
@@ -97,6 +104,7 @@ impl AlertBookkeeping {
         );
         or(&mut merged.action_claim, &record.action_claim);
         or(&mut merged.refund_hook, &record.refund_hook);
+        merged.has_match |= record.alert_match.is_some();
         merged
     }
 }

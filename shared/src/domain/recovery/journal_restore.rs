@@ -116,6 +116,17 @@ impl RestoringAlerts {
         self.entries.state(id)
     }
 
+    /// Whether the alert's entry, read in this run, says the record had a match; `Some(true)`
+    /// with no entry (written before the journal: matched, as a rebuild always did); `None`
+    /// when not read (the run did not write the record: the table still holds it).
+    pub fn was_matched(&self, id: &str) -> Option<bool> {
+        match self.entries.read.lock().unwrap().get(id) {
+            Some(Some(entry)) => Some(entry.bookkeeping.has_match),
+            Some(None) => Some(true),
+            None => None,
+        }
+    }
+
     /// `record` (as stored) written again with its entry's bookkeeping if the entry is newer;
     /// nothing written otherwise (the entry is read either way, for `state`).
     pub async fn restore_if_newer(&self, mut record: AlertRecord) -> Result<(), StoreError> {

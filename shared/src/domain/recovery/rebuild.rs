@@ -153,10 +153,16 @@ impl RebuildReport {
 }
 
 /// Stores an alert an archived delivery names, with the match process-events put on it
-/// (`domain::matching::record_match`, the same code; no action is sent): every alert of an
-/// enrolment that takes decisions (not informational) was matched when its event was processed.
-/// Fails with the reason, for the report.
-async fn store_archived_alert(sources: &StateSources, alert: &Alert) -> Result<(), String> {
+/// (`domain::matching::record_match`, the same code; no action is sent) where it did: an alert
+/// of an enrolment that takes decisions (not informational) whose journal entry says it had a
+/// match (process-events matches an alert when its policy looks at it, not one already
+/// resolved or decided), that has no entry, or that the table still holds with a match. Fails
+/// with the reason, for the report.
+async fn store_archived_alert(
+    sources: &StateSources,
+    restoring: &RestoringAlerts,
+    alert: &Alert,
+) -> Result<(), String> {
     let (record, _stale) = store_fetched_alert_notifying(
         &*sources.alerts,
         &*sources.notifier,
@@ -165,7 +171,10 @@ async fn store_archived_alert(sources: &StateSources, alert: &Alert) -> Result<(
     )
     .await
     .map_err(|e| e.to_string())?;
-    if record.informational {
+    let matched = restoring
+        .was_matched(&alert.id)
+        .unwrap_or(record.alert_match.is_some());
+    if record.informational || !matched {
         return Ok(());
     }
     let policy = sources
@@ -299,7 +308,7 @@ pub async fn rebuild(
         match sources.alert_api.get_alert(id).await {
             Ok(alert) => {
                 named.organisations.insert(alert.organisation_id.clone());
-                match store_archived_alert(&restoring, &alert).await {
+                match store_archived_alert(&restoring, &alerts, &alert).await {
                     Ok(()) => report.alerts_refetched += 1,
                     Err(e) => report.errors.push((id.clone(), e)),
                 }
