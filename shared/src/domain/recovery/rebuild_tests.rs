@@ -556,3 +556,44 @@ async fn every_write_replaces_the_entry_with_what_it_wrote() {
         crate::records::bookkeeping::AlertBookkeeping::of(&next)
     );
 }
+
+#[tokio::test]
+async fn an_alert_process_events_did_not_match_is_not_matched_by_the_rebuild() {
+    let mut w = world();
+    w.processor.partner_records = Arc::new(crate::domain::matching::IndexedPartnerRecords::new(
+        Arc::new(crate::adapters::memory_transactions::MemoryTransactionIndex::default()),
+        w.processor.clock.clone(),
+    ));
+    let waiting = alert("a1", "ETHOCA_ALERT", "ACTION_REQUIRED", 100);
+    // Resolved before we saw it: stored, never looked at by the policy, so never matched.
+    let resolved = alert("a2", "ETHOCA_ALERT", "RESOLVED", 200);
+    for (evt, a) in [("evt_1", &waiting), ("evt_2", &resolved)] {
+        w.api.put_alert(a.clone());
+        w.deliver(&raw(
+            evt,
+            "alert.created",
+            to_json(a),
+            "2026-11-24T09:00:00Z",
+        ))
+        .await;
+    }
+    let before = w.alert_records().await;
+    assert!(before["a1"].alert_match.is_some());
+    assert!(before["a2"].alert_match.is_none());
+    w.alerts.clear();
+    let listing = Listing(vec![waiting, resolved], vec![]);
+    let report = rebuild(
+        &w.sources(listing),
+        ts("2025-10-20T00:00:00Z"),
+        &[],
+        &budget(),
+        |_| {},
+    )
+    .await
+    .unwrap();
+    assert!(report.errors.is_empty(), "{report:?}");
+    let after = w.alert_records().await;
+    for id in ["a1", "a2"] {
+        assert_eq!(comparable(&after[id]), comparable(&before[id]), "{id}");
+    }
+}
