@@ -8,6 +8,7 @@ pub mod memory_commit;
 pub mod memory_insights;
 pub mod memory_journal;
 pub mod memory_orders;
+pub mod memory_records;
 pub mod memory_recovery;
 pub mod memory_run_state;
 pub mod memory_transactions;
