@@ -1,7 +1,9 @@
 //! `cbs rebuild [--since T] [--organisation X]`: rebuilds the alerts and enrolments tables
 //! from the archive plus re-fetches from ChargebackStop, then a full reconciliation pass of
-//! every organisation seen (`shared::domain::recovery::rebuild`). Sends no action. Idempotent:
-//! run it again after an interruption.
+//! every organisation seen, each record with our own bookkeeping restored from the bookkeeping
+//! journal (`shared::domain::recovery::rebuild`). Sends no action. Idempotent: run it again
+//! after an interruption. Prints the report as JSON (`bookkeeping_restored`,
+//! `bookkeeping_not_journaled`, ...).
 
 use crate::recovery_wiring::{self, parse_time};
 use shared::clock::{Clock, SystemClock};

@@ -4,6 +4,7 @@
 use shared::adapters::dead_letter_queue::SqsDeadLetterQueue;
 use shared::adapters::dynamo::archive::DynamoEventArchive;
 use shared::adapters::dynamo::event_processor::{dynamo_event_processor, ProcessorSettings};
+use shared::adapters::dynamo::journal::DynamoBookkeepingJournal;
 use shared::adapters::dynamo::table::{DynamoCounters, Table};
 use shared::adapters::notify::NotifyTarget;
 use shared::client::RetryPolicy;
@@ -95,6 +96,12 @@ pub async fn from_env() -> anyhow::Result<Recovery> {
             enrolment_api: api,
             alerts,
             enrolments,
+            // Where every alert and enrolment write journals our bookkeeping (the archive
+            // table), for rebuild to restore it.
+            journal: Arc::new(DynamoBookkeepingJournal::new(tables(
+                &client,
+                names.archive(),
+            ))),
             notifier,
             policies,
             partner_records,

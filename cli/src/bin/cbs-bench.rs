@@ -486,6 +486,8 @@ async fn seed(
     use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
     let now = chrono::Utc::now();
     let store = DynamoAlertStore::new(Table::new(dynamo.clone(), table, Default::default()));
+    // Seeded in batches around the store (a benchmark's fresh records, no bookkeeping): not
+    // journaled, unlike every write the functions make (`adapters::dynamo::journal`).
     let mut requests = Vec::new();
     for i in 0..stored {
         let (status, deadline) = if i < due {

@@ -188,11 +188,14 @@ impl EventCommitter for MemoryCommitter {
                 }
             }
         }
+        // Each record with its bookkeeping journal entry, as the DynamoDB commit does.
         if let Some(record) = &commit.alert {
             alerts.insert(record.alert_id.clone(), record.clone());
+            self.alerts.journal().alert_written(record);
         }
         if let Some(record) = &commit.enrolment {
             enrolments.insert(record.enrolment_id.clone(), record.clone());
+            self.enrolments.journal().enrolment_written(record);
         }
         if let (Some(d), Some(archive)) = (&commit.archive, &self.archive) {
             archive.keep_if_absent(d);

@@ -12,38 +12,10 @@ use crate::models::enrolment::{Enrolment, EnrolmentStatus};
 use crate::ports::event_log::iso;
 use crate::ports::notifier::OpsNotification;
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StatusChange {
-    pub status: EnrolmentStatus,
-    /// The enrolment's `updated_at` (or when we fetched it, if it has none).
-    pub at: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub note: Option<String>,
-    /// The event that made us fetch it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub event_id: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct EnrolmentRecord {
-    /// Table key (= `enrolment.id`).
-    pub enrolment_id: String,
-    /// Every field as last fetched, top-level (`organisation_id` is the index key). Its `note`
-    /// is the customer-facing note; a later view without a note does not erase it while the
-    /// enrolment still needs attention.
-    #[serde(flatten)]
-    pub enrolment: Enrolment,
-    pub version_key: String,
-    pub fetched_at: String,
-    /// True only while ENABLED.
-    pub live: bool,
-    /// Every status seen, oldest first; one entry per change.
-    #[serde(default)]
-    pub status_history: Vec<StatusChange>,
-    pub revision: u64,
-}
+/// The record and its history entry live in `records` (below both this and the store port);
+/// re-exported here for the code that always found them here.
+pub use crate::records::enrolment::{EnrolmentRecord, StatusChange};
 
 /// What the partner should make of the enrolment now (also the event's outcome).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,7 +2,7 @@
 //! note and the status history. Same optimistic write rule as the alert store.
 
 use super::store_error::StoreError;
-use crate::domain::enrolment_lifecycle::EnrolmentRecord;
+use crate::records::enrolment::EnrolmentRecord;
 
 #[async_trait::async_trait]
 pub trait EnrolmentStore: Send + Sync {

@@ -1,6 +1,7 @@
 //! The traits the domain needs, named after what they do for it.
 pub mod alert_api;
 pub mod alert_store;
+pub mod bookkeeping_journal;
 pub mod customer_store;
 pub mod dead_letters;
 pub mod decision_inputs;

@@ -8,7 +8,8 @@
 //!    records are lost, `cbs events replay` restores them from the archive;
 //! 4. an event dead-lettered (its alert answered 404 past the retry window), the cause fixed,
 //!    `cbs dlq list` shows it with its reason and `cbs dlq redrive` moves it back exactly once;
-//! 5. the alerts and enrolments tables emptied and `cbs rebuild` gives back what they held.
+//! 5. the alerts and enrolments tables emptied and `cbs rebuild` gives back what they held, our
+//!    bookkeeping included (decisions of the policy and of an operator, status histories).
 //!
 //! Needs every debug binary (`cargo build --workspace --bins`) and the built Worker.
 
@@ -102,26 +103,18 @@ async fn delete_item(stack: &Stack, table: &str, key: &str, id: &str) {
         .unwrap();
 }
 
-/// What ChargebackStop holds of a stored alert or enrolment, and the match we made of it: the
-/// record without our own bookkeeping (audit trail, warnings, claims, fetch and match times,
-/// revision, history).
+/// A stored alert or enrolment less only what a rebuild cannot give back: `fetched_at` (when we
+/// fetched: a rebuild fetches again, now), `revision` (the item's optimistic-write counter: a
+/// rebuilt item is written anew and counts from 1) and the match's `matched_at` (a rebuild
+/// matches again, by the same code, now). Everything else is compared: ChargebackStop's fields,
+/// the match, and our own bookkeeping (the decision audit trail, warnings, claims, the
+/// enrolment status history), which comes back from the bookkeeping journal.
 fn chargebackstop_view(record: &Value) -> Value {
     let mut v = record.clone();
     if let Some(map) = v.as_object_mut() {
-        for k in [
-            "fetched_at",
-            "revision",
-            "decisions",
-            "action_claim",
-            "no_deadline_notified_at",
-            "warned_thresholds",
-            "pending_warning",
-            "status_history",
-        ] {
+        for k in ["fetched_at", "revision"] {
             map.remove(k);
         }
-        // The match is compared whole (status, method, candidates, evidence, rule), except the
-        // time it was computed: our bookkeeping, like `fetched_at` (a rebuild matches again).
         if let Some(Value::Object(m)) = map.get_mut("alert_match").and_then(|m| m.get_mut("match"))
         {
             m.remove("matched_at");
@@ -387,10 +380,61 @@ async fn recover_anything() {
     );
     assert_eq!(stack.queue_depths().await.unwrap(), (0, 0));
 
-    // 5. The alerts and enrolments tables emptied; `cbs rebuild` gives back what they held.
+    // 5. The alerts and enrolments tables emptied; `cbs rebuild` gives back what they held,
+    //    our bookkeeping included. First an operator's decision with a note on one alert, so
+    //    the tables hold both kinds of decision (the policy's on the others).
+    let decided = &refused[0];
+    let note = "Refunded by hand, ticket 7781";
+    let (code, acted) = stack
+        .ops(
+            Method::POST,
+            &format!("api/alerts/{decided}/action"),
+            Some(json!({"action": "REFUND", "note": note})),
+        )
+        .await
+        .unwrap();
+    assert!(code.is_success(), "{code} {acted}");
+    stack
+        .eventually(
+            "the operator's decision applied and every event done",
+            || async {
+                let alert = stack.stored_alert(decided).await.ok()??;
+                let depths = stack.queue_depths().await.ok()?;
+                (alert["status"] == "RESOLVED" && depths == (0, 0)).then_some(())
+            },
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_secs(2)).await;
     let alerts_before = by_id(stack.scan("alerts").await.unwrap(), "alert_id");
     let enrolments_before = by_id(stack.scan("enrolments").await.unwrap(), "enrolment_id");
     assert_eq!(alerts_before.len(), 4);
+    // What the comparison proves comes back: decisions of both sources, and histories.
+    let sources: Vec<&Value> = alerts_before
+        .values()
+        .flat_map(|a| a["decisions"].as_array().into_iter().flatten())
+        .map(|d| &d["source"])
+        .collect();
+    assert!(
+        sources.contains(&&json!("AUTO_POLICY")) && sources.contains(&&json!("OPERATOR")),
+        "{alerts_before:#?}"
+    );
+    assert!(
+        alerts_before[decided.as_str()]["decisions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["note"] == note),
+        "{:#?}",
+        alerts_before[decided.as_str()]
+    );
+    assert!(!enrolments_before.is_empty());
+    for (id, e) in &enrolments_before {
+        assert!(
+            !e["status_history"].as_array().unwrap().is_empty(),
+            "{id}: {e}"
+        );
+    }
     for id in alerts_before.keys() {
         delete_item(&stack, "alerts", "alert_id", id).await;
     }
@@ -407,5 +451,12 @@ async fn recover_anything() {
     let enrolments_after = by_id(stack.scan("enrolments").await.unwrap(), "enrolment_id");
     assert_eq!(alerts_after, alerts_before, "{out}");
     assert_eq!(enrolments_after, enrolments_before, "{out}");
+    let report: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    assert_eq!(report["bookkeeping_not_journaled"], json!([]), "{out}");
+    assert_eq!(
+        report["bookkeeping_restored"].as_u64().unwrap() as usize,
+        alerts_before.len() + enrolments_before.len(),
+        "{out}"
+    );
     tokio::time::sleep(Duration::from_millis(10)).await;
 }

@@ -18,6 +18,7 @@
 //! carry (so nothing written by an earlier version is lost from the sweep), and merges them
 //! soonest deadline first.
 
+use super::journal::DynamoBookkeepingJournal;
 use super::table::{normalise_timestamps, Table};
 use crate::ports::alert_store::AlertStore;
 use crate::ports::store_error::{StoreError, UndecodableItem};
@@ -70,11 +71,22 @@ fn by_deadline(a: &AlertRecord, b: &AlertRecord) -> std::cmp::Ordering {
 #[derive(Debug, Clone)]
 pub struct DynamoAlertStore {
     table: Table,
+    journal: DynamoBookkeepingJournal,
 }
 
 impl DynamoAlertStore {
+    /// On the `alerts` table (`<prefix>-alerts`); every write journals the record's bookkeeping
+    /// in the same request, on the `archive` table beside it (`<prefix>-archive`,
+    /// `DynamoBookkeepingJournal::beside`): every writer of alerts journals, however built.
     pub fn new(table: Table) -> Self {
-        Self { table }
+        let journal = DynamoBookkeepingJournal::beside(&table, "alerts");
+        Self { table, journal }
+    }
+
+    /// The journal written with every write (the archive table beside this one unless set).
+    pub fn with_journal(mut self, journal: DynamoBookkeepingJournal) -> Self {
+        self.journal = journal;
+        self
     }
 
     /// The item as stored: index sort keys in the tables' ISO format, a waiting alert's
@@ -153,6 +165,7 @@ impl AlertStore for DynamoAlertStore {
                 item,
                 record.revision,
                 &record.version_key,
+                self.journal.alert_write(record)?,
             )
             .await
     }

@@ -1,18 +1,31 @@
 //! The `enrolments` table (pk `enrolment_id`; `organisation-index`: `organisation_id` + `enrolment_id`).
+//! Every write also journals the status history (`journal`), in the same request.
 
+use super::journal::DynamoBookkeepingJournal;
 use super::table::Table;
-use crate::domain::enrolment_lifecycle::EnrolmentRecord;
 use crate::ports::enrolment_store::EnrolmentStore;
 use crate::ports::store_error::StoreError;
+use crate::records::enrolment::EnrolmentRecord;
 
 #[derive(Debug, Clone)]
 pub struct DynamoEnrolmentStore {
     table: Table,
+    journal: DynamoBookkeepingJournal,
 }
 
 impl DynamoEnrolmentStore {
+    /// On the `enrolments` table (`<prefix>-enrolments`); every write journals the record's
+    /// status history in the same request, on the `archive` table beside it
+    /// (`DynamoBookkeepingJournal::beside`).
     pub fn new(table: Table) -> Self {
-        Self { table }
+        let journal = DynamoBookkeepingJournal::beside(&table, "enrolments");
+        Self { table, journal }
+    }
+
+    /// The journal written with every write (the archive table beside this one unless set).
+    pub fn with_journal(mut self, journal: DynamoBookkeepingJournal) -> Self {
+        self.journal = journal;
+        self
     }
 }
 
@@ -35,6 +48,7 @@ impl EnrolmentStore for DynamoEnrolmentStore {
                 item,
                 record.revision,
                 &record.version_key,
+                self.journal.enrolment_write(record)?,
             )
             .await
     }

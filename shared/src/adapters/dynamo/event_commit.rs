@@ -1,6 +1,8 @@
 //! `EventCommitter` over DynamoDB: one `TransactWriteItems` across the `archive`, `events`,
 //! `alerts` and `enrolments` tables (one write request; each item costs twice the WCU of a plain
-//! write, see docs/capacity.md).
+//! write, see docs/capacity.md). An alert or enrolment written carries its bookkeeping journal
+//! item along (`journal`, in the archive table), so the journal is written exactly when the
+//! record is.
 //!
 //! Each item carries the condition of its own single write (`events::claim_condition`,
 //! `events::held_condition`, `table::versioned_condition`); the archive item is an UpdateItem
@@ -17,7 +19,8 @@ use super::alerts::DynamoAlertStore;
 use super::archive::DynamoEventArchive;
 use super::events::{claim_condition, finish_update, held_condition, DynamoEventLog};
 use super::insights::DynamoInsightsStore;
-use super::table::{versioned_condition, Condition, Item, Table};
+use super::journal::DynamoBookkeepingJournal;
+use super::table::{conditional_put as put, set_if_absent, versioned_condition, Item, Table};
 use crate::clock::Clock;
 use crate::domain::insights::counting::count_logged;
 use crate::domain::insights::facts::alert_facts_with_match;
@@ -42,6 +45,9 @@ pub(crate) enum Part {
     Event,
     Alert,
     Enrolment,
+    /// The bookkeeping journal item of the alert or enrolment written (`journal`): never
+    /// conditional, so never the reason of a refusal.
+    Journal,
     Index,
     /// The insights counters of the event's last alert write (`DynamoInsightsStore::actions_for`).
     Insights,
@@ -63,6 +69,9 @@ pub struct DynamoEventCommitter {
     pub(crate) alerts_table: Table,
     pub(crate) enrolments_table: Table,
     pub(crate) archive_table: Table,
+    /// The alert's or enrolment's bookkeeping, journaled with each record write (in the
+    /// archive table).
+    pub(crate) journal: DynamoBookkeepingJournal,
     /// The transactions index, for the entries the matching held (`None`: refused).
     pub(crate) index_table: Option<Table>,
     /// Counts the facts of an event's last alert write (`None`: nothing counted): in the same
@@ -78,6 +87,7 @@ impl DynamoEventCommitter {
             alerts: DynamoAlertStore::new(alerts.clone()),
             alerts_table: alerts,
             enrolments_table: enrolments,
+            journal: DynamoBookkeepingJournal::new(archive.clone()),
             archive_table: archive,
             index_table: None,
             insights: None,
@@ -145,6 +155,8 @@ impl DynamoEventCommitter {
             let condition = versioned_condition("alert_id", record.revision, &record.version_key);
             items.push(put(&self.alerts_table.name, item, condition).map_err(built)?);
             parts.push(Part::Alert);
+            items.push(self.journal.alert_write(record)?);
+            parts.push(Part::Journal);
         }
         if let Some(record) = &commit.enrolment {
             let item = serde_json::to_value(record)
@@ -156,6 +168,8 @@ impl DynamoEventCommitter {
                 versioned_condition("enrolment_id", record.revision, &record.version_key);
             items.push(put(&self.enrolments_table.name, item, condition).map_err(built)?);
             parts.push(Part::Enrolment);
+            items.push(self.journal.enrolment_write(record)?);
+            parts.push(Part::Journal);
         }
         if !commit.index.is_empty() {
             let Some(table) = &self.index_table else {
@@ -276,6 +290,7 @@ impl DynamoEventCommitter {
                 &self.enrolments_table.name,
                 commit.enrolment.as_ref().map(|r| r.enrolment_id.clone()),
             ),
+            Part::Journal => ("journal bookkeeping", &self.archive_table.name, None),
             Part::Archive => (
                 "archive delivery",
                 &self.archive_table.name,
@@ -427,43 +442,6 @@ fn index_item(
             )
             .build(),
     })
-}
-
-fn put(
-    table: &str,
-    item: Item,
-    condition: Condition,
-) -> Result<TransactWriteItem, aws_sdk_dynamodb::error::BuildError> {
-    Ok(TransactWriteItem::builder()
-        .put(
-            Put::builder()
-                .table_name(table)
-                .set_item(Some(item))
-                .condition_expression(condition.expression)
-                .set_expression_attribute_names(condition.names)
-                .set_expression_attribute_values(condition.values)
-                .return_values_on_condition_check_failure(
-                    ReturnValuesOnConditionCheckFailure::AllOld,
-                )
-                .build()?,
-        )
-        .build())
-}
-
-/// `SET #a0 = if_not_exists(#a0, :a0), ...` for every attribute: writes an item that is not
-/// there, leaves one that is exactly as it was, and never fails.
-fn set_if_absent(attributes: Item) -> (String, std::collections::HashMap<String, String>, Item) {
-    let mut names = std::collections::HashMap::new();
-    let mut values = Item::new();
-    let mut sets = Vec::new();
-    let mut sorted: Vec<_> = attributes.into_iter().collect();
-    sorted.sort_by(|a, b| a.0.cmp(&b.0));
-    for (i, (name, value)) in sorted.into_iter().enumerate() {
-        sets.push(format!("#a{i} = if_not_exists(#a{i}, :a{i})"));
-        names.insert(format!("#a{i}"), name);
-        values.insert(format!(":a{i}"), value);
-    }
-    (format!("SET {}", sets.join(", ")), names, values)
 }
 
 /// What a cancelled transaction means for the commit: the event's failed condition first (a

@@ -8,6 +8,7 @@ pub mod event_commit;
 pub mod event_processor;
 pub mod events;
 pub mod insights;
+pub mod journal;
 pub mod operators;
 pub mod orders;
 pub mod run_state;

@@ -149,6 +149,48 @@ pub(crate) fn versioned_condition(key_name: &str, revision: u64, version_key: &s
     }
 }
 
+/// A transaction's Put of `item` under `condition` (the item as it stood returned when the
+/// condition fails).
+pub(crate) fn conditional_put(
+    table: &str,
+    item: Item,
+    condition: Condition,
+) -> Result<aws_sdk_dynamodb::types::TransactWriteItem, aws_sdk_dynamodb::error::BuildError> {
+    use aws_sdk_dynamodb::types::{Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem};
+    Ok(TransactWriteItem::builder()
+        .put(
+            Put::builder()
+                .table_name(table)
+                .set_item(Some(item))
+                .condition_expression(condition.expression)
+                .set_expression_attribute_names(condition.names)
+                .set_expression_attribute_values(condition.values)
+                .return_values_on_condition_check_failure(
+                    ReturnValuesOnConditionCheckFailure::AllOld,
+                )
+                .build()?,
+        )
+        .build())
+}
+
+/// `SET #a0 = if_not_exists(#a0, :a0), ...` for every attribute: writes an item that is not
+/// there, leaves one that is exactly as it was, and never fails.
+pub(crate) fn set_if_absent(
+    attributes: Item,
+) -> (String, std::collections::HashMap<String, String>, Item) {
+    let mut names = std::collections::HashMap::new();
+    let mut values = Item::new();
+    let mut sets = Vec::new();
+    let mut sorted: Vec<_> = attributes.into_iter().collect();
+    sorted.sort_by(|a, b| a.0.cmp(&b.0));
+    for (i, (name, value)) in sorted.into_iter().enumerate() {
+        sets.push(format!("#a{i} = if_not_exists(#a{i}, :a{i})"));
+        names.insert(format!("#a{i}"), name);
+        values.insert(format!(":a{i}"), value);
+    }
+    (format!("SET {}", sets.join(", ")), names, values)
+}
+
 /// Whether an SDK error is DynamoDB's ConditionalCheckFailedException.
 pub(crate) fn is_condition_failed<E: ProvideErrorMetadata>(err: &SdkError<E>) -> bool {
     matches!(err, SdkError::ServiceError(s) if s.err().code() == Some("ConditionalCheckFailedException"))
@@ -183,7 +225,13 @@ impl Table {
     /// The optimistic write shared by the alert and enrolment stores: revision 1 creates,
     /// revision n replaces revision n-1, and a smaller `version_key` never replaces a larger.
     /// `item` is the record as JSON; nulls are dropped (a GSI key may not be NULL, and absent
-    /// is what an unset optional field means).
+    /// is what an unset optional field means). `journal` (the record's bookkeeping journal
+    /// write, `journal::DynamoBookkeepingJournal`) goes in the same request: one
+    /// `TransactWriteItems` of the conditional record Put and the journal item, so the journal
+    /// is written exactly when the record is. A lost race is `StoreError::Conflict`, as a
+    /// plain conditional Put's ConditionalCheckFailed was; any other cancellation is transient
+    /// (a conflicting transaction, throttling), but a malformed request, which is permanent.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) async fn put_versioned(
         &self,
         operation: &'static str,
@@ -192,27 +240,59 @@ impl Table {
         item: serde_json::Value,
         revision: u64,
         version_key: &str,
+        journal: aws_sdk_dynamodb::types::TransactWriteItem,
     ) -> Result<(), StoreError> {
         let item = self.versioned_item(operation, item)?;
         let condition = versioned_condition(key_name, revision, version_key);
-        let request = self
-            .client
-            .put_item()
-            .table_name(&self.name)
-            .set_item(Some(item))
-            .condition_expression(condition.expression)
-            .set_expression_attribute_names(condition.names)
-            .set_expression_attribute_values(condition.values);
+        let record = conditional_put(&self.name, item, condition)
+            .map_err(|e| self.bad_item(operation, e))?;
         self.counters.write();
-        match request.send().await {
-            Ok(_) => Ok(()),
-            Err(e) if is_condition_failed(&e) => Err(StoreError::Conflict {
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(record)
+            .transact_items(journal)
+            .send()
+            .await;
+        let Err(err) = result else {
+            return Ok(());
+        };
+        use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+        let codes: Vec<String> = match err.as_service_error() {
+            Some(TransactWriteItemsError::TransactionCanceledException(c)) => c
+                .cancellation_reasons()
+                .iter()
+                .map(|r| r.code().unwrap_or("None").to_string())
+                .collect(),
+            _ => return Err(self.error(operation, err)),
+        };
+        // The reasons come in the order of the items: the record's first.
+        if codes.first().map(String::as_str) == Some("ConditionalCheckFailed") {
+            return Err(StoreError::Conflict {
                 operation,
                 table: self.name.clone(),
                 key: key.to_string(),
-            }),
-            Err(e) => Err(self.error(operation, e)),
+            });
         }
+        let refused: Vec<&str> = codes
+            .iter()
+            .map(String::as_str)
+            .filter(|c| *c != "None")
+            .collect();
+        let detail = format!("transaction cancelled: {}", refused.join(", "));
+        Err(if refused.contains(&"ValidationError") {
+            StoreError::Permanent {
+                operation,
+                table: self.name.clone(),
+                detail,
+            }
+        } else {
+            StoreError::Transient {
+                operation,
+                table: self.name.clone(),
+                detail,
+            }
+        })
     }
 
     /// The item of a versioned record: the JSON record with its nulls dropped (a GSI key may not

@@ -5,7 +5,10 @@
 
 pub mod archive;
 pub mod dlq;
+mod journal_restore;
 pub mod rebuild;
+#[cfg(test)]
+mod rebuild_tests;
 pub mod refused;
 pub mod replay;
 #[cfg(test)]

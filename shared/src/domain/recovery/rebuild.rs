@@ -8,9 +8,25 @@
 //! written. An archived alert gets back the match (and the rule that would decide) that
 //! process-events recorded, by the same code (`domain::matching::record_match`). What
 //! ChargebackStop holds comes back exactly; our own bookkeeping on a record (the decision audit
-//! trail, warnings sent, enrolment status history with event ids) is not in the archive nor at
-//! ChargebackStop and starts again empty.
+//! trail, warnings sent and pending, the no-deadline notice, the action claim, the refund hook's
+//! state, the enrolment status history with event ids; `records::bookkeeping`) is in neither,
+//! so it comes back from the bookkeeping journal (`ports::bookkeeping_journal`), which every
+//! write of a record keeps in the same request.
+//!
+//! Rebuild writes through stores that put a record's journaled bookkeeping on its first write
+//! of the run, in that same write, when the entry is newer than what the table holds
+//! (`journal_restore`): a record the table lost, or one an older backup set back. A record the
+//! journal has no entry for (stored before the journal existed, past its retention, or never
+//! stored before) is reported in `bookkeeping_not_journaled`. What still differs from the
+//! table before: `fetched_at` (the re-fetch's time), `revision` (the item's write counter
+//! restarts with the item; the journal's revision only tells which write an entry mirrors) and
+//! the match's `matched_at` (matched again, now).
+//!
+//! Every write of a record replaces its entry, so run the rebuild before anything else writes
+//! the lost records again: a webhook's processing or the scheduled reconciliation that
+//! re-creates a lost record bare also journals it bare (its earlier bookkeeping is then lost).
 
+use super::journal_restore::{EntryState, RestoringAlerts, RestoringEnrolments};
 use crate::clock::Clock;
 use crate::domain::alert_record::store_fetched_alert_notifying;
 use crate::domain::deadline_sweep::RunBudget;
@@ -22,6 +38,7 @@ use crate::event::WebhookEvent;
 use crate::models::alert::Alert;
 use crate::ports::alert_api::{AlertApi, ApiCallError};
 use crate::ports::alert_store::AlertStore;
+use crate::ports::bookkeeping_journal::BookkeepingJournal;
 use crate::ports::decision_inputs::{PartnerRecords, PolicySource};
 use crate::ports::enrolment_api::EnrolmentApi;
 use crate::ports::enrolment_store::EnrolmentStore;
@@ -62,6 +79,8 @@ pub struct StateSources {
     pub enrolment_api: Arc<dyn EnrolmentApi>,
     pub alerts: Arc<dyn AlertStore>,
     pub enrolments: Arc<dyn EnrolmentStore>,
+    /// Our bookkeeping on each alert and enrolment, as of its last write (rebuild restores it).
+    pub journal: Arc<dyn BookkeepingJournal>,
     pub notifier: Arc<dyn Notifier>,
     /// The policy and the partner's records, for the match a rebuilt alert carries.
     pub policies: Arc<dyn PolicySource>,
@@ -102,6 +121,13 @@ pub struct RebuildReport {
     /// Objects that could not be fetched or stored, with the reason.
     pub errors: Vec<(String, String)>,
     pub organisations: Vec<String>,
+    /// Records whose bookkeeping was put back from the journal (written).
+    pub bookkeeping_restored: usize,
+    /// Records whose journal entry was no newer than the record (the table still held it).
+    pub bookkeeping_current: usize,
+    /// Records the journal has no entry for: stored before the journal existed or past its
+    /// retention (their bookkeeping, if they had any, is lost), or never stored before.
+    pub bookkeeping_not_journaled: Vec<String>,
     pub reconcile: ReconcileReport,
     /// Stopped before the end (out of time): run it again; every write is idempotent.
     pub incomplete: bool,
@@ -115,11 +141,28 @@ struct Named {
     organisations: BTreeSet<String>,
 }
 
+impl RebuildReport {
+    fn count(&mut self, id: &str, state: EntryState) {
+        match state {
+            EntryState::Restored => self.bookkeeping_restored += 1,
+            EntryState::Current => self.bookkeeping_current += 1,
+            EntryState::Missing => self.bookkeeping_not_journaled.push(id.to_string()),
+            EntryState::Unread => {}
+        }
+    }
+}
+
 /// Stores an alert an archived delivery names, with the match process-events put on it
-/// (`domain::matching::record_match`, the same code; no action is sent): every alert of an
-/// enrolment that takes decisions (not informational) was matched when its event was processed.
-/// Fails with the reason, for the report.
-async fn store_archived_alert(sources: &StateSources, alert: &Alert) -> Result<(), String> {
+/// (`domain::matching::record_match`, the same code; no action is sent) where it did: an alert
+/// of an enrolment that takes decisions (not informational) whose journal entry says it had a
+/// match (process-events matches an alert when its policy looks at it, not one already
+/// resolved or decided), that has no entry, or that the table still holds with a match. Fails
+/// with the reason, for the report.
+async fn store_archived_alert(
+    sources: &StateSources,
+    restoring: &RestoringAlerts,
+    alert: &Alert,
+) -> Result<(), String> {
     let (record, _stale) = store_fetched_alert_notifying(
         &*sources.alerts,
         &*sources.notifier,
@@ -128,7 +171,10 @@ async fn store_archived_alert(sources: &StateSources, alert: &Alert) -> Result<(
     )
     .await
     .map_err(|e| e.to_string())?;
-    if record.informational {
+    let matched = restoring
+        .was_matched(&alert.id)
+        .unwrap_or(record.alert_match.is_some());
+    if record.informational || !matched {
         return Ok(());
     }
     let policy = sources
@@ -147,9 +193,65 @@ async fn store_archived_alert(sources: &StateSources, alert: &Alert) -> Result<(
     Ok(())
 }
 
+/// After the stores and the pass: what came of every record's journal entry, in the report. A
+/// record the run did not write (its view and match unchanged) whose entry is newer than it (a
+/// table restored from an older backup) gets the entry's bookkeeping now.
+async fn count_bookkeeping(
+    alerts: &RestoringAlerts,
+    enrolments: &RestoringEnrolments,
+    report: &mut RebuildReport,
+    budget: &RunBudget,
+) {
+    for org in report.organisations.clone() {
+        let stored = match alerts.by_organisation(&org, i32::MAX).await {
+            Ok(stored) => stored,
+            Err(e) => {
+                report.errors.push((org.clone(), e.to_string()));
+                continue;
+            }
+        };
+        for record in stored {
+            if !budget.has_time() {
+                report.incomplete = true;
+                return;
+            }
+            let id = record.alert_id.clone();
+            if alerts.state(&id) == EntryState::Unread {
+                if let Err(e) = alerts.restore_if_newer(record).await {
+                    report.errors.push((id.clone(), e.to_string()));
+                    continue;
+                }
+            }
+            report.count(&id, alerts.state(&id));
+        }
+        let stored = match enrolments.by_organisation(&org).await {
+            Ok(stored) => stored,
+            Err(e) => {
+                report.errors.push((org.clone(), e.to_string()));
+                continue;
+            }
+        };
+        for record in stored {
+            if !budget.has_time() {
+                report.incomplete = true;
+                return;
+            }
+            let id = record.enrolment_id.clone();
+            if enrolments.state(&id) == EntryState::Unread {
+                if let Err(e) = enrolments.restore_if_newer(record).await {
+                    report.errors.push((id.clone(), e.to_string()));
+                    continue;
+                }
+            }
+            report.count(&id, enrolments.state(&id));
+        }
+    }
+}
+
 /// `cbs rebuild`: the alerts and enrolments tables from the archive (received since `since`)
 /// plus re-fetches, then a reconciliation pass of every organisation (those seen in the
-/// archive and `organisations`).
+/// archive and `organisations`); every record written with its journaled bookkeeping
+/// (`journal_restore`).
 pub async fn rebuild(
     sources: &StateSources,
     since: DateTime<Utc>,
@@ -165,6 +267,19 @@ pub async fn rebuild(
     let mut report = RebuildReport {
         archived_deliveries: deliveries.len(),
         ..Default::default()
+    };
+    let alerts = Arc::new(RestoringAlerts::new(
+        sources.alerts.clone(),
+        sources.journal.clone(),
+    ));
+    let enrolments = Arc::new(RestoringEnrolments::new(
+        sources.enrolments.clone(),
+        sources.journal.clone(),
+    ));
+    let restoring = StateSources {
+        alerts: alerts.clone(),
+        enrolments: enrolments.clone(),
+        ..sources.clone()
     };
     let mut named = Named::default();
     named.organisations.extend(organisations.iter().cloned());
@@ -199,7 +314,7 @@ pub async fn rebuild(
         match sources.alert_api.get_alert(id).await {
             Ok(alert) => {
                 named.organisations.insert(alert.organisation_id.clone());
-                match store_archived_alert(sources, &alert).await {
+                match store_archived_alert(&restoring, &alerts, &alert).await {
                     Ok(()) => report.alerts_refetched += 1,
                     Err(e) => report.errors.push((id.clone(), e)),
                 }
@@ -220,7 +335,7 @@ pub async fn rebuild(
                     .organisations
                     .insert(enrolment.organisation_id.clone());
                 match store_fetched_enrolment(
-                    &*sources.enrolments,
+                    &*restoring.enrolments,
                     &*sources.notifier,
                     &enrolment,
                     None,
@@ -238,7 +353,9 @@ pub async fn rebuild(
         progress(id);
     }
     report.organisations = named.organisations.iter().cloned().collect();
-    report.reconcile = reconcile_organisations(sources, &report.organisations, since, budget).await;
+    report.reconcile =
+        reconcile_organisations(&restoring, &report.organisations, since, budget).await;
     report.incomplete |= report.reconcile.not_reached > 0;
+    count_bookkeeping(&alerts, &enrolments, &mut report, budget).await;
     Ok(report)
 }

@@ -628,6 +628,7 @@ fn sources(
         listing: Arc::new(listing),
         alert_api: w.api.clone(),
         enrolment_api: w.api.clone(),
+        journal: alerts.journal(),
         alerts,
         enrolments,
         notifier: Arc::new(RecordingNotifier::default()),
