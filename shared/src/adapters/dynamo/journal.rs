@@ -37,6 +37,17 @@ struct JournalItem<T> {
     expires_at: i64,
 }
 
+/// `ARCHIVE_RETENTION_DAYS` when set to a positive number of days, else the default. Read here
+/// rather than passed in: every store constructor in every function builds a journal, and the
+/// template sets the variable for all of them (Globals).
+fn archive_retention_days() -> u32 {
+    std::env::var("ARCHIVE_RETENTION_DAYS")
+        .ok()
+        .and_then(|v| v.trim().parse::<u32>().ok())
+        .filter(|d| *d > 0)
+        .unwrap_or(DEFAULT_ARCHIVE_RETENTION_DAYS)
+}
+
 #[derive(Debug, Clone)]
 pub struct DynamoBookkeepingJournal {
     table: Table,
@@ -44,13 +55,14 @@ pub struct DynamoBookkeepingJournal {
 }
 
 impl DynamoBookkeepingJournal {
-    /// On the `archive` table, with the archive's default retention
-    /// (`DEFAULT_ARCHIVE_RETENTION_DAYS`, counted from each write; every write of the record
-    /// renews it, so the entry outlives the archived deliveries that name the record).
+    /// On the `archive` table, with the archive's retention (`ARCHIVE_RETENTION_DAYS`, which
+    /// the template gives every function, else `DEFAULT_ARCHIVE_RETENTION_DAYS`), counted from
+    /// each write; every write of the record renews it, so the entry outlives the archived
+    /// deliveries that name the record.
     pub fn new(archive: Table) -> Self {
         Self {
             table: archive,
-            retention_days: DEFAULT_ARCHIVE_RETENTION_DAYS,
+            retention_days: archive_retention_days(),
         }
     }
 
