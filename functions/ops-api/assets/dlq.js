@@ -47,7 +47,14 @@
     });
     const sample = (body.messages || []).slice(0, 10).map((m) =>
       el("li", `${m.event_id || m.message_id} · ${m.event_type || "?"} · ${m.object_id || "-"} · received ${m.source_receive_count ?? "?"}×`, "muted"));
-    list.replaceChildren(...(items.length ? items : [el("li", "Nothing stuck: every event was processed or is still being retried.", "muted")]), ...sample);
+    // Deliveries the Worker refused for their signature: archived, not processed.
+    const refused = body.refused_at_edge;
+    const refusedLine = refused == null
+      ? [el("li", "Refused at the edge: unavailable", "error")]
+      : refused.today + refused.yesterday > 0
+        ? [el("li", `Refused at the edge: ${refused.today} today, ${refused.yesterday} yesterday (UTC). Check the Worker's WEBHOOK_SECRET, then cbs events replay --refused.`, "error refused-at-edge")]
+        : [];
+    list.replaceChildren(...refusedLine, ...(items.length ? items : [el("li", "Nothing stuck: every event was processed or is still being retried.", "muted")]), ...sample);
   }
 
   // Until the operator signs in there is no key: look again every few seconds, then every 30 s.

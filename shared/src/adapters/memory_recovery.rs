@@ -120,8 +120,23 @@ impl EventArchive for MemoryArchive {
         Ok(*n)
     }
 
+    async fn dead_letter_count(&self, kind: &str) -> Result<u64, StoreError> {
+        if *self.counters_down.lock().unwrap() {
+            return Err(transient("read dead-letter counter"));
+        }
+        Ok(self
+            .counters
+            .lock()
+            .unwrap()
+            .get(kind)
+            .copied()
+            .unwrap_or(0))
+    }
+
     async fn reset_dead_letter_counts(&self) -> Result<(), StoreError> {
-        self.counters.lock().unwrap().clear();
+        self.counters.lock().unwrap().retain(|kind, _| {
+            kind.starts_with(crate::ports::event_archive::REFUSED_COUNTER_PREFIX)
+        });
         Ok(())
     }
 }

@@ -17,6 +17,11 @@ use std::collections::BTreeMap;
 /// representment rounds), with room.
 pub const DEFAULT_ARCHIVE_RETENTION_DAYS: u32 = 400;
 
+/// Counters whose kind starts with this count the deliveries the edge refused, one counter per
+/// day (`refused:2026-12-01`, `domain::recovery::refused`). Nothing drains refused deliveries,
+/// so a DLQ drain (`reset_dead_letter_counts`) leaves them alone.
+pub const REFUSED_COUNTER_PREFIX: &str = "refused:";
+
 /// One accepted webhook delivery, as the edge verified it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ArchivedDelivery {
@@ -79,6 +84,10 @@ pub trait EventArchive: Send + Sync {
     /// Adds one to the dead-letter counter of `kind` and returns the new count.
     async fn count_dead_letter(&self, kind: &str) -> Result<u64, StoreError>;
 
-    /// Sets every dead-letter counter back to zero (the DLQ was drained).
+    /// The counter of `kind` as it stands (0 when never counted), without changing it.
+    async fn dead_letter_count(&self, kind: &str) -> Result<u64, StoreError>;
+
+    /// Sets every dead-letter counter back to zero (the DLQ was drained), except the refused
+    /// deliveries' per-day counters (`REFUSED_COUNTER_PREFIX`).
     async fn reset_dead_letter_counts(&self) -> Result<(), StoreError>;
 }

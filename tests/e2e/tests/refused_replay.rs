@@ -235,6 +235,11 @@ async fn refused_webhooks_are_kept_and_replayed_once_fixed_and_forgeries_never()
         "{told:?}"
     );
 
+    // The operations page's DLQ panel counts them.
+    let (code, dlq) = stack.ops(Method::GET, "api/dlq", None).await.unwrap();
+    assert!(code.is_success(), "{code} {dlq}");
+    assert_eq!(dlq["refused_at_edge"]["today"], 3, "{dlq}");
+
     // 2. Without --refused: listed, left alone.
     let (ok, out, err) = cbs(&stack, &["events", "replay", "--since", "1h"]).await;
     assert!(ok, "{out}{err}");

@@ -12,6 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::{Deserialize, Serialize};
 use shared::domain::recovery::dlq::{self, DeadLetterView};
+use shared::domain::recovery::refused::{refused_counts, RefusedCounts};
 use shared::domain::recovery::replay::{ReplayItem, ReplayOptions, ReplaySelection, Replayer};
 use shared::ports::dead_letters::DeadLetterQueue;
 use std::sync::Arc;
@@ -91,6 +92,9 @@ pub struct DlqSummary {
     pub messages: Vec<DeadLetterView>,
     /// Messages per reason among those listed.
     pub reasons: Vec<(String, usize)>,
+    /// Deliveries the edge refused for their signature, archived and not processed, today and
+    /// yesterday (UTC); null when the archive could not be read.
+    pub refused_at_edge: Option<RefusedCounts>,
 }
 
 pub async fn dlq_summary(State(state): State<AppState>) -> ApiResult<Json<DlqSummary>> {
@@ -116,10 +120,19 @@ pub async fn dlq_summary(State(state): State<AppState>) -> ApiResult<Json<DlqSum
     }
     let mut reasons: Vec<(String, usize)> = reasons.into_iter().collect();
     reasons.sort_by(|a, b| b.1.cmp(&a.1));
+    let archive = &recovery(&state)?.replayer.archive;
+    let refused_at_edge = match refused_counts(&**archive, state.clock.now()).await {
+        Ok(counts) => Some(counts),
+        Err(e) => {
+            tracing::warn!(error = %e, "could not read the refused-delivery counters");
+            None
+        }
+    };
     Ok(Json(DlqSummary {
         depth,
         messages,
         reasons,
+        refused_at_edge,
     }))
 }
 

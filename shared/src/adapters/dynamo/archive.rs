@@ -222,6 +222,27 @@ impl EventArchive for DynamoEventArchive {
             .unwrap_or(1))
     }
 
+    async fn dead_letter_count(&self, kind: &str) -> Result<u64, StoreError> {
+        self.table.counters.read();
+        let out = self
+            .table
+            .client
+            .get_item()
+            .table_name(&self.table.name)
+            .key("event_id", AttributeValue::S(COUNTERS_PK.into()))
+            .key("delivery_id", AttributeValue::S(kind.to_string()))
+            .send()
+            .await
+            .map_err(|e| self.table.error("read dead-letter counter", e))?;
+        Ok(out
+            .item
+            .and_then(|a| match a.get("dead_letters") {
+                Some(AttributeValue::N(n)) => n.parse().ok(),
+                _ => None,
+            })
+            .unwrap_or(0))
+    }
+
     async fn reset_dead_letter_counts(&self) -> Result<(), StoreError> {
         for item in self
             .partition("read dead-letter counters", COUNTERS_PK)
@@ -230,6 +251,13 @@ impl EventArchive for DynamoEventArchive {
             let Some(kind) = item.get("delivery_id").cloned() else {
                 continue;
             };
+            // The refused deliveries' per-day counters are not the DLQ's.
+            if kind
+                .as_s()
+                .is_ok_and(|k| k.starts_with(crate::ports::event_archive::REFUSED_COUNTER_PREFIX))
+            {
+                continue;
+            }
             self.table.counters.write();
             self.table
                 .client

@@ -15,7 +15,7 @@
 
 use super::archive::{archive_delivery, refused_at_edge, RawDelivery};
 use super::dlq::notify_due;
-use crate::ports::event_archive::{ArchivedDelivery, EventArchive};
+use crate::ports::event_archive::{ArchivedDelivery, EventArchive, REFUSED_COUNTER_PREFIX};
 use crate::ports::event_log::iso;
 use crate::ports::notifier::OpsNotification;
 use crate::ports::store_error::StoreError;
@@ -29,11 +29,35 @@ pub use crate::sqs_request::REFUSED_ATTRIBUTE;
 pub const REFUSED_HEADER: &str = "x-edge-refused";
 /// The prefix of a refused delivery's archive delivery id.
 pub const REFUSED_DELIVERY_PREFIX: &str = "refused:";
-/// The counter refused deliveries are counted under, one per day (`refused:2026-12-01`): the
-/// first refusal of each day tells operations, then every 100th that day. Nothing drains
-/// refused deliveries (they are archived, not queued), so a per-day counter is what lets a new
-/// incident, or a long one, be heard again.
-pub const REFUSED_KIND: &str = "refused";
+/// The counter of the deliveries refused on `day` (UTC), `refused:2026-12-01`: the first
+/// refusal of each day tells operations, then every 100th that day. Nothing drains refused
+/// deliveries (they are archived, not queued), so a per-day counter is what lets a new
+/// incident, or a long one, be heard again; a DLQ drain leaves it alone.
+pub fn refused_counter(day: chrono::NaiveDate) -> String {
+    format!("{REFUSED_COUNTER_PREFIX}{}", day.format("%Y-%m-%d"))
+}
+
+/// Deliveries the edge refused today and yesterday (UTC), for the operations page.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct RefusedCounts {
+    pub today: u64,
+    pub yesterday: u64,
+}
+
+/// Reads today's and yesterday's counters.
+pub async fn refused_counts(
+    archive: &dyn EventArchive,
+    now: DateTime<Utc>,
+) -> Result<RefusedCounts, StoreError> {
+    let today = now.date_naive();
+    let yesterday = today - chrono::Duration::days(1);
+    Ok(RefusedCounts {
+        today: archive.dead_letter_count(&refused_counter(today)).await?,
+        yesterday: archive
+            .dead_letter_count(&refused_counter(yesterday))
+            .await?,
+    })
+}
 
 /// What `keep_refused` did with a refused delivery.
 #[derive(Debug, Clone, PartialEq)]
@@ -66,7 +90,7 @@ pub async fn keep_refused(
             notify: None,
         }));
     }
-    let kind = format!("{REFUSED_KIND}:{}", now.format("%Y-%m-%d"));
+    let kind = refused_counter(now.date_naive());
     let count = match archive.count_dead_letter(&kind).await {
         Ok(n) => Some(n),
         Err(e) => {
@@ -318,6 +342,19 @@ mod tests {
         assert_eq!(refused_reason(&first), Some("signature_mismatch"));
         assert_eq!(original_delivery_id(&first.delivery_id), "idem-1");
 
+        // The page's counts; a DLQ drain resets the DLQ's counters, not these.
+        archive.count_dead_letter("poison").await.unwrap();
+        archive.reset_dead_letter_counts().await.unwrap();
+        assert_eq!(archive.dead_letter_count("poison").await.unwrap(), 0);
+        let counts = refused_counts(&archive, day1).await.unwrap();
+        assert_eq!(
+            counts,
+            RefusedCounts {
+                today: 101,
+                yesterday: 0
+            }
+        );
+
         // A new day: the first refusal is told again.
         let day2: DateTime<Utc> = "2026-11-25T00:00:01Z".parse().unwrap();
         let next = keep_refused(&archive, &raw("idem-x", Some("signature_stale")), day2, 400)
@@ -325,6 +362,14 @@ mod tests {
             .unwrap()
             .unwrap();
         assert!(next.notify.is_some());
+        let counts = refused_counts(&archive, day2).await.unwrap();
+        assert_eq!(
+            counts,
+            RefusedCounts {
+                today: 1,
+                yesterday: 101
+            }
+        );
     }
 
     #[tokio::test]
