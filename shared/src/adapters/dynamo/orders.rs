@@ -16,82 +16,19 @@ use crate::ports::order_outbox::{
 use crate::ports::store_error::StoreError;
 use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
+
+#[path = "orders_item.rs"]
+mod item;
+#[path = "orders_leases.rs"]
+mod leases;
+use item::OrderItem;
 
 const PENDING_INDEX: &str = "pending-index";
 /// Partition of the organisation directory items.
 const ORGANISATIONS_PK: &str = "#organisations";
 /// Concurrent single-item writes per call (leases, outcomes).
 const WRITE_CONCURRENCY: usize = 16;
-
-/// The item as stored. The order travels as its JSON text: it is sent exactly as validated,
-/// and fields this version does not model survive untouched.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-struct OrderItem {
-    organisation_id: String,
-    reference_id: String,
-    state: UploadState,
-    order_json: String,
-    /// When the order is next due: the pending-index sort key.
-    queued_at: String,
-    /// When it was taken in (absent on items written before it existed: `queued_at`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    enqueued_at: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pending_organisation_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    lease_until: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    lease_owner: Option<String>,
-    #[serde(default)]
-    attempts: u32,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    order_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    error_code: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    error_field: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    error_message: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    last_error: Option<String>,
-    /// update id -> PATCH body as JSON text.
-    #[serde(default)]
-    pending_updates: BTreeMap<String, String>,
-    updated_at: String,
-}
-
-impl OrderItem {
-    fn into_order(self) -> Result<OutboxOrder, String> {
-        let order: Order = serde_json::from_str(&self.order_json).map_err(|e| e.to_string())?;
-        let mut updates = BTreeMap::new();
-        for (id, raw) in self.pending_updates {
-            updates.insert(
-                id,
-                serde_json::from_str::<PatchOrder>(&raw).map_err(|e| e.to_string())?,
-            );
-        }
-        Ok(OutboxOrder {
-            organisation_id: self.organisation_id,
-            reference_id: self.reference_id,
-            state: self.state,
-            order,
-            enqueued_at: self.enqueued_at.unwrap_or_else(|| self.queued_at.clone()),
-            queued_at: self.queued_at,
-            lease_until: self.lease_until,
-            lease_owner: self.lease_owner,
-            attempts: self.attempts,
-            order_id: self.order_id,
-            error_code: self.error_code,
-            error_field: self.error_field,
-            error_message: self.error_message,
-            last_error: self.last_error,
-            pending_updates: updates,
-            updated_at: self.updated_at,
-        })
-    }
-}
 
 fn s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
@@ -187,185 +124,10 @@ impl DynamoOrderOutbox {
             .map_err(|e| self.table.error("register_organisation", e))?;
         Ok(())
     }
-
-    async fn lease_one(
-        &self,
-        order: &OutboxOrder,
-        owner: &str,
-        now: DateTime<Utc>,
-        until: DateTime<Utc>,
-    ) -> Result<Option<OutboxOrder>, StoreError> {
-        let uploaded = order.state.is_uploaded();
-        let lookup = order.state == UploadState::Reconcile;
-        let mut request = self
-            .table
-            .client
-            .update_item()
-            .table_name(&self.table.name)
-            .set_key(Some(Self::key(&order.organisation_id, &order.reference_id)))
-            .expression_attribute_names("#state", "state")
-            .expression_attribute_values(":now", s(iso(now)))
-            .expression_attribute_values(":until", s(iso(until)))
-            .expression_attribute_values(":owner", s(owner))
-            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew);
-        request = if uploaded {
-            // A patch lease: the order stays CREATED/DUPLICATE, only the lease is taken.
-            request
-                .update_expression("SET lease_until = :until, lease_owner = :owner")
-                .condition_expression(
-                    "(#state = :created OR #state = :duplicate) AND attribute_exists(pending_organisation_id) \
-                     AND (attribute_not_exists(lease_until) OR lease_until < :now OR lease_owner = :owner)",
-                )
-                .expression_attribute_values(":created", s("CREATED"))
-                .expression_attribute_values(":duplicate", s("DUPLICATE"))
-        } else if lookup {
-            // A lookup lease: the order stays RECONCILE (it is never POSTed again).
-            request
-                .update_expression("SET lease_until = :until, lease_owner = :owner")
-                .condition_expression(
-                    "#state = :reconcile AND queued_at <= :now \
-                     AND (attribute_not_exists(lease_until) OR lease_until < :now OR lease_owner = :owner)",
-                )
-                .expression_attribute_values(":reconcile", s("RECONCILE"))
-        } else {
-            request
-                .update_expression(
-                    "SET #state = :leased, lease_until = :until, lease_owner = :owner, updated_at = :now \
-                     ADD attempts :one",
-                )
-                .condition_expression(
-                    "(#state = :pending AND queued_at <= :now) \
-                     OR (#state = :leased AND (lease_until < :now OR lease_owner = :owner))",
-                )
-                .expression_attribute_values(":pending", s("PENDING"))
-                .expression_attribute_values(":leased", s("LEASED"))
-                .expression_attribute_values(":one", AttributeValue::N("1".into()))
-        };
-        self.table.counters.write();
-        match request.send().await {
-            Ok(out) => match out.attributes {
-                Some(item) => Ok(Some(self.parse("lease", item)?)),
-                None => Ok(None),
-            },
-            Err(e) if is_condition_failed(&e) => Ok(None),
-            Err(e) => Err(self.table.error("lease", e)),
-        }
-    }
-
-    /// Records one create outcome, only while this run holds the lease.
-    async fn record_one(
-        &self,
-        org: &str,
-        reference: &str,
-        owner: &str,
-        outcome: &UploadOutcome,
-        now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        let base = || {
-            self.table
-                .client
-                .update_item()
-                .table_name(&self.table.name)
-                .set_key(Some(Self::key(org, reference)))
-                .expression_attribute_names("#state", "state")
-                .expression_attribute_values(":leased", s("LEASED"))
-                .expression_attribute_values(":reconcile", s("RECONCILE"))
-                .expression_attribute_values(":owner", s(owner))
-                .expression_attribute_values(":now", s(iso(now)))
-        };
-        let held = "(#state = :leased OR #state = :reconcile) AND lease_owner = :owner";
-        let attempt = match outcome {
-            UploadOutcome::Created { order_id } | UploadOutcome::Duplicate { order_id } => {
-                let state = if matches!(outcome, UploadOutcome::Created { .. }) { "CREATED" } else { "DUPLICATE" };
-                // Leave the pending-index only when no PATCH update waits for this order.
-                let done = base()
-                    .update_expression(
-                        "SET #state = :state, order_id = :order_id, updated_at = :now \
-                         REMOVE lease_until, lease_owner, pending_organisation_id",
-                    )
-                    .condition_expression(format!(
-                        "{held} AND (attribute_not_exists(pending_updates) OR size(pending_updates) = :zero)"
-                    ))
-                    .expression_attribute_values(":state", s(state))
-                    .expression_attribute_values(":order_id", s(order_id.clone()))
-                    .expression_attribute_values(":zero", AttributeValue::N("0".into()));
-                self.table.counters.write();
-                match done.send().await {
-                    Ok(_) => return Ok(true),
-                    Err(e) if is_condition_failed(&e) => {}
-                    Err(e) => return Err(self.table.error("record", e)),
-                }
-                // Either the lease is gone, or updates wait: keep it in the index for them.
-                base()
-                    .update_expression(
-                        "SET #state = :state, order_id = :order_id, updated_at = :now REMOVE lease_until, lease_owner",
-                    )
-                    .condition_expression(held)
-                    .expression_attribute_values(":state", s(state))
-                    .expression_attribute_values(":order_id", s(order_id.clone()))
-            }
-            UploadOutcome::Failed { code, field, message } => {
-                let mut r = base()
-                    .update_expression(
-                        "SET #state = :failed, error_code = :code, error_field = :field, error_message = :message, \
-                         updated_at = :now REMOVE lease_until, lease_owner, pending_organisation_id",
-                    )
-                    .condition_expression(held)
-                    .expression_attribute_values(":failed", s("FAILED"))
-                    .expression_attribute_values(":code", s(code.clone()));
-                r = r.expression_attribute_values(
-                    ":field",
-                    field.clone().map(s).unwrap_or(AttributeValue::Null(true)),
-                );
-                r.expression_attribute_values(
-                    ":message",
-                    message.clone().map(s).unwrap_or(AttributeValue::Null(true)),
-                )
-            }
-            // Due again at `retry_at`: its place in the pending-index moves behind what is due.
-            UploadOutcome::Retry { reason, retry_at } => base()
-                .update_expression(
-                    "SET #state = :pending, last_error = :reason, queued_at = :retry_at, updated_at = :now \
-                     REMOVE lease_until, lease_owner",
-                )
-                .condition_expression(held)
-                .expression_attribute_values(":pending", s("PENDING"))
-                .expression_attribute_values(":reason", s(reason.clone()))
-                .expression_attribute_values(":retry_at", s(iso(*retry_at))),
-            // Never sent: the lease's attempt does not count.
-            UploadOutcome::Unsent { reason } => base()
-                .update_expression(
-                    "SET #state = :pending, last_error = :reason, updated_at = :now \
-                     REMOVE lease_until, lease_owner ADD attempts :minus_one",
-                )
-                .condition_expression(held)
-                .expression_attribute_values(":pending", s("PENDING"))
-                .expression_attribute_values(":reason", s(reason.clone()))
-                .expression_attribute_values(":minus_one", AttributeValue::N("-1".into())),
-            UploadOutcome::Lookup { reason, keep_lease: true } => base()
-                .update_expression("SET #state = :reconcile_state, last_error = :reason, updated_at = :now")
-                .condition_expression(held)
-                .expression_attribute_values(":reconcile_state", s("RECONCILE"))
-                .expression_attribute_values(":reason", s(reason.clone())),
-            UploadOutcome::Lookup { reason, keep_lease: false } => base()
-                .update_expression(
-                    "SET #state = :reconcile_state, last_error = :reason, updated_at = :now \
-                     REMOVE lease_until, lease_owner",
-                )
-                .condition_expression(held)
-                .expression_attribute_values(":reconcile_state", s("RECONCILE"))
-                .expression_attribute_values(":reason", s(reason.clone())),
-        };
-        self.table.counters.write();
-        match attempt.send().await {
-            Ok(_) => Ok(true),
-            Err(e) if is_condition_failed(&e) => Ok(false),
-            Err(e) => Err(self.table.error("record", e)),
-        }
-    }
 }
 
-/// Runs `f` over `items` with at most `WRITE_CONCURRENCY` in flight, keeping input order.
+/// Runs `f` over `items` with at most `WRITE_CONCURRENCY` in flight, keeping input order; the
+/// first error stops it (writes are conditional: what ran is safe to run again).
 async fn concurrently<'a, T: Sync, R: Send, F, Fut>(
     items: &'a [T],
     f: F,
@@ -374,45 +136,14 @@ where
     F: Fn(&'a T) -> Fut,
     Fut: std::future::Future<Output = Result<R, StoreError>> + Send + 'a,
 {
-    let mut results = Vec::with_capacity(items.len());
-    for chunk in items.chunks(WRITE_CONCURRENCY) {
-        let outcomes = join_all(chunk.iter().map(&f)).await;
-        for outcome in outcomes {
-            results.push(outcome?);
-        }
-    }
-    Ok(results)
-}
-
-/// Polls futures together (no extra crate: a small join of boxed futures).
-async fn join_all<'a, R: Send, Fut>(futures: impl Iterator<Item = Fut>) -> Vec<R>
-where
-    Fut: std::future::Future<Output = R> + Send + 'a,
-{
-    let mut pinned: Vec<std::pin::Pin<Box<dyn std::future::Future<Output = R> + Send + 'a>>> =
-        futures.map(|f| Box::pin(f) as _).collect();
-    let mut results: Vec<Option<R>> = (0..pinned.len()).map(|_| None).collect();
-    std::future::poll_fn(|cx| {
-        let mut pending = false;
-        for (i, fut) in pinned.iter_mut().enumerate() {
-            if results[i].is_none() {
-                match fut.as_mut().poll(cx) {
-                    std::task::Poll::Ready(r) => results[i] = Some(r),
-                    std::task::Poll::Pending => pending = true,
-                }
-            }
-        }
-        if pending {
-            std::task::Poll::Pending
-        } else {
-            std::task::Poll::Ready(())
-        }
-    })
-    .await;
-    results
-        .into_iter()
-        .map(|r| r.expect("every future finished"))
-        .collect()
+    use futures::{StreamExt, TryStreamExt};
+    // The futures are made first (lazy: none runs until polled), so the stream's type names no
+    // closure (a closure there is not general enough for `async_trait`'s Send bound).
+    let futures: Vec<Fut> = items.iter().map(f).collect();
+    futures::stream::iter(futures)
+        .buffered(WRITE_CONCURRENCY)
+        .try_collect()
+        .await
 }
 
 #[async_trait::async_trait]
