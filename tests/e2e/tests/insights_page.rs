@@ -34,6 +34,7 @@ use shared::domain::insights::CountingAlertStore;
 use shared::ports::alert_store::AlertStore;
 use shared::ports::enrolment_store::EnrolmentStore;
 use shared::ports::insights_store::InsightsStore;
+use shared::ports::store_error::StoreError;
 use std::sync::Arc;
 
 #[path = "insights_page/plan.rs"]
@@ -222,7 +223,25 @@ async fn serve_insights_stack_for_the_browser_test() {
         let alerts = alerts.clone();
         set.spawn(async move {
             for r in chunk {
-                alerts.put(&r).await.expect("store alert");
+                // Each put is a TransactWriteItems (the record and its bookkeeping journal).
+                // moto deep-copies every table to roll a transaction back and, under 16
+                // concurrent writers, sometimes fails that copy with a 500 ("dictionary
+                // changed size during iteration") until the SDK's retries are spent. DynamoDB
+                // has no such failure: try that alert again (a versioned put of revision 1
+                // that landed is a conflict, which is as good as stored).
+                let mut attempt = 0;
+                loop {
+                    match alerts.put(&r).await {
+                        Ok(()) => break,
+                        Err(StoreError::Conflict { .. }) if attempt > 0 => break,
+                        Err(StoreError::Transient { .. }) if attempt < 5 => {
+                            attempt += 1;
+                            tokio::time::sleep(std::time::Duration::from_millis(50 * attempt))
+                                .await;
+                        }
+                        Err(e) => panic!("store alert: {e:?}"),
+                    }
+                }
             }
         });
     }
