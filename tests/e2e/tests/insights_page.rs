@@ -34,7 +34,6 @@ use shared::domain::insights::CountingAlertStore;
 use shared::ports::alert_store::AlertStore;
 use shared::ports::enrolment_store::EnrolmentStore;
 use shared::ports::insights_store::InsightsStore;
-use shared::ports::store_error::StoreError;
 use std::sync::Arc;
 
 #[path = "insights_page/plan.rs"]
@@ -217,36 +216,51 @@ async fn serve_insights_stack_for_the_browser_test() {
         counted.new_facts,
         started.elapsed()
     );
-    let mut set = tokio::task::JoinSet::new();
-    for chunk in older.chunks(older.len().div_ceil(16)) {
-        let chunk = chunk.to_vec();
-        let alerts = alerts.clone();
-        set.spawn(async move {
-            for r in chunk {
-                // Each put is a TransactWriteItems (the record and its bookkeeping journal).
-                // moto deep-copies every table to roll a transaction back and, under 16
-                // concurrent writers, sometimes fails that copy with a 500 ("dictionary
-                // changed size during iteration") until the SDK's retries are spent. DynamoDB
-                // has no such failure: try that alert again (a versioned put of revision 1
-                // that landed is a conflict, which is as good as stored).
-                let mut attempt = 0;
-                loop {
-                    match alerts.put(&r).await {
-                        Ok(()) => break,
-                        Err(StoreError::Conflict { .. }) if attempt > 0 => break,
-                        Err(StoreError::Transient { .. }) if attempt < 5 => {
-                            attempt += 1;
-                            tokio::time::sleep(std::time::Duration::from_millis(50 * attempt))
-                                .await;
-                        }
-                        Err(e) => panic!("store alert: {e:?}"),
-                    }
-                }
+    // The older alerts are seeded in batches of 25 around the store (the store's own item: sort
+    // keys normalised, the deadline-index shard), not through it: each put through the store is
+    // a TransactWriteItems with its bookkeeping journal, which moto deep-copies every table to
+    // roll back (minutes for 2,380 alerts, and 500s under concurrent writers). These records
+    // carry no bookkeeping to journal; the page reads only the alerts table.
+    let alerts_table = tables.alerts();
+    for chunk in older.chunks(25) {
+        let mut requests = Vec::new();
+        for r in chunk {
+            let mut item = alerts.to_item(r).expect("the store's item");
+            if let Some(map) = item.as_object_mut() {
+                map.retain(|_, v| !v.is_null());
             }
-        });
-    }
-    while let Some(r) = set.join_next().await {
-        r.unwrap();
+            let item: std::collections::HashMap<String, aws_sdk_dynamodb::types::AttributeValue> =
+                serde_dynamo::to_item(item).expect("an item");
+            requests.push(
+                aws_sdk_dynamodb::types::WriteRequest::builder()
+                    .put_request(
+                        aws_sdk_dynamodb::types::PutRequest::builder()
+                            .set_item(Some(item))
+                            .build()
+                            .unwrap(),
+                    )
+                    .build(),
+            );
+        }
+        let mut pending = Some(requests);
+        for _ in 0..10 {
+            let Some(batch) = pending.take().filter(|b| !b.is_empty()) else {
+                break;
+            };
+            let out = dynamo
+                .batch_write_item()
+                .request_items(alerts_table.clone(), batch)
+                .send()
+                .await
+                .expect("seed alerts");
+            pending = out
+                .unprocessed_items
+                .and_then(|mut m| m.remove(&alerts_table));
+        }
+        assert!(
+            pending.is_none_or(|b| b.is_empty()),
+            "unprocessed alerts left"
+        );
     }
     eprintln!(
         "insights stack: {} older alerts stored after {:?}",
