@@ -27,6 +27,7 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use shared::domain::event_processing::redelivery::RedeliveryBackoff;
 use shared::domain::event_processing::{EventProcessor, IncomingEvent, ProcessError};
+use shared::domain::recovery::archive::refused_at_edge;
 use shared::domain::recovery::dlq::reason_kind;
 use shared::domain::recovery::refused::keep_refused;
 use std::collections::HashSet;
@@ -246,8 +247,14 @@ pub async fn handle_batch(
             continue;
         }
         // A delivery the edge refused is kept, never processed.
+        let raw = crate::archive::raw_from(record);
+        if let (None, Some(code)) = (ctx.archive, refused_at_edge(&raw)) {
+            // Nowhere to keep it (no archive wired): never processed all the same.
+            let reason = format!("refused at the edge ({code}) and no archive to keep it");
+            run.dead_letter(record, None, &reason).await;
+            continue;
+        }
         if let Some(archive) = ctx.archive {
-            let raw = crate::archive::raw_from(record);
             match keep_refused(
                 &*archive.store,
                 &raw,

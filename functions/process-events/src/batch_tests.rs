@@ -87,6 +87,15 @@ impl World {
         records: Vec<SqsMessage>,
         deadline: DateTime<Utc>,
     ) -> (SqsBatchResponse, BatchSummary) {
+        self.run_with(records, deadline, Some(&self.archive)).await
+    }
+
+    async fn run_with(
+        &self,
+        records: Vec<SqsMessage>,
+        deadline: DateTime<Utc>,
+        archive: Option<&Archiver>,
+    ) -> (SqsBatchResponse, BatchSummary) {
         let ctx = BatchContext {
             processor: &self.processor,
             queue: &self.queue,
@@ -95,7 +104,7 @@ impl World {
                 backoff: RedeliveryBackoff::default(),
                 stop_margin: Duration::from_secs(10),
             },
-            archive: Some(&self.archive),
+            archive,
         };
         handle_batch(&ctx, batch(records), deadline).await
     }
@@ -417,4 +426,40 @@ async fn every_event_given_up_on_is_told_to_operations_not_only_the_first() {
     let sent = w.notifier.sent();
     assert_eq!(sent.len(), 3, "one per event given up on: {sent:?}");
     assert!(sent.iter().all(|n| n.kind == "event.dead_lettered"));
+}
+
+#[tokio::test]
+async fn a_delivery_the_edge_refused_is_archived_and_never_processed() {
+    let api = Arc::new(FakeChargebackStop::default());
+    let a1 = alert("netalrt_1", 1000);
+    api.put_alert(serde_json::from_value(a1.clone()).unwrap());
+    let w = world(api.clone());
+    let mut refused = record("m1", "g1", &alert_body("evt_1", &a1), 1);
+    refused
+        .message_attributes
+        .insert("refused".into(), string_attribute("signature_mismatch"));
+    let (response, summary) = w.run(vec![refused.clone()]).await;
+    assert!(failed_ids(&response).is_empty(), "acknowledged");
+    assert_eq!(summary.refused_at_edge, 1);
+    assert_eq!((summary.applied, summary.actions_taken), (0, 0));
+    assert_eq!(api.gets(), 0, "not even fetched");
+    assert!(w.events.record("evt_1").is_none());
+    let archived = w.archived.all();
+    assert_eq!(archived.len(), 1);
+    assert_eq!(archived[0].delivery_id, "refused:idem-m1");
+    let sent = w.notifier.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].kind, "webhook.refused_at_edge");
+
+    // With no archive to keep it in, it is dead-lettered, still never processed.
+    let (response, summary) = w
+        .run_with(vec![refused], now() + chrono::Duration::seconds(30), None)
+        .await;
+    assert!(failed_ids(&response).is_empty());
+    assert_eq!((summary.dead_lettered, summary.applied), (1, 0));
+    assert!(w.queue.dead()[0]
+        .1
+        .starts_with("refused at the edge (signature_mismatch)"));
+    assert_eq!(api.gets(), 0);
+    assert!(w.events.record("evt_1").is_none());
 }
