@@ -1,14 +1,46 @@
 // Opening the ops page over the local function URL (cargo-lambda's emulator in front of
-// ops-api). Once in many runs the emulator answers the first GET with its own 500 in a few
-// milliseconds, before the function sees the request (nothing in ops-api's log; bin/test,
-// 2026-12-01). That is the emulator, not the page: try again, at most twice, and say so. Any
-// other answer, and a 5xx that persists, is the test's to judge.
+// ops-api). Now and then the emulator answers one of the page's requests (the page itself or one
+// of its scripts) with its own 500 in a few milliseconds, before the function sees it (nothing in
+// ops-api's log; bin/test, 2026-12-01, twice in four runs: once the page, once assets/app.js,
+// which left the page without its login form). That is the emulator, not the page: load it
+// again, at most twice, and say so. The page is ready when its own script has shown the login
+// form or the app. Anything else, and a failure that persists, is the test's to judge.
+const ATTEMPTS = 3;
+const READY_MS = 15000;
+
 export async function openPage(page, url, log = console.log) {
-  let response = await page.goto(url);
-  for (let attempt = 1; attempt <= 2 && response && response.status() >= 500; attempt++) {
-    log(`page load answered ${response.status()} (${(await response.text()).slice(0, 120)}); retry ${attempt}`);
-    await new Promise((r) => setTimeout(r, 1000));
+  let response = null;
+  for (let attempt = 1; attempt <= ATTEMPTS; attempt++) {
+    const failed = [];
+    const onResponse = (r) => {
+      if (r.status() >= 500) failed.push(`${r.status()} ${r.url()}`);
+    };
+    page.on("response", onResponse);
     response = await page.goto(url);
+    const ready =
+      response !== null &&
+      response.status() < 500 &&
+      (await page
+        .waitForFunction(
+          () => {
+            const shown = (id) => {
+              const e = document.getElementById(id);
+              return e !== null && !e.hidden;
+            };
+            return shown("login") || shown("app");
+          },
+          null,
+          { timeout: READY_MS },
+        )
+        .then(
+          () => true,
+          () => false,
+        ));
+    page.off("response", onResponse);
+    if (ready && failed.length === 0) return response;
+    if (attempt === ATTEMPTS) break;
+    log(`page load incomplete (${failed.join(", ") || "the page's script never showed the login"}); retry ${attempt}`);
+    await new Promise((r) => setTimeout(r, 1000));
   }
   return response;
 }
