@@ -3,6 +3,7 @@
 
 use super::archive::{archived_from, RawDelivery};
 use super::rebuild::{rebuild, StateSources};
+use super::tests::{budget, to_json, Listing};
 use crate::adapters::memory::{
     FakeChargebackStop, MemoryAlertStore, MemoryEnrolmentStore, MemoryEventLog, RecordingNotifier,
 };
@@ -12,15 +13,10 @@ use crate::adapters::memory_recovery::MemoryArchive;
 use crate::clock::FixedClock;
 use crate::domain::alert_policy::{AlertPolicy, FixedPolicy};
 use crate::domain::alert_record::{append_decision, update_alert_record, AlertRecord};
-use crate::domain::deadline_sweep::RunBudget;
 use crate::domain::enrolment_lifecycle::EnrolmentRecord;
 use crate::domain::event_processing::{EventProcessor, IncomingEvent};
-use crate::domain::reconcile::ReconcileListing;
 use crate::domain::test_support::{alert, enrolment, ts};
-use crate::models::alert::{Alert, AlertAction};
-use crate::models::enrolment::Enrolment;
-use crate::models::page::Page;
-use crate::ports::alert_api::ApiCallError;
+use crate::models::alert::AlertAction;
 use crate::ports::alert_store::AlertStore;
 use crate::ports::enrolment_store::EnrolmentStore;
 use crate::ports::event_archive::EventArchive;
@@ -29,10 +25,8 @@ use crate::ports::store_error::StoreError;
 use crate::records::alert::{
     ActionClaim, Decision, DecisionResult, DecisionSource, PendingWarning,
 };
-use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 const NOW: &str = "2026-11-24T10:00:00Z";
 
@@ -145,54 +139,6 @@ impl World {
             .map(|r| (r.enrolment_id.clone(), r))
             .collect()
     }
-}
-
-fn to_json<T: serde::Serialize>(v: &T) -> serde_json::Value {
-    serde_json::to_value(v).unwrap()
-}
-
-/// Lists what the fake API holds.
-struct Listing(Vec<Alert>, Vec<Enrolment>);
-
-#[async_trait::async_trait]
-impl ReconcileListing for Listing {
-    async fn alerts_page(
-        &self,
-        org: &str,
-        from: DateTime<Utc>,
-        limit: u32,
-        offset: u32,
-    ) -> Result<Page<Alert>, ApiCallError> {
-        let items: Vec<Alert> = self
-            .0
-            .iter()
-            .filter(|a| a.organisation_id == org && a.alert_received_at.is_some_and(|r| r >= from))
-            .skip(offset as usize)
-            .take(limit as usize)
-            .cloned()
-            .collect();
-        Ok(Page { items, count: None })
-    }
-    async fn enrolments_page(
-        &self,
-        org: &str,
-        limit: u32,
-        offset: u32,
-    ) -> Result<Page<Enrolment>, ApiCallError> {
-        let items: Vec<Enrolment> = self
-            .1
-            .iter()
-            .filter(|e| e.organisation_id == org)
-            .skip(offset as usize)
-            .take(limit as usize)
-            .cloned()
-            .collect();
-        Ok(Page { items, count: None })
-    }
-}
-
-fn budget() -> RunBudget {
-    RunBudget::new(Duration::from_secs(60), Duration::from_secs(1), ts(NOW))
 }
 
 /// What cannot come back: when we fetched, the item's write counter, when the match was made.

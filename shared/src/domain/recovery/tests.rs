@@ -577,8 +577,8 @@ async fn a_refused_send_leaves_the_message_in_the_dlq() {
     assert!(q.source().is_empty());
 }
 
-/// Lists what the fake API holds.
-struct Listing(Vec<Alert>, Vec<Enrolment>);
+/// Lists what the fake API holds (also `rebuild_tests`).
+pub(super) struct Listing(pub(super) Vec<Alert>, pub(super) Vec<Enrolment>);
 
 #[async_trait::async_trait]
 impl ReconcileListing for Listing {
@@ -639,7 +639,7 @@ fn sources(
     }
 }
 
-fn budget() -> RunBudget {
+pub(super) fn budget() -> RunBudget {
     RunBudget::new(Duration::from_secs(60), Duration::from_secs(1), ts(NOW))
 }
 
