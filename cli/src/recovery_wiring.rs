@@ -46,7 +46,9 @@ pub async fn dlq_from_env() -> anyhow::Result<SqsDeadLetterQueue> {
 /// The processor as process-events builds it, plus the archive and the listing.
 pub async fn from_env() -> anyhow::Result<Recovery> {
     let partner = PartnerEnv::from_env()?;
-    refuse_key_of_other_mode(partner.mode, &partner.api_key)?;
+    if let Some(key) = partner.api_key() {
+        refuse_key_of_other_mode(partner.mode, &key)?;
+    }
     let default_policy = AlertPolicy::default_from_env()?;
     let aws = shared::adapters::aws::load_config().await;
     let client = aws_sdk_dynamodb::Client::new(&aws);

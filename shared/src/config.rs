@@ -145,48 +145,94 @@ pub struct PartnerEnv {
     pub tables: TableNames,
     pub mode: StackMode,
     pub api_base_url: String,
-    /// The key as read at start-up.
-    pub api_key: Secret,
-    /// The key the clients send: `api_key`, replaced by a newer one from the secret after a 401.
+    /// The key the clients send: read at start-up (or still being read, see
+    /// [`PartnerEnv::from_env_reading_key`]), replaced by a newer one from the secret after a 401.
     pub api_key_source: crate::client::ApiKey,
+    /// Where the key came from (`CBS_API_KEY_SECRET_ID`, ... or `CBS_API_KEY`), for messages.
+    key_variable: &'static str,
 }
 
 impl PartnerEnv {
+    /// Reads the environment and the key, before returning (the CLI; a function's init uses
+    /// [`from_env_reading_key`](Self::from_env_reading_key)).
     pub fn from_env() -> Result<Self, ConfigError> {
+        Self::read(|name, id, mode| {
+            let initial = read_secret_at_start_up(&id, mode).map_err(|e| ConfigError::Invalid {
+                name,
+                reason: e.to_string(),
+            })?;
+            let loader = crate::client::SecretsManagerKey::new(id, Some(mode));
+            Ok(crate::client::ApiKey::reloading(initial, Arc::new(loader)))
+        })
+    }
+
+    /// A function's init: reads the environment and starts reading the key from its secret in
+    /// the background, on this runtime and with `aws`'s configuration, so the Secrets Manager
+    /// round trip overlaps the rest of init. The clients can be made at once;
+    /// [`key_ready`](Self::key_ready) must be awaited before the function takes work.
+    pub fn from_env_reading_key(aws: &aws_config::SdkConfig) -> Result<Self, ConfigError> {
+        Self::read(|_, id, mode| {
+            let loader = crate::client::SecretsManagerKey::new(id, Some(mode))
+                .with_client(aws_sdk_secretsmanager::Client::new(aws));
+            Ok(crate::client::ApiKey::read_in_background(Arc::new(loader)))
+        })
+    }
+
+    fn read(
+        from_secret: impl FnOnce(
+            &'static str,
+            String,
+            StackMode,
+        ) -> Result<crate::client::ApiKey, ConfigError>,
+    ) -> Result<Self, ConfigError> {
         let tables = TableNames::from_env()?;
         let mode = stack_mode()?;
         let api_base_url = required("CBS_API_BASE_URL")?;
         let secret_id = API_KEY_SECRET_VARS
             .iter()
             .find_map(|name| optional(name).map(|id| (*name, id)));
-        let (api_key, api_key_source) = match secret_id {
-            Some((name, id)) => {
-                let initial =
-                    read_secret_at_start_up(&id, mode).map_err(|e| ConfigError::Invalid {
-                        name,
-                        reason: e.to_string(),
-                    })?;
-                let loader = crate::client::SecretsManagerKey::new(id, Some(mode));
-                let source = crate::client::ApiKey::reloading(initial.clone(), Arc::new(loader));
-                (initial, source)
-            }
+        let (key_variable, api_key_source) = match secret_id {
+            Some((name, id)) => (name, from_secret(name, id, mode)?),
             None => {
                 let key = required_secret("CBS_API_KEY")?;
-                (key.clone(), crate::client::ApiKey::fixed(key))
+                ("CBS_API_KEY", crate::client::ApiKey::fixed(key))
             }
         };
         Ok(Self {
             tables,
             mode,
             api_base_url,
-            api_key,
             api_key_source,
+            key_variable,
         })
     }
 
+    /// The key as read at start-up; `None` while the first read of
+    /// [`from_env_reading_key`](Self::from_env_reading_key) is in flight.
+    pub fn api_key(&self) -> Option<Secret> {
+        self.api_key_source.secret()
+    }
+
+    /// Waits for the key's first read. A secret that cannot be read, or holds no usable key
+    /// (empty, a key of the other mode), is an error naming the variable, as `from_env`'s.
+    pub async fn key_ready(&self) -> Result<(), ConfigError> {
+        self.api_key_source
+            .ready()
+            .await
+            .map(|_| ())
+            .map_err(|e| ConfigError::Invalid {
+                name: self.key_variable,
+                reason: e.to_string(),
+            })
+    }
+
     /// A key of the other mode (a LIVE key on a TEST stack, or the reverse) as a bad CBS_API_KEY.
+    /// A key read from its secret is checked as it is read (`client::SecretsManagerKey`).
     pub fn refuse_key_of_other_mode(&self) -> Result<(), ConfigError> {
-        crate::domain::onboarding::refuse_key_of_other_mode(self.mode, &self.api_key).map_err(|e| {
+        let Some(key) = self.api_key() else {
+            return Ok(());
+        };
+        crate::domain::onboarding::refuse_key_of_other_mode(self.mode, &key).map_err(|e| {
             ConfigError::Invalid {
                 name: "CBS_API_KEY",
                 reason: e.to_string(),

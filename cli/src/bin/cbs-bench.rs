@@ -129,6 +129,10 @@ enum Bench {
         /// Where the binaries are, if not in the target dir's profile directory.
         #[arg(long)]
         bin_dir: Option<std::path::PathBuf>,
+        /// Runs each function on this one CPU only, as a Lambda with a fraction
+        /// of a vCPU: then only waiting overlaps, never work on two cores.
+        #[arg(long)]
+        pin_cpu: Option<u32>,
     },
 }
 
@@ -195,7 +199,8 @@ async fn main() -> anyhow::Result<()> {
             rounds,
             profile,
             bin_dir,
-        } => init::run(rounds.max(1), &profile, bin_dir).await,
+            pin_cpu,
+        } => init::run(rounds.max(1), &profile, bin_dir, pin_cpu).await,
         Bench::Sweep { stored, due } => {
             let moto = Moto::start().await?;
             for n in [stored, 1_000.max(due)] {

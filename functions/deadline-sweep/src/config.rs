@@ -54,8 +54,10 @@ fn duration(name: &'static str) -> Result<Option<chrono::Duration>, ConfigError>
 }
 
 impl Config {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        let partner = PartnerEnv::from_env()?;
+    /// The API key's first read starts here, in the background, with `aws`'s clients
+    /// (`PartnerEnv::from_env_reading_key`); `main` waits for it at the end of init.
+    pub fn from_env(aws: &shared::adapters::aws::SdkConfig) -> Result<Self, ConfigError> {
+        let partner = PartnerEnv::from_env_reading_key(aws)?;
         partner.refuse_key_of_other_mode()?;
         let thresholds = Threshold::parse_list(
             &config::optional("SWEEP_WARN_THRESHOLDS").unwrap_or_else(|| "48h,24h,4h".into()),

@@ -47,8 +47,8 @@ struct Response {
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     shared::telemetry::init_json_logs();
-    let config = config::Config::from_env()?;
     let aws = shared::adapters::aws::load_config().await;
+    let config = config::Config::from_env(&aws)?;
     let dynamo = aws_sdk_dynamodb::Client::new(&aws);
     let counters = Arc::new(DynamoCounters::default());
     let table = |name: String| Table::new(dynamo.clone(), name, counters.clone());
@@ -120,6 +120,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         counters,
         config,
     });
+    // The key's read from its secret ran while the rest was built.
+    wiring.config.partner.key_ready().await?;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<EventBridgeEvent>| {
         let wiring = wiring.clone();
         async move { handle(&wiring, event).await }

@@ -25,14 +25,18 @@ use shared::domain::onboarding::refuse_key_of_other_mode;
 use shared::ports::order_outbox::OrderOutbox;
 use std::sync::Arc;
 
+/// The API key's read from its secret runs while the rest is built; init ends when it has
+/// landed, and fails as before when it cannot.
 pub async fn from_env() -> anyhow::Result<AppState> {
-    let partner = PartnerEnv::from_env()?;
-    refuse_key_of_other_mode(partner.mode, &partner.api_key)?;
+    let aws = shared::adapters::aws::load_config().await;
+    let partner = PartnerEnv::from_env_reading_key(&aws)?;
+    if let Some(key) = partner.api_key() {
+        refuse_key_of_other_mode(partner.mode, &key)?;
+    }
     let tables = &partner.tables;
     let urgent_hours: i64 = config::parsed("OPS_URGENT_HOURS", 24)?;
     let notify = NotifyTarget::from_env()?;
 
-    let aws = shared::adapters::aws::load_config().await;
     let client = aws_sdk_dynamodb::Client::new(&aws);
     let counters = Arc::new(DynamoCounters::default());
     let table = |name: String| Table::new(client.clone(), name, counters.clone());
@@ -117,6 +121,7 @@ pub async fn from_env() -> anyhow::Result<AppState> {
             None => None,
         },
     };
+    partner.key_ready().await?;
     Ok(AppState {
         mode: partner.mode,
         urgent_hours,

@@ -33,8 +33,10 @@ pub struct Config {
 }
 
 impl Config {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        let partner = PartnerEnv::from_env()?;
+    /// The API key's first read starts here, in the background, with `aws`'s clients
+    /// (`PartnerEnv::from_env_reading_key`); `main` waits for it at the end of init.
+    pub fn from_env(aws: &shared::adapters::aws::SdkConfig) -> Result<Self, ConfigError> {
+        let partner = PartnerEnv::from_env_reading_key(aws)?;
         partner.refuse_key_of_other_mode()?;
         let rate_limit = match config::optional("ORDER_RATE_LIMIT") {
             None => RateLimit::ORDER_UPLOAD,

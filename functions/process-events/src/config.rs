@@ -37,8 +37,10 @@ pub struct ProcessorConfig {
 }
 
 impl ProcessorConfig {
-    pub fn from_env() -> Result<Self, ConfigError> {
-        let partner = PartnerEnv::from_env()?;
+    /// The API key's first read starts here, in the background, with `aws`'s clients
+    /// (`PartnerEnv::from_env_reading_key`); `wiring` waits for it at the end of init.
+    pub fn from_env(aws: &shared::adapters::aws::SdkConfig) -> Result<Self, ConfigError> {
+        let partner = PartnerEnv::from_env_reading_key(aws)?;
         // The one loader every function shares (validated; names the field on error).
         let default_policy = AlertPolicy::default_from_env()?;
         let defaults = RedeliveryBackoff::default();

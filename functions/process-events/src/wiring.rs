@@ -67,12 +67,16 @@ impl CostMeter for Meter {
     }
 }
 
+/// The API key's read from its secret runs while the rest is built; init ends when it has
+/// landed, and fails as before when it cannot.
 pub async fn from_env() -> anyhow::Result<Wired> {
-    let config = ProcessorConfig::from_env()?;
-    refuse_key_of_other_mode(config.partner.mode, &config.partner.api_key)?;
+    let aws = shared::adapters::aws::load_config().await;
+    let config = ProcessorConfig::from_env(&aws)?;
+    if let Some(key) = config.partner.api_key() {
+        refuse_key_of_other_mode(config.partner.mode, &key)?;
+    }
     let notify = NotifyTarget::from_env()?;
 
-    let aws = shared::adapters::aws::load_config().await;
     let client = aws_sdk_dynamodb::Client::new(&aws);
     let counters = Arc::new(DynamoCounters::default());
     let bookkeeping = Arc::new(DynamoCounters::default());
@@ -98,6 +102,7 @@ pub async fn from_env() -> anyhow::Result<Wired> {
         ))),
         retention_days: config.archive_retention_days,
     };
+    config.partner.key_ready().await?;
     Ok(Wired {
         processor,
         archive,

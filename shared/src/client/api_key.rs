@@ -5,6 +5,11 @@
 //! (new key put in the secret, old key revoked) needs no deploy and no restart. Locally a fixed
 //! key (`CBS_API_KEY`) works as before; it never re-reads.
 //!
+//! The functions start the first read in the background at the top of their init
+//! ([`ApiKey::read_in_background`]) and wait for it ([`ApiKey::ready`]) at the end, so the
+//! Secrets Manager round trip runs while the rest of init does; a key that cannot be read still
+//! stops init. A call made before the first read landed waits for it.
+//!
 //! Re-reads are bounded: after a 401, concurrent callers share one read (the first one reads,
 //! the others see the newer key); a read happens at most once per `min_reread_interval`, so a key
 //! that is really refused does not turn every call into a Secrets Manager call.
@@ -45,12 +50,17 @@ pub struct ApiKey {
 }
 
 struct Inner {
-    current: RwLock<InUse>,
+    /// `None` until the first read lands (only for [`ApiKey::read_in_background`]).
+    current: RwLock<Option<InUse>>,
+    /// The first read under way, taken by the first caller of `ready`.
+    first_read: tokio::sync::Mutex<Option<FirstRead>>,
     loader: Option<Arc<dyn ApiKeyLoader>>,
     /// Held while re-reading; holds when the last re-read started.
     reread: tokio::sync::Mutex<Option<Instant>>,
     min_reread_interval_ms: AtomicU64,
 }
+
+type FirstRead = tokio::task::JoinHandle<Result<Secret, KeyLoadError>>;
 
 /// The key one request was sent with.
 #[derive(Clone)]
@@ -64,7 +74,7 @@ impl fmt::Debug for ApiKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ApiKey")
             .field("source", &self.inner.loader.as_ref().map(|l| l.source()))
-            .field("generation", &self.in_use().generation)
+            .field("generation", &self.in_use().map(|k| k.generation))
             .finish_non_exhaustive()
     }
 }
@@ -78,12 +88,67 @@ impl From<Secret> for ApiKey {
 impl ApiKey {
     /// A key that never changes (`CBS_API_KEY`, tests, the CLI).
     pub fn fixed(secret: Secret) -> Self {
-        Self::build(secret, None)
+        Self::build(Some(secret), None)
     }
 
     /// `initial` (read at start-up), re-read from `loader` after a 401.
     pub fn reloading(initial: Secret, loader: Arc<dyn ApiKeyLoader>) -> Self {
-        Self::build(initial, Some(loader))
+        Self::build(Some(initial), Some(loader))
+    }
+
+    /// Starts reading the key from `loader` now, on the current Tokio runtime, and returns at
+    /// once: clients can be made with it while the read is in flight. [`ready`](Self::ready)
+    /// waits for the read (and says why it failed); a call sent before then waits too. Re-read
+    /// after a 401 as with [`reloading`](Self::reloading).
+    pub fn read_in_background(loader: Arc<dyn ApiKeyLoader>) -> Self {
+        let reading = loader.clone();
+        let first = tokio::spawn(async move { reading.load().await });
+        let key = Self::build(None, Some(loader));
+        *key.inner
+            .first_read
+            .try_lock()
+            .expect("nobody else holds a key made a line ago") = Some(first);
+        key
+    }
+
+    /// The key in use, once read. After a first read that failed, the next caller reads again
+    /// (one at a time), so a Secrets Manager outage at start-up heals on the next call.
+    pub async fn ready(&self) -> Result<Secret, KeyLoadError> {
+        self.ready_in_use().await.map(|k| k.secret)
+    }
+
+    pub(crate) async fn ready_in_use(&self) -> Result<InUse, KeyLoadError> {
+        if let Some(key) = self.in_use() {
+            return Ok(key);
+        }
+        let mut first = self.inner.first_read.lock().await;
+        if let Some(key) = self.in_use() {
+            // Landed while we waited for the lock.
+            return Ok(key);
+        }
+        let Some(loader) = self.inner.loader.as_ref() else {
+            unreachable!("a key without a loader is built with its value")
+        };
+        let read = match first.take() {
+            Some(task) => task.await.unwrap_or_else(|_| {
+                Err(KeyLoadError::Unavailable {
+                    source_name: loader.source(),
+                    reason: "the reading task stopped before it answered".into(),
+                })
+            }),
+            None => loader.load().await,
+        };
+        let secret = read?;
+        let in_use = InUse {
+            secret,
+            generation: 0,
+        };
+        *self
+            .inner
+            .current
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = Some(in_use.clone());
+        Ok(in_use)
     }
 
     /// Reads the key from `loader` now, and again after a 401.
@@ -92,13 +157,14 @@ impl ApiKey {
         Ok(Self::reloading(initial, loader))
     }
 
-    fn build(secret: Secret, loader: Option<Arc<dyn ApiKeyLoader>>) -> Self {
+    fn build(secret: Option<Secret>, loader: Option<Arc<dyn ApiKeyLoader>>) -> Self {
         Self {
             inner: Arc::new(Inner {
-                current: RwLock::new(InUse {
+                current: RwLock::new(secret.map(|secret| InUse {
                     secret,
                     generation: 0,
-                }),
+                })),
+                first_read: tokio::sync::Mutex::new(None),
                 loader,
                 reread: tokio::sync::Mutex::new(None),
                 min_reread_interval_ms: AtomicU64::new(
@@ -116,21 +182,21 @@ impl ApiKey {
         self
     }
 
-    /// The key as it is now.
-    pub fn secret(&self) -> Secret {
-        self.in_use().secret
+    /// The key as it is now; `None` while its first read is under way.
+    pub fn secret(&self) -> Option<Secret> {
+        self.in_use().map(|k| k.secret)
     }
 
     /// How many times the key changed since start-up.
     pub fn generation(&self) -> u64 {
-        self.in_use().generation
+        self.in_use().map_or(0, |k| k.generation)
     }
 
     pub fn reloads(&self) -> bool {
         self.inner.loader.is_some()
     }
 
-    pub(crate) fn in_use(&self) -> InUse {
+    pub(crate) fn in_use(&self) -> Option<InUse> {
         read(&self.inner.current).clone()
     }
 
@@ -163,11 +229,15 @@ impl ApiKey {
                     );
                     return false;
                 }
-                let mut current = self
+                let mut guard = self
                     .inner
                     .current
                     .write()
                     .unwrap_or_else(|p| p.into_inner());
+                let Some(current) = guard.as_mut() else {
+                    // No request was sent with a key yet, so none was refused.
+                    return false;
+                };
                 if current.secret == fresh {
                     tracing::warn!(
                         source = %loader.source(),
@@ -192,7 +262,7 @@ impl ApiKey {
     }
 }
 
-fn read(lock: &RwLock<InUse>) -> std::sync::RwLockReadGuard<'_, InUse> {
+fn read(lock: &RwLock<Option<InUse>>) -> std::sync::RwLockReadGuard<'_, Option<InUse>> {
     lock.read().unwrap_or_else(|p| p.into_inner())
 }
 
@@ -339,7 +409,7 @@ mod tests {
         let store = FakeSecret::new("cbs_test_one");
         let key = ApiKey::load(store.clone()).await.unwrap();
         for _ in 0..100 {
-            assert_eq!(key.secret().expose(), "cbs_test_one");
+            assert_eq!(key.secret().unwrap().expose(), "cbs_test_one");
         }
         assert_eq!(store.reads(), 1);
         assert_eq!(key.generation(), 0);
@@ -351,13 +421,13 @@ mod tests {
         let key = ApiKey::load(store.clone()).await.unwrap();
         store.put("cbs_test_two");
         // Until a 401, the cached key stays in use (no read per call).
-        assert_eq!(key.secret().expose(), "cbs_test_one");
+        assert_eq!(key.secret().unwrap().expose(), "cbs_test_one");
         assert!(key.reread_after_unauthorized(0).await);
-        assert_eq!(key.secret().expose(), "cbs_test_two");
+        assert_eq!(key.secret().unwrap().expose(), "cbs_test_two");
         assert_eq!(key.generation(), 1);
         assert_eq!(store.reads(), 2);
         // Clones share the key.
-        assert_eq!(key.clone().secret().expose(), "cbs_test_two");
+        assert_eq!(key.clone().secret().unwrap().expose(), "cbs_test_two");
     }
 
     #[tokio::test(start_paused = true)]
@@ -398,17 +468,98 @@ mod tests {
         // After it, the new key is found.
         tokio::time::advance(Duration::from_secs(31)).await;
         assert!(key.reread_after_unauthorized(0).await);
-        assert_eq!(key.secret().expose(), "cbs_test_two");
+        assert_eq!(key.secret().unwrap().expose(), "cbs_test_two");
         // A failing read keeps the key in use.
         tokio::time::advance(Duration::from_secs(31)).await;
         store.fail("AccessDeniedException");
         assert!(!key.reread_after_unauthorized(1).await);
-        assert_eq!(key.secret().expose(), "cbs_test_two");
+        assert_eq!(key.secret().unwrap().expose(), "cbs_test_two");
         // A key that cannot be a header is not taken.
         tokio::time::advance(Duration::from_secs(31)).await;
         store.put("cbs_test_bad\nkey");
         assert!(!key.reread_after_unauthorized(1).await);
-        assert_eq!(key.secret().expose(), "cbs_test_two");
+        assert_eq!(key.secret().unwrap().expose(), "cbs_test_two");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_key_read_in_background_is_read_once_and_awaited_by_its_first_users() {
+        let store = FakeSecret::new("cbs_test_one");
+        let key = ApiKey::read_in_background(store.clone());
+        assert!(key.secret().is_none(), "the read takes 20 ms");
+        // Several users at once (init's wait, a first call): one read between them.
+        let users: Vec<_> = (0..5)
+            .map(|_| {
+                let key = key.clone();
+                tokio::spawn(async move { key.ready().await })
+            })
+            .collect();
+        for user in users {
+            assert_eq!(user.await.unwrap().unwrap().expose(), "cbs_test_one");
+        }
+        assert_eq!(store.reads(), 1);
+        assert_eq!(key.secret().unwrap().expose(), "cbs_test_one");
+        assert_eq!(key.generation(), 0);
+        // Then it is a key like any other: re-read after a 401.
+        store.put("cbs_test_two");
+        assert!(key.reread_after_unauthorized(0).await);
+        assert_eq!(key.secret().unwrap().expose(), "cbs_test_two");
+        assert_eq!(store.reads(), 2);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_failed_first_read_is_reported_and_the_next_caller_reads_again() {
+        let store = FakeSecret::new("cbs_test_one");
+        store.fail("ResourceNotFoundException");
+        let key = ApiKey::read_in_background(store.clone());
+        let err = key.ready().await.unwrap_err();
+        assert!(
+            err.to_string().contains("ResourceNotFoundException"),
+            "{err}"
+        );
+        assert!(key.secret().is_none());
+        assert!(
+            !key.reread_after_unauthorized(0).await,
+            "no request was sent with a key, so none was refused"
+        );
+        store.put("cbs_test_one");
+        assert_eq!(key.ready().await.unwrap().expose(), "cbs_test_one");
+        assert_eq!(store.reads(), 2);
+    }
+
+    #[tokio::test]
+    async fn a_call_sent_while_the_key_is_read_waits_for_it() {
+        use crate::client::{ApiError, ChargebackStop, ClientConfig, RetryPolicy};
+        let valid = Arc::new(Mutex::new("cbs_test_one".to_string()));
+        let (url, seen) = api_accepting(valid.clone()).await;
+        let store = FakeSecret::new("cbs_test_one");
+        let key = ApiKey::read_in_background(store.clone());
+        // The client is made before the key is known, as in a function's init.
+        let api = ChargebackStop::new(ClientConfig::new(url, key).with_retry(RetryPolicy::none()))
+            .unwrap();
+        let answer = api.get_alert("netalrt_1").await;
+        assert!(
+            matches!(answer, Err(ApiError::NotFound { .. })),
+            "{answer:?}"
+        );
+        assert_eq!(*seen.lock().unwrap(), ["cbs_test_one"]);
+        assert_eq!(store.reads(), 1);
+
+        // A secret that cannot be read: nothing is sent, and the error says why (retryable:
+        // Secrets Manager may be back on the next try); one that holds no usable key is not.
+        let store = FakeSecret::new("cbs_test_one");
+        store.fail("ThrottlingException");
+        let (url, seen) = api_accepting(valid).await;
+        let api = ChargebackStop::new(
+            ClientConfig::new(url, ApiKey::read_in_background(store))
+                .with_retry(RetryPolicy::none()),
+        )
+        .unwrap();
+        let answer = api.get_alert("netalrt_1").await;
+        assert!(
+            matches!(&answer, Err(e @ ApiError::Transport { .. }) if e.is_retryable() && e.to_string().contains("ThrottlingException")),
+            "{answer:?}"
+        );
+        assert!(seen.lock().unwrap().is_empty());
     }
 
     #[tokio::test(start_paused = true)]
@@ -416,7 +567,7 @@ mod tests {
         let key = ApiKey::fixed(Secret::new("cbs_test_one"));
         assert!(!key.reloads());
         assert!(!key.reread_after_unauthorized(0).await);
-        assert_eq!(key.secret().expose(), "cbs_test_one");
+        assert_eq!(key.secret().unwrap().expose(), "cbs_test_one");
     }
 
     /// A one-route HTTP server on a loopback port: 401 unless the bearer key is `valid` (then 404,

@@ -121,9 +121,12 @@ impl ChargebackStop {
             )));
         }
         // The message must not echo the key, even when it holds a character a header cannot.
-        api_key::header_value(&config.api_key.secret()).ok_or_else(|| {
-            ApiError::Config("the API key contains characters not allowed in a header".into())
-        })?;
+        // A key still being read is checked by its loader.
+        if let Some(secret) = config.api_key.secret() {
+            api_key::header_value(&secret).ok_or_else(|| {
+                ApiError::Config("the API key contains characters not allowed in a header".into())
+            })?;
+        }
         let http = reqwest::Client::builder()
             .timeout(config.timeout)
             .connect_timeout(config.timeout)
@@ -230,7 +233,10 @@ impl ChargebackStop {
         let mut key_reread = false;
         loop {
             attempt += 1;
-            let key = self.key.in_use();
+            let key = match self.key.ready_in_use().await {
+                Ok(key) => key,
+                Err(err) => return (Err(key_not_read(err, &call)), false),
+            };
             let err = match self
                 .attempt(&method, &url, body.as_deref(), &call, &key)
                 .await
@@ -373,6 +379,18 @@ fn decode<T: DeserializeOwned>(bytes: &[u8], call: &Call) -> Result<T, ApiError>
         call: call.clone(),
         reason: e.to_string(),
     })
+}
+
+/// Nothing was sent: the key's first read failed. An unreachable secret is worth trying again
+/// (as a connection failure is); a secret that holds no usable key is not.
+fn key_not_read(err: api_key::KeyLoadError, call: &Call) -> ApiError {
+    match err {
+        api_key::KeyLoadError::Unavailable { .. } => ApiError::Transport {
+            call: call.clone(),
+            reason: err.to_string(),
+        },
+        api_key::KeyLoadError::Unusable { .. } => ApiError::Config(err.to_string()),
+    }
 }
 
 fn transport_error(error: reqwest::Error, call: &Call) -> ApiError {

@@ -1,7 +1,10 @@
 //! `cbs-bench init`: each function's cold start against a hello-world Lambda, side by side.
 //!
 //! The hello-world is `bridge-probe` (tests/devstack): `lambda_runtime::run` over one handler,
-//! no AWS client, no logging set-up, the floor any Rust function starts from. process-events
+//! no AWS client, no logging set-up, the floor any Rust function starts from. `hello+clients`
+//! (`clients-probe`) adds only what the goal asks every function to do during init: JSON logs,
+//! the AWS configuration and clients, the ChargebackStop client (its HTTPS stack and trust
+//! roots), reading nothing. It is the floor of a function that creates its clients at init. process-events
 //! and ops-api start with their real configuration (moto, the sandbox, the API key through the
 //! emulator's Secrets Manager), so their init includes creating the AWS clients and reading the
 //! secret, as in the cloud.
@@ -14,6 +17,10 @@
 //!
 //! The stub is a few lines over a `TcpListener` rather than an HTTP server crate: it only has to
 //! notice one request line and hold the connection.
+//!
+//! `--pin-cpu N` runs each function on one CPU (its affinity set between fork and exec, so no
+//! extra program starts in the measured time), as a Lambda of 256 MB has a fraction
+//! of one: work started in the background then only overlaps waiting.
 //!
 //! `CBS_BENCH_STRACE_DIR=DIR` runs each binary under `strace -f -tt` into `DIR/<label>.strace`
 //! to see where the init goes (the times are then strace's, not the binary's). What it showed
@@ -28,14 +35,21 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpListener;
 
-const BINARIES: [(&str, &str); 3] = [
+const BINARIES: [(&str, &str); 4] = [
     ("hello-world", "bridge-probe"),
+    ("hello+clients", "clients-probe"),
     ("process-events", "process-events"),
     ("ops-api", "ops-api"),
 ];
 
 /// `bin_dir`: where the three binaries are (default: the target dir's `profile` directory).
-pub async fn run(rounds: usize, profile: &str, bin_dir: Option<PathBuf>) -> anyhow::Result<()> {
+/// `pin_cpu`: each function runs on that CPU only.
+pub async fn run(
+    rounds: usize,
+    profile: &str,
+    bin_dir: Option<PathBuf>,
+    pin_cpu: Option<u32>,
+) -> anyhow::Result<()> {
     let dir = bin_dir.unwrap_or_else(|| devstack::paths::target_dir().join(profile));
     let paths: Vec<(&str, PathBuf)> = BINARIES
         .iter()
@@ -48,7 +62,7 @@ pub async fn run(rounds: usize, profile: &str, bin_dir: Option<PathBuf>) -> anyh
         .collect();
     anyhow::ensure!(
         missing.is_empty(),
-        "missing {} (cargo build {} -p devstack -p process-events -p ops-api --bin bridge-probe --bin process-events --bin ops-api)",
+        "missing {} (cargo build {} -p devstack -p process-events -p ops-api --bin bridge-probe --bin clients-probe --bin process-events --bin ops-api)",
         missing.join(", "),
         if profile == "release" {
             "--release"
@@ -71,7 +85,7 @@ pub async fn run(rounds: usize, profile: &str, bin_dir: Option<PathBuf>) -> anyh
         BINARIES.iter().map(|(l, _)| (*l, Vec::new())).collect();
     for round in 1..=rounds {
         for (i, (label, path)) in paths.iter().enumerate() {
-            let sample = cold_start(path, label, &env).await?;
+            let sample = cold_start(path, label, &env, pin_cpu).await?;
             samples[i].1.push(sample);
         }
         eprintln!("round {round}/{rounds} done");
@@ -85,7 +99,11 @@ pub async fn run(rounds: usize, profile: &str, bin_dir: Option<PathBuf>) -> anyh
         (t[t.len() / 2], m[m.len() / 2])
     };
     let (base_t, base_m) = median(&samples[0].1);
-    println!("cold start, {profile} build, median of {rounds} interleaved rounds (ratios to hello-world):");
+    let cpus = match pin_cpu {
+        Some(cpu) => format!("pinned to CPU {cpu}"),
+        None => "on every CPU".to_string(),
+    };
+    println!("cold start, {profile} build, {cpus}, median of {rounds} interleaved rounds (ratios to hello-world):");
     println!(
         "{:<16} {:>10} {:>8} {:>12} {:>8}",
         "binary", "init ms", "x", "peak RSS MB", "x"
@@ -110,6 +128,7 @@ async fn cold_start(
     path: &PathBuf,
     label: &str,
     env: &[(String, String)],
+    pin_cpu: Option<u32>,
 ) -> anyhow::Result<(Duration, u64)> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let port = listener.local_addr()?.port();
@@ -124,7 +143,16 @@ async fn cold_start(
         }
         Err(_) => tokio::process::Command::new(path),
     };
+    if let Some(cpu) = pin_cpu {
+        pin_to_cpu(&mut command, cpu);
+    }
+    // Only what Lambda would set: nothing of this machine's environment (its RUST_BACKTRACE,
+    // SSL_CERT_FILE and SSL_CERT_DIR change what a function does at init).
     let mut child = command
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("LANG", "en_US.UTF-8")
+        .env("TZ", ":UTC")
         .envs(env.iter().cloned())
         .env("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{port}"))
         .env("AWS_LAMBDA_FUNCTION_NAME", label)
@@ -173,4 +201,21 @@ async fn cold_start(
         .unwrap_or(0);
     child.kill().await.ok();
     Ok((elapsed, peak_kb))
+}
+
+/// Sets the child's CPU affinity to `cpu` alone, between fork and exec.
+fn pin_to_cpu(command: &mut tokio::process::Command, cpu: u32) {
+    // SAFETY: the closure runs in the forked child before exec and only calls
+    // async-signal-safe functions (CPU_ZERO/CPU_SET on a local set, sched_setaffinity).
+    unsafe {
+        command.pre_exec(move || {
+            let mut set: libc::cpu_set_t = std::mem::zeroed();
+            libc::CPU_ZERO(&mut set);
+            libc::CPU_SET(cpu as usize, &mut set);
+            if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
 }
