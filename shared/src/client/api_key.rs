@@ -213,6 +213,10 @@ impl ApiKey {
             // Someone else already moved to a newer key while we waited.
             return true;
         }
+        if self.in_use().is_none() {
+            // No request was sent with a key yet, so none was refused.
+            return false;
+        }
         let now = Instant::now();
         let interval =
             Duration::from_millis(self.inner.min_reread_interval_ms.load(Ordering::Relaxed));
@@ -235,7 +239,6 @@ impl ApiKey {
                     .write()
                     .unwrap_or_else(|p| p.into_inner());
                 let Some(current) = guard.as_mut() else {
-                    // No request was sent with a key yet, so none was refused.
                     return false;
                 };
                 if current.secret == fresh {
