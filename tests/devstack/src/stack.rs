@@ -297,6 +297,29 @@ impl Stack {
         send(req, body).await
     }
 
+    /// [`sandbox_admin`](Self::sandbox_admin) for tests: the answer of a call that must
+    /// succeed; panics naming the path, the status and the answer otherwise.
+    pub async fn sandbox_admin_ok(&self, method: Method, path: &str, body: Option<Value>) -> Value {
+        let (code, value) = self
+            .sandbox_admin(method, path, body)
+            .await
+            .expect("sandbox admin API");
+        assert!(code.is_success(), "/_sandbox/{path}: {code} {value}");
+        value
+    }
+
+    /// The ids of the events ChargebackStop emitted about `object_id`, in the sandbox's order.
+    pub async fn sandbox_events_about(&self, object_id: &str) -> Vec<String> {
+        let events = self.sandbox_admin_ok(Method::GET, "events", None).await;
+        events
+            .as_array()
+            .expect("the sandbox's events are a list")
+            .iter()
+            .filter(|e| e["data"]["object"]["id"] == object_id)
+            .filter_map(|e| e["id"].as_str().map(str::to_string))
+            .collect()
+    }
+
     /// Onboards a TEST customer through the ops API (`POST /api/onboarding`): organisation,
     /// merchant, integration, an Ethoca and a Verifi RDR enrolment, both simulated ENABLED.
     pub async fn onboard(&self, customer_id: &str) -> anyhow::Result<Customer> {

@@ -110,7 +110,10 @@ async fn every_function_ends_init_only_once_its_key_is_read() {
                 panic!("{bin} asked for work with the key in {secret} unusable");
             };
             for part in ["CBS_API_KEY_SECRET_ID", secret.as_str(), says] {
-                assert!(output.contains(part), "{bin}, {secret}: {part:?} in {output}");
+                assert!(
+                    output.contains(part),
+                    "{bin}, {secret}: {part:?} in {output}"
+                );
             }
             assert!(
                 !output.contains("cbs_live_on_a_test_stack"),

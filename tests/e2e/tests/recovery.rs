@@ -20,27 +20,6 @@ use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-async fn admin(stack: &Stack, method: Method, path: &str, body: Option<Value>) -> Value {
-    let (code, value) = stack
-        .sandbox_admin(method, path, body)
-        .await
-        .expect("sandbox admin API");
-    assert!(code.is_success(), "/_sandbox/{path}: {code} {value}");
-    value
-}
-
-/// The ids of the events ChargebackStop emitted about `object_id`.
-async fn events_about(stack: &Stack, object_id: &str) -> Vec<String> {
-    let events = admin(stack, Method::GET, "events", None).await;
-    events
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["data"]["object"]["id"] == object_id)
-        .map(|e| e["id"].as_str().unwrap().to_string())
-        .collect()
-}
-
 async fn deliveries(stack: &Stack, event_id: &str) -> Vec<Value> {
     stack
         .sandbox_deliveries(event_id)
@@ -169,7 +148,7 @@ async fn recover_anything() {
         .wait_stored_alert(&a1_id, "the first alert stored", |_| true)
         .await
         .unwrap();
-    let a1_event = events_about(&stack, &a1_id).await[0].clone();
+    let a1_event = stack.sandbox_events_about(&a1_id).await[0].clone();
     let archive = archived(&stack).await;
     let a1_archived = archive
         .iter()
@@ -200,13 +179,13 @@ async fn recover_anything() {
 
     // 2. The Worker refuses every webhook (the sandbox signs with a secret it does not know),
     //    past ChargebackStop's last retry; then `cbs reconcile` recovers what was missed.
-    admin(
-        &stack,
-        Method::PUT,
-        "webhooks/secrets",
-        Some(json!({"secrets": ["whsec_not_the_workers"]})),
-    )
-    .await;
+    stack
+        .sandbox_admin_ok(
+            Method::PUT,
+            "webhooks/secrets",
+            Some(json!({"secrets": ["whsec_not_the_workers"]})),
+        )
+        .await;
     let mut refused = Vec::new();
     for amount in [2100, 2200] {
         let a = stack
@@ -216,7 +195,7 @@ async fn recover_anything() {
         refused.push(a["id"].as_str().unwrap().to_string());
     }
     for id in &refused {
-        let event = events_about(&stack, id).await[0].clone();
+        let event = stack.sandbox_events_about(id).await[0].clone();
         stack
             .eventually("ChargebackStop gives up on the refused webhook", || async {
                 deliveries(&stack, &event)
@@ -229,13 +208,13 @@ async fn recover_anything() {
             .unwrap();
         assert!(stack.stored_alert(id).await.unwrap().is_none());
     }
-    admin(
-        &stack,
-        Method::PUT,
-        "webhooks/secrets",
-        Some(json!({"secrets": []})),
-    )
-    .await;
+    stack
+        .sandbox_admin_ok(
+            Method::PUT,
+            "webhooks/secrets",
+            Some(json!({"secrets": []})),
+        )
+        .await;
     let out = cbs(
         &stack,
         &["reconcile", "--organisation", &org, "--since", "1d"],
@@ -302,27 +281,19 @@ async fn recover_anything() {
 
     // 4. An event dead-lettered (its alert answers 404 past the retry window), the cause
     //    fixed, redriven exactly once.
-    admin(
-        &stack,
-        Method::PUT,
-        "faults",
-        Some(json!({"hold_webhooks": true})),
-    )
-    .await;
+    stack
+        .sandbox_admin_ok(Method::PUT, "faults", Some(json!({"hold_webhooks": true})))
+        .await;
     let a4 = stack
         .simulate_alert(&org, &customer.ethoca_enrolment_id, 2400)
         .await
         .unwrap();
     let a4_id = a4["id"].as_str().unwrap().to_string();
     gate.hide(&a4_id, true);
-    admin(
-        &stack,
-        Method::PUT,
-        "faults",
-        Some(json!({"hold_webhooks": false})),
-    )
-    .await;
-    let a4_event = events_about(&stack, &a4_id).await[0].clone();
+    stack
+        .sandbox_admin_ok(Method::PUT, "faults", Some(json!({"hold_webhooks": false})))
+        .await;
+    let a4_event = stack.sandbox_events_about(&a4_id).await[0].clone();
     stack
         .eventually("the 404 event in the DLQ", || async {
             let (_, dlq) = stack.queue_depths().await.ok()?;

@@ -26,27 +26,6 @@ use shared::secret::Secret;
 /// What ChargebackStop now signs with (the Worker still has the stack's first secret).
 const ROTATED_SECRET: &str = "whsec_rotated_at_chargebackstop";
 
-async fn admin(stack: &Stack, method: Method, path: &str, body: Option<Value>) -> Value {
-    let (code, value) = stack
-        .sandbox_admin(method, path, body)
-        .await
-        .expect("sandbox admin API");
-    assert!(code.is_success(), "/_sandbox/{path}: {code} {value}");
-    value
-}
-
-/// The ids of the events ChargebackStop emitted about `object_id`.
-async fn events_about(stack: &Stack, object_id: &str) -> Vec<String> {
-    let events = admin(stack, Method::GET, "events", None).await;
-    events
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["data"]["object"]["id"] == object_id)
-        .map(|e| e["id"].as_str().unwrap().to_string())
-        .collect()
-}
-
 /// `cbs` with the stack's environment: (exit success, stdout, stderr), whatever the status.
 async fn cbs(stack: &Stack, args: &[&str]) -> (bool, String, String) {
     let binary = paths::debug_binary("cbs");
@@ -98,7 +77,8 @@ async fn refused_in_archive(stack: &Stack) -> Vec<(String, String, String)> {
 
 /// Requests ChargebackStop received for one alert.
 async fn requests_about(stack: &Stack, alert_id: &str) -> Vec<Value> {
-    admin(stack, Method::GET, "requests", None)
+    stack
+        .sandbox_admin_ok(Method::GET, "requests", None)
         .await
         .as_array()
         .unwrap()
@@ -131,13 +111,13 @@ async fn refused_webhooks_are_kept_and_replayed_once_fixed_and_forgeries_never()
     let org = customer.organisation_id.clone();
 
     // ChargebackStop signs with a secret the Worker does not have, past its last retry.
-    admin(
-        &stack,
-        Method::PUT,
-        "webhooks/secrets",
-        Some(json!({ "secrets": [ROTATED_SECRET] })),
-    )
-    .await;
+    stack
+        .sandbox_admin_ok(
+            Method::PUT,
+            "webhooks/secrets",
+            Some(json!({ "secrets": [ROTATED_SECRET] })),
+        )
+        .await;
     let mut alerts = Vec::new();
     for amount in [2100, 2200] {
         let a = stack
@@ -148,7 +128,7 @@ async fn refused_webhooks_are_kept_and_replayed_once_fixed_and_forgeries_never()
     }
     let mut events = Vec::new();
     for id in &alerts {
-        let event = events_about(&stack, id).await[0].clone();
+        let event = stack.sandbox_events_about(id).await[0].clone();
         stack
             .eventually("ChargebackStop gives up on the refused webhook", || async {
                 stack

@@ -36,15 +36,6 @@ const TIME_FACTOR: f64 = 0.08;
 /// once.
 const POLICY_REFUND_BELOW_CENTS: i64 = 100_000;
 
-async fn admin(stack: &Stack, method: Method, path: &str, body: Option<Value>) -> Value {
-    let (code, value) = stack
-        .sandbox_admin(method, path, body)
-        .await
-        .expect("sandbox admin API");
-    assert!(code.is_success(), "/_sandbox/{path}: {code} {value}");
-    value
-}
-
 async fn api(stack: &Stack, method: Method, path: &str, body: Value) -> Value {
     let (code, value) = stack
         .cbs_api(method, path, Some(body))
@@ -56,7 +47,8 @@ async fn api(stack: &Stack, method: Method, path: &str, body: Value) -> Value {
 
 /// Every event ChargebackStop emitted so far.
 async fn event_ids(stack: &Stack) -> BTreeSet<String> {
-    admin(stack, Method::GET, "events", None)
+    stack
+        .sandbox_admin_ok(Method::GET, "events", None)
         .await
         .as_array()
         .unwrap()
@@ -74,9 +66,13 @@ async fn deliveries(stack: &Stack, event_id: &str) -> Vec<Value> {
 
 /// Points the sandbox's webhooks at `urls` only.
 async fn webhook_endpoints(stack: &Stack, urls: &[String]) {
-    admin(stack, Method::DELETE, "webhooks", None).await;
+    stack
+        .sandbox_admin_ok(Method::DELETE, "webhooks", None)
+        .await;
     for url in urls {
-        admin(stack, Method::POST, "webhooks", Some(json!({ "url": url }))).await;
+        stack
+            .sandbox_admin_ok(Method::POST, "webhooks", Some(json!({ "url": url })))
+            .await;
     }
 }
 
@@ -174,15 +170,15 @@ async fn no_event_is_lost_whether_retries_are_accepted_or_refused() {
     });
     let customer = stack.onboard_spec(spec).await.expect("onboarding");
     let org = customer.organisation_id.clone();
-    admin(
-        &stack,
-        Method::PUT,
-        "faults",
-        // The calm API even when the suite runs under the realistic profile
-        // (CBS_SANDBOX_PROFILE): this test counts each delivery attempt of each event.
-        Some(json!({ "retry_signature": "original", "profile": "none" })),
-    )
-    .await;
+    stack
+        .sandbox_admin_ok(
+            Method::PUT,
+            "faults",
+            // The calm API even when the suite runs under the realistic profile
+            // (CBS_SANDBOX_PROFILE): this test counts each delivery attempt of each event.
+            Some(json!({ "retry_signature": "original", "profile": "none" })),
+        )
+        .await;
 
     // ---------------------------------------------------------------------------------------
     // 1. Retries accepted. Two endpoints (the same Worker), so every event arrives twice.
@@ -261,13 +257,9 @@ async fn no_event_is_lost_whether_retries_are_accepted_or_refused() {
         }
     }
     // Processed once: one action at ChargebackStop, one decision of ours.
-    let actions = admin(
-        &stack,
-        Method::GET,
-        &format!("alerts/{alert_id}/actions"),
-        None,
-    )
-    .await;
+    let actions = stack
+        .sandbox_admin_ok(Method::GET, &format!("alerts/{alert_id}/actions"), None)
+        .await;
     assert_eq!(actions.as_array().unwrap().len(), 1, "{actions}");
     let decisions = stored["decisions"].as_array().cloned().unwrap_or_default();
     assert_eq!(decisions.len(), 1, "{stored}");
@@ -355,16 +347,12 @@ async fn no_event_is_lost_whether_retries_are_accepted_or_refused() {
     assert_eq!(recovered["status"], "ENABLED", "{recovered}");
     // The alert of part 1 was held already: nothing else recovered, nothing acted twice.
     assert_eq!(
-        admin(
-            &stack,
-            Method::GET,
-            &format!("alerts/{alert_id}/actions"),
-            None
-        )
-        .await
-        .as_array()
-        .unwrap()
-        .len(),
+        stack
+            .sandbox_admin_ok(Method::GET, &format!("alerts/{alert_id}/actions"), None)
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
         1
     );
 }

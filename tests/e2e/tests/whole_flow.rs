@@ -36,31 +36,20 @@ async fn onboard(stack: &Stack, spec: Value) -> Customer {
         .unwrap_or_else(|e| panic!("onboarding failed: {e:#}"))
 }
 
-async fn admin(stack: &Stack, method: Method, path: &str, body: Option<Value>) -> Value {
-    let (code, value) = stack
-        .sandbox_admin(method, path, body)
-        .await
-        .expect("sandbox admin API");
-    assert!(code.is_success(), "/_sandbox/{path}: {code} {value}");
-    value
-}
-
 async fn set_faults(stack: &Stack, faults: Value) {
-    admin(stack, Method::PUT, "faults", Some(faults)).await;
+    stack
+        .sandbox_admin_ok(Method::PUT, "faults", Some(faults))
+        .await;
 }
 
 /// What ChargebackStop recorded of PATCHes to this alert (accepted or refused).
 async fn actions_at_chargebackstop(stack: &Stack, alert_id: &str) -> Vec<Value> {
-    admin(
-        stack,
-        Method::GET,
-        &format!("alerts/{alert_id}/actions"),
-        None,
-    )
-    .await
-    .as_array()
-    .cloned()
-    .unwrap_or_default()
+    stack
+        .sandbox_admin_ok(Method::GET, &format!("alerts/{alert_id}/actions"), None)
+        .await
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
 }
 
 /// The decisions of our stored alert.
@@ -176,13 +165,13 @@ async fn ethoca_alert_nobody_decided_is_refunded_by_the_sweep_at_the_cutoff() {
         .unwrap();
     let alert_id = alert["id"].as_str().unwrap().to_string();
     let deadline = iso_in(60);
-    admin(
-        &stack,
-        Method::PATCH,
-        &format!("alerts/{alert_id}"),
-        Some(json!({ "action_required_deadline": deadline })),
-    )
-    .await;
+    stack
+        .sandbox_admin_ok(
+            Method::PATCH,
+            &format!("alerts/{alert_id}"),
+            Some(json!({ "action_required_deadline": deadline })),
+        )
+        .await;
     set_faults(&stack, json!({ "hold_webhooks": false })).await;
 
     let stored = stack
@@ -297,7 +286,8 @@ async fn rdr_alert_is_stored_and_never_actioned() {
         let path = format!("requests?method={method}&path=/v1/alerts/{alert_id}/");
         let stack = &stack;
         async move {
-            admin(stack, Method::GET, &path, None)
+            stack
+                .sandbox_admin_ok(Method::GET, &path, None)
                 .await
                 .as_array()
                 .cloned()
@@ -375,7 +365,7 @@ async fn enrolment_enabled_with_duplicated_reordered_webhooks_ends_enabled_and_l
     assert!(code.is_success(), "{code} {enabled}");
 
     // Both events (created: PENDING, updated: ENABLED) are held; release them newest first.
-    let events = admin(&stack, Method::GET, "events", None).await;
+    let events = stack.sandbox_admin_ok(Method::GET, "events", None).await;
     let ours: Vec<Value> = events
         .as_array()
         .unwrap()
@@ -387,19 +377,19 @@ async fn enrolment_enabled_with_duplicated_reordered_webhooks_ends_enabled_and_l
     // The sandbox's delivery task puts an event on hold shortly after emitting it.
     stack
         .eventually("both events held", || async {
-            let held = admin(&stack, Method::GET, "webhooks", None).await["held"].clone();
+            let held = stack.sandbox_admin_ok(Method::GET, "webhooks", None).await["held"].clone();
             let held = held.as_array().cloned().unwrap_or_default();
             ours.iter().all(|e| held.contains(&e["id"])).then_some(())
         })
         .await
         .unwrap();
-    admin(
-        &stack,
-        Method::POST,
-        "webhooks/release",
-        Some(json!({ "order": "reverse" })),
-    )
-    .await;
+    stack
+        .sandbox_admin_ok(
+            Method::POST,
+            "webhooks/release",
+            Some(json!({ "order": "reverse" })),
+        )
+        .await;
     set_faults(
         &stack,
         json!({ "hold_webhooks": false, "duplicate_deliveries": false }),
@@ -479,7 +469,7 @@ async fn forged_webhook_is_refused_at_the_edge_and_leaves_no_trace() {
         .await
         .unwrap();
     let alert_id = alert["id"].as_str().unwrap().to_string();
-    let events = admin(&stack, Method::GET, "events", None).await;
+    let events = stack.sandbox_admin_ok(Method::GET, "events", None).await;
     let genuine = events
         .as_array()
         .unwrap()
