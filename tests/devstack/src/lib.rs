@@ -16,6 +16,7 @@ pub mod orders_customer;
 pub mod paths;
 pub mod process;
 pub mod resources;
+pub mod runtime_stub;
 pub mod sandbox;
 pub mod sandbox_client;
 pub mod scenario;

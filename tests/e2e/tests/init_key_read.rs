@@ -5,11 +5,11 @@
 //! Manager and a runtime API stub that notes the first poll for an invocation.
 
 use devstack::functions::{build_functions, ALL};
+use devstack::runtime_stub::RuntimeApiStub;
 use devstack::{paths, resources, Moto};
 use std::process::Stdio;
 use std::time::Duration;
 use tokio::io::AsyncReadExt;
-use tokio::net::TcpListener;
 
 #[derive(Debug)]
 enum Init {
@@ -23,30 +23,17 @@ enum Init {
 async fn init_of(bin: &str, env: &[(String, String)]) -> anyhow::Result<Init> {
     let path = paths::debug_binary(bin);
     anyhow::ensure!(path.is_file(), "{} is missing", path.display());
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let port = listener.local_addr()?.port();
+    let stub = RuntimeApiStub::bind().await?;
     let mut child = tokio::process::Command::new(&path)
         .envs(env.iter().cloned())
-        .env("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{port}"))
-        .env("AWS_LAMBDA_FUNCTION_NAME", bin)
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+        .envs(stub.lambda_env(bin)?)
         .env("RUST_LOG", "warn")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
         .spawn()?;
-    let polled = async {
-        loop {
-            let (mut conn, _) = listener.accept().await?;
-            let mut buf = vec![0u8; 4096];
-            let n = conn.read(&mut buf).await?;
-            if String::from_utf8_lossy(&buf[..n]).contains("/runtime/invocation/next") {
-                return Ok::<_, std::io::Error>(conn);
-            }
-        }
-    };
+    let polled = stub.first_poll();
     let ended = tokio::time::timeout(Duration::from_secs(60), async {
         tokio::select! {
             conn = polled => { conn?; Ok::<_, anyhow::Error>(None) }

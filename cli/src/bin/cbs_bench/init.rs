@@ -14,9 +14,7 @@
 //! moment Lambda ends the init phase). Peak RSS is the process's `VmHWM` at that moment. Rounds
 //! interleave the binaries so load on the machine falls on all of them alike; the figures are
 //! medians, and the ratios are to the hello-world in the same run.
-//!
-//! The stub is a few lines over a `TcpListener` rather than an HTTP server crate: it only has to
-//! notice one request line and hold the connection.
+//! The stub is `devstack::runtime_stub`.
 //!
 //! `--pin-cpu N` runs each function on one CPU (its affinity set between fork and exec, so no
 //! extra program starts in the measured time), as a Lambda of 256 MB has a fraction
@@ -28,12 +26,12 @@
 //! ChargebackStop client each load `/etc/ssl/certs`, about 290 files), about 45 % of
 //! process-events' init, then the Secrets Manager round trip.
 
+use devstack::runtime_stub::RuntimeApiStub;
 use devstack::{resources, Moto, Sandbox, SandboxOptions};
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 use tokio::io::AsyncReadExt;
-use tokio::net::TcpListener;
 
 const BINARIES: [(&str, &str); 4] = [
     ("hello-world", "bridge-probe"),
@@ -130,8 +128,7 @@ async fn cold_start(
     env: &[(String, String)],
     pin_cpu: Option<u32>,
 ) -> anyhow::Result<(Duration, u64)> {
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let port = listener.local_addr()?.port();
+    let stub = RuntimeApiStub::bind().await?;
     let started = Instant::now();
     let mut command = match std::env::var("CBS_BENCH_STRACE_DIR") {
         Ok(dir) => {
@@ -154,10 +151,7 @@ async fn cold_start(
         .env("LANG", "en_US.UTF-8")
         .env("TZ", ":UTC")
         .envs(env.iter().cloned())
-        .env("AWS_LAMBDA_RUNTIME_API", format!("127.0.0.1:{port}"))
-        .env("AWS_LAMBDA_FUNCTION_NAME", label)
-        .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256")
+        .envs(stub.lambda_env(label)?)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -165,16 +159,9 @@ async fn cold_start(
         .spawn()?;
     let pid = child.id().unwrap_or_default();
     let polled = tokio::time::timeout(Duration::from_secs(60), async {
-        loop {
-            let (mut conn, _) = listener.accept().await?;
-            let mut buf = vec![0u8; 4096];
-            let n = conn.read(&mut buf).await?;
-            let head = String::from_utf8_lossy(&buf[..n]);
-            if head.starts_with("GET ") && head.contains("/runtime/invocation/next") {
-                // Held open (never answered) until the process is killed.
-                return Ok::<_, std::io::Error>((started.elapsed(), conn));
-            }
-        }
+        // Held open (never answered) until the process is killed.
+        let conn = stub.first_poll().await?;
+        Ok::<_, std::io::Error>((started.elapsed(), conn))
     })
     .await;
     let (elapsed, _conn) = match polled {
