@@ -1,4 +1,5 @@
-//! The AWS emulator: `moto_server` (DynamoDB, SQS, SNS, CloudFormation on one port).
+//! The AWS emulator: moto (DynamoDB, SQS, SNS, Secrets Manager, CloudFormation on one port),
+//! served by `moto/serve.py`.
 
 use crate::process::ManagedProcess;
 use crate::{paths, wait};
@@ -30,8 +31,10 @@ impl Moto {
 
     async fn start_once() -> anyhow::Result<Self> {
         let port = wait::free_port();
-        let mut cmd = Command::new(paths::tool("moto_server"));
-        cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()]);
+        // moto's application behind waitress (keep-alive, no access log): see moto/serve.py.
+        let mut cmd = Command::new(paths::tool("python"));
+        cmd.arg(paths::workspace_root().join("tests/devstack/moto/serve.py"))
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()]);
         let mut process = ManagedProcess::spawn("moto", cmd)?;
         let endpoint = format!("http://127.0.0.1:{port}");
         let probe = format!("{endpoint}/moto-api/");

@@ -1,0 +1,212 @@
+//! The emulator as the stack serves it (`moto/serve.py`): moto's DynamoDB behind waitress, with
+//! TransactWriteItems backing up the items it names instead of whole tables. A transaction must
+//! still be all or nothing, as DynamoDB's is: these tests hold the launcher to that.
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, ConditionCheck, Delete, KeySchemaElement,
+    KeyType, Put, ScalarAttributeType, TransactWriteItem, Update,
+};
+use aws_sdk_dynamodb::Client;
+use devstack::Moto;
+use std::collections::HashMap;
+
+fn s(v: &str) -> AttributeValue {
+    AttributeValue::S(v.to_string())
+}
+
+fn key(pk: &str, sk: &str) -> HashMap<String, AttributeValue> {
+    HashMap::from([("pk".to_string(), s(pk)), ("sk".to_string(), s(sk))])
+}
+
+async fn table(client: &Client, name: &str) {
+    let attr = |n: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(n)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .unwrap()
+    };
+    let schema = |n: &str, t| {
+        KeySchemaElement::builder()
+            .attribute_name(n)
+            .key_type(t)
+            .build()
+            .unwrap()
+    };
+    client
+        .create_table()
+        .table_name(name)
+        .attribute_definitions(attr("pk"))
+        .attribute_definitions(attr("sk"))
+        .key_schema(schema("pk", KeyType::Hash))
+        .key_schema(schema("sk", KeyType::Range))
+        .billing_mode(BillingMode::PayPerRequest)
+        .send()
+        .await
+        .unwrap();
+}
+
+async fn put(client: &Client, table: &str, pk: &str, sk: &str, n: &str) {
+    let mut item = key(pk, sk);
+    item.insert("n".into(), AttributeValue::N(n.into()));
+    client
+        .put_item()
+        .table_name(table)
+        .set_item(Some(item))
+        .send()
+        .await
+        .unwrap();
+}
+
+/// Every item of a table, as "pk/sk=n".
+async fn contents(client: &Client, table: &str) -> Vec<String> {
+    let items = client
+        .scan()
+        .table_name(table)
+        .send()
+        .await
+        .unwrap()
+        .items
+        .unwrap_or_default();
+    let text = |i: &HashMap<String, AttributeValue>, k: &str| match i.get(k) {
+        Some(AttributeValue::S(v)) | Some(AttributeValue::N(v)) => v.clone(),
+        _ => "-".into(),
+    };
+    let mut out: Vec<String> = items
+        .iter()
+        .map(|i| format!("{}/{}={}", text(i, "pk"), text(i, "sk"), text(i, "n")))
+        .collect();
+    out.sort();
+    out
+}
+
+fn update(table: &str, pk: &str, sk: &str) -> TransactWriteItem {
+    TransactWriteItem::builder()
+        .update(
+            Update::builder()
+                .table_name(table)
+                .set_key(Some(key(pk, sk)))
+                .update_expression("SET n = n + :one")
+                .expression_attribute_values(":one", AttributeValue::N("1".into()))
+                .build()
+                .unwrap(),
+        )
+        .build()
+}
+
+fn put_new(table: &str, pk: &str, sk: &str) -> TransactWriteItem {
+    let mut item = key(pk, sk);
+    item.insert("n".into(), AttributeValue::N("100".into()));
+    TransactWriteItem::builder()
+        .put(
+            Put::builder()
+                .table_name(table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(pk)")
+                .build()
+                .unwrap(),
+        )
+        .build()
+}
+
+fn delete(table: &str, pk: &str, sk: &str) -> TransactWriteItem {
+    TransactWriteItem::builder()
+        .delete(
+            Delete::builder()
+                .table_name(table)
+                .set_key(Some(key(pk, sk)))
+                .build()
+                .unwrap(),
+        )
+        .build()
+}
+
+fn check_n(table: &str, pk: &str, sk: &str, n: &str) -> TransactWriteItem {
+    TransactWriteItem::builder()
+        .condition_check(
+            ConditionCheck::builder()
+                .table_name(table)
+                .set_key(Some(key(pk, sk)))
+                .condition_expression("n = :n")
+                .expression_attribute_values(":n", AttributeValue::N(n.into()))
+                .build()
+                .unwrap(),
+        )
+        .build()
+}
+
+#[tokio::test]
+async fn a_transaction_is_all_or_nothing_across_tables() {
+    let moto = Moto::start().await.unwrap();
+    let client = Client::new(&moto.sdk_config().await);
+    table(&client, "left").await;
+    table(&client, "right").await;
+    for (t, sk) in [("left", "a"), ("left", "b"), ("right", "c")] {
+        put(&client, t, "p", sk, "1").await;
+    }
+    let before = (
+        contents(&client, "left").await,
+        contents(&client, "right").await,
+    );
+
+    // Refused at its last action, which names right/p/c a second time (DynamoDB refuses that
+    // too): moto has applied the actions before it by then, and must undo them all, in both
+    // tables, the new item included.
+    let err = client
+        .transact_write_items()
+        .transact_items(update("left", "p", "a"))
+        .transact_items(put_new("left", "p", "new"))
+        .transact_items(delete("left", "p", "b"))
+        .transact_items(update("right", "p", "c"))
+        .transact_items(check_n("right", "p", "c", "1"))
+        .send()
+        .await
+        .expect_err("an item named twice");
+    assert_eq!(
+        err.as_service_error().and_then(|e| e.meta().code()),
+        Some("ValidationException"),
+        "{err:?}"
+    );
+    let after = (
+        contents(&client, "left").await,
+        contents(&client, "right").await,
+    );
+    assert_eq!(after, before, "a cancelled transaction changed the tables");
+
+    // Cancelled by a failed condition on a separate item, each item named once.
+    let err = client
+        .transact_write_items()
+        .transact_items(update("left", "p", "a"))
+        .transact_items(put_new("left", "p", "new"))
+        .transact_items(delete("left", "p", "b"))
+        .transact_items(check_n("right", "p", "c", "7"))
+        .send()
+        .await
+        .expect_err("n is 1, not 7");
+    assert_eq!(
+        err.as_service_error().and_then(|e| e.meta().code()),
+        Some("TransactionCanceledException"),
+        "{err:?}"
+    );
+    let after = (
+        contents(&client, "left").await,
+        contents(&client, "right").await,
+    );
+    assert_eq!(after, before, "a cancelled transaction changed the tables");
+
+    // The same actions with a condition that holds: all applied.
+    client
+        .transact_write_items()
+        .transact_items(update("left", "p", "a"))
+        .transact_items(put_new("left", "p", "new"))
+        .transact_items(delete("left", "p", "b"))
+        .transact_items(check_n("right", "p", "c", "1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        contents(&client, "left").await,
+        vec!["p/a=2".to_string(), "p/new=100".to_string()]
+    );
+    assert_eq!(contents(&client, "right").await, vec!["p/c=1".to_string()]);
+}
