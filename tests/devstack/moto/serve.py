@@ -1,10 +1,10 @@
 """moto's emulator for the local stack: moto's own WSGI application behind waitress.
 
 `moto_server` serves the same application with werkzeug's development server, which closes the
-connection after every response, starts a thread per connection and logs a line per request.
-With the thousands of DynamoDB and SQS calls a test run makes, that is most of moto's time:
-measured here, 7.0 ms of moto CPU per DynamoDB request under `moto_server`, 3.8-5.0 ms under
-this launcher (see the README's benchmark table). The emulated services are the same code.
+connection after every response, starts a thread per connection and logs a line per request;
+and moto's TransactWriteItems copies whole tables for its rollback (below). Under a test's
+thousands of DynamoDB and SQS calls that was most of the emulator's time: `bench.py` beside this
+file measures both servers in one run (README, Benchmarks). The emulated services are moto's code.
 
 Usage: serve.py -H 127.0.0.1 -p PORT [--threads N]
 """
