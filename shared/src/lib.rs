@@ -27,3 +27,5 @@ pub mod ports;
 pub mod records;
 #[cfg(feature = "native")]
 pub mod telemetry;
+#[cfg(feature = "native")]
+pub mod tls;

@@ -3,6 +3,12 @@
 
 pub use aws_config::SdkConfig;
 
+/// The SDK's configuration, its HTTPS client trusting the roots this process has read once
+/// (`crate::tls`) instead of reading the certificate store again.
 pub async fn load_config() -> aws_config::SdkConfig {
-    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+    let loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    match crate::tls::aws_http_client() {
+        Some(http) => loader.http_client(http).load().await,
+        None => loader.load().await,
+    }
 }

@@ -119,7 +119,7 @@ pub struct HttpSink {
 impl HttpSink {
     pub fn new(url: impl Into<String>) -> Self {
         Self {
-            client: reqwest::Client::builder()
+            client: crate::tls::http_client_builder()
                 .timeout(std::time::Duration::from_secs(5))
                 .build()
                 .unwrap_or_default(),

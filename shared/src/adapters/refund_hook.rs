@@ -64,7 +64,7 @@ pub struct HttpRefundHook {
 impl HttpRefundHook {
     pub fn new(secrets: Arc<dyn HookSecrets>) -> Result<Self, reqwest::Error> {
         Ok(Self {
-            http: reqwest::Client::builder()
+            http: crate::tls::http_client_builder()
                 .connect_timeout(Duration::from_secs(3))
                 .build()?,
             secrets,

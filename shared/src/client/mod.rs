@@ -127,7 +127,7 @@ impl ChargebackStop {
                 ApiError::Config("the API key contains characters not allowed in a header".into())
             })?;
         }
-        let http = reqwest::Client::builder()
+        let http = crate::tls::http_client_builder()
             .timeout(config.timeout)
             .connect_timeout(config.timeout)
             .user_agent(concat!("chargeback-platform/", env!("CARGO_PKG_VERSION")))
