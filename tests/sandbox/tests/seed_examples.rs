@@ -17,8 +17,13 @@ use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::process::Command;
 
+/// A seed page beside this file. Cargo sets `CARGO_MANIFEST_DIR` for the test's run as well:
+/// that one is this checkout's, where the compiled-in one is wherever the binary was built (a
+/// clone at another path sharing the build cache reuses it, and found no pages).
 fn example(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
         .join("tests/seed_examples")
         .join(name)
 }
