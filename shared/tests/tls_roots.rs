@@ -115,6 +115,14 @@ async fn serve(issued: Issued) -> String {
     format!("https://127.0.0.1:{}", addr.port())
 }
 
+/// Refused because no trusted root signed the server's certificate, not for any other reason.
+fn refused_for_its_issuer(refused: impl std::fmt::Debug) {
+    assert!(
+        format!("{refused:?}").contains("UnknownIssuer"),
+        "refused for its issuer: {refused:?}"
+    );
+}
+
 async fn dynamodb(endpoint: &str) -> aws_sdk_dynamodb::Client {
     let aws = shared::adapters::aws::load_config().await;
     let config = aws_sdk_dynamodb::config::Builder::from(&aws)
@@ -155,14 +163,11 @@ async fn both_https_stacks_trust_the_roots_read_once() {
     let answer = http.get(&good).send().await.expect("a trusted server");
     assert_eq!(answer.status(), 200);
     assert!(again.get(&good).send().await.is_ok());
-    let refused = http
-        .get(&bad)
-        .send()
-        .await
-        .expect_err("an untrusted server");
-    assert!(
-        format!("{refused:?}").contains("UnknownIssuer"),
-        "refused for its issuer: {refused:?}"
+    refused_for_its_issuer(
+        http.get(&bad)
+            .send()
+            .await
+            .expect_err("an untrusted server"),
     );
 
     // The AWS SDK, configured by load_config as every function's is.
@@ -173,15 +178,13 @@ async fn both_https_stacks_trust_the_roots_read_once() {
         .await
         .expect("the SDK reaches a trusted server");
     assert!(tables.table_names().is_empty());
-    let refused = dynamodb(&bad)
-        .await
-        .list_tables()
-        .send()
-        .await
-        .expect_err("the SDK refuses an untrusted server");
-    assert!(
-        format!("{refused:?}").contains("UnknownIssuer"),
-        "refused for its issuer: {refused:?}"
+    refused_for_its_issuer(
+        dynamodb(&bad)
+            .await
+            .list_tables()
+            .send()
+            .await
+            .expect_err("the SDK refuses an untrusted server"),
     );
 
     assert_eq!(

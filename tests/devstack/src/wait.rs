@@ -97,15 +97,18 @@ mod tests {
         .await
         .unwrap();
         assert_eq!(done, 6);
-        // Stuck at 2: fails 20 s after the last progress, naming what it waited for.
+        // Stuck at 2: fails 20 s after the last progress, naming what it waited for (an hour's
+        // bound, so a wait that never gives up fails here instead of hanging).
         let started = tokio::time::Instant::now();
-        let err = until_done_or_stalled("six units", Duration::from_secs(20), || {
+        let stuck = until_done_or_stalled("six units", Duration::from_secs(20), || {
             let now = (started.elapsed().as_secs() / 10).min(2);
             async move { Err::<u64, _>(now) }
-        })
-        .await
-        .unwrap_err()
-        .to_string();
+        });
+        let err = tokio::time::timeout(Duration::from_secs(3600), stuck)
+            .await
+            .expect("a stalled wait gives up")
+            .unwrap_err()
+            .to_string();
         assert!(
             err.contains("no progress for 20s waiting for six units (at 2)"),
             "{err}"

@@ -135,6 +135,46 @@ fn check_n(table: &str, pk: &str, sk: &str, n: &str) -> TransactWriteItem {
         .build()
 }
 
+/// Both tables' contents.
+async fn both(client: &Client) -> (Vec<String>, Vec<String>) {
+    (
+        contents(client, "left").await,
+        contents(client, "right").await,
+    )
+}
+
+/// One transaction: three changes to `left` (an update, a new item, a delete), then `last`.
+async fn changes_to_left_then(
+    client: &Client,
+    last: Vec<TransactWriteItem>,
+) -> Result<
+    (),
+    aws_sdk_dynamodb::error::SdkError<
+        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
+    >,
+> {
+    let mut actions = vec![
+        update("left", "p", "a"),
+        put_new("left", "p", "new"),
+        delete("left", "p", "b"),
+    ];
+    actions.extend(last);
+    client
+        .transact_write_items()
+        .set_transact_items(Some(actions))
+        .send()
+        .await
+        .map(|_| ())
+}
+
+fn code(
+    err: &aws_sdk_dynamodb::error::SdkError<
+        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
+    >,
+) -> Option<&str> {
+    err.as_service_error().and_then(|e| e.meta().code())
+}
+
 #[tokio::test]
 async fn a_transaction_is_all_or_nothing_across_tables() {
     let moto = Moto::start().await.unwrap();
@@ -144,64 +184,37 @@ async fn a_transaction_is_all_or_nothing_across_tables() {
     for (t, sk) in [("left", "a"), ("left", "b"), ("right", "c")] {
         put(&client, t, "p", sk, "1").await;
     }
-    let before = (
-        contents(&client, "left").await,
-        contents(&client, "right").await,
-    );
+    let before = both(&client).await;
 
     // Refused at its last action, which names right/p/c a second time (DynamoDB refuses that
     // too): moto has applied the actions before it by then, and must undo them all, in both
     // tables, the new item included.
-    let err = client
-        .transact_write_items()
-        .transact_items(update("left", "p", "a"))
-        .transact_items(put_new("left", "p", "new"))
-        .transact_items(delete("left", "p", "b"))
-        .transact_items(update("right", "p", "c"))
-        .transact_items(check_n("right", "p", "c", "1"))
-        .send()
-        .await
-        .expect_err("an item named twice");
+    let err = changes_to_left_then(
+        &client,
+        vec![update("right", "p", "c"), check_n("right", "p", "c", "1")],
+    )
+    .await
+    .expect_err("an item named twice");
+    assert_eq!(code(&err), Some("ValidationException"), "{err:?}");
     assert_eq!(
-        err.as_service_error().and_then(|e| e.meta().code()),
-        Some("ValidationException"),
-        "{err:?}"
+        both(&client).await,
+        before,
+        "a cancelled transaction changed the tables"
     );
-    let after = (
-        contents(&client, "left").await,
-        contents(&client, "right").await,
-    );
-    assert_eq!(after, before, "a cancelled transaction changed the tables");
 
     // Cancelled by a failed condition on a separate item, each item named once.
-    let err = client
-        .transact_write_items()
-        .transact_items(update("left", "p", "a"))
-        .transact_items(put_new("left", "p", "new"))
-        .transact_items(delete("left", "p", "b"))
-        .transact_items(check_n("right", "p", "c", "7"))
-        .send()
+    let err = changes_to_left_then(&client, vec![check_n("right", "p", "c", "7")])
         .await
         .expect_err("n is 1, not 7");
+    assert_eq!(code(&err), Some("TransactionCanceledException"), "{err:?}");
     assert_eq!(
-        err.as_service_error().and_then(|e| e.meta().code()),
-        Some("TransactionCanceledException"),
-        "{err:?}"
+        both(&client).await,
+        before,
+        "a cancelled transaction changed the tables"
     );
-    let after = (
-        contents(&client, "left").await,
-        contents(&client, "right").await,
-    );
-    assert_eq!(after, before, "a cancelled transaction changed the tables");
 
     // The same actions with a condition that holds: all applied.
-    client
-        .transact_write_items()
-        .transact_items(update("left", "p", "a"))
-        .transact_items(put_new("left", "p", "new"))
-        .transact_items(delete("left", "p", "b"))
-        .transact_items(check_n("right", "p", "c", "1"))
-        .send()
+    changes_to_left_then(&client, vec![check_n("right", "p", "c", "1")])
         .await
         .unwrap();
     assert_eq!(
