@@ -25,11 +25,13 @@ export async function freePort() {
   });
 }
 
-function motoServerBin() {
+/** The venv's Python (bin/setup makes it) and the emulator launcher every local part uses. */
+function motoCommand() {
   const cache = process.env.CBS_CACHE ?? join(homedir(), ".cache/chargeback-platform");
   const venv = process.env.CBS_VENV ?? join(cache, "venv");
-  const inVenv = join(venv, "bin/moto_server");
-  return existsSync(inVenv) ? inVenv : "moto_server";
+  const inVenv = join(venv, "bin/python");
+  const python = existsSync(inVenv) ? inVenv : "python3";
+  return [python, join(EDGE_DIR, "..", "tests/devstack/moto/serve.py")];
 }
 
 /**
@@ -69,7 +71,7 @@ export async function startGate(targetPort) {
 }
 
 /**
- * Starts moto_server on a free loopback port and waits (generously: a loaded CI machine imports
+ * Starts the emulator (tests/devstack/moto/serve.py, as every local part) on a free loopback port and waits (generously: a loaded CI machine imports
  * Python slowly) until it answers. If another process took the port between our probe and moto's
  * bind, moto exits and we try another port.
  */
@@ -86,7 +88,8 @@ export async function startMoto() {
 }
 
 async function startMotoOn(port) {
-  const child = spawn(motoServerBin(), ["-H", "127.0.0.1", "-p", String(port)], {
+  const [python, serve] = motoCommand();
+  const child = spawn(python, [serve, "-H", "127.0.0.1", "-p", String(port)], {
     stdio: ["ignore", "ignore", "pipe"],
   });
   let stderr = "";
@@ -97,10 +100,10 @@ async function startMotoOn(port) {
   const deadline = Date.now() + 60_000;
   while (Date.now() < deadline) {
     if (spawnError) {
-      throw new Error(`cannot run moto_server (bin/setup installs it in the venv): ${spawnError.message}`);
+      throw new Error(`cannot run the emulator (bin/setup installs moto and waitress in the venv): ${spawnError.message}`);
     }
     if (child.exitCode !== null || child.signalCode !== null) {
-      throw new Error(`moto_server exited: ${stderr.slice(-2000)}`);
+      throw new Error(`the emulator (serve.py) exited: ${stderr.slice(-2000)}`);
     }
     try {
       const r = await fetch(`${url}/moto-api/`, { signal: AbortSignal.timeout(5_000) });
@@ -121,7 +124,7 @@ async function startMotoOn(port) {
     }
   }
   child.kill("SIGTERM");
-  throw new Error(`moto_server did not start on ${url} within 60 s: ${stderr.slice(-2000)}`);
+  throw new Error(`the emulator (serve.py) did not start on ${url} within 60 s: ${stderr.slice(-2000)}`);
 }
 
 /**
