@@ -511,13 +511,20 @@ mod against_moto {
         }
     }
 
-    fn moto_server_bin() -> String {
-        match std::env::var("CBS_VENV") {
-            Ok(venv) if std::path::Path::new(&venv).join("bin/moto_server").exists() => {
-                format!("{venv}/bin/moto_server")
+    /// The venv's Python and the emulator launcher every local part uses
+    /// (`tests/devstack/moto/serve.py`; the run's `CARGO_MANIFEST_DIR` is this checkout's).
+    fn moto_command() -> Command {
+        let python = match std::env::var("CBS_VENV") {
+            Ok(venv) if std::path::Path::new(&venv).join("bin/python").exists() => {
+                format!("{venv}/bin/python")
             }
-            _ => "moto_server".to_string(),
-        }
+            _ => "python3".to_string(),
+        };
+        let crate_dir = std::env::var("CARGO_MANIFEST_DIR")
+            .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string());
+        let mut command = Command::new(python);
+        command.arg(std::path::Path::new(&crate_dir).join("../tests/devstack/moto/serve.py"));
+        command
     }
 
     /// moto on a free loopback port, waited for generously (a loaded CI machine imports Python
@@ -529,7 +536,7 @@ mod against_moto {
                 return moto;
             }
         }
-        panic!("moto_server exited three times on start (is it installed? bin/setup puts it in the venv)");
+        panic!("the emulator (serve.py) exited three times on start (are moto and waitress installed? bin/setup puts them in the venv)");
     }
 
     async fn start_moto_once() -> Option<Moto> {
@@ -538,12 +545,12 @@ mod against_moto {
             .local_addr()
             .unwrap()
             .port();
-        let child = Command::new(moto_server_bin())
+        let child = moto_command()
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
-            .expect("moto_server must be installed (bin/setup puts it in the venv)");
+            .expect("python must be installed (bin/setup makes the venv with moto and waitress)");
         let mut moto = Moto {
             child,
             url: format!("http://127.0.0.1:{port}"),
@@ -567,7 +574,10 @@ mod against_moto {
             }
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
-        panic!("moto_server did not answer on {} within 60 s", moto.url);
+        panic!(
+            "the emulator (serve.py) did not answer on {} within 60 s",
+            moto.url
+        );
     }
 
     /// `application/x-www-form-urlencoded` by the `url` crate's encoder that reqwest already
