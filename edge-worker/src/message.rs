@@ -4,7 +4,7 @@
 use crate::envelope;
 use sha2::{Digest, Sha256};
 use shared::event::EventParseError;
-use shared::sqs_request::{fifo_safe_id, OutgoingMessage};
+use shared::sqs_request::{fifo_safe_id, sqs_accepts, OutgoingMessage};
 use std::collections::BTreeMap;
 
 /// The event type recorded for a signed body whose envelope could not be read; the processor
@@ -54,7 +54,7 @@ pub fn for_queue(
     };
 
     let message_body = match std::str::from_utf8(body) {
-        Ok(text) if sqs_allows_all(text) => text.to_string(),
+        Ok(text) if sqs_accepts(text) => text.to_string(),
         // SQS message bodies are Unicode text from a restricted set; anything else travels as
         // base64 and says so.
         _ => {
@@ -107,35 +107,6 @@ fn envelope_error_code(err: &EventParseError) -> &'static str {
     }
 }
 
-/// Whether SQS accepts every character of `text`: `text.chars().all(sqs_allows)`, read a byte
-/// at a time. In UTF-8 the only characters `sqs_allows` refuses are the C0 controls other than
-/// tab, LF and CR (one byte each) and U+FFFE/U+FFFF (EF BF BE/BF; EF is only ever a lead byte, and
-/// surrogates never appear in a `str`).
-fn sqs_allows_all(text: &str) -> bool {
-    let bytes = text.as_bytes();
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'\t' | b'\n' | b'\r' => {}
-            0..=0x1f => return false,
-            0xef if bytes.get(i + 1) == Some(&0xbf)
-                && matches!(bytes.get(i + 2), Some(0xbe | 0xbf)) =>
-            {
-                return false
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    true
-}
-
-/// The characters SQS accepts in a message body.
-#[cfg(test)]
-fn sqs_allows(c: char) -> bool {
-    matches!(c, '\u{9}' | '\u{A}' | '\u{D}' | '\u{20}'..='\u{D7FF}' | '\u{E000}'..='\u{FFFD}' | '\u{10000}'..='\u{10FFFF}')
-}
-
 fn base64_encode(bytes: &[u8]) -> String {
     use base64::Engine;
     base64::engine::general_purpose::STANDARD.encode(bytes)
@@ -169,27 +140,6 @@ mod tests {
         assert_eq!(q.message.attributes["signature_timestamp"], "1771324200");
         assert_eq!(q.message.attributes["signature"], "t=1771324200,v1=ab12");
         assert!(!q.message.attributes.contains_key("envelope_error"));
-    }
-
-    /// Every character alone and between others: the byte scan says what the per-character
-    /// definition says.
-    #[test]
-    fn the_byte_scan_agrees_with_the_character_set_on_every_character() {
-        let mut buf = [0u8; 4];
-        for c in (0..=0x10ffff_u32).filter_map(char::from_u32) {
-            let alone = c.encode_utf8(&mut buf);
-            assert_eq!(sqs_allows_all(alone), sqs_allows(c), "{c:?}");
-            let framed = format!("a\u{fffd}{c}\u{efbf}z");
-            assert_eq!(
-                sqs_allows_all(&framed),
-                framed.chars().all(sqs_allows),
-                "{c:?}"
-            );
-        }
-        assert!(sqs_allows_all(""));
-        assert!(!sqs_allows_all("ok\u{ffff}"));
-        assert!(!sqs_allows_all("ok\u{fffe}ok"));
-        assert!(sqs_allows_all("\u{fffd}\u{ffbf}\u{10ffff}\t\r\n"));
     }
 
     #[test]

@@ -9,9 +9,12 @@ use crate::secret::Secret;
 use aws_credential_types::Credentials;
 use aws_sigv4::http_request::{sign, SignableBody, SignableRequest, SigningSettings};
 use aws_sigv4::sign::v4;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::time::{Duration, UNIX_EPOCH};
+
+mod message_body;
+pub use message_body::{send_message_body, sqs_accepts};
 
 /// The JSON protocol's content type and the target header values SQS expects.
 pub const CONTENT_TYPE: &str = "application/x-amz-json-1.0";
@@ -165,54 +168,6 @@ pub fn signed_action(
         headers,
         body,
     })
-}
-
-/// The JSON input of `SendMessage`. A struct, not a `serde_json::Value`, so the field order (and
-/// so the signed bytes) does not depend on serde_json's `preserve_order` feature.
-pub fn send_message_body(queue_url: &str, message: &OutgoingMessage) -> Vec<u8> {
-    let attributes: BTreeMap<&str, StringAttribute<'_>> = message
-        .attributes
-        .iter()
-        .filter(|(_, v)| !v.is_empty())
-        .map(|(k, v)| {
-            (
-                k.as_str(),
-                StringAttribute {
-                    data_type: "String",
-                    string_value: v,
-                },
-            )
-        })
-        .collect();
-    let input = SendMessageInput {
-        queue_url,
-        message_body: &message.body,
-        message_attributes: attributes,
-        message_deduplication_id: message.deduplication_id.as_deref(),
-        message_group_id: message.group_id.as_deref(),
-    };
-    serde_json::to_vec(&input).expect("plain strings always serialise")
-}
-
-#[derive(Serialize)]
-#[serde(rename_all = "PascalCase")]
-struct SendMessageInput<'a> {
-    queue_url: &'a str,
-    message_body: &'a str,
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    message_attributes: BTreeMap<&'a str, StringAttribute<'a>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    message_deduplication_id: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    message_group_id: Option<&'a str>,
-}
-
-#[derive(Serialize)]
-struct StringAttribute<'a> {
-    #[serde(rename = "DataType")]
-    data_type: &'static str,
-    #[serde(rename = "StringValue")]
-    string_value: &'a str,
 }
 
 /// What SQS answered to `SendMessage`.
