@@ -1,6 +1,11 @@
 // Comparison for bin/bench: the same work as the Rust Worker, in JavaScript with WebCrypto:
-// read the body, verify X-Signature (HMAC-SHA512, 300 s tolerance, current + previous secret),
-// sign SendMessage with SigV4 (HMAC-SHA256) and send it to SQS_ENDPOINT, answer once it accepted.
+// refuse a declared length over the limit, read the body, verify X-Signature (HMAC-SHA512, 300 s
+// tolerance, current + previous secret), read the envelope's id, type and object id, check that SQS
+// accepts the body as text, build the same SendMessage (the same attributes: event id and type,
+// X-Idempotency-Key, the signature and its timestamp, the time received; FIFO-safe ids), sign it
+// with SigV4 (HMAC-SHA256), send it to SQS_ENDPOINT, answer once it accepted, and write the same
+// JSON log line per delivery. bench/js-lean.js is the earlier comparator, without the log line, the
+// extra attributes and the checks (`--rows js-lean` runs it).
 const enc = new TextEncoder();
 const hex = (buf) => [...new Uint8Array(buf)].map((b) => b.toString(16).padStart(2, "0")).join("");
 const json = (status, body) =>
@@ -57,34 +62,79 @@ async function sigv4(env, url, target, body, nowMs) {
   return headers;
 }
 
+// What SQS refuses in a message body: C0 controls other than tab, LF and CR, and U+FFFE/U+FFFF.
+const SQS_REFUSES = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\uFFFE\uFFFF]/;
+const FIFO_SAFE = /^[\x21-\x7E]{1,128}$/;
+const fifoSafe = async (id) => (FIFO_SAFE.test(id) ? id : hex(await crypto.subtle.digest("SHA-256", enc.encode(id))));
+const base64 = (bytes) => btoa(Array.from(bytes, (b) => String.fromCharCode(b)).join(""));
+
 export default {
   async fetch(req, env) {
     const url = new URL(req.url);
     if (url.pathname !== "/webhooks/chargebackstop") return json(404, { error: "not_found" });
     if (req.method !== "POST") return json(405, { error: "method_not_allowed" });
+    const declared = Number(req.headers.get("content-length"));
+    if (declared > 262144) return json(413, { error: "body_too_large" });
     const body = await req.arrayBuffer();
     if (body.byteLength > 262144) return json(413, { error: "body_too_large" });
     const nowMs = Date.now();
     const secrets = [env.WEBHOOK_SECRET, env.WEBHOOK_SECRET_PREVIOUS].filter(Boolean);
     const error = await verify(req.headers.get("x-signature"), body, secrets, Math.floor(nowMs / 1000));
-    if (error) return json(401, { error });
-    const text = new TextDecoder().decode(body);
-    const event = JSON.parse(text);
+    if (error) {
+      console.log(JSON.stringify({ outcome: "rejected", reason: error, body_bytes: body.byteLength }));
+      return json(401, { error });
+    }
+    let text = null;
+    try {
+      text = new TextDecoder("utf-8", { fatal: true }).decode(body);
+    } catch {
+      // not UTF-8: sent as base64 below
+    }
+    let event = null;
+    try {
+      event = JSON.parse(text);
+    } catch {
+      // kept as unparseable below
+    }
+    const header = req.headers.get("x-signature").trim();
+    const idempotencyKey = (req.headers.get("x-idempotency-key") ?? "").trim();
+    const readable = event && typeof event.id === "string" && event.id.trim() !== "" && typeof event.type === "string";
+    const eventId = readable ? event.id : idempotencyKey || `sha256:${hex(await crypto.subtle.digest("SHA-256", body))}`;
+    const eventType = readable ? event.type : "unparseable";
+    const objectId = readable && typeof event.data?.object?.id === "string" && event.data.object.id !== "" ? event.data.object.id : eventId;
+    const attributes = {};
+    const put = (name, value) => {
+      if (value) attributes[name] = { DataType: "String", StringValue: value };
+    };
+    let messageBody = text;
+    if (text === null || SQS_REFUSES.test(text)) {
+      put("body_encoding", "base64");
+      messageBody = base64(new Uint8Array(body));
+    }
+    if (!readable) put("envelope_error", event ? "not_an_envelope" : "not_json");
+    put("event_id", eventId);
+    put("event_type", eventType);
+    put("idempotency_key", idempotencyKey);
+    put("received_at", new Date(nowMs).toISOString());
+    if (header.length <= 1024) put("signature", header);
+    put("signature_timestamp", /t=(\d+)/.exec(header)[1]);
     const input = JSON.stringify({
       QueueUrl: env.SQS_QUEUE_URL,
-      MessageBody: text,
-      MessageAttributes: {
-        event_id: { DataType: "String", StringValue: event.id },
-        event_type: { DataType: "String", StringValue: event.type },
-      },
-      MessageDeduplicationId: event.id,
-      MessageGroupId: event.data?.object?.id ?? event.id,
+      MessageBody: messageBody,
+      MessageAttributes: attributes,
+      MessageDeduplicationId: await fifoSafe(eventId),
+      MessageGroupId: await fifoSafe(objectId),
     });
     const endpoint = `${env.SQS_ENDPOINT.replace(/\/$/, "")}/`;
     const headers = await sigv4(env, endpoint, "AmazonSQS.SendMessage", input, nowMs);
     const r = await fetch(endpoint, { method: "POST", headers, body: input, signal: AbortSignal.timeout(5000) });
     const out = await r.json().catch(() => ({}));
-    if (!r.ok || !out.MessageId) return json(503, { error: "queue_unavailable" });
-    return json(200, { status: "enqueued", event_id: event.id });
+    const log = { event_id: eventId, event_type: eventType, body_bytes: body.byteLength };
+    if (!r.ok || !out.MessageId) {
+      console.log(JSON.stringify({ outcome: "queue_failed", ...log, reason: `refused ${r.status}` }));
+      return json(503, { error: "queue_unavailable" });
+    }
+    console.log(JSON.stringify({ outcome: "enqueued", ...log }));
+    return json(200, { status: "enqueued", event_id: eventId });
   },
 };
