@@ -133,6 +133,11 @@ enum Bench {
         /// of a vCPU: then only waiting overlaps, never work on two cores.
         #[arg(long)]
         pin_cpu: Option<u32>,
+        /// Starts every binary with `SSL_CERT_FILE` set to this bundle, so the certificate store
+        /// is that one file (as on Lambda's Amazon Linux images, whose store is a bundle and a
+        /// directory of a few links to it) instead of this machine's default store.
+        #[arg(long)]
+        cert_file: Option<std::path::PathBuf>,
     },
 }
 
@@ -200,7 +205,8 @@ async fn main() -> anyhow::Result<()> {
             profile,
             bin_dir,
             pin_cpu,
-        } => init::run(rounds.max(1), &profile, bin_dir, pin_cpu).await,
+            cert_file,
+        } => init::run(rounds.max(1), &profile, bin_dir, pin_cpu, cert_file).await,
         Bench::Sweep { stored, due } => {
             let moto = Moto::start().await?;
             for n in [stored, 1_000.max(due)] {

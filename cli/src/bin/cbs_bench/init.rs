@@ -20,6 +20,10 @@
 //! extra program starts in the measured time), as a Lambda of 256 MB has a fraction
 //! of one: work started in the background then only overlaps waiting.
 //!
+//! `--cert-file BUNDLE` starts every binary with `SSL_CERT_FILE=BUNDLE`: the store is then that
+//! one file, as on Lambda's Amazon Linux images, instead of a Debian store's bundle plus about
+//! 290 files in `/etc/ssl/certs` (each certificate parsed from the bundle and from its own file).
+//!
 //! `CBS_BENCH_STRACE_DIR=DIR` runs each binary under `strace -f -tt` into `DIR/<label>.strace`
 //! to see where the init goes (the times are then strace's, not the binary's). What it showed
 //! (2026-12-01): the certificate store read twice (the AWS SDK's HTTPS client and the
@@ -41,13 +45,17 @@ const BINARIES: [(&str, &str); 4] = [
 ];
 
 /// `bin_dir`: where the three binaries are (default: the target dir's `profile` directory).
-/// `pin_cpu`: each function runs on that CPU only.
+/// `pin_cpu`: each function runs on that CPU only. `cert_file`: every binary's `SSL_CERT_FILE`.
 pub async fn run(
     rounds: usize,
     profile: &str,
     bin_dir: Option<PathBuf>,
     pin_cpu: Option<u32>,
+    cert_file: Option<PathBuf>,
 ) -> anyhow::Result<()> {
+    if let Some(file) = &cert_file {
+        anyhow::ensure!(file.is_file(), "--cert-file {}: no such file", file.display());
+    }
     let dir = bin_dir.unwrap_or_else(|| devstack::paths::target_dir().join(profile));
     let paths: Vec<(&str, PathBuf)> = BINARIES
         .iter()
@@ -77,7 +85,10 @@ pub async fn run(
     env.extend(sandbox.env());
     env.push(("STACK_MODE".into(), "TEST".into()));
     env.push(("RUST_LOG".into(), "warn".into()));
-    let env = resources::api_key_via_secrets_manager(env).await?;
+    let mut env = resources::api_key_via_secrets_manager(env).await?;
+    if let Some(file) = &cert_file {
+        env.push(("SSL_CERT_FILE".into(), file.display().to_string()));
+    }
 
     let mut samples: Vec<(&str, Vec<(Duration, u64)>)> =
         BINARIES.iter().map(|(l, _)| (*l, Vec::new())).collect();
@@ -101,7 +112,11 @@ pub async fn run(
         Some(cpu) => format!("pinned to CPU {cpu}"),
         None => "on every CPU".to_string(),
     };
-    println!("cold start, {profile} build, {cpus}, median of {rounds} interleaved rounds (ratios to hello-world):");
+    let store = match &cert_file {
+        Some(file) => format!("certificate store {}", file.display()),
+        None => "this machine's certificate store".to_string(),
+    };
+    println!("cold start, {profile} build, {cpus}, {store}, median of {rounds} interleaved rounds (ratios to hello-world):");
     println!(
         "{:<16} {:>10} {:>8} {:>12} {:>8}",
         "binary", "init ms", "x", "peak RSS MB", "x"
