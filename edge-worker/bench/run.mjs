@@ -63,9 +63,9 @@ const sqs = `http://127.0.0.1:${sqsPort}`;
 // ---------------------------------------------------------------- the Workers
 // Each row is its own `workerd serve` process (the binary Miniflare and wrangler run), with a
 // config written for it: the Worker's modules, its bindings, and the network it may fetch from.
-// Not through Miniflare: Miniflare puts its own entry Worker in front of every request (about
-// 0.9 ms of CPU per 16 KiB request on this machine, as much as the no-op itself), which
-// Cloudflare's edge does not, and whose cost moved from run to run by more than the gaps measured.
+// Not through Miniflare: Miniflare puts its own entry Worker in front of every request, which
+// Cloudflare's edge does not (the JS no-op: 0.84-0.88 ms of CPU per 16 KiB request through it,
+// 0.40-0.42 ms in plain workerd), and whose cost moved from run to run by more than the gaps.
 const bindings = {
   WEBHOOK_SECRET: SECRET,
   AWS_REGION: "eu-west-1",
