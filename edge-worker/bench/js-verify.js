@@ -4,8 +4,8 @@
 // accepts the body as text, build the same SendMessage (the same attributes: event id and type,
 // X-Idempotency-Key, the signature and its timestamp, the time received; FIFO-safe ids), sign it
 // with SigV4 (HMAC-SHA256), send it to SQS_ENDPOINT, answer once it accepted, and write the same
-// JSON log line per delivery. bench/js-lean.js is the earlier comparator, without the log line, the
-// extra attributes and the checks (`--rows js-lean` runs it).
+// JSON log line per delivery. Until 2026-12-01 it sent two attributes, checked nothing and logged
+// nothing (git history); against that one, in one run, Rust measured req/s x0.99, CPU -0.003 ms.
 const enc = new TextEncoder();
 const hex = (buf) => [...new Uint8Array(buf)].map((b) => b.toString(16).padStart(2, "0")).join("");
 const json = (status, body) =>

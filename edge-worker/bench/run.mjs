@@ -3,8 +3,7 @@
 // measured in one run with interleaved rounds so machine noise hits them alike:
 //   rust       the real built Worker (verify + SigV4 + SendMessage)
 //   rust-noop  bench/rust-noop: a workers-rs `#[event(fetch)]` that answers 200 (the glue's cost)
-//   js         bench/js-verify.js: the same work in JavaScript with WebCrypto (js-lean, with --rows
-//              only: the earlier comparator that did less)
+//   js         bench/js-verify.js: the same work in JavaScript with WebCrypto
 //   noop       bench/noop.js: answers 200
 //   forward    bench/forward.js: reads the body and POSTs it to SQS unsigned (the subrequest's
 //              cost in workerd, which neither no-op pays: the floor for any Worker doing this job)
@@ -82,8 +81,6 @@ const specs = {
   js: jsWorker(join(edgeDir, "bench/js-verify.js")),
   noop: jsWorker(join(edgeDir, "bench/noop.js")),
   forward: jsWorker(join(edgeDir, "bench/forward.js")),
-  // Only with --rows: the comparator before 2026-12-01 (no log line, two attributes, no checks).
-  "js-lean": jsWorker(join(edgeDir, "bench/js-lean.js")),
 };
 // --also NAME=DIR (repeatable): another build of the Worker (DIR/index.js + index_bg.wasm), e.g. a
 // copy of the previous build, as an extra row in the same interleaved rounds: an A/B under the
@@ -97,7 +94,6 @@ process.argv.forEach((a, i) => {
 // --rows a,b,... runs only those rows, in that order (an A/B between two builds, say); the ratio
 // lines that name a missing row are left out.
 const rowsArg = process.argv.indexOf("--rows");
-if (rowsArg < 0) delete specs["js-lean"];
 if (rowsArg > 0) {
   const keep = process.argv[rowsArg + 1].split(",");
   const chosen = Object.fromEntries(keep.filter((name) => specs[name]).map((name) => [name, specs[name]]));

@@ -54,7 +54,11 @@ pub async fn run(
     cert_file: Option<PathBuf>,
 ) -> anyhow::Result<()> {
     if let Some(file) = &cert_file {
-        anyhow::ensure!(file.is_file(), "--cert-file {}: no such file", file.display());
+        anyhow::ensure!(
+            file.is_file(),
+            "--cert-file {}: no such file",
+            file.display()
+        );
     }
     let dir = bin_dir.unwrap_or_else(|| devstack::paths::target_dir().join(profile));
     let paths: Vec<(&str, PathBuf)> = BINARIES
