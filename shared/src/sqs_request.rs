@@ -448,6 +448,5 @@ mod tests {
 
 /// Sends requests built here to a real moto server with its IAM signature checks switched on, so
 /// a wrong signature would be refused exactly as AWS refuses it (moto recomputes it with botocore).
-
 #[cfg(all(test, feature = "native"))]
 mod against_moto;
