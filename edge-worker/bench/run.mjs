@@ -115,6 +115,13 @@ const capnpString = (text) => JSON.stringify(text); // capnp text strings take J
 // Starts one row's workerd and waits until it answers; its log lines (the Rust Worker writes one
 // per delivery) go to /dev/null, as cheap a sink as the edge's log pipeline is to the Worker.
 const scratch = mkdtempSync(join(tmpdir(), "edge-bench-"));
+const spawned = []; // every workerd spawned, whether or not it came up
+// However the run ends (done, a Worker that did not start, a failed request): no workerd left
+// running, no scratch directory left behind.
+process.on("exit", () => {
+  for (const child of spawned) child.kill();
+  rmSync(scratch, { recursive: true, force: true });
+});
 async function startWorkerd(name, spec) {
   const dir = join(scratch, name);
   mkdirSync(dir);
@@ -144,6 +151,7 @@ ${Object.entries(bindings)
 `;
   writeFileSync(join(dir, "config.capnp"), config);
   const child = spawn(workerdBinary, ["serve", "--experimental", "config.capnp"], { cwd: dir, stdio: ["ignore", "ignore", "pipe"] });
+  spawned.push(child);
   let stderr = "";
   child.stderr.on("data", (chunk) => (stderr = (stderr + chunk).slice(-4000)));
   const url = `http://127.0.0.1:${port}`;
@@ -368,6 +376,5 @@ console.log(
     `total gzip ${kb(gzipSync(wasm, { level: 9 }).length + gzipSync(glue, { level: 9 }).length)}`,
 );
 
-for (const child of Object.values(workers)) child.kill();
-rmSync(scratch, { recursive: true, force: true });
 await fakeSqs.terminate();
+process.exit(0); // the exit hook stops every workerd and removes the scratch directory
