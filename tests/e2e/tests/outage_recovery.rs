@@ -456,12 +456,23 @@ async fn an_api_outage_dead_letters_nothing_and_loses_nothing() {
     );
     let record = s.events.get("evt_missing_alert").await.unwrap().unwrap();
     assert_eq!(record.status, EventStatus::DeadLettered);
-    let notes = s.notifications();
-    let dead_notes: Vec<&Value> = notes
-        .iter()
-        .filter(|n| n["kind"] == "event.dead_lettered")
-        .collect();
-    assert_eq!(dead_notes.len(), 2, "{notes:?}");
+    // The notification follows the DLQ send (never a note for a message that is not there):
+    // wait for it rather than race it.
+    let dead_notes = devstack::wait::until(
+        "the missing alert's dead-letter notification",
+        Duration::from_secs(30),
+        || async {
+            let notes: Vec<Value> = s
+                .notifications()
+                .into_iter()
+                .filter(|n| n["kind"] == "event.dead_lettered")
+                .collect();
+            (notes.len() >= 2).then_some(notes)
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}: {:?}", s.notifications()));
+    assert_eq!(dead_notes.len(), 2, "{dead_notes:?}");
     assert!(dead_notes
         .iter()
         .any(|n| n["object_id"] == "evt_missing_alert"
