@@ -133,7 +133,7 @@ const config :Workerd.Config = (
     (name = "main", worker = .worker),
     (name = "internet", network = (allow = ["public", "private", "local"])),
   ],
-  sockets = [(name = "http", address = ${capnpString(`127.0.0.1:${port}`)}, http = (), service = "main")],
+  sockets = [(name = "http", address = ${capnpString(`127.0.0.1:${port}`)}, http = (), service = "main")],${TRACE_GC ? `\n  v8Flags = ["--trace-gc"],` : ""}
 );
 const worker :Workerd.Worker = (
   modules = [
@@ -150,8 +150,16 @@ ${Object.entries(bindings)
 );
 `;
   writeFileSync(join(dir, "config.capnp"), config);
-  const child = spawn(workerdBinary, ["serve", "--experimental", "config.capnp"], { cwd: dir, stdio: ["ignore", "ignore", "pipe"] });
+  // V8 prints --trace-gc lines with C stdio, fully buffered into a pipe: stdbuf makes it line by line.
+  const [command, args] = TRACE_GC
+    ? ["stdbuf", ["-oL", workerdBinary, "serve", "--experimental", "config.capnp"]]
+    : [workerdBinary, ["serve", "--experimental", "config.capnp"]];
+  const child = spawn(command, args, {
+    cwd: dir,
+    stdio: ["ignore", TRACE_GC ? "pipe" : "ignore", "pipe"],
+  });
   spawned.push(child);
+  if (TRACE_GC) watchGc(name, child.stdout);
   let stderr = "";
   child.stderr.on("data", (chunk) => (stderr = (stderr + chunk).slice(-4000)));
   const url = `http://127.0.0.1:${port}`;
@@ -165,6 +173,38 @@ ${Object.entries(bindings)
       await new Promise((r) => setTimeout(r, 100));
     }
   }
+}
+
+// --trace-gc: V8's own line per collection (workerd's stdout), counted per row over the counted
+// rounds: how many young-generation collections (Scavenge, Minor Mark-Sweep) and full ones
+// (Mark-Compact), and the time the Worker stood still in each kind.
+const TRACE_GC = process.argv.includes("--trace-gc");
+const gc = {};
+let countingGc = false;
+function watchGc(name, stdout) {
+  gc[name] = { young: 0, youngMs: 0, full: 0, fullMs: 0, fullMaxMs: 0, at: [], slow: 0, slowInGc: 0 };
+  let pending = "";
+  stdout.setEncoding("utf8");
+  stdout.on("data", (chunk) => {
+    const lines = (pending + chunk).split("\n");
+    pending = lines.pop();
+    if (!countingGc) return;
+    for (const line of lines) {
+      const m = /ms: (Scavenge|Minor Mark-Sweep|Mark-Compact)\b.*?, ([\d.]+) \/ ([\d.]+) ms/.exec(line);
+      if (!m) continue;
+      const pause = Number(m[2]);
+      const g = gc[name];
+      g.at.push(performance.now());
+      if (m[1] === "Mark-Compact") {
+        g.full += 1;
+        g.fullMs += pause;
+        g.fullMaxMs = Math.max(g.fullMaxMs, pause);
+      } else {
+        g.young += 1;
+        g.youngMs += pause;
+      }
+    }
+  });
 }
 
 // The workerd binary of the installed `workerd` package (a CommonJS module: its path is `.default`).
@@ -246,6 +286,7 @@ async function run(url, count) {
   const { hostname, port } = new URL(url);
   const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
   const latencies = [];
+  const spans = [];
   let failures = 0;
   let next = 0;
   const send = ({ bytes, headers }) =>
@@ -270,14 +311,16 @@ async function run(url, count) {
       next += 1;
       const t0 = performance.now();
       const status = await send(delivery);
-      latencies.push(performance.now() - t0);
+      const t1 = performance.now();
+      latencies.push(t1 - t0);
+      spans.push([t0, t1]);
       if (status !== 200) failures += 1;
     }
   }
   await Promise.all(Array.from({ length: CONCURRENCY }, lane));
   const seconds = (performance.now() - started) / 1000;
   agent.destroy();
-  return { latencies, seconds, failures };
+  return { latencies, spans, seconds, failures };
 }
 
 // After a row's turn, wait until its workerd has used no CPU for 200 ms (3 s at most): what it
@@ -300,7 +343,7 @@ async function settle(pid) {
   }
 }
 
-const results = Object.fromEntries(Object.keys(urls).map((n) => [n, { latencies: [], seconds: 0, failures: 0, cpu: 0 }]));
+const results = Object.fromEntries(Object.keys(urls).map((n) => [n, { latencies: [], spans: [], seconds: 0, failures: 0, cpu: 0 }]));
 const ROUNDS = ROUNDS_ARG > 0 ? ROUNDS_ARG : Math.max(3, Object.keys(urls).length);
 for (const name of Object.keys(urls)) {
   await run(urls[name], WARMUP);
@@ -311,6 +354,7 @@ const rowNames = Object.keys(urls);
 // than an identical build measured second (req/s x0.92-x0.96, CPU +0.01 to +0.07 ms, three runs),
 // after the warm-up alone.
 for (let round = -1; round < ROUNDS; round++) {
+  countingGc = round >= 0;
   for (let turn = 0; turn < rowNames.length; turn++) {
     const name = rowNames[(turn + round + rowNames.length) % rowNames.length];
     const cpuBefore = cpuSeconds(pids[name]);
@@ -319,6 +363,7 @@ for (let round = -1; round < ROUNDS; round++) {
     if (round < 0) continue;
     results[name].cpu += cpuSeconds(pids[name]) - cpuBefore;
     results[name].latencies.push(...r.latencies);
+    results[name].spans.push(...r.spans);
     results[name].seconds += r.seconds;
     results[name].failures += r.failures;
   }
@@ -365,6 +410,37 @@ console.log(`rust vs forward:   ${ratio("rust", "forward")}`);
 console.log(`js vs forward:     ${ratio("js", "forward")}`);
 for (const name of Object.keys(stats).filter((n) => !["rust", "rust-noop", "js", "noop", "forward"].includes(n))) {
   console.log(`rust vs ${name}: ${ratio("rust", name)}`);
+}
+
+if (TRACE_GC) {
+  // A request "met a collection" when a collection's line arrived while it was in flight (the
+  // line is printed as the pause ends). The share of the slowest 1 % that did says whether the
+  // p99 is garbage collection or something else.
+  console.log("garbage collections over the counted rounds (V8 --trace-gc), per 1,000 requests; slowest 1 % that met one:");
+  console.log("worker     young  young ms  full  full ms  longest full ms  p99 met a GC  others met a GC");
+  for (const [name, g] of Object.entries(gc)) {
+    const per = 1000 / stats[name].requests;
+    const at = g.at.sort((a, b) => a - b);
+    const met = ([t0, t1]) => {
+      let lo = 0;
+      let hi = at.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (at[mid] < t0) lo = mid + 1;
+        else hi = mid;
+      }
+      return lo < at.length && at[lo] <= t1;
+    };
+    const spans = results[name].spans;
+    const slowest = [...spans].sort((a, b) => b[1] - b[0] - (a[1] - a[0]));
+    const cut = Math.max(1, Math.floor(spans.length / 100));
+    const share = (list) => (list.length ? `${f((100 * list.filter(met).length) / list.length, 0)} %` : "-");
+    console.log(
+      `${name.padEnd(10)} ${f(g.young * per, 1).padStart(5)}  ${f(g.youngMs * per, 1).padStart(8)}  ${f(g.full * per, 1).padStart(4)}  ` +
+        `${f(g.fullMs * per, 1).padStart(7)}  ${f(g.fullMaxMs, 1).padStart(15)}  ${share(slowest.slice(0, cut)).padStart(12)}  ` +
+        `${share(slowest.slice(cut)).padStart(15)}`,
+    );
+  }
 }
 
 const wasm = readFileSync(join(edgeDir, "build/index_bg.wasm"));

@@ -3,7 +3,6 @@
 
 use js_sys::{Promise, Uint8Array};
 use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
 use web_sys::{ReadableStreamDefaultReader, Request};
 
 #[wasm_bindgen::prelude::wasm_bindgen(inline_js = r#"
@@ -42,7 +41,7 @@ pub async fn post(
         lines.push_str(value);
         lines.push('\n');
     }
-    let answer: js_sys::Array = JsFuture::from(post_js(url, &lines, body, timeout_ms)?)
+    let answer: js_sys::Array = crate::settle::settled(&post_js(url, &lines, body, timeout_ms)?)
         .await?
         .unchecked_into();
     let status = answer.get(0).as_f64().unwrap_or(0.0) as u16;
@@ -53,7 +52,7 @@ pub async fn post(
 /// The request body in one piece (`arrayBuffer()`: one copy into wasm). For a body whose size is
 /// known and within the limit.
 pub async fn request_bytes(request: &Request) -> Result<Vec<u8>, JsValue> {
-    let buffer = JsFuture::from(request.array_buffer()?).await?;
+    let buffer = crate::settle::settled(&request.array_buffer()?).await?;
     Ok(Uint8Array::new(&buffer).to_vec())
 }
 
@@ -68,7 +67,7 @@ pub async fn for_each_chunk(
     };
     let reader: ReadableStreamDefaultReader = stream.get_reader().unchecked_into();
     loop {
-        let step = JsFuture::from(reader.read()).await?;
+        let step = crate::settle::settled(&reader.read()).await?;
         let done = js_sys::Reflect::get(&step, &JsValue::from_str("done"))?;
         if done.is_truthy() {
             return Ok(());

@@ -18,6 +18,7 @@ mod log;
 mod message;
 mod refused;
 mod reply;
+mod settle;
 mod sigv4;
 mod time;
 mod webcrypto;

@@ -4,13 +4,13 @@
 //! configuration; `shared::signature::verify_delivery_with` does everything else (header grammar,
 //! windows, constant-time comparison), the same code the native crates run.
 
+use crate::settle::settled;
 use js_sys::{Array, Promise, Uint8Array};
 use shared::signature::{WebhookMac, WebhookSecrets};
 use std::cell::RefCell;
 use std::rc::Rc;
 use wasm_bindgen::prelude::wasm_bindgen;
 use wasm_bindgen::JsValue;
-use wasm_bindgen_futures::JsFuture;
 
 #[wasm_bindgen]
 extern "C" {
@@ -42,7 +42,7 @@ impl WebCryptoMac {
         let mut keys = Vec::new();
         for secret in secrets.keys() {
             let raw = Uint8Array::from(secret.expose().as_bytes());
-            keys.push(JsFuture::from(import_key("raw", &raw, &algorithm, false, &usages)?).await?);
+            keys.push(settled(&import_key("raw", &raw, &algorithm, false, &usages)?).await?);
         }
         Ok(Self { keys })
     }
@@ -63,7 +63,7 @@ impl WebhookMac for WebCryptoMac {
             .copy_from(timestamp.as_bytes());
         data.set_index(prefix_len - 1, b'.');
         data.subarray(prefix_len, data.length()).copy_from(body);
-        let tag = JsFuture::from(subtle_sign("HMAC", &self.keys[index], &data)?).await?;
+        let tag = settled(&subtle_sign("HMAC", &self.keys[index], &data)?).await?;
         let tag = Uint8Array::new(&tag);
         let mut out = [0u8; 64];
         if tag.length() as usize != out.len() {
@@ -92,7 +92,7 @@ impl KeyCache {
 
 /// SHA-256 of bytes already on the JavaScript side.
 pub async fn sha256(data: &Uint8Array) -> Result<[u8; 32], JsValue> {
-    let digest = Uint8Array::new(&JsFuture::from(subtle_digest("SHA-256", data)?).await?);
+    let digest = Uint8Array::new(&settled(&subtle_digest("SHA-256", data)?).await?);
     let mut out = [0u8; 32];
     if digest.length() as usize != out.len() {
         return Err(JsValue::from_str("SHA-256 digest of unexpected length"));
