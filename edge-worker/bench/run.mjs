@@ -179,6 +179,14 @@ ${Object.entries(bindings)
 // rounds: how many young-generation collections (Scavenge, Minor Mark-Sweep) and full ones
 // (Mark-Compact), and the time the Worker stood still in each kind.
 const TRACE_GC = process.argv.includes("--trace-gc");
+if (TRACE_GC) {
+  try {
+    execFileSync("stdbuf", ["--version"], { stdio: "ignore" });
+  } catch {
+    console.error("edge-worker bench: --trace-gc needs stdbuf (GNU coreutils) on PATH to read V8's lines as they come");
+    process.exit(2);
+  }
+}
 const gc = {};
 let countingGc = false;
 function watchGc(name, stdout) {
