@@ -76,12 +76,62 @@ pub fn aws_http_client() -> Option<aws_smithy_runtime_api::client::http::SharedH
         .build()
         .map_err(|e| tracing::warn!(error = %e, "the AWS SDK's TLS context: using its default"))
         .ok()?;
-    Some(
-        aws_smithy_http_client::Builder::new()
-            .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
-            .tls_context(context)
-            .build_https(),
-    )
+    let client = aws_smithy_http_client::Builder::new()
+        .tls_provider(tls::Provider::Rustls(CryptoMode::AwsLc))
+        .tls_context(context)
+        .build_https();
+    Some(SharedHttpClient::new(ConnectorOnFirstRequest(client)))
+}
+
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::runtime_components::{
+    RuntimeComponents, RuntimeComponentsBuilder,
+};
+use aws_smithy_types::config_bag::ConfigBag;
+
+/// The SDK's HTTPS client without the connector it builds and throws away in every
+/// `Client::new`: the stock client's `validate_base_client_config` builds one so that the native
+/// certificate store is read during init rather than on the first request. With our roots that
+/// read has happened already, and each throwaway connector parses every root from PEM again:
+/// about 1.2 ms per SDK client (release, one bundle of 144 roots), most of
+/// `cbs-bench init`'s `hello+clients` beyond the hello-world (a `perf` profile put 29 % of its
+/// CPU in the PEM parser). Connectors for requests are built and cached by the inner client as
+/// before, on the first request with each set of settings.
+#[derive(Debug)]
+struct ConnectorOnFirstRequest(SharedHttpClient);
+
+impl HttpClient for ConnectorOnFirstRequest {
+    fn http_connector(
+        &self,
+        settings: &HttpConnectorSettings,
+        components: &RuntimeComponents,
+    ) -> SharedHttpConnector {
+        self.0.http_connector(settings, components)
+    }
+
+    fn validate_base_client_config(
+        &self,
+        _: &RuntimeComponentsBuilder,
+        _: &ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        Ok(())
+    }
+
+    fn validate_final_config(
+        &self,
+        components: &RuntimeComponents,
+        cfg: &ConfigBag,
+    ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+        self.0.validate_final_config(components, cfg)
+    }
+
+    fn connector_metadata(
+        &self,
+    ) -> Option<aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata> {
+        self.0.connector_metadata()
+    }
 }
 
 /// One certificate as PEM (RFC 7468: base64 in lines of 64).
@@ -101,6 +151,84 @@ fn pem(der: &[u8]) -> Vec<u8> {
 mod tests {
     use super::*;
     use rustls_pki_types::pem::PemObject;
+
+    /// An SDK HTTP client that counts what the SDK asks of it; its connector refuses every
+    /// request.
+    #[derive(Debug, Default)]
+    struct Counts {
+        validated: AtomicUsize,
+        connectors: AtomicUsize,
+    }
+
+    #[derive(Debug, Default)]
+    struct Counting(std::sync::Arc<Counts>);
+
+    #[derive(Debug)]
+    struct Refusing;
+
+    impl aws_smithy_runtime_api::client::http::HttpConnector for Refusing {
+        fn call(
+            &self,
+            _: aws_smithy_runtime_api::client::orchestrator::HttpRequest,
+        ) -> aws_smithy_runtime_api::client::http::HttpConnectorFuture {
+            aws_smithy_runtime_api::client::http::HttpConnectorFuture::ready(Err(
+                aws_smithy_runtime_api::client::result::ConnectorError::other(
+                    "refused by the test".into(),
+                    None,
+                ),
+            ))
+        }
+    }
+
+    impl HttpClient for Counting {
+        fn http_connector(
+            &self,
+            _: &HttpConnectorSettings,
+            _: &RuntimeComponents,
+        ) -> SharedHttpConnector {
+            self.0.connectors.fetch_add(1, Ordering::SeqCst);
+            SharedHttpConnector::new(Refusing)
+        }
+
+        fn validate_base_client_config(
+            &self,
+            _: &RuntimeComponentsBuilder,
+            _: &ConfigBag,
+        ) -> Result<(), aws_smithy_runtime_api::box_error::BoxError> {
+            self.0.validated.fetch_add(1, Ordering::SeqCst);
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn sdk_clients_build_no_connector_until_their_first_request() {
+        let inner = std::sync::Arc::new(Counts::default());
+        let http = SharedHttpClient::new(ConnectorOnFirstRequest(SharedHttpClient::new(Counting(
+            std::sync::Arc::clone(&inner),
+        ))));
+        let config = aws_sdk_sqs::Config::builder()
+            .behavior_version(aws_sdk_sqs::config::BehaviorVersion::latest())
+            .region(aws_sdk_sqs::config::Region::new("eu-west-1"))
+            .credentials_provider(aws_sdk_sqs::config::Credentials::for_tests())
+            .http_client(http)
+            .build();
+        let clients: Vec<_> = (0..3)
+            .map(|_| aws_sdk_sqs::Client::from_conf(config.clone()))
+            .collect();
+        assert_eq!(
+            inner.validated.load(Ordering::SeqCst),
+            0,
+            "no throwaway connector"
+        );
+        assert_eq!(inner.connectors.load(Ordering::SeqCst), 0);
+
+        let refused = clients[0].list_queues().send().await;
+        assert!(refused.is_err(), "the test's connector refuses");
+        assert!(
+            inner.connectors.load(Ordering::SeqCst) >= 1,
+            "requests still go through the inner client's connectors"
+        );
+    }
 
     #[test]
     fn pem_round_trips_to_the_same_der() {
