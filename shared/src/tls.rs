@@ -11,6 +11,13 @@
 //! forms (DER for reqwest, PEM for the SDK's `TrustStore`), and the SDK's connector panics on a
 //! PEM certificate it cannot parse, so the certificates rustls refuses are left out first.
 
+use aws_smithy_runtime_api::client::http::{
+    HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
+};
+use aws_smithy_runtime_api::client::runtime_components::{
+    RuntimeComponents, RuntimeComponentsBuilder,
+};
+use aws_smithy_types::config_bag::ConfigBag;
 use base64::Engine;
 use rustls_native_certs::CertificateResult;
 use rustls_pki_types::CertificateDer;
@@ -61,7 +68,7 @@ pub fn http_client_builder() -> reqwest::ClientBuilder {
 /// The AWS SDK's own HTTPS client (rustls with aws-lc, as its default), trusting
 /// [`trusted_roots`] instead of reading the store itself. `None` with no usable root: the SDK's
 /// default client then reads the store and reports.
-pub fn aws_http_client() -> Option<aws_smithy_runtime_api::client::http::SharedHttpClient> {
+pub fn aws_http_client() -> Option<SharedHttpClient> {
     use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode, TlsContext, TrustStore};
     let roots = trusted_roots();
     if roots.is_empty() {
@@ -83,22 +90,16 @@ pub fn aws_http_client() -> Option<aws_smithy_runtime_api::client::http::SharedH
     Some(SharedHttpClient::new(ConnectorOnFirstRequest(client)))
 }
 
-use aws_smithy_runtime_api::client::http::{
-    HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector,
-};
-use aws_smithy_runtime_api::client::runtime_components::{
-    RuntimeComponents, RuntimeComponentsBuilder,
-};
-use aws_smithy_types::config_bag::ConfigBag;
-
 /// The SDK's HTTPS client without the connector it builds and throws away in every
 /// `Client::new`: the stock client's `validate_base_client_config` builds one so that the native
 /// certificate store is read during init rather than on the first request. With our roots that
-/// read has happened already, and each throwaway connector parses every root from PEM again:
-/// about 1.2 ms per SDK client (release, one bundle of 144 roots), most of
-/// `cbs-bench init`'s `hello+clients` beyond the hello-world (a `perf` profile put 29 % of its
-/// CPU in the PEM parser). Connectors for requests are built and cached by the inner client as
-/// before, on the first request with each set of settings.
+/// read has happened already, and each throwaway connector parses every root from PEM again
+/// (a `perf` profile of `cbs-bench init`'s `hello+clients` put 29 % of its CPU in the PEM
+/// parser; without them, its init went from 13.1 to 7.5-8.0 ms, process-events' from 21.3 to
+/// 14.4-15.7 ms, release, one bundle of 144 roots). Connectors for requests are built and cached
+/// by the inner client as before, on the first request with each set of settings. What the
+/// throwaway connector could have caught early, a root rustls refuses, [`trusted_roots`] has
+/// already left out.
 #[derive(Debug)]
 struct ConnectorOnFirstRequest(SharedHttpClient);
 
