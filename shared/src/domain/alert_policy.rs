@@ -34,48 +34,9 @@ use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct AlertPolicy {
-    /// Shown in the audit trail as the actor of automatic decisions.
-    pub name: String,
-    pub refund_when_partner_refunded: bool,
-    pub refund_at_or_below_cents: Option<i64>,
-    pub accept_dispute_above_cents: Option<i64>,
-    /// REFUND, or REFUND_AND_CANCEL for subscription businesses.
-    pub refund_action: AlertAction,
-    /// Customer-facing note sent with automatic actions.
-    pub note: Option<String>,
-    /// For the deadline sweep: what to do with alerts nobody decided, and how long before the
-    /// deadline. `None` leaves them to expire (ChargebackStop then auto-declines).
-    pub cutoff_action: Option<AlertAction>,
-    pub cutoff_minutes_before_deadline: i64,
-    /// The policy's own rules, tried in order after the partner-refunded rule (`rules`).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub rules: Vec<rules::PolicyRule>,
-    /// The partner's billing system, called to refund first whenever the policy decides a
-    /// refund of a transaction the partner has not refunded (`domain::refund_hook`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub refund_hook: Option<crate::records::refund_hook::RefundHookConfig>,
-}
-
-impl Default for AlertPolicy {
-    /// Refund only what the partner already refunded; everything else goes to a person.
-    fn default() -> Self {
-        Self {
-            name: "default".into(),
-            refund_when_partner_refunded: true,
-            refund_at_or_below_cents: None,
-            accept_dispute_above_cents: None,
-            refund_action: AlertAction::Refund,
-            note: None,
-            cutoff_action: None,
-            cutoff_minutes_before_deadline: 120,
-            rules: Vec::new(),
-            refund_hook: None,
-        }
-    }
-}
+/// The policy and a run's read of every policy live in `records` (below both this and the
+/// ports that read them); re-exported here for the code that always found them here.
+pub use crate::records::alert_policy::{AlertPolicy, PolicyLoad, PolicyLoadProblem};
 
 /// The widest cutoff a policy may set: 7 days before the deadline, past every Ethoca response
 /// window (24-72 h). Larger values are refused where a policy is written and where it is read.
@@ -543,33 +504,6 @@ impl PolicySource for CustomerPolicies {
         }
         Ok(policy)
     }
-}
-
-/// Why a customer's policy could not be used this run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum PolicyLoadProblem {
-    /// The stored `decision_policy` does not validate: the default applies.
-    InvalidPolicy {
-        customer_id: String,
-        organisation_id: String,
-        reason: String,
-    },
-    /// The customer item does not decode at all: skipped.
-    UndecodableCustomer { key: String, reason: String },
-}
-
-/// Every organisation's policy, read once for a run (one Scan of the customers table).
-#[derive(Debug, Clone, PartialEq)]
-pub struct PolicyLoad {
-    pub by_organisation: HashMap<String, AlertPolicy>,
-    pub default: AlertPolicy,
-    /// Organisations of every onboarded customer (reconciliation polls them).
-    pub organisations: Vec<String>,
-    pub problems: Vec<PolicyLoadProblem>,
-    /// False when the read failed or stopped early: an organisation not listed may still have
-    /// a policy of its own, so look it up before acting.
-    pub complete: bool,
 }
 
 impl PolicyLoad {

@@ -20,10 +20,15 @@ mod spec;
 pub use api::{ApiFailure, CreatedEnrolment, CreatedOrganisation, OnboardingApi};
 pub use checks::{key_mode, refuse_key_of_other_mode, validate_spec, OnboardingError, SpecProblem};
 pub use flow::Onboarding;
-pub use record::{CustomerRecord, OnboardingFailure, OnboardingStatus, StoredEnrolment};
 pub use spec::{
     CustomerSpec, EnrolmentSpec, IntegrationSpec, MembershipSpec, MerchantSpec, OrganisationSpec,
     RulesetSpec,
+};
+
+/// The customer's record lives in `records` (below both this and the store port); re-exported
+/// here for the code that always found it here.
+pub use crate::records::customer::{
+    CustomerRecord, OnboardingFailure, OnboardingStatus, StoredEnrolment,
 };
 
 #[cfg(test)]

@@ -1,8 +1,8 @@
 //! The `customers` table: one record per onboarded customer with every id ChargebackStop returned
 //! and how far onboarding got, so a re-run resumes instead of creating duplicates.
 
-use crate::domain::onboarding::CustomerRecord;
 use crate::ports::store_error::{StoreError, UndecodableItem};
+use crate::records::customer::CustomerRecord;
 
 /// What a Scan of the customers table found, item by item.
 #[derive(Debug, Clone, Default)]

@@ -2,8 +2,8 @@
 //! own records of the transaction.
 
 use super::store_error::StoreError;
-use crate::domain::alert_policy::{AlertPolicy, PolicyLoad};
 use crate::models::alert::Alert;
+use crate::records::alert_policy::{AlertPolicy, PolicyLoad};
 
 #[async_trait::async_trait]
 pub trait PolicySource: Send + Sync {

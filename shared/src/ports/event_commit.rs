@@ -12,8 +12,8 @@ use super::event_archive::ArchivedDelivery;
 use super::event_log::{EventRecord, EventStatus};
 use super::store_error::StoreError;
 use super::transaction_index::IndexWrite;
-use crate::domain::enrolment_lifecycle::EnrolmentRecord;
 use crate::records::alert::AlertRecord;
+use crate::records::enrolment::EnrolmentRecord;
 
 /// What a commit does to the event's idempotency record.
 #[derive(Debug, Clone, PartialEq)]

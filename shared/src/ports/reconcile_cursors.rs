@@ -1,7 +1,7 @@
 //! Where reconciliation keeps its place per organisation between runs (the `cursors` table).
 
 use super::store_error::StoreError;
-use crate::domain::reconcile::ReconcileCursor;
+use crate::records::reconcile::ReconcileCursor;
 
 #[async_trait::async_trait]
 pub trait CursorStore: Send + Sync {

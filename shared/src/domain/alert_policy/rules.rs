@@ -14,93 +14,15 @@
 //! ]}
 //! ```
 
-use crate::models::alert::{Alert, AlertAction};
+use crate::models::alert::Alert;
 use crate::ports::decision_inputs::PartnerEvidence;
 use crate::records::matching::MatchStatus;
-use serde::{Deserialize, Serialize};
 
-/// What a rule decides: an action, or a person.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum RuleOutcome {
-    Refund,
-    RefundAndCancel,
-    Cancel,
-    AcceptDispute,
-    /// Leave the alert to a person (the sweep applies the cutoff action at the cutoff).
-    Person,
-}
-
-impl RuleOutcome {
-    pub fn action(&self) -> Option<AlertAction> {
-        match self {
-            RuleOutcome::Refund => Some(AlertAction::Refund),
-            RuleOutcome::RefundAndCancel => Some(AlertAction::RefundAndCancel),
-            RuleOutcome::Cancel => Some(AlertAction::Cancel),
-            RuleOutcome::AcceptDispute => Some(AlertAction::AcceptDispute),
-            RuleOutcome::Person => None,
-        }
-    }
-}
-
-/// An inclusive range of BINs, compared on the BIN's first `from.len()` digits.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct BinRange {
-    pub from: String,
-    pub to: String,
-}
-
-/// The partner's refund state of the matched transaction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum RefundState {
-    Fully,
-    Partly,
-    /// Matched, and no refund found.
-    None,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct RuleConditions {
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub card_schemes: Option<Vec<String>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub bin_ranges: Option<Vec<BinRange>>,
-    /// Statement descriptor starts with one of these (case and spaces ignored).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub descriptor_prefixes: Option<Vec<String>>,
-    /// ISO 4217 codes; with the amount bounds, a per-currency threshold.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub currencies: Option<Vec<String>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub amount_at_most_cents: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub amount_above_cents: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub match_status: Option<Vec<MatchStatus>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub partner_refunded: Option<Vec<RefundState>>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub disputed: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub order_cancelled: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub subscription_status: Option<Vec<String>>,
-    /// Repeat customer: at least this many earlier alerts of the same customer.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub earlier_alerts_at_least: Option<u32>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PolicyRule {
-    pub name: String,
-    #[serde(default)]
-    pub when: RuleConditions,
-    pub then: RuleOutcome,
-}
+/// The rules' types live in `records` with the policy that holds them; re-exported here for
+/// the code that always found them here.
+pub use crate::records::alert_policy::{
+    BinRange, PolicyRule, RefundState, RuleConditions, RuleOutcome,
+};
 
 fn norm(s: &str) -> String {
     s.chars()

@@ -3,12 +3,14 @@
 
 use super::api::{ApiFailure, CreatedOrganisation, OnboardingApi};
 use super::checks::{mode_name, validate_spec, OnboardingError};
-use super::record::{CustomerRecord, OnboardingFailure, OnboardingStatus, StoredEnrolment};
 use super::spec::CustomerSpec;
 use crate::clock::Clock;
 use crate::config::StackMode;
 use crate::ports::customer_store::CustomerStore;
 use crate::ports::store_error::StoreError;
+use crate::records::customer::{
+    CustomerRecord, OnboardingFailure, OnboardingStatus, StoredEnrolment,
+};
 use std::collections::BTreeMap;
 
 /// How long one run may hold a customer before another run may take over.
