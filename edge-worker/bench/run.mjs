@@ -84,11 +84,12 @@ const specs = {
 };
 // --also NAME=DIR (repeatable): another build of the Worker (DIR/index.js + index_bg.wasm), e.g. a
 // copy of the previous build, as an extra row in the same interleaved rounds: an A/B under the
-// same noise. bench/ab/ is git-ignored for such copies.
+// same noise. NAME=FILE.js: a JavaScript Worker of one module instead (a variant of a row's
+// Worker). bench/ab/ is git-ignored for such copies.
 process.argv.forEach((a, i) => {
   if (a !== "--also") return;
   const [name, dir] = process.argv[i + 1].split("=");
-  specs[name] = wasmWorker(resolve(dir));
+  specs[name] = dir.endsWith(".js") ? jsWorker(resolve(dir)) : wasmWorker(resolve(dir));
 });
 
 // --rows a,b,... runs only those rows, in that order (an A/B between two builds, say); the ratio
@@ -133,7 +134,7 @@ const config :Workerd.Config = (
     (name = "main", worker = .worker),
     (name = "internet", network = (allow = ["public", "private", "local"])),
   ],
-  sockets = [(name = "http", address = ${capnpString(`127.0.0.1:${port}`)}, http = (), service = "main")],${TRACE_GC ? `\n  v8Flags = ["--trace-gc"],` : ""}
+  sockets = [(name = "http", address = ${capnpString(`127.0.0.1:${port}`)}, http = (), service = "main")],${TRACE_GC ? `\n  v8Flags = ["--trace-gc", "--trace-gc-nvp"],` : ""}
 );
 const worker :Workerd.Worker = (
   modules = [
@@ -175,9 +176,12 @@ ${Object.entries(bindings)
   }
 }
 
-// --trace-gc: V8's own line per collection (workerd's stdout), counted per row over the counted
-// rounds: how many young-generation collections (Scavenge, Minor Mark-Sweep) and full ones
-// (Mark-Compact), and the time the Worker stood still in each kind.
+// --trace-gc: V8's own line per collection (workerd's stdout; with --trace-gc-nvp each is a JSON
+// object), counted per row over the counted rounds: how many young-generation collections
+// (Scavenge, Minor Mark-Sweep) and full ones (Mark-Compact), the time the Worker stood still in
+// each kind, and what makes a young collection long: the bytes allocated between two (how many
+// requests each one covers), the bytes still alive that it copies, and the embedder's handles
+// (workerd's objects behind Request, Response, Headers, promises) it finds alive and promotes.
 const TRACE_GC = process.argv.includes("--trace-gc");
 if (TRACE_GC) {
   try {
@@ -190,7 +194,10 @@ if (TRACE_GC) {
 const gc = {};
 let countingGc = false;
 function watchGc(name, stdout) {
-  gc[name] = { young: 0, youngMs: 0, full: 0, fullMs: 0, fullMaxMs: 0, at: [], slow: 0, slowInGc: 0 };
+  gc[name] = {
+    young: 0, youngMs: 0, youngPauses: [], full: 0, fullMs: 0, fullMaxMs: 0,
+    allocated: 0, survived: 0, handlesPromoted: 0, at: [], unread: 0,
+  };
   let pending = "";
   stdout.setEncoding("utf8");
   stdout.on("data", (chunk) => {
@@ -198,18 +205,28 @@ function watchGc(name, stdout) {
     pending = lines.pop();
     if (!countingGc) return;
     for (const line of lines) {
-      const m = /ms: (Scavenge|Minor Mark-Sweep|Mark-Compact)\b.*?, ([\d.]+) \/ ([\d.]+) ms/.exec(line);
-      if (!m) continue;
-      const pause = Number(m[2]);
+      const at = line.indexOf("GC: {");
+      if (at < 0) continue;
       const g = gc[name];
+      let c;
+      try {
+        c = JSON.parse(line.slice(at + 4));
+      } catch {
+        g.unread += 1; // a V8 whose line is not one JSON object: counted, said below
+        continue;
+      }
       g.at.push(performance.now());
-      if (m[1] === "Mark-Compact") {
+      g.allocated += c.allocated ?? 0;
+      if (c.gc === "mc") {
         g.full += 1;
-        g.fullMs += pause;
-        g.fullMaxMs = Math.max(g.fullMaxMs, pause);
+        g.fullMs += c.pause;
+        g.fullMaxMs = Math.max(g.fullMaxMs, c.pause);
       } else {
         g.young += 1;
-        g.youngMs += pause;
+        g.youngMs += c.pause;
+        g.youngPauses.push(c.pause);
+        g.survived += c.new_space_survived ?? 0;
+        g.handlesPromoted += c.nodes_promoted ?? 0;
       }
     }
   });
@@ -426,6 +443,7 @@ if (TRACE_GC) {
   // p99 is garbage collection or something else.
   console.log("garbage collections over the counted rounds (V8 --trace-gc), per 1,000 requests; slowest 1 % that met one:");
   console.log("worker     young  young ms  full  full ms  longest full ms  p99 met a GC  others met a GC");
+  const metShares = {};
   for (const [name, g] of Object.entries(gc)) {
     const per = 1000 / stats[name].requests;
     const at = g.at.sort((a, b) => a - b);
@@ -448,6 +466,22 @@ if (TRACE_GC) {
         `${f(g.fullMs * per, 1).padStart(7)}  ${f(g.fullMaxMs, 1).padStart(15)}  ${share(slowest.slice(0, cut)).padStart(12)}  ` +
         `${share(slowest.slice(cut)).padStart(15)}`,
     );
+  }
+  // Why a young collection is long: it copies what is still alive, and walks the embedder's
+  // handles. Few collections (little allocated per request) means each covers more requests, and
+  // finds more of workerd's per-request objects still alive.
+  console.log("what each young collection covers: JS heap allocated per request, requests between two, median pause, KiB copied alive, embedder handles promoted per request:");
+  console.log("worker     alloc KiB/req  requests/young  median young ms  KiB alive/young  handles promoted/req");
+  for (const [name, g] of Object.entries(gc)) {
+    const requests = stats[name].requests;
+    const pauses = [...g.youngPauses].sort((a, b) => a - b);
+    const median = pauses.length ? pauses[Math.floor(pauses.length / 2)] : NaN;
+    console.log(
+      `${name.padEnd(10)} ${f(g.allocated / 1024 / requests, 1).padStart(13)}  ${f(g.young ? requests / g.young : NaN, 0).padStart(14)}  ` +
+        `${f(median, 1).padStart(15)}  ${f(g.young ? g.survived / 1024 / g.young : NaN, 0).padStart(15)}  ` +
+        `${f(g.handlesPromoted / requests, 2).padStart(20)}`,
+    );
+    if (g.unread) console.log(`${name}: ${g.unread} collection lines were not JSON (a V8 without --trace-gc-nvp's format?): left out`);
   }
 }
 

@@ -23,15 +23,3 @@ find_wasm_bindgen() {
   done
 }
 
-# Prints the path of a worker-build 0.8.x (it goes with the `worker` 0.8 crate), or nothing.
-find_worker_build() {
-  local candidate
-  for candidate in "$EDGE_TOOLS/bin/worker-build" "$HOME/.cargo/bin/worker-build" \
-    "$(command -v worker-build 2>/dev/null || true)"; do
-    [ -n "$candidate" ] && [ -x "$candidate" ] || continue
-    if "$candidate" --version 2>/dev/null | grep -Eq '(^| )0\.8\.'; then
-      echo "$candidate"
-      return 0
-    fi
-  done
-}

@@ -1,6 +1,6 @@
-//! The start-up glue the `worker` crate's `#[event(fetch)]` used to bring, which worker-build's
-//! shim (`build/index.js`) relies on: the `__worker_init_state` export and, after a panic or an
-//! abort, a fresh wasm instance for the next request. Adapted from `worker` 0.8.7's `src/init.rs`
+//! The start-up glue the `worker` crate's `#[event(fetch)]` used to bring, which our entry module
+//! (`js/entry.mjs`, bundled into `build/index.js`) relies on: the `__worker_init_state` export
+//! and, after a panic or an abort, a fresh wasm instance for the next request. Adapted from `worker` 0.8.7's `src/init.rs`
 //! (Apache-2.0/MIT); the Worker no longer depends on that crate (its request, response, streams
 //! and Durable Object glue were about a third of the bundle).
 
@@ -32,7 +32,7 @@ extern "C" {
     fn console_error(label: &str, error: &JsValue);
 }
 
-/// After an abort the shim re-instantiates the module before the next request.
+/// After an abort the glue re-instantiates the module before the next request.
 fn on_abort() {
     wasm_bindgen::handler::schedule_reinit();
 }

@@ -33,8 +33,8 @@ pub type Result<T> = std::result::Result<T, JsValue>;
 /// The path ChargebackStop is configured to deliver to.
 pub const WEBHOOK_PATH: &str = "/webhooks/chargebackstop";
 
-/// The Worker's `fetch` handler, called by worker-build's shim with the runtime's request, `env`
-/// and context. An error no handler turned into a response is a 500 (and a log line).
+/// The Worker's `fetch` handler, called by the entry module (`js/entry.mjs`) with the runtime's
+/// request, `env` and context. An error no handler turned into a response is a 500 (and a log line).
 #[wasm_bindgen]
 pub async fn fetch(req: Request, env: JsValue, _ctx: JsValue) -> Result<JsValue> {
     let response = match route(req, &env).await {

@@ -1,8 +1,11 @@
 // The real built Worker (wasm under workerd, via Miniflare) against a real moto SQS.
 import assert from "node:assert/strict";
+import { readFileSync } from "node:fs";
 import { connect, createServer } from "node:net";
+import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import {
+  EDGE_DIR,
   alertEvent,
   deliver,
   sign,
@@ -464,5 +467,52 @@ describe("routing", () => {
     const postHealth = await mf.dispatchFetch("http://edge.test/healthz", { method: "POST" });
     assert.equal(postHealth.status, 405);
     await postHealth.arrayBuffer();
+  });
+});
+
+describe("the JavaScript around the wasm (js/entry.mjs, js/microtask.mjs)", () => {
+  // workerd's queueMicrotask wraps each callback in a native function that only a full garbage
+  // collection frees; the glue's task queue would call it four to six times per delivery
+  // (js/microtask.mjs). A module loaded before the built Worker counts every call to the global
+  // and still makes it; a route of its own reads the count.
+  // Modules evaluate in import order: the counter is in place before the Worker's glue runs.
+  const counter = `
+export let calls = 0;
+const real = globalThis.queueMicrotask;
+globalThis.queueMicrotask = (task) => { calls += 1; real(task); };`;
+  const countingEntry = `
+import { calls } from "./microtask-counter.mjs";
+import worker from "./index.js";
+export default {
+  fetch(request, env, ctx) {
+    if (new URL(request.url).pathname === "/__calls") return new Response(String(calls));
+    return worker.fetch(request, env, ctx);
+  },
+};`;
+  const module = (type, name, contents) => ({ type, path: join(EDGE_DIR, "build", name), contents });
+
+  test("a delivery is enqueued without one call to workerd's queueMicrotask, through a plain fetch export", async () => {
+    const built = (name) => readFileSync(join(EDGE_DIR, "build", name));
+    const { mf, queueUrl } = await workerWithQueue({
+      extra: {
+        scriptPath: undefined,
+        modulesRoot: EDGE_DIR,
+        modules: [
+          module("ESModule", "counting-entry.mjs", countingEntry),
+          module("ESModule", "microtask-counter.mjs", counter),
+          module("ESModule", "index.js", built("index.js")),
+          module("CompiledWasm", "index_bg.wasm", built("index_bg.wasm")),
+        ],
+      },
+    });
+    for (const i of [1, 2, 3]) {
+      const body = alertEvent({ id: `evt_microtask_${i}`, objectId: `netalrt_mt_${i}` });
+      const r = await deliver(mf, body, { "x-signature": sign(SECRET, body, Math.floor(Date.now() / 1000)) });
+      assert.equal(r.status, 200, r.text);
+    }
+    const ids = (await moto.sqs.drain(queueUrl)).map((m) => m.MessageAttributes.event_id.StringValue).sort();
+    assert.deepEqual(ids, ["evt_microtask_1", "evt_microtask_2", "evt_microtask_3"]);
+    const calls = await mf.dispatchFetch("http://edge.test/__calls");
+    assert.equal(await calls.text(), "0", "the glue called workerd's queueMicrotask");
   });
 });
