@@ -196,7 +196,7 @@ let countingGc = false;
 function watchGc(name, stdout) {
   gc[name] = {
     young: 0, youngMs: 0, youngPauses: [], full: 0, fullMs: 0, fullMaxMs: 0,
-    allocated: 0, survived: 0, handlesPromoted: 0, at: [], unread: 0,
+    allocated: 0, survived: 0, promoted: 0, handlesPromoted: 0, at: [], unread: 0,
   };
   let pending = "";
   stdout.setEncoding("utf8");
@@ -226,6 +226,7 @@ function watchGc(name, stdout) {
         g.youngMs += c.pause;
         g.youngPauses.push(c.pause);
         g.survived += c.new_space_survived ?? 0;
+        g.promoted += c.promoted ?? 0;
         g.handlesPromoted += c.nodes_promoted ?? 0;
       }
     }
@@ -470,8 +471,9 @@ if (TRACE_GC) {
   // Why a young collection is long: it copies what is still alive, and walks the embedder's
   // handles. Few collections (little allocated per request) means each covers more requests, and
   // finds more of workerd's per-request objects still alive.
-  console.log("what each young collection covers: JS heap allocated per request, requests between two, median pause, KiB copied alive, embedder handles promoted per request:");
-  console.log("worker     alloc KiB/req  requests/young  median young ms  KiB alive/young  handles promoted/req");
+  // What young collections promote fills the old generation, and sets how often a full one runs.
+  console.log("what each young collection covers: JS heap allocated per request, requests between two, median pause, KiB copied alive, what it promotes to the old generation per request (KiB, embedder handles):");
+  console.log("worker     alloc KiB/req  requests/young  median young ms  KiB alive/young  KiB promoted/req  handles promoted/req");
   for (const [name, g] of Object.entries(gc)) {
     const requests = stats[name].requests;
     const pauses = [...g.youngPauses].sort((a, b) => a - b);
@@ -479,7 +481,7 @@ if (TRACE_GC) {
     console.log(
       `${name.padEnd(10)} ${f(g.allocated / 1024 / requests, 1).padStart(13)}  ${f(g.young ? requests / g.young : NaN, 0).padStart(14)}  ` +
         `${f(median, 1).padStart(15)}  ${f(g.young ? g.survived / 1024 / g.young : NaN, 0).padStart(15)}  ` +
-        `${f(g.handlesPromoted / requests, 2).padStart(20)}`,
+        `${f(g.promoted / 1024 / requests, 2).padStart(16)}  ${f(g.handlesPromoted / requests, 2).padStart(20)}`,
     );
     if (g.unread) console.log(`${name}: ${g.unread} collection lines were not JSON (a V8 without --trace-gc-nvp's format?): left out`);
   }
