@@ -17,7 +17,7 @@
 //! The seed plan (customers, alerts, orders, what they imply) is in `insights_page/plan.rs`.
 //! Needs the debug binaries `ops-api`, `cbs-sandbox` and `cbs`.
 
-use chrono::{Datelike, Duration, NaiveDate, TimeZone, Utc};
+use chrono::{Datelike, TimeZone, Utc};
 use devstack::{resources, Functions, Moto, Resources, Sandbox, SandboxOptions};
 use serde_json::{json, Value};
 use shared::adapters::dynamo::alerts::DynamoAlertStore;
@@ -118,16 +118,14 @@ async fn serve_insights_stack_for_the_browser_test() {
         Arc::new(SystemClock),
     );
 
-    // The month seeded: this one from day 1 to today, or the previous one early in a month.
     let now = SystemClock.now();
     let today = now.date_naive();
-    let (first, last) = if today.day() >= 5 {
-        (today.with_day(1).unwrap(), today)
-    } else {
-        let prev_last = today.with_day(1).unwrap() - Duration::days(1);
-        (prev_last.with_day(1).unwrap(), prev_last)
-    };
-    let days: Vec<NaiveDate> = first.iter_days().take_while(|d| *d <= last).collect();
+    let SeededRange {
+        days,
+        first,
+        last,
+        plan_now,
+    } = seeded_range(now);
 
     // A deployment that kept month items since before the previous month: the all-customers
     // gauges are read from them (the real adapter's month items, checked against the plan).
@@ -185,7 +183,7 @@ async fn serve_insights_stack_for_the_browser_test() {
         }
         for i in 0..c.alerts {
             let day = days[i % days.len()];
-            let record = plan_alert(&mut e, &org, &enrolment, c, i, day, now);
+            let record = plan_alert(&mut e, &org, &enrolment, c, i, day, plan_now);
             if day == last {
                 last_day.push(record);
             } else {

@@ -2,7 +2,7 @@
 //! seeded alert and order is and what it implies for the page (`Expect`, computed from the plan,
 //! not from the counters), and the older days' facts summed per organisation-day.
 
-use chrono::{DateTime, Duration, NaiveDate, SecondsFormat, TimeZone, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, SecondsFormat, TimeZone, Utc};
 use serde_json::json;
 use shared::domain::alert_record::version_key;
 use shared::domain::insights::MatchOutcome;
@@ -116,37 +116,66 @@ pub fn bucket(f: f64) -> &'static str {
     }
 }
 
-/// One alert of the plan: its record and what it implies.
-#[allow(clippy::too_many_arguments)]
-pub fn plan_alert(
-    e: &mut Expect,
-    org: &str,
-    enrolment: &str,
-    c: &Customer,
-    i: usize,
-    day: NaiveDate,
-    now: DateTime<Utc>,
-) -> AlertRecord {
-    let received = Utc.from_utc_datetime(&day.and_hms_opt(8 + (i % 8) as u32, 0, 0).unwrap());
-    let deadline = received + Duration::hours(72);
-    let rdr = if c.visa_heavy {
+/// The days a plan seeds, and the instant it is drawn at.
+pub struct SeededRange {
+    pub days: Vec<NaiveDate>,
+    pub first: NaiveDate,
+    pub last: NaiveDate,
+    /// Which alerts still wait is decided against this instant.
+    pub plan_now: DateTime<Utc>,
+}
+
+/// The month seeded for a wall-clock `now`: this one from day 1 to today, or the previous one
+/// early in a month. The plan is drawn at `now`, or at the end of the previous month's last day:
+/// measured from the wall clock, no alert waited from about 36 h after that month ended until the
+/// 5th, and the page's queue was empty (those that wait may be overdue by now, as the page shows
+/// them).
+pub fn seeded_range(now: DateTime<Utc>) -> SeededRange {
+    let today = now.date_naive();
+    let (first, last) = if today.day() >= 5 {
+        (today.with_day(1).unwrap(), today)
+    } else {
+        let prev_last = today.with_day(1).unwrap() - Duration::days(1);
+        (prev_last.with_day(1).unwrap(), prev_last)
+    };
+    let days = first.iter_days().take_while(|d| *d <= last).collect();
+    let end_of_last = Utc.from_utc_datetime(&last.and_hms_opt(23, 59, 59).unwrap());
+    SeededRange {
+        days,
+        first,
+        last,
+        plan_now: now.min(end_of_last),
+    }
+}
+
+/// Half of the alert numbers, with no period a month's length could line up with (the top bit
+/// of a Fibonacci hash).
+fn in_waiting_half(i: usize) -> bool {
+    (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 63 == 0
+}
+
+/// When alert `i` of a day arrives: 08:00 to 15:00.
+fn received_at(day: NaiveDate, i: usize) -> DateTime<Utc> {
+    Utc.from_utc_datetime(&day.and_hms_opt(8 + (i % 8) as u32, 0, 0).unwrap())
+}
+
+/// Whether alert `i` of customer `c` is a Verifi RDR alert (else Ethoca).
+fn is_rdr(c: &Customer, i: usize) -> bool {
+    if c.visa_heavy {
         i % 17 == 0
     } else {
         i % 4 == 3
-    };
-    let scheme = if c.visa_heavy || i % 3 != 0 {
-        "VISA"
-    } else {
-        "MASTERCARD"
-    };
-    let cents = 1000 + (i % 50) as i64 * 100;
-    let fractions = [0.05, 0.15, 0.3, 0.6, 0.8, 0.95, 0.02];
-    let mut f = fractions[i % fractions.len()];
-    // What happens to it.
-    // Half of the last day and a half's alerts still wait (whatever day of the cycle `i` falls
-    // on): the queue and the "still waiting" figures of both providers have some.
-    let recent_waiting = now - received < Duration::hours(36) && (i / 7) % 2 == 0;
-    let kind = if rdr {
+    }
+}
+
+/// What happens to alert `i` of customer `c`, received at `received`, as seen at `now`.
+fn alert_kind(c: &Customer, i: usize, received: DateTime<Utc>, now: DateTime<Utc>) -> &'static str {
+    // Half of the last day and a half's alerts still wait: the queue and the "still waiting"
+    // figures of both providers have some. Which half is a hash of `i`, not `(i / 7) % 2` as
+    // until 2026-12-02: alerts land on day `i % days`, so with 14 or 28 days seeded (the 14th
+    // and the 28th) every alert of the last two days had an odd `i / 7` and none waited.
+    let recent_waiting = now - received < Duration::hours(36) && in_waiting_half(i);
+    if is_rdr(c, i) {
         if recent_waiting {
             "rdr_pending"
         } else if c.visa_heavy || i % 8 == 3 {
@@ -171,7 +200,32 @@ pub fn plan_alert(
             "invalid",
             "operator_refund_cancel",
         ][i % 8]
+    }
+}
+
+/// One alert of the plan: its record and what it implies.
+#[allow(clippy::too_many_arguments)]
+pub fn plan_alert(
+    e: &mut Expect,
+    org: &str,
+    enrolment: &str,
+    c: &Customer,
+    i: usize,
+    day: NaiveDate,
+    now: DateTime<Utc>,
+) -> AlertRecord {
+    let received = received_at(day, i);
+    let deadline = received + Duration::hours(72);
+    let rdr = is_rdr(c, i);
+    let scheme = if c.visa_heavy || i % 3 != 0 {
+        "VISA"
+    } else {
+        "MASTERCARD"
     };
+    let cents = 1000 + (i % 50) as i64 * 100;
+    let fractions = [0.05, 0.15, 0.3, 0.6, 0.8, 0.95, 0.02];
+    let mut f = fractions[i % fractions.len()];
+    let kind = alert_kind(c, i, received, now);
     if kind == "sweep_cancel" {
         f = 0.95;
     }
@@ -552,5 +606,37 @@ impl Summed {
                 facts: vec![fact],
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Some Ethoca alerts and some RDR alerts still wait in the plan whatever the date, so the
+    /// page's queue and both "still waiting" figures have some: every day of a leap year and the
+    /// next, at three hours of the day.
+    #[test]
+    fn alerts_of_both_providers_still_wait_on_every_day_of_the_year() {
+        let start = Utc.with_ymd_and_hms(2028, 1, 1, 0, 0, 0).unwrap();
+        for day in 0..(366 + 365) {
+            for hour in [0, 13, 23] {
+                let now = start + Duration::days(day) + Duration::hours(hour);
+                let range = seeded_range(now);
+                let (mut ethoca, mut rdr) = (0, 0);
+                for c in &CUSTOMERS {
+                    for i in 0..c.alerts {
+                        let day = range.days[i % range.days.len()];
+                        match alert_kind(c, i, received_at(day, i), range.plan_now) {
+                            "pending" => ethoca += 1,
+                            "rdr_pending" => rdr += 1,
+                            _ => {}
+                        }
+                    }
+                }
+                assert!(ethoca > 0, "{now}: no Ethoca alert waits");
+                assert!(rdr > 0, "{now}: no RDR alert waits");
+            }
+        }
     }
 }
