@@ -40,24 +40,7 @@ where
     }
 }
 
-/// TEST or LIVE: each stack is one mode and refuses the other's ids and keys.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum StackMode {
-    Test,
-    Live,
-}
-
-impl std::str::FromStr for StackMode {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "TEST" => Ok(StackMode::Test),
-            "LIVE" => Ok(StackMode::Live),
-            other => Err(format!("expected TEST or LIVE, got {other:?}")),
-        }
-    }
-}
+pub use crate::records::stack_mode::StackMode;
 
 /// Names of the DynamoDB tables, all `<TABLE_PREFIX>-<name>` (see README "State in DynamoDB").
 #[derive(Debug, Clone)]

@@ -2,7 +2,7 @@
 //! far onboarding got. The rules that write it are in `domain::onboarding`;
 //! `ports::customer_store` stores it.
 
-use crate::config::StackMode;
+use crate::records::stack_mode::StackMode;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 

@@ -17,3 +17,5 @@ pub mod matching;
 pub mod reconcile;
 /// How a policy names the partner's billing system, and what an alert keeps of its answer.
 pub mod refund_hook;
+/// TEST or LIVE: the stack a record belongs to.
+pub mod stack_mode;
