@@ -444,7 +444,6 @@ if (TRACE_GC) {
   // p99 is garbage collection or something else.
   console.log("garbage collections over the counted rounds (V8 --trace-gc), per 1,000 requests; slowest 1 % that met one:");
   console.log("worker     young  young ms  full  full ms  longest full ms  p99 met a GC  others met a GC");
-  const metShares = {};
   for (const [name, g] of Object.entries(gc)) {
     const per = 1000 / stats[name].requests;
     const at = g.at.sort((a, b) => a - b);
@@ -470,8 +469,8 @@ if (TRACE_GC) {
   }
   // Why a young collection is long: it copies what is still alive, and walks the embedder's
   // handles. Few collections (little allocated per request) means each covers more requests, and
-  // finds more of workerd's per-request objects still alive.
-  // What young collections promote fills the old generation, and sets how often a full one runs.
+  // finds more of workerd's per-request objects still alive. What it promotes fills the old
+  // generation, and sets how often a full collection runs.
   console.log("what each young collection covers: JS heap allocated per request, requests between two, median pause, KiB copied alive, what it promotes to the old generation per request (KiB, embedder handles):");
   console.log("worker     alloc KiB/req  requests/young  median young ms  KiB alive/young  KiB promoted/req  handles promoted/req");
   for (const [name, g] of Object.entries(gc)) {
