@@ -4,6 +4,9 @@
 use crate::secret::Secret;
 use std::sync::Arc;
 
+/// TEST or LIVE: kept with the records (`records::stack_mode`), read from the environment here.
+pub use crate::records::stack_mode::StackMode;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("environment variable {0} is not set")]
@@ -39,8 +42,6 @@ where
         }),
     }
 }
-
-pub use crate::records::stack_mode::StackMode;
 
 /// Names of the DynamoDB tables, all `<TABLE_PREFIX>-<name>` (see README "State in DynamoDB").
 #[derive(Debug, Clone)]

@@ -89,17 +89,14 @@ fn offending_lines(root: &Path, path: &Path, text: &str, rule: &Rule) -> Vec<Str
             && (trimmed.starts_with("use ")
                 || (trimmed.starts_with("pub") && trimmed.contains(" use ")))
             && {
-                // The whole statement, up to its `;`, without whitespace.
-                let statement: String = lines[i..]
+                // The whole statement, up to the line with its `;`, without whitespace.
+                let end = lines[i..]
                     .iter()
-                    .scan(false, |done, l| {
-                        if *done {
-                            return None;
-                        }
-                        *done = l.contains(';');
-                        Some(*l)
-                    })
-                    .flat_map(|l| l.chars())
+                    .position(|l| l.contains(';'))
+                    .map_or(lines.len(), |n| i + n + 1);
+                let statement: String = lines[i..end]
+                    .concat()
+                    .chars()
                     .filter(|c| !c.is_whitespace())
                     .collect();
                 grouped_use_names(&statement, rule.module)
@@ -139,7 +136,10 @@ fn ports_and_records_never_import_the_layers_above_them() {
 
 #[test]
 fn the_check_sees_every_form_of_import() {
-    let rule = &RULES[1];
+    let rule = RULES
+        .iter()
+        .find(|r| r.dir == "records" && r.module == "domain")
+        .expect("the records/domain rule");
     let root = Path::new("/x");
     let path = Path::new("/x/src/records/a.rs");
     let hits = |text: &str| offending_lines(root, path, text, rule).len();
