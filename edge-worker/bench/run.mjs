@@ -369,7 +369,10 @@ async function settle(pid) {
   }
 }
 
-const results = Object.fromEntries(Object.keys(urls).map((n) => [n, { latencies: [], spans: [], seconds: 0, failures: 0, cpu: 0 }]));
+const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+const results = Object.fromEntries(
+  Object.keys(urls).map((n) => [n, { latencies: [], spans: [], seconds: 0, failures: 0, cpu: 0, roundP99: [] }]),
+);
 const ROUNDS = ROUNDS_ARG > 0 ? ROUNDS_ARG : Math.max(3, Object.keys(urls).length);
 for (const name of Object.keys(urls)) {
   await run(urls[name], WARMUP);
@@ -389,13 +392,13 @@ for (let round = -1; round < ROUNDS; round++) {
     if (round < 0) continue;
     results[name].cpu += cpuSeconds(pids[name]) - cpuBefore;
     results[name].latencies.push(...r.latencies);
+    results[name].roundP99.push(pct([...r.latencies].sort((a, b) => a - b), 99));
     results[name].spans.push(...r.spans);
     results[name].seconds += r.seconds;
     results[name].failures += r.failures;
   }
 }
 
-const pct = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 const stats = {};
 for (const [name, r] of Object.entries(results)) {
   const sorted = r.latencies.sort((a, b) => a - b);
@@ -436,6 +439,18 @@ console.log(`rust vs forward:   ${ratio("rust", "forward")}`);
 console.log(`js vs forward:     ${ratio("js", "forward")}`);
 for (const name of Object.keys(stats).filter((n) => !["rust", "rust-noop", "js", "noop", "forward"].includes(n))) {
   console.log(`rust vs ${name}: ${ratio("rust", name)}`);
+}
+// The p99 of each round on its own, and Rust's against JavaScript's in the same round. A p99 rests
+// on the slowest 1 % of a round's requests, and at concurrency 8 one pause (a collection, the
+// scheduler) slows about 8 requests at once: a round of 800 requests has its p99 set by one or two
+// pauses, which is why the p99 of a short run moves by a third from run to run while p50 does not.
+console.log(`p99 per round (ms), ${Math.ceil(REQUESTS / ROUNDS)} requests each:`);
+for (const [name, r] of Object.entries(results)) {
+  console.log(`  ${name.padEnd(10)} ${r.roundP99.map((x) => f(x).padStart(6)).join(" ")}`);
+}
+if (results.rust && results.js) {
+  const each = results.rust.roundP99.map((x, i) => x / results.js.roundP99[i]);
+  console.log(`  rust/js    ${each.map((x) => `x${f(x)}`.padStart(6)).join(" ")}  (${each.filter((x) => x <= 1).length} of ${each.length} rounds at or below 1)`);
 }
 
 if (TRACE_GC) {

@@ -11,7 +11,7 @@ export function post(url, headerLines, body, timeoutMs) {
   const lines = headerLines.split("\n");
   for (let i = 0; i + 1 < lines.length; i += 2) headers.set(lines[i], lines[i + 1]);
   return fetch(url, { method: "POST", headers, body, signal: AbortSignal.timeout(timeoutMs) })
-    .then((r) => r.arrayBuffer().then((b) => [r.status, new Uint8Array(b)]));
+    .then((r) => r.text().then((text) => [r.status, text]));
 }
 "#)]
 extern "C" {
@@ -45,8 +45,9 @@ pub async fn post(
         .await?
         .unchecked_into();
     let status = answer.get(0).as_f64().unwrap_or(0.0) as u16;
-    let bytes: Uint8Array = answer.get(1).unchecked_into();
-    Ok((status, bytes.to_vec()))
+    // SQS answers in JSON (or XML): text, read as text, with no buffer of its own on either side.
+    let text = answer.get(1).as_string().unwrap_or_default();
+    Ok((status, text.into_bytes()))
 }
 
 /// The request body in one piece (`arrayBuffer()`: one copy into wasm). For a body whose size is

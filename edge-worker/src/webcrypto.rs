@@ -56,14 +56,25 @@ impl WebhookMac for WebCryptoMac {
     }
 
     async fn mac(&self, index: usize, timestamp: &str, body: &[u8]) -> Result<[u8; 64], JsValue> {
-        // "<t>." + body, assembled once on the JavaScript side.
-        let prefix_len = timestamp.len() as u32 + 1;
-        let data = Uint8Array::new_with_length(prefix_len + body.len() as u32);
-        data.subarray(0, prefix_len - 1)
-            .copy_from(timestamp.as_bytes());
-        data.set_index(prefix_len - 1, b'.');
-        data.subarray(prefix_len, data.length()).copy_from(body);
-        let tag = settled(&subtle_sign("HMAC", &self.keys[index], &data)?).await?;
+        // "<t>." + body, assembled in wasm memory and handed to WebCrypto as a view of it: no
+        // JavaScript buffer is allocated, filled and later swept for it. Safe because workerd's
+        // `sign` reads its input before it returns the promise (all of its WebCrypto runs
+        // synchronously, "performing the crypto synchronously [...] we can safely avoid copying
+        // input BufferSources", src/workerd/api/crypto/crypto.c++), and nothing runs between
+        // the view's creation and that call: the view cannot see memory grow. `data` is kept until
+        // the tag is in, all the same.
+        let mut data = Vec::with_capacity(timestamp.len() + 1 + body.len());
+        data.extend_from_slice(timestamp.as_bytes());
+        data.push(b'.');
+        data.extend_from_slice(body);
+        let signing = {
+            // SAFETY: see above; the view is dropped before any other wasm code (which could
+            // grow the memory) runs, and `data` outlives it.
+            let view = unsafe { Uint8Array::view(&data) };
+            subtle_sign("HMAC", &self.keys[index], &view)?
+        };
+        let tag = settled(&signing).await?;
+        drop(data);
         let tag = Uint8Array::new(&tag);
         let mut out = [0u8; 64];
         if tag.length() as usize != out.len() {
