@@ -196,7 +196,7 @@ let countingGc = false;
 function watchGc(name, stdout) {
   gc[name] = {
     young: 0, youngMs: 0, youngPauses: [], full: 0, fullMs: 0, fullMaxMs: 0,
-    allocated: 0, survived: 0, promoted: 0, handlesPromoted: 0, at: [], unread: 0,
+    allocated: 0, allocatedOld: 0, survived: 0, promoted: 0, handlesPromoted: 0, at: [], unread: 0,
   };
   let pending = "";
   stdout.setEncoding("utf8");
@@ -217,6 +217,12 @@ function watchGc(name, stdout) {
       }
       g.at.push(performance.now());
       g.allocated += c.allocated ?? 0;
+      // What was allocated straight into the old generation, never young: V8 gives each
+      // collection's allocation rate over all spaces and over the young one.
+      if (c.allocation_throughput > 0 && c.new_space_allocation_throughput >= 0) {
+        const oldShare = Math.max(0, 1 - c.new_space_allocation_throughput / c.allocation_throughput);
+        g.allocatedOld += (c.allocated ?? 0) * oldShare;
+      }
       if (c.gc === "mc") {
         g.full += 1;
         g.fullMs += c.pause;
@@ -486,8 +492,14 @@ if (TRACE_GC) {
   // handles. Few collections (little allocated per request) means each covers more requests, and
   // finds more of workerd's per-request objects still alive. What it promotes fills the old
   // generation, and sets how often a full collection runs.
-  console.log("what each young collection covers: JS heap allocated per request, requests between two, median pause, KiB copied alive, what it promotes to the old generation per request (KiB, embedder handles):");
-  console.log("worker     alloc KiB/req  requests/young  median young ms  KiB alive/young  KiB promoted/req  handles promoted/req");
+  // What fills the old generation, and so sets how often a full collection runs, is what young
+  // collections promote and what is allocated there directly. For every row that makes a
+  // subrequest, the direct part is most of it: V8's object statistics at a full collection
+  // (`--trace-gc-object-stats`, 2026-12-02) found it dead FunctionTemplateInfo, SharedFunctionInfo
+  // and JSFunction objects, about 18 of each per delivery (forward: 16): the native functions
+  // workerd makes for its own promise continuations, which V8 allocates old.
+  console.log("what each young collection covers: JS heap allocated per request, requests between two, median pause, KiB copied alive, what it promotes to the old generation per request (KiB, embedder handles), and what is allocated there directly:");
+  console.log("worker     alloc KiB/req  requests/young  median young ms  KiB alive/young  KiB promoted/req  handles promoted/req  KiB old direct/req");
   for (const [name, g] of Object.entries(gc)) {
     const requests = stats[name].requests;
     const pauses = [...g.youngPauses].sort((a, b) => a - b);
@@ -495,7 +507,8 @@ if (TRACE_GC) {
     console.log(
       `${name.padEnd(10)} ${f(g.allocated / 1024 / requests, 1).padStart(13)}  ${f(g.young ? requests / g.young : NaN, 0).padStart(14)}  ` +
         `${f(median, 1).padStart(15)}  ${f(g.young ? g.survived / 1024 / g.young : NaN, 0).padStart(15)}  ` +
-        `${f(g.promoted / 1024 / requests, 2).padStart(16)}  ${f(g.handlesPromoted / requests, 2).padStart(20)}`,
+        `${f(g.promoted / 1024 / requests, 2).padStart(16)}  ${f(g.handlesPromoted / requests, 2).padStart(20)}  ` +
+        `${f(g.allocatedOld / 1024 / requests, 2).padStart(18)}`,
     );
     if (g.unread) console.log(`${name}: ${g.unread} collection lines were not JSON (a V8 without --trace-gc-nvp's format?): left out`);
   }
