@@ -515,4 +515,52 @@ export default {
     const calls = await mf.dispatchFetch("http://edge.test/__calls");
     assert.equal(await calls.text(), "0", "the glue called workerd's queueMicrotask");
   });
+
+  // The webhook HMAC's input ("<t>." + body) is handed to WebCrypto as a view of wasm memory
+  // (src/webcrypto.rs): no JavaScript buffer of the body's size is allocated, filled and swept
+  // for it. A module loaded first records what each `crypto.subtle.sign` call was given.
+  const signRecorder = `
+export const signs = [];
+const subtle = globalThis.crypto.subtle;
+const real = subtle.sign.bind(subtle);
+subtle.sign = (algorithm, key, data) => {
+  signs.push({ length: data.byteLength, ownBuffer: data.buffer.byteLength === data.byteLength });
+  return real(algorithm, key, data);
+};`;
+  const recordingEntry = `
+import { signs } from "./sign-recorder.mjs";
+import worker from "./index.js";
+export default {
+  fetch(request, env, ctx) {
+    if (new URL(request.url).pathname === "/__signs") return Response.json(signs);
+    return worker.fetch(request, env, ctx);
+  },
+};`;
+
+  test("the webhook HMAC reads its input from wasm memory, not from a buffer of its own", async () => {
+    const built = (name) => readFileSync(join(EDGE_DIR, "build", name));
+    const { mf, queueUrl } = await workerWithQueue({
+      extra: {
+        scriptPath: undefined,
+        modulesRoot: EDGE_DIR,
+        modules: [
+          module("ESModule", "recording-entry.mjs", recordingEntry),
+          module("ESModule", "sign-recorder.mjs", signRecorder),
+          module("ESModule", "index.js", built("index.js")),
+          module("CompiledWasm", "index_bg.wasm", built("index_bg.wasm")),
+        ],
+      },
+    });
+    const body = alertEvent({ id: "evt_hmac_view", objectId: "netalrt_hmac_view" });
+    const t = Math.floor(Date.now() / 1000);
+    const r = await deliver(mf, body, { "x-signature": sign(SECRET, body, t) });
+    assert.equal(r.status, 200, r.text);
+    const ids = (await moto.sqs.drain(queueUrl)).map((m) => m.MessageAttributes.event_id.StringValue);
+    assert.deepEqual(ids, ["evt_hmac_view"]);
+    const signs = await (await mf.dispatchFetch("http://edge.test/__signs")).json();
+    const signed = Buffer.byteLength(`${t}.`) + Buffer.byteLength(body);
+    const webhookMacs = signs.filter((s) => s.length === signed);
+    assert.equal(webhookMacs.length, 1, `one HMAC over "<t>." + body: ${JSON.stringify(signs)}`);
+    assert.equal(webhookMacs[0].ownBuffer, false, "the HMAC's input was copied into a JavaScript buffer of its own");
+  });
 });
