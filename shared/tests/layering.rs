@@ -116,7 +116,14 @@ fn offending_lines(root: &Path, path: &Path, text: &str, rule: &Rule) -> Vec<Str
 
 #[test]
 fn ports_and_records_never_import_the_layers_above_them() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    // Cargo sets `CARGO_MANIFEST_DIR` for the test's run too: that one is this checkout's. The
+    // compiled-in one is wherever the binary was built, and a clone at another path that shares
+    // the build cache reuses the binary (cargo's fingerprints do not hold the absolute path):
+    // `bin/test` here ran a binary built by CI's clone, and found no `src/ports` there.
+    let root = std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")));
+    let root = root.as_path();
     let mut offences = Vec::new();
     for rule in RULES {
         for path in rust_files(&root.join("src").join(rule.dir)) {

@@ -4,20 +4,31 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-/// The workspace root (this crate lives at `tests/devstack`). The path compiled in is where
-/// the crate was built; a checkout that moved since (a CI clone sharing the build cache) is
-/// found from `$CBS_ROOT` (bin/env.sh sets it) or by walking up from the current directory.
+/// The workspace root (this crate lives at `tests/devstack`): `$CBS_ROOT` when it holds one
+/// (bin/env.sh sets it to the checkout it belongs to), else the path compiled in, else a parent
+/// of the current directory. `$CBS_ROOT` comes first because the path compiled in is wherever
+/// the crate was built: a clone at another path that shares the build cache reuses the binary
+/// (cargo's fingerprints do not hold the absolute path), and while the checkout that built it
+/// still exists, the compiled-in path names that other checkout.
 pub fn workspace_root() -> PathBuf {
-    let built_at = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    if let Ok(root) = built_at.canonicalize() {
-        return root;
-    }
-    if let Some(root) = std::env::var_os("CBS_ROOT").map(PathBuf::from) {
+    let cwd = std::env::current_dir().expect("a current directory");
+    find_workspace_root(
+        std::env::var_os("CBS_ROOT").map(PathBuf::from),
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("../.."),
+        &cwd,
+    )
+}
+
+/// [`workspace_root`] from its three sources, in that order.
+fn find_workspace_root(cbs_root: Option<PathBuf>, built_at: &Path, cwd: &Path) -> PathBuf {
+    if let Some(root) = cbs_root {
         if root.join("Cargo.toml").is_file() {
             return root;
         }
     }
-    let cwd = std::env::current_dir().expect("a current directory");
+    if let Ok(root) = built_at.canonicalize() {
+        return root;
+    }
     cwd.ancestors()
         .find(|dir| {
             std::fs::read_to_string(dir.join("Cargo.toml"))
@@ -26,12 +37,44 @@ pub fn workspace_root() -> PathBuf {
         .map(Path::to_path_buf)
         .unwrap_or_else(|| {
             panic!(
-                "the workspace root: neither {} (where this test was built) nor $CBS_ROOT nor a \
+                "the workspace root: neither $CBS_ROOT nor {} (where this test was built) nor a \
                  parent of {} holds the workspace's Cargo.toml",
                 built_at.display(),
                 cwd.display()
             )
         })
+}
+
+#[cfg(test)]
+mod workspace_root_tests {
+    use super::find_workspace_root;
+    use std::path::Path;
+
+    fn checkout(parent: &Path, name: &str) -> std::path::PathBuf {
+        let dir = parent.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("Cargo.toml"), "[workspace]\n").unwrap();
+        dir.canonicalize().unwrap()
+    }
+
+    #[test]
+    fn the_checkout_cbs_root_names_wins_over_the_one_the_binary_was_built_in() {
+        let scratch = std::env::temp_dir().join(format!("cbs-root-{}", std::process::id()));
+        let this = checkout(&scratch, "this-clone");
+        let builder = checkout(&scratch, "the-clone-that-built-it");
+        let found = find_workspace_root(Some(this.clone()), &builder, &scratch);
+        // Both exist: the binary's compiled-in path must not take the tests to the other clone.
+        assert_eq!(found, this);
+        // Without $CBS_ROOT, the compiled-in path; with neither, a parent of the cwd.
+        assert_eq!(find_workspace_root(None, &builder, &scratch), builder);
+        let inside = this.join("tests/devstack");
+        std::fs::create_dir_all(&inside).unwrap();
+        assert_eq!(
+            find_workspace_root(None, &scratch.join("gone"), &inside),
+            this
+        );
+        std::fs::remove_dir_all(&scratch).unwrap();
+    }
 }
 
 /// The cache bin/env.sh uses for tools and builds.
