@@ -58,6 +58,7 @@ describe("a verified delivery", () => {
     });
     assert.equal(r.status, 200, r.text);
     assert.deepEqual(r.json, { status: "enqueued", event_id: "evt_valid_1" });
+    assert.equal(r.headers.get("content-type"), "application/json");
 
     const messages = await moto.sqs.drain(queueUrl);
     assert.equal(messages.length, 1);
@@ -454,13 +455,15 @@ describe("routing", () => {
     const get = await mf.dispatchFetch("http://edge.test/webhooks/chargebackstop");
     assert.equal(get.status, 405);
     assert.equal(get.headers.get("allow"), "POST");
+    assert.equal(get.headers.get("content-type"), "application/json");
     await get.arrayBuffer();
     const put = await mf.dispatchFetch("http://edge.test/webhooks/chargebackstop", { method: "PUT", body: "x" });
     assert.equal(put.status, 405);
     await put.arrayBuffer();
     const missing = await mf.dispatchFetch("http://edge.test/webhooks/other", { method: "POST", body: "{}" });
     assert.equal(missing.status, 404);
-    await missing.arrayBuffer();
+    assert.equal(missing.headers.get("content-type"), "application/json");
+    assert.deepEqual(await missing.json(), { error: "not_found" });
     const health = await mf.dispatchFetch("http://edge.test/healthz");
     assert.equal(health.status, 200);
     assert.deepEqual(await health.json(), { status: "ok" });
