@@ -478,36 +478,41 @@ describe("the JavaScript around the wasm (js/entry.mjs, js/microtask.mjs)", () =
   // collection frees; the glue's task queue would call it four to six times per delivery
   // (js/microtask.mjs). A module loaded before the built Worker counts every call to the global
   // and still makes it; a route of its own reads the count.
-  // Modules evaluate in import order: the counter is in place before the Worker's glue runs.
   const counter = `
-export let calls = 0;
+export let watched = 0; // calls, read live by the entry
 const real = globalThis.queueMicrotask;
-globalThis.queueMicrotask = (task) => { calls += 1; real(task); };`;
-  const countingEntry = `
-import { calls } from "./microtask-counter.mjs";
+globalThis.queueMicrotask = (task) => { watched += 1; real(task); };`;
+  // The built Worker behind a module that loads first (`watcher`, which exports `watched`) and an
+  // entry that serves what `watched` holds at /__watched: module evaluation follows import order.
+  const watchedEntry = `
+import { watched } from "./watcher.mjs";
 import worker from "./index.js";
 export default {
   fetch(request, env, ctx) {
-    if (new URL(request.url).pathname === "/__calls") return new Response(String(calls));
+    if (new URL(request.url).pathname === "/__watched") return Response.json(watched);
     return worker.fetch(request, env, ctx);
   },
 };`;
   const module = (type, name, contents) => ({ type, path: join(EDGE_DIR, "build", name), contents });
-
-  test("a delivery is enqueued without one call to workerd's queueMicrotask, through a plain fetch export", async () => {
+  const watchedWorker = (watcher) => {
     const built = (name) => readFileSync(join(EDGE_DIR, "build", name));
-    const { mf, queueUrl } = await workerWithQueue({
+    return workerWithQueue({
       extra: {
         scriptPath: undefined,
         modulesRoot: EDGE_DIR,
         modules: [
-          module("ESModule", "counting-entry.mjs", countingEntry),
-          module("ESModule", "microtask-counter.mjs", counter),
+          module("ESModule", "watched-entry.mjs", watchedEntry),
+          module("ESModule", "watcher.mjs", watcher),
           module("ESModule", "index.js", built("index.js")),
           module("CompiledWasm", "index_bg.wasm", built("index_bg.wasm")),
         ],
       },
     });
+  };
+  const watched = async (mf) => (await mf.dispatchFetch("http://edge.test/__watched")).json();
+
+  test("a delivery is enqueued without one call to workerd's queueMicrotask, through a plain fetch export", async () => {
+    const { mf, queueUrl } = await watchedWorker(counter);
     for (const i of [1, 2, 3]) {
       const body = alertEvent({ id: `evt_microtask_${i}`, objectId: `netalrt_mt_${i}` });
       const r = await deliver(mf, body, { "x-signature": sign(SECRET, body, Math.floor(Date.now() / 1000)) });
@@ -515,52 +520,30 @@ export default {
     }
     const ids = (await moto.sqs.drain(queueUrl)).map((m) => m.MessageAttributes.event_id.StringValue).sort();
     assert.deepEqual(ids, ["evt_microtask_1", "evt_microtask_2", "evt_microtask_3"]);
-    const calls = await mf.dispatchFetch("http://edge.test/__calls");
-    assert.equal(await calls.text(), "0", "the glue called workerd's queueMicrotask");
+    assert.equal(await watched(mf), 0, "the glue called workerd's queueMicrotask");
   });
 
   // The webhook HMAC's input ("<t>." + body) is handed to WebCrypto as a view of wasm memory
   // (src/webcrypto.rs): no JavaScript buffer of the body's size is allocated, filled and swept
   // for it. A module loaded first records what each `crypto.subtle.sign` call was given.
   const signRecorder = `
-export const signs = [];
+export const watched = [];
 const subtle = globalThis.crypto.subtle;
 const real = subtle.sign.bind(subtle);
 subtle.sign = (algorithm, key, data) => {
-  signs.push({ length: data.byteLength, ownBuffer: data.buffer.byteLength === data.byteLength });
+  watched.push({ length: data.byteLength, ownBuffer: data.buffer.byteLength === data.byteLength });
   return real(algorithm, key, data);
-};`;
-  const recordingEntry = `
-import { signs } from "./sign-recorder.mjs";
-import worker from "./index.js";
-export default {
-  fetch(request, env, ctx) {
-    if (new URL(request.url).pathname === "/__signs") return Response.json(signs);
-    return worker.fetch(request, env, ctx);
-  },
 };`;
 
   test("the webhook HMAC reads its input from wasm memory, not from a buffer of its own", async () => {
-    const built = (name) => readFileSync(join(EDGE_DIR, "build", name));
-    const { mf, queueUrl } = await workerWithQueue({
-      extra: {
-        scriptPath: undefined,
-        modulesRoot: EDGE_DIR,
-        modules: [
-          module("ESModule", "recording-entry.mjs", recordingEntry),
-          module("ESModule", "sign-recorder.mjs", signRecorder),
-          module("ESModule", "index.js", built("index.js")),
-          module("CompiledWasm", "index_bg.wasm", built("index_bg.wasm")),
-        ],
-      },
-    });
+    const { mf, queueUrl } = await watchedWorker(signRecorder);
     const body = alertEvent({ id: "evt_hmac_view", objectId: "netalrt_hmac_view" });
     const t = Math.floor(Date.now() / 1000);
     const r = await deliver(mf, body, { "x-signature": sign(SECRET, body, t) });
     assert.equal(r.status, 200, r.text);
     const ids = (await moto.sqs.drain(queueUrl)).map((m) => m.MessageAttributes.event_id.StringValue);
     assert.deepEqual(ids, ["evt_hmac_view"]);
-    const signs = await (await mf.dispatchFetch("http://edge.test/__signs")).json();
+    const signs = await watched(mf);
     const signed = Buffer.byteLength(`${t}.`) + Buffer.byteLength(body);
     const webhookMacs = signs.filter((s) => s.length === signed);
     assert.equal(webhookMacs.length, 1, `one HMAC over "<t>." + body: ${JSON.stringify(signs)}`);
