@@ -58,11 +58,11 @@ impl WebhookMac for WebCryptoMac {
     async fn mac(&self, index: usize, timestamp: &str, body: &[u8]) -> Result<[u8; 64], JsValue> {
         // "<t>." + body, assembled in wasm memory and handed to WebCrypto as a view of it: no
         // JavaScript buffer is allocated, filled and later swept for it. Safe because workerd's
-        // `sign` reads its input before it returns the promise (all of its WebCrypto runs
-        // synchronously, "performing the crypto synchronously [...] we can safely avoid copying
-        // input BufferSources", src/workerd/api/crypto/crypto.c++), and nothing runs between
-        // the view's creation and that call: the view cannot see memory grow. `data` is kept until
-        // the tag is in, all the same.
+        // `sign` reads its input before it returns the promise: all of its WebCrypto runs
+        // synchronously, which is why it does not copy its input buffers (the note on that in
+        // src/workerd/api/crypto/crypto.c++). And nothing runs between the view's creation and
+        // that call, so the view cannot see memory grow. `data` is kept until the tag is in, all
+        // the same. (`fetch` is another matter: it keeps a reference to a buffer body.)
         let mut data = Vec::with_capacity(timestamp.len() + 1 + body.len());
         data.extend_from_slice(timestamp.as_bytes());
         data.push(b'.');
