@@ -490,8 +490,7 @@ if (TRACE_GC) {
   }
   // Why a young collection is long: it copies what is still alive, and walks the embedder's
   // handles. Few collections (little allocated per request) means each covers more requests, and
-  // finds more of workerd's per-request objects still alive. What it promotes fills the old
-  // generation, and sets how often a full collection runs.
+  // finds more of workerd's per-request objects still alive.
   // What fills the old generation, and so sets how often a full collection runs, is what young
   // collections promote and what is allocated there directly. For every row that makes a
   // subrequest, the direct part is most of it: V8's object statistics at a full collection

@@ -12,15 +12,10 @@ export function json(status, body) {
 }
 "#)]
 extern "C" {
-    /// One call into JavaScript for the whole answer, where `web_sys`'s `Headers`, `set`,
-    /// `ResponseInit` and `Response` took six.
-    #[wasm_bindgen(catch, js_name = json)]
-    fn json_response(status: u16, body: &str) -> Result<Response>;
-}
-
-/// `body` must already be JSON.
-pub fn json(status: u16, body: &str) -> Result<Response> {
-    json_response(status, body)
+    /// `body` must already be JSON. One call into JavaScript for the whole answer, where
+    /// `web_sys`'s `Headers`, `set`, `ResponseInit` and `Response` took six.
+    #[wasm_bindgen(catch)]
+    pub fn json(status: u16, body: &str) -> Result<Response>;
 }
 
 /// `{"error":"<code>"}`; codes are fixed ASCII identifiers, so they need no escaping.
