@@ -9,6 +9,15 @@
 //! emulator's Secrets Manager), so their init includes creating the AWS clients and reading the
 //! secret, as in the cloud.
 //!
+//! The `probe` rows are `clients-probe` stopped after each of its init steps in turn
+//! (`CBS_PROBE_UP_TO`): `probe, no init` is that binary's own floor (its size, its dynamic
+//! linking, the runtime), and each row below adds one step, so the column "adds ms" says what
+//! the logs, the trusted roots, the AWS configuration and the SDK clients each cost, and the
+//! `hello+clients` row what the ChargebackStop client adds. The row `key in env` is
+//! process-events given its API key in `CBS_API_KEY` instead of a secret to read, so the
+//! difference to the row above is what reading the secret during init costs (a measurement
+//! only: deployed functions read their secret, and no key is ever in their environment).
+//!
 //! Init time is measured from outside: from spawning the process to its first
 //! `GET /2018-06-01/runtime/invocation/next` on a runtime API stub that never answers (the
 //! moment Lambda ends the init phase). Peak RSS is the process's `VmHWM` at that moment. Rounds
@@ -37,11 +46,44 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 use tokio::io::AsyncReadExt;
 
-const BINARIES: [(&str, &str); 4] = [
-    ("hello-world", "bridge-probe"),
-    ("hello+clients", "clients-probe"),
-    ("process-events", "process-events"),
-    ("ops-api", "ops-api"),
+/// How a row's binary starts.
+#[derive(Clone, Copy)]
+enum Start {
+    /// With the configuration it has in the cloud.
+    AsDeployed,
+    /// `clients-probe` stopped after this init step (`CBS_PROBE_UP_TO`).
+    ProbeUpTo(&'static str),
+    /// Given the API key in `CBS_API_KEY` instead of a secret to read: what init costs without
+    /// the Secrets Manager round trip. A measurement only: a deployed function reads its secret.
+    KeyInEnvironment,
+}
+
+/// Each row: its label, its binary and how it starts. The `probe` rows are `hello+clients`
+/// stopped after each step in turn, so what each step adds is the difference between two rows
+/// of one binary.
+const BINARIES: [(&str, &str, Start); 10] = [
+    ("hello-world", "bridge-probe", Start::AsDeployed),
+    (
+        "probe, no init",
+        "clients-probe",
+        Start::ProbeUpTo("nothing"),
+    ),
+    ("probe +logs", "clients-probe", Start::ProbeUpTo("logs")),
+    ("probe +roots", "clients-probe", Start::ProbeUpTo("roots")),
+    (
+        "probe +aws-config",
+        "clients-probe",
+        Start::ProbeUpTo("aws-config"),
+    ),
+    (
+        "probe +sdk-clients",
+        "clients-probe",
+        Start::ProbeUpTo("sdk-clients"),
+    ),
+    ("hello+clients", "clients-probe", Start::AsDeployed),
+    ("process-events", "process-events", Start::AsDeployed),
+    ("  key in env", "process-events", Start::KeyInEnvironment),
+    ("ops-api", "ops-api", Start::AsDeployed),
 ];
 
 /// `bin_dir`: where the three binaries are (default: the target dir's `profile` directory).
@@ -61,14 +103,14 @@ pub async fn run(
         );
     }
     let dir = bin_dir.unwrap_or_else(|| devstack::paths::target_dir().join(profile));
-    let paths: Vec<(&str, PathBuf)> = BINARIES
+    let paths: Vec<(&str, PathBuf, Start)> = BINARIES
         .iter()
-        .map(|(label, bin)| (*label, dir.join(bin)))
+        .map(|(label, bin, start)| (*label, dir.join(bin), *start))
         .collect();
     let missing: Vec<String> = paths
         .iter()
-        .filter(|(_, p)| !p.is_file())
-        .map(|(_, p)| p.display().to_string())
+        .filter(|(_, p, _)| !p.is_file())
+        .map(|(_, p, _)| p.display().to_string())
         .collect();
     anyhow::ensure!(
         missing.is_empty(),
@@ -89,15 +131,27 @@ pub async fn run(
     env.extend(sandbox.env());
     env.push(("STACK_MODE".into(), "TEST".into()));
     env.push(("RUST_LOG".into(), "warn".into()));
+    let key_in_env = env.clone();
     let mut env = resources::api_key_via_secrets_manager(env).await?;
+    let mut key_in_env = key_in_env;
     if let Some(file) = &cert_file {
         env.push(("SSL_CERT_FILE".into(), file.display().to_string()));
+        key_in_env.push(("SSL_CERT_FILE".into(), file.display().to_string()));
     }
 
     let mut samples: Vec<(&str, Vec<(Duration, u64)>)> =
-        BINARIES.iter().map(|(l, _)| (*l, Vec::new())).collect();
+        BINARIES.iter().map(|(l, _, _)| (*l, Vec::new())).collect();
     for round in 1..=rounds {
-        for (i, (label, path)) in paths.iter().enumerate() {
+        for (i, (label, path, start)) in paths.iter().enumerate() {
+            let env = match start {
+                Start::AsDeployed => env.clone(),
+                Start::ProbeUpTo(step) => {
+                    let mut env = env.clone();
+                    env.push(("CBS_PROBE_UP_TO".into(), step.to_string()));
+                    env
+                }
+                Start::KeyInEnvironment => key_in_env.clone(),
+            };
             let sample = cold_start(path, label, &env, pin_cpu).await?;
             samples[i].1.push(sample);
         }
@@ -122,18 +176,29 @@ pub async fn run(
     };
     println!("cold start, {profile} build, {cpus}, {store}, median of {rounds} interleaved rounds (ratios to hello-world):");
     println!(
-        "{:<16} {:>10} {:>8} {:>12} {:>8}",
-        "binary", "init ms", "x", "peak RSS MB", "x"
+        "{:<20} {:>10} {:>8} {:>12} {:>8} {:>12}",
+        "binary", "init ms", "x", "peak RSS MB", "x", "adds ms"
     );
-    for (label, v) in &samples {
+    let mut previous: Option<(&str, Duration)> = None;
+    for ((label, v), (_, bin, _)) in samples.iter().zip(BINARIES.iter()) {
         let (t, m) = median(v);
+        // What this row adds to the row above it, when both are the same binary: a step of
+        // `clients-probe`, or process-events' secret read (negative: the row without it).
+        let step = match previous {
+            Some((before_bin, before)) if before_bin == *bin => {
+                format!("{:+.1}", (t.as_secs_f64() - before.as_secs_f64()) * 1000.0)
+            }
+            _ => String::new(),
+        };
+        previous = Some((bin, t));
         println!(
-            "{:<16} {:>10.1} {:>8.2} {:>12.1} {:>8.2}",
+            "{:<20} {:>10.1} {:>8.2} {:>12.1} {:>8.2} {:>12}",
             label,
             t.as_secs_f64() * 1000.0,
             t.as_secs_f64() / base_t.as_secs_f64(),
             m as f64 / 1024.0,
             m as f64 / base_m as f64,
+            step,
         );
     }
     Ok(())
@@ -153,7 +218,10 @@ async fn cold_start(
         Ok(dir) => {
             let mut c = tokio::process::Command::new("strace");
             c.args(["-f", "-tt", "-o"])
-                .arg(format!("{dir}/{label}.strace"))
+                .arg(format!(
+                    "{dir}/{}.strace",
+                    label.replace(|c: char| !c.is_ascii_alphanumeric() && c != '+', "_")
+                ))
                 .arg(path);
             c
         }
