@@ -45,38 +45,6 @@ fn find_workspace_root(cbs_root: Option<PathBuf>, built_at: &Path, cwd: &Path) -
         })
 }
 
-#[cfg(test)]
-mod workspace_root_tests {
-    use super::find_workspace_root;
-    use std::path::Path;
-
-    fn checkout(parent: &Path, name: &str) -> std::path::PathBuf {
-        let dir = parent.join(name);
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("Cargo.toml"), "[workspace]\n").unwrap();
-        dir.canonicalize().unwrap()
-    }
-
-    #[test]
-    fn the_checkout_cbs_root_names_wins_over_the_one_the_binary_was_built_in() {
-        let scratch = std::env::temp_dir().join(format!("cbs-root-{}", std::process::id()));
-        let this = checkout(&scratch, "this-clone");
-        let builder = checkout(&scratch, "the-clone-that-built-it");
-        let found = find_workspace_root(Some(this.clone()), &builder, &scratch);
-        // Both exist: the binary's compiled-in path must not take the tests to the other clone.
-        assert_eq!(found, this);
-        // Without $CBS_ROOT, the compiled-in path; with neither, a parent of the cwd.
-        assert_eq!(find_workspace_root(None, &builder, &scratch), builder);
-        let inside = this.join("tests/devstack");
-        std::fs::create_dir_all(&inside).unwrap();
-        assert_eq!(
-            find_workspace_root(None, &scratch.join("gone"), &inside),
-            this
-        );
-        std::fs::remove_dir_all(&scratch).unwrap();
-    }
-}
-
 /// The cache bin/env.sh uses for tools and builds.
 fn cache_dir() -> PathBuf {
     std::env::var_os("CBS_CACHE")
@@ -148,4 +116,36 @@ pub fn log_dir() -> &'static Path {
         std::fs::create_dir_all(&dir).expect("create the devstack log dir");
         dir
     })
+}
+
+#[cfg(test)]
+mod workspace_root_tests {
+    use super::find_workspace_root;
+    use std::path::Path;
+
+    fn checkout(parent: &Path, name: &str) -> std::path::PathBuf {
+        let dir = parent.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("Cargo.toml"), "[workspace]\n").unwrap();
+        dir.canonicalize().unwrap()
+    }
+
+    #[test]
+    fn the_checkout_cbs_root_names_wins_over_the_one_the_binary_was_built_in() {
+        let scratch = std::env::temp_dir().join(format!("cbs-root-{}", std::process::id()));
+        let this = checkout(&scratch, "this-clone");
+        let builder = checkout(&scratch, "the-clone-that-built-it");
+        let found = find_workspace_root(Some(this.clone()), &builder, &scratch);
+        // Both exist: the binary's compiled-in path must not take the tests to the other clone.
+        assert_eq!(found, this);
+        // Without $CBS_ROOT, the compiled-in path; with neither, a parent of the cwd.
+        assert_eq!(find_workspace_root(None, &builder, &scratch), builder);
+        let inside = this.join("tests/devstack");
+        std::fs::create_dir_all(&inside).unwrap();
+        assert_eq!(
+            find_workspace_root(None, &scratch.join("gone"), &inside),
+            this
+        );
+        std::fs::remove_dir_all(&scratch).unwrap();
+    }
 }
