@@ -58,9 +58,7 @@ enum Start {
     KeyInEnvironment,
 }
 
-/// Each row: its label, its binary and how it starts. The `probe` rows are `hello+clients`
-/// stopped after each step in turn, so what each step adds is the difference between two rows
-/// of one binary.
+/// Each row: its label, its binary and how it starts (the `probe` rows: see the module's doc).
 const BINARIES: [(&str, &str, Start); 10] = [
     ("hello-world", "bridge-probe", Start::AsDeployed),
     (
@@ -131,13 +129,11 @@ pub async fn run(
     env.extend(sandbox.env());
     env.push(("STACK_MODE".into(), "TEST".into()));
     env.push(("RUST_LOG".into(), "warn".into()));
-    let key_in_env = env.clone();
-    let mut env = resources::api_key_via_secrets_manager(env).await?;
-    let mut key_in_env = key_in_env;
     if let Some(file) = &cert_file {
         env.push(("SSL_CERT_FILE".into(), file.display().to_string()));
-        key_in_env.push(("SSL_CERT_FILE".into(), file.display().to_string()));
     }
+    let key_in_env = env.clone();
+    let env = resources::api_key_via_secrets_manager(env).await?;
 
     let mut samples: Vec<(&str, Vec<(Duration, u64)>)> =
         BINARIES.iter().map(|(l, _, _)| (*l, Vec::new())).collect();
