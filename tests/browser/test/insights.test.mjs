@@ -115,7 +115,7 @@ test("insights: every chart and gauge shows what the seeded month implies", asyn
   const mark = (what) => console.log(`insights page: ${what} after ${((Date.now() - t0) / 1000).toFixed(1)} s`);
   page.on("pageerror", (e) => pageErrors.push(e.message));
   try {
-    await openPage(page, info.page_url);
+    await openPage(page, info.page_url, { pageErrors });
     await page.fill("#key-input", info.operator_key);
     await page.click("#login-form button[type=submit]");
     await page.waitForFunction(() => document.querySelectorAll("#queue tbody tr").length > 0);

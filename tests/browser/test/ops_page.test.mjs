@@ -109,7 +109,7 @@ test("an operator works the queue: deadline order, urgent marked, action with a 
   const pageErrors = [];
   page.on("pageerror", (e) => pageErrors.push(e.message));
   try {
-    await openPage(page, info.page_url);
+    await openPage(page, info.page_url, { pageErrors });
     await page.fill("#key-input", info.operator_key);
     await page.click("#login-form button[type=submit]");
 
@@ -209,7 +209,7 @@ test("an alert's detail shows its match, the candidates, the evidence and the ru
     await page.waitForFunction((x) => document.getElementById("d-id").textContent === x, id);
   };
   try {
-    await openPage(page, info.page_url);
+    await openPage(page, info.page_url, { pageErrors });
     await page.fill("#key-input", info.operator_key);
     await page.click("#login-form button[type=submit]");
     await page.waitForFunction(() => document.querySelectorAll("#queue tbody tr").length > 0);
