@@ -4,7 +4,9 @@
 connection after every response, starts a thread per connection and logs a line per request;
 and moto's TransactWriteItems copies whole tables for its rollback (below). Under a test's
 thousands of DynamoDB and SQS calls that was most of the emulator's time: `bench.py` beside this
-file measures both servers in one run (README, Benchmarks). The emulated services are moto's code.
+file measures both servers in one run (README, Benchmarks). The emulated services are moto's code,
+with one thing DynamoDB guarantees added: no other thread's write lands in the middle of a
+conditional write or a transaction (below).
 
 Usage: serve.py -H 127.0.0.1 -p PORT [--threads N]
 """
@@ -91,6 +93,45 @@ def _transact_write_items(self, transact_items):
 
 
 dynamodb_models.DynamoDBBackend.transact_write_items = _transact_write_items
+
+import threading  # noqa: E402
+
+# DynamoDB checks and applies a conditional write as one step, and a transaction's changes are
+# seen all or none. moto's backend runs on waitress's threads with no lock of its own: two
+# conditional writes could both pass their check, a read could see half a transaction, and a
+# transaction that failed put its items back as they were when it began, erasing a write another
+# thread had made to one of them meanwhile (2026-12-02, `e2e recovery`: ops-api's record of an
+# operator's decision vanished while process-events' transaction on the same alert failed). One
+# lock around each item operation makes it as atomic and isolated as DynamoDB's. They are short
+# (SQS's long polls, the calls that wait, are not behind it); a transaction's own puts take the
+# lock again, hence reentrant.
+_ITEMS = threading.RLock()
+
+
+def _one_at_a_time(method):
+    def call(self, *args, **kwargs):
+        with _ITEMS:
+            return method(self, *args, **kwargs)
+
+    call.__name__ = method.__name__
+    call.__doc__ = method.__doc__
+    return call
+
+
+for _name in (
+    "put_item",
+    "update_item",
+    "delete_item",
+    "get_item",
+    "query",
+    "scan",
+    "transact_write_items",
+):
+    setattr(
+        dynamodb_models.DynamoDBBackend,
+        _name,
+        _one_at_a_time(getattr(dynamodb_models.DynamoDBBackend, _name)),
+    )
 
 try:
     import waitress  # noqa: E402

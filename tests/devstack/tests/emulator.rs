@@ -223,3 +223,95 @@ async fn a_transaction_is_all_or_nothing_across_tables() {
     );
     assert_eq!(contents(&client, "right").await, vec!["p/c=1".to_string()]);
 }
+
+/// The `n` of `p/sk` in `table`, read strongly consistent.
+async fn n_of(client: &Client, table: &str, sk: &str) -> u64 {
+    let item = client
+        .get_item()
+        .table_name(table)
+        .set_key(Some(key("p", sk)))
+        .consistent_read(true)
+        .send()
+        .await
+        .unwrap()
+        .item
+        .unwrap();
+    item["n"].as_n().unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn a_failed_transaction_does_not_undo_a_write_that_landed_while_it_ran() {
+    // 2026-12-02: a transaction that failed put its items back as they were when it began, so
+    // a write another connection made to one of them meanwhile was lost (an operator's decision
+    // on an alert, in `e2e recovery`). Here one connection keeps running a transaction that
+    // writes item `x` and always fails on its condition on `y`, while another keeps writing `x`
+    // and reading it back: a write, once answered, must stay.
+    let moto = Moto::start().await.unwrap();
+    let client = Client::new(&moto.sdk_config().await);
+    table(&client, "race").await;
+    put(&client, "race", "p", "x", "0").await;
+    put(&client, "race", "p", "y", "0").await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let failing = {
+        let (client, stop) = (client.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut failed = 0u32;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let mut item = key("p", "x");
+                item.insert("n".into(), AttributeValue::N("999999".into()));
+                let put_x = Put::builder()
+                    .table_name("race")
+                    .set_item(Some(item))
+                    .build()
+                    .unwrap();
+                let never = ConditionCheck::builder()
+                    .table_name("race")
+                    .set_key(Some(key("p", "y")))
+                    .condition_expression("n = :never")
+                    .expression_attribute_values(":never", AttributeValue::N("1".into()))
+                    .build()
+                    .unwrap();
+                // Eight more items written before the failing check keep the transaction
+                // running longer, so a write to x lands inside it more often.
+                let mut transaction = client
+                    .transact_write_items()
+                    .transact_items(TransactWriteItem::builder().put(put_x).build());
+                for other in 0..8 {
+                    let mut item = key("p", &format!("z{other}"));
+                    item.insert("n".into(), AttributeValue::N("1".into()));
+                    let put = Put::builder()
+                        .table_name("race")
+                        .set_item(Some(item))
+                        .build()
+                        .unwrap();
+                    transaction =
+                        transaction.transact_items(TransactWriteItem::builder().put(put).build());
+                }
+                let refused = transaction
+                    .transact_items(TransactWriteItem::builder().condition_check(never).build())
+                    .send()
+                    .await;
+                assert!(refused.is_err(), "the condition on y never holds");
+                failed += 1;
+            }
+            failed
+        })
+    };
+    let mut lost = Vec::new();
+    for n in 1..=400u64 {
+        put(&client, "race", "p", "x", &n.to_string()).await;
+        let read = n_of(&client, "race", "x").await;
+        if read != n {
+            lost.push((n, read));
+        }
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let failed = failing.await.unwrap();
+    assert!(failed > 10, "the transactions ran alongside ({failed})");
+    assert!(
+        lost.is_empty(),
+        "writes undone by a failed transaction (written, read back): {lost:?}"
+    );
+    // The failed transaction never left its own write behind either.
+    assert_eq!(n_of(&client, "race", "x").await, 400);
+}
