@@ -109,6 +109,21 @@ fn put_new(table: &str, pk: &str, sk: &str) -> TransactWriteItem {
         .build()
 }
 
+/// Writes `n` over whatever the item holds.
+fn put_n(table: &str, pk: &str, sk: &str, n: &str) -> TransactWriteItem {
+    let mut item = key(pk, sk);
+    item.insert("n".into(), AttributeValue::N(n.into()));
+    TransactWriteItem::builder()
+        .put(
+            Put::builder()
+                .table_name(table)
+                .set_item(Some(item))
+                .build()
+                .unwrap(),
+        )
+        .build()
+}
+
 fn delete(table: &str, pk: &str, sk: &str) -> TransactWriteItem {
     TransactWriteItem::builder()
         .delete(
@@ -257,38 +272,17 @@ async fn a_failed_transaction_does_not_undo_a_write_that_landed_while_it_ran() {
         tokio::spawn(async move {
             let mut failed = 0u32;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
-                let mut item = key("p", "x");
-                item.insert("n".into(), AttributeValue::N("999999".into()));
-                let put_x = Put::builder()
-                    .table_name("race")
-                    .set_item(Some(item))
-                    .build()
-                    .unwrap();
-                let never = ConditionCheck::builder()
-                    .table_name("race")
-                    .set_key(Some(key("p", "y")))
-                    .condition_expression("n = :never")
-                    .expression_attribute_values(":never", AttributeValue::N("1".into()))
-                    .build()
-                    .unwrap();
-                // Eight more items written before the failing check keep the transaction
-                // running longer, so a write to x lands inside it more often.
+                // Eight more items written before the failing check (y holds 0) keep the
+                // transaction running longer, so a write to x lands inside it more often.
                 let mut transaction = client
                     .transact_write_items()
-                    .transact_items(TransactWriteItem::builder().put(put_x).build());
+                    .transact_items(put_n("race", "p", "x", "999999"));
                 for other in 0..8 {
-                    let mut item = key("p", &format!("z{other}"));
-                    item.insert("n".into(), AttributeValue::N("1".into()));
-                    let put = Put::builder()
-                        .table_name("race")
-                        .set_item(Some(item))
-                        .build()
-                        .unwrap();
                     transaction =
-                        transaction.transact_items(TransactWriteItem::builder().put(put).build());
+                        transaction.transact_items(put_n("race", "p", &format!("z{other}"), "1"));
                 }
                 let refused = transaction
-                    .transact_items(TransactWriteItem::builder().condition_check(never).build())
+                    .transact_items(check_n("race", "p", "y", "1"))
                     .send()
                     .await;
                 assert!(refused.is_err(), "the condition on y never holds");
