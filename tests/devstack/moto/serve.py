@@ -94,6 +94,7 @@ def _transact_write_items(self, transact_items):
 
 dynamodb_models.DynamoDBBackend.transact_write_items = _transact_write_items
 
+import functools  # noqa: E402
 import threading  # noqa: E402
 
 # DynamoDB checks and applies a conditional write as one step, and a transaction's changes are
@@ -109,12 +110,11 @@ _ITEMS = threading.RLock()
 
 
 def _one_at_a_time(method):
+    @functools.wraps(method)
     def call(self, *args, **kwargs):
         with _ITEMS:
             return method(self, *args, **kwargs)
 
-    call.__name__ = method.__name__
-    call.__doc__ = method.__doc__
     return call
 
 
